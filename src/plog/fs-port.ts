@@ -1,0 +1,113 @@
+/**
+ * The file-system port the plog does all its I/O through. Production uses `nodeFs`; the simulator
+ * and tests pass a wrapper that injects faults (failed writes, failed fsyncs) without any hook in
+ * the log itself. Every failure leaves the plog as a TalariaError with a stable code.
+ */
+import * as fs from "node:fs/promises";
+import { TalariaError } from "../common/errors.ts";
+
+export interface PlogFileHandle {
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
+  write(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
+
+/** "wx" creates a file that must not exist yet. */
+export type PlogOpenFlags = "r" | "r+" | "wx";
+
+export interface PlogFs {
+  open(path: string, flags: PlogOpenFlags): Promise<PlogFileHandle>;
+  readdir(dir: string): Promise<string[]>;
+  unlink(path: string): Promise<void>;
+  /** Creates the directory and any missing parents; no error if it exists. */
+  mkdir(dir: string): Promise<void>;
+  /** Makes creates and deletes of directory entries durable. */
+  syncDir(dir: string): Promise<void>;
+}
+
+export const nodeFs: PlogFs = {
+  open: (path, flags) => fs.open(path, flags),
+  readdir: (dir) => fs.readdir(dir),
+  unlink: (path) => fs.unlink(path),
+  mkdir: async (dir) => {
+    await fs.mkdir(dir, { recursive: true });
+  },
+  syncDir: async (dir) => {
+    const handle = await fs.open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+export function isNotFound(error: unknown): boolean {
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    "code" in error &&
+    (error as { code: unknown }).code === "ENOENT"
+  );
+}
+
+/** Runs one fs operation, turning any failure into ERR_FILE_OPERATION_FAILED naming op and path. */
+export async function fsOp<T>(op: string, path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof TalariaError) throw error;
+    throw new TalariaError("ERR_FILE_OPERATION_FAILED", `${op} ${path} failed`, {
+      details: { op, path },
+      cause: error,
+    });
+  }
+}
+
+/** Reads up to `length` bytes at `position`; fewer only at end of file. */
+export async function readAt(
+  handle: PlogFileHandle,
+  length: number,
+  position: number,
+): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** Writes all of `buffer` at `position` (a short write is retried from where it stopped). */
+export async function writeAt(
+  handle: PlogFileHandle,
+  buffer: Buffer,
+  position: number,
+): Promise<void> {
+  let written = 0;
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(
+      buffer,
+      written,
+      buffer.length - written,
+      position + written,
+    );
+    if (bytesWritten <= 0) throw new Error("write made no progress");
+    written += bytesWritten;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Group commit: appends queue up while a flush is in progress and the next flush takes them all
+ * (up to `groupCommitBytesMax`) in one write + one fdatasync. An append's promise resolves only
+ * once its record is durable.
+ *
+ * Invariants:
+ * - at most one flush runs at a time, and records reach it in submission order;
+ * - `pendingBytes` (admitted = queued + in flight) stays <= `pendingBytesMax`, except that one
+ *   record is always admitted into an empty pipeline so an oversized record cannot deadlock;
+ *   appends past the bound wait in `blocked`, in order, until a flush frees room (backpressure);
+ * - after a failed flush the committer is failed for good: every waiting and every later append
+ *   rejects. A log that may have lost a write never reports later writes as durable.
+ */
+import { assert } from "../common/assert.ts";
+import { TalariaError } from "../common/errors.ts";
+import type { LogRecord } from "./format.ts";
+
+export interface GroupCommitOptions {
+  readonly groupCommitBytesMax: number;
+  readonly pendingBytesMax: number;
+}
+
+/** Writes one group durably, in order; rejects if any of it may not be durable. */
+export type FlushGroup = (records: readonly LogRecord[]) => Promise<void>;
+
+interface Pending {
+  readonly record: LogRecord;
+  readonly bytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class GroupCommit {
+  private readonly options: GroupCommitOptions;
+  private readonly flushGroup: FlushGroup;
+  /** Admitted, not yet taken by a flush. */
+  private queue: Pending[] = [];
+  /** Waiting for admission (backpressure). */
+  private blocked: Pending[] = [];
+  private pendingBytes = 0;
+  private flushing = false;
+  private failure: unknown = null;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: GroupCommitOptions, flushGroup: FlushGroup) {
+    this.options = options;
+    this.flushGroup = flushGroup;
+  }
+
+  /** The error that failed the committer, or null while healthy. */
+  get failedWith(): unknown {
+    return this.failure;
+  }
+
+  submit(record: LogRecord, bytes: number): Promise<void> {
+    assert(bytes > 0, "records have a positive size");
+    if (this.failure !== null) return Promise.reject(this.failedError());
+    return new Promise<void>((resolve, reject) => {
+      const pending: Pending = { record, bytes, resolve, reject };
+      if (this.blocked.length === 0 && this.fits(bytes)) this.admit(pending);
+      else this.blocked.push(pending);
+      this.startFlushing();
+    });
+  }
+
+  /** Resolves once nothing is queued, blocked or being flushed (whether it succeeded or not). */
+  drain(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return !this.flushing && this.queue.length === 0 && this.blocked.length === 0;
+  }
+
+  private fits(bytes: number): boolean {
+    return this.pendingBytes === 0 || this.pendingBytes + bytes <= this.options.pendingBytesMax;
+  }
+
+  private admit(pending: Pending): void {
+    this.queue.push(pending);
+    this.pendingBytes += pending.bytes;
+  }
+
+  private admitBlocked(): void {
+    let count = 0;
+    for (const pending of this.blocked) {
+      if (!this.fits(pending.bytes)) break;
+      this.admit(pending);
+      count += 1;
+    }
+    this.blocked.splice(0, count);
+  }
+
+  private startFlushing(): void {
+    if (this.flushing || this.queue.length === 0) return;
+    this.flushing = true;
+    void this.run();
+  }
+
+  /** Takes at least one record and then as many as fit in `groupCommitBytesMax`. */
+  private takeGroup(): Pending[] {
+    let bytes = 0;
+    let count = 0;
+    for (const pending of this.queue) {
+      if (count > 0 && bytes + pending.bytes > this.options.groupCommitBytesMax) break;
+      bytes += pending.bytes;
+      count += 1;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private async run(): Promise<void> {
+    // Let appends issued in the same tick as the first one join its group.
+    await Promise.resolve();
+    while (this.queue.length > 0 && this.failure === null) {
+      const group = this.takeGroup();
+      assert(group.length > 0, "a flush takes at least one record");
+      try {
+        await this.flushGroup(group.map((pending) => pending.record));
+      } catch (error) {
+        this.fail(error, group);
+        break;
+      }
+      for (const pending of group) {
+        this.pendingBytes -= pending.bytes;
+        pending.resolve();
+      }
+      assert(this.pendingBytes >= 0, "pending bytes never go negative");
+      this.admitBlocked();
+    }
+    this.flushing = false;
+    assert(this.isIdle(), "the flush loop stops only when the pipeline is empty");
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private fail(error: unknown, group: Pending[]): void {
+    this.failure = error;
+    const waiting = [...group, ...this.queue, ...this.blocked];
+    this.queue = [];
+    this.blocked = [];
+    this.pendingBytes = 0;
+    for (const pending of group) pending.reject(error);
+    const later = this.failedError();
+    for (const pending of waiting.slice(group.length)) pending.reject(later);
+  }
+
+  private failedError(): TalariaError {
+    const code =
+      this.failure instanceof TalariaError ? this.failure.code : ("ERR_INVALID_STATE" as const);
+    return new TalariaError(
+      code,
+      "the private log failed on an earlier write and accepts no more",
+      {
+        cause: this.failure,
+        retriable: false,
+      },
+    );
+  }
+}

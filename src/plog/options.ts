@@ -1,0 +1,92 @@
+/**
+ * Settings of the private log. Every bound is named here with its default and why it exists.
+ */
+import { TalariaError } from "../common/errors.ts";
+import { type Logger, silentLogger } from "../common/logger.ts";
+import { BLOCK_BODY_BYTES_MAX, RECORD_HEADER_BYTES } from "./format.ts";
+
+export interface PrivateLogOptions {
+  /** Directory holding this replica's segments; created if missing. */
+  readonly dir: string;
+  /** A segment rolls over when the next block would take it past this (32 MiB). */
+  readonly segmentBytesMax?: number;
+  /** Most record bytes one flush (one write + one fdatasync) takes from the queue (4 MiB). */
+  readonly groupCommitBytesMax?: number;
+  /** Most record bytes queued or in flight; appends past it wait for a flush (16 MiB). */
+  readonly pendingBytesMax?: number;
+  /** Largest payload one append accepts (16 MiB); bounds the largest block a reader loads. */
+  readonly payloadBytesMax?: number;
+  /** One seek point per this many segment bytes (64 KiB): seek cost vs. index memory. */
+  readonly indexIntervalBytes?: number;
+  /** fdatasync after each flush; only tests turn it off. */
+  readonly fsync?: boolean;
+  readonly logger?: Logger;
+}
+
+export interface ResolvedPrivateLogOptions {
+  readonly dir: string;
+  readonly segmentBytesMax: number;
+  readonly groupCommitBytesMax: number;
+  readonly pendingBytesMax: number;
+  readonly payloadBytesMax: number;
+  readonly indexIntervalBytes: number;
+  readonly fsync: boolean;
+  readonly logger: Logger;
+}
+
+const MiB = 1024 * 1024;
+
+export const defaultPrivateLogOptions = {
+  segmentBytesMax: 32 * MiB,
+  groupCommitBytesMax: 4 * MiB,
+  pendingBytesMax: 16 * MiB,
+  payloadBytesMax: 16 * MiB,
+  indexIntervalBytes: 64 * 1024,
+  fsync: true,
+} as const;
+
+function positiveInteger(name: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new TalariaError("ERR_INVALID_PARAMETERS", `${name} must be an integer in [1, ${max}]`, {
+      details: { option: name, value },
+    });
+  }
+  return value;
+}
+
+export function resolveOptions(options: PrivateLogOptions): ResolvedPrivateLogOptions {
+  if (typeof options.dir !== "string" || options.dir.length === 0) {
+    throw new TalariaError("ERR_INVALID_PARAMETERS", "dir must be a non-empty path");
+  }
+  const d = defaultPrivateLogOptions;
+  return {
+    dir: options.dir,
+    segmentBytesMax: positiveInteger(
+      "segmentBytesMax",
+      options.segmentBytesMax ?? d.segmentBytesMax,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    groupCommitBytesMax: positiveInteger(
+      "groupCommitBytesMax",
+      options.groupCommitBytesMax ?? d.groupCommitBytesMax,
+      BLOCK_BODY_BYTES_MAX,
+    ),
+    pendingBytesMax: positiveInteger(
+      "pendingBytesMax",
+      options.pendingBytesMax ?? d.pendingBytesMax,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    payloadBytesMax: positiveInteger(
+      "payloadBytesMax",
+      options.payloadBytesMax ?? d.payloadBytesMax,
+      BLOCK_BODY_BYTES_MAX - RECORD_HEADER_BYTES,
+    ),
+    indexIntervalBytes: positiveInteger(
+      "indexIntervalBytes",
+      options.indexIntervalBytes ?? d.indexIntervalBytes,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    fsync: options.fsync ?? d.fsync,
+    logger: options.logger ?? silentLogger,
+  };
+}

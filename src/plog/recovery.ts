@@ -1,0 +1,202 @@
+/**
+ * Opening a plog: scan every segment, check every block, rebuild the index, repair a torn tail.
+ *
+ * A crash can only tear the end of the log: a flush writes and syncs one segment before the next
+ * is created, so all segments but the last are complete. Hence:
+ * - a bad block in the last segment with no valid block anywhere after it is a torn tail: it is
+ *   logged, reported in OpenReport and truncated exactly at the bad block (ftruncate + fdatasync);
+ * - a bad block with a valid block after it, or any bad block in an earlier segment, is
+ *   corruption: open throws ERR_CORRUPTION naming file and offset. A record is never skipped;
+ * - blocks whose checksums pass but whose decrees go backwards are corruption wherever they are;
+ * - a last segment left with no block (zero-length, torn header, header only) is removed, and the
+ *   next flush creates a segment with the same sequence.
+ */
+import * as path from "node:path";
+import { TalariaError } from "../common/errors.ts";
+import { findValidBlockAfter, readBlock } from "./block-reader.ts";
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from "./format.ts";
+import { fsOp, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
+import type { ResolvedPrivateLogOptions } from "./options.ts";
+import { parseSegmentName, type SegmentName } from "./segment-name.ts";
+import { Segment, SegmentTable } from "./segment-table.ts";
+
+export interface TruncationReport {
+  readonly file: string;
+  readonly offset: number;
+  readonly bytesDropped: number;
+  readonly reason: string;
+}
+
+export interface OpenReport {
+  /** Segments kept. */
+  readonly segments: number;
+  readonly truncated?: TruncationReport;
+  /** A last segment that held no block and was deleted. */
+  readonly removedEmptySegment?: string;
+  /** Files in the directory that are not segments; left alone. */
+  readonly ignoredFiles: readonly string[];
+}
+
+export interface RecoveredLog {
+  readonly table: SegmentTable;
+  /** Open (r+) handle on the last segment, null when there is no segment. */
+  readonly activeHandle: PlogFileHandle | null;
+  readonly nextSequence: number;
+  readonly report: OpenReport;
+}
+
+interface ScanFailure {
+  readonly offset: number;
+  readonly reason: string;
+}
+
+function corruption(file: string, offset: number, reason: string, extra = {}): TalariaError {
+  return new TalariaError("ERR_CORRUPTION", `plog ${file} at offset ${offset}: ${reason}`, {
+    details: { file, offset, reason, ...extra },
+  });
+}
+
+async function scanSegment(
+  handle: PlogFileHandle,
+  { file, name }: { file: string; name: SegmentName },
+  fileBytes: number,
+  previousLastDecree: number,
+  { indexIntervalBytes }: { indexIntervalBytes: number },
+): Promise<{ segment: Segment | null; failure: ScanFailure | null }> {
+  const header = decodeSegmentHeader(await readAt(handle, SEGMENT_HEADER_BYTES, 0));
+  if (!header.ok) return { segment: null, failure: { offset: 0, reason: header.reason } };
+  if (header.value.sequence !== name.sequence || header.value.firstDecree !== name.firstDecree) {
+    throw corruption(file, 0, "segment header disagrees with the file name");
+  }
+  if (header.value.firstDecree <= previousLastDecree) {
+    throw corruption(
+      file,
+      0,
+      `segment starts at decree ${header.value.firstDecree}, not after ${previousLastDecree}`,
+    );
+  }
+  const segment = new Segment({
+    sequence: name.sequence,
+    fileName: file,
+    firstDecree: name.firstDecree,
+    indexIntervalBytes,
+  });
+  // Bounded by the file size: every iteration consumes at least one block header.
+  while (segment.durableBytes < fileBytes) {
+    const offset = segment.durableBytes;
+    const block = await readBlock(handle, offset, fileBytes);
+    if (!block.ok) return { segment, failure: { offset, reason: block.reason } };
+    const { firstDecree, lastDecree } = block.value.header;
+    const inOrder =
+      segment.blockCount === 0
+        ? firstDecree === segment.firstDecree
+        : firstDecree > segment.lastDecree;
+    if (!inOrder) {
+      throw corruption(file, offset, `block decrees ${firstDecree}..${lastDecree} out of order`);
+    }
+    segment.addBlock({ offset, bytes: block.value.bytes, firstDecree, lastDecree });
+  }
+  return { segment, failure: null };
+}
+
+export async function recoverLog(
+  options: ResolvedPrivateLogOptions,
+  fs: PlogFs,
+): Promise<RecoveredLog> {
+  const { dir, logger } = options;
+  await fsOp("mkdir", dir, () => fs.mkdir(dir));
+  const entries = await fsOp("readdir", dir, () => fs.readdir(dir));
+  const ignoredFiles: string[] = [];
+  const named: { file: string; name: SegmentName }[] = [];
+  for (const file of entries) {
+    const name = parseSegmentName(file);
+    if (name === null) ignoredFiles.push(file);
+    else named.push({ file, name });
+  }
+  if (ignoredFiles.length > 0)
+    logger.warn({ dir, ignoredFiles }, "plog: ignoring non-segment files");
+  named.sort((a, b) => a.name.sequence - b.name.sequence);
+  for (let i = 1; i < named.length; i++) {
+    const previous = named[i - 1];
+    const current = named[i];
+    if (previous !== undefined && current !== undefined) {
+      if (current.name.sequence !== previous.name.sequence + 1) {
+        throw corruption(
+          current.file,
+          0,
+          `segment sequence ${previous.name.sequence + 1} is missing`,
+        );
+      }
+    }
+  }
+
+  const table = new SegmentTable();
+  let truncated: TruncationReport | undefined;
+  let removedEmptySegment: string | undefined;
+  let activeHandle: PlogFileHandle | null = null;
+  let nextSequence = (named[named.length - 1]?.name.sequence ?? 0) + 1;
+  for (const [i, entry] of named.entries()) {
+    const isLast = i === named.length - 1;
+    const filePath = path.join(dir, entry.file);
+    const handle = await fsOp("open", filePath, () => fs.open(filePath, isLast ? "r+" : "r"));
+    let keepHandle = false;
+    try {
+      const fileBytes = (await fsOp("stat", filePath, () => handle.stat())).size;
+      const scan = await fsOp("read", filePath, () =>
+        scanSegment(handle, entry, fileBytes, table.last()?.lastDecree ?? 0, options),
+      );
+      let keptBytes = fileBytes;
+      if (scan.failure !== null && fileBytes > 0) {
+        const { offset, reason } = scan.failure;
+        if (!isLast) throw corruption(entry.file, offset, `${reason} (segment is not the last)`);
+        const next = await fsOp("read", filePath, () =>
+          findValidBlockAfter(handle, offset + 1, fileBytes),
+        );
+        if (next !== null) {
+          throw corruption(
+            entry.file,
+            offset,
+            `${reason} (valid block follows at offset ${next})`,
+            {
+              nextValidOffset: next,
+            },
+          );
+        }
+        truncated = { file: entry.file, offset, bytesDropped: fileBytes - offset, reason };
+        logger.warn({ dir, ...truncated }, "plog: truncating torn tail");
+        keptBytes = offset;
+      }
+      if (scan.segment === null || scan.segment.blockCount === 0) {
+        if (!isLast) throw corruption(entry.file, 0, "segment holds no block but is not the last");
+        removedEmptySegment = entry.file;
+        nextSequence = entry.name.sequence;
+        continue;
+      }
+      if (keptBytes < fileBytes) {
+        await fsOp("truncate", filePath, () => handle.truncate(keptBytes));
+        await fsOp("fdatasync", filePath, () => handle.datasync());
+      }
+      table.push(scan.segment);
+      keepHandle = isLast;
+      if (isLast) activeHandle = handle;
+    } finally {
+      if (!keepHandle) await fsOp("close", filePath, () => handle.close());
+    }
+  }
+  if (removedEmptySegment !== undefined) {
+    const removedPath = path.join(dir, removedEmptySegment);
+    await fsOp("unlink", removedPath, () => fs.unlink(removedPath));
+    await fsOp("fsync", dir, () => fs.syncDir(dir));
+    logger.warn(
+      { dir, file: removedEmptySegment },
+      "plog: removed last segment that held no block",
+    );
+  }
+  const report: OpenReport = {
+    segments: table.length,
+    ignoredFiles,
+    ...(truncated === undefined ? {} : { truncated }),
+    ...(removedEmptySegment === undefined ? {} : { removedEmptySegment }),
+  };
+  return { table, activeHandle, nextSequence, report };
+}

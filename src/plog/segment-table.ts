@@ -1,0 +1,155 @@
+/**
+ * The in-memory index of the plog: segments in log order, each with its decree range, its durable
+ * size and a sparse list of seek points (block offset + first decree), one at most every
+ * `indexIntervalBytes`, so seeking costs at most that many bytes of block headers to skip while
+ * the index stays small (a 32 MiB segment at 64 KiB per point holds ~512 points).
+ *
+ * Invariants:
+ * - segments are in sequence order, sequences consecutive, decree ranges strictly increasing;
+ * - every segment except possibly the last holds at least one block;
+ * - `durableBytes` only grows and only covers blocks that were written and synced (or validated on
+ *   open); readers never look past it.
+ */
+import { assert } from "../common/assert.ts";
+import { SEGMENT_HEADER_BYTES } from "./format.ts";
+
+export interface SeekPoint {
+  readonly offset: number;
+  readonly firstDecree: number;
+}
+
+export class Segment {
+  readonly sequence: number;
+  readonly fileName: string;
+  readonly firstDecree: number;
+  lastDecree: number;
+  durableBytes: number;
+  blockCount = 0;
+  private readonly seekPoints: SeekPoint[] = [];
+  private readonly indexIntervalBytes: number;
+
+  constructor(options: {
+    sequence: number;
+    fileName: string;
+    firstDecree: number;
+    indexIntervalBytes: number;
+  }) {
+    this.sequence = options.sequence;
+    this.fileName = options.fileName;
+    this.firstDecree = options.firstDecree;
+    this.lastDecree = options.firstDecree - 1;
+    this.durableBytes = SEGMENT_HEADER_BYTES;
+    this.indexIntervalBytes = options.indexIntervalBytes;
+  }
+
+  /** Records a block that is now durable at `offset`, directly after the previous one. */
+  addBlock(block: {
+    offset: number;
+    bytes: number;
+    firstDecree: number;
+    lastDecree: number;
+  }): void {
+    assert(block.offset === this.durableBytes, "blocks are added back to back");
+    assert(block.firstDecree > this.lastDecree, "block decrees increase across blocks");
+    assert(
+      this.blockCount > 0 || block.firstDecree === this.firstDecree,
+      "first block opens segment",
+    );
+    assert(block.lastDecree >= block.firstDecree, "block decree range is ordered");
+    const lastPoint = this.seekPoints[this.seekPoints.length - 1];
+    if (lastPoint === undefined || block.offset - lastPoint.offset >= this.indexIntervalBytes) {
+      this.seekPoints.push({ offset: block.offset, firstDecree: block.firstDecree });
+    }
+    this.durableBytes += block.bytes;
+    this.lastDecree = block.lastDecree;
+    this.blockCount += 1;
+  }
+
+  /** Offset of a block at or before the first block that may hold `decree`. */
+  seekOffset(decree: number): number {
+    let low = 0;
+    let high = this.seekPoints.length - 1;
+    let found = SEGMENT_HEADER_BYTES;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const point = this.seekPoints[middle];
+      assert(point !== undefined, "binary search stays in range");
+      if (point.firstDecree <= decree) {
+        found = point.offset;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
+}
+
+export class SegmentTable {
+  private segments: Segment[] = [];
+
+  get length(): number {
+    return this.segments.length;
+  }
+
+  first(): Segment | undefined {
+    return this.segments[0];
+  }
+
+  last(): Segment | undefined {
+    return this.segments[this.segments.length - 1];
+  }
+
+  all(): readonly Segment[] {
+    return this.segments;
+  }
+
+  push(segment: Segment): void {
+    const last = this.last();
+    if (last !== undefined) {
+      assert(segment.sequence === last.sequence + 1, "segment sequences are consecutive");
+      assert(last.blockCount > 0, "only the last segment may be empty");
+      assert(segment.firstDecree > last.lastDecree, "segment decrees increase");
+    }
+    this.segments.push(segment);
+  }
+
+  /** Drops the last segment (an empty one recovery removes). */
+  popLast(): Segment | undefined {
+    return this.segments.pop();
+  }
+
+  /** Segments from the one that may hold `decree` onward: a snapshot, safe against GC and rolls. */
+  segmentsFrom(decree: number): Segment[] {
+    let low = 0;
+    let high = this.segments.length - 1;
+    let found = 0;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const segment = this.segments[middle];
+      assert(segment !== undefined, "binary search stays in range");
+      if (segment.firstDecree <= decree) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return this.segments.slice(found);
+  }
+
+  /**
+   * Removes from the index, and returns, the leading segments whose every record is below
+   * `belowDecree`. Never the last (active) segment, so never the one holding `belowDecree`.
+   */
+  takeBelow(belowDecree: number): Segment[] {
+    let count = 0;
+    while (count < this.segments.length - 1) {
+      const segment = this.segments[count];
+      assert(segment !== undefined, "count stays in range");
+      if (segment.lastDecree >= belowDecree) break;
+      count += 1;
+    }
+    return this.segments.splice(0, count);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Writes flush groups to segment files. One group becomes one block per segment it touches; each
+ * block is written with one positioned write and made durable with one fdatasync before the next
+ * segment is created, which is what lets recovery treat only the last segment's tail as tearable.
+ * A new segment's directory entry is made durable (directory fsync) before its records count as
+ * durable.
+ *
+ * The writer is not safe for concurrent calls: the group committer runs one flush at a time.
+ */
+import * as path from "node:path";
+import { assert } from "../common/assert.ts";
+import { planBlocks } from "./block-planner.ts";
+import {
+  encodeBlock,
+  encodeSegmentHeader,
+  FORMAT_VERSION,
+  type LogRecord,
+  recordBytes,
+  SEGMENT_HEADER_BYTES,
+} from "./format.ts";
+import { fsOp, type PlogFileHandle, type PlogFs, writeAt } from "./fs-port.ts";
+import { formatSegmentName } from "./segment-name.ts";
+import { Segment, type SegmentTable } from "./segment-table.ts";
+
+export interface PrivateLogStats {
+  /** Appends accepted. */
+  appends: number;
+  /** Write rounds, each ending in one fdatasync when fsync is on: appends / flushes is the
+   * group-commit ratio. */
+  flushes: number;
+  /** Bytes written to segment files, headers included. */
+  bytesWritten: number;
+}
+
+export interface SegmentWriterOptions {
+  readonly dir: string;
+  readonly segmentBytesMax: number;
+  readonly indexIntervalBytes: number;
+  readonly fsync: boolean;
+}
+
+export class SegmentWriter {
+  private readonly options: SegmentWriterOptions;
+  private readonly fs: PlogFs;
+  private readonly table: SegmentTable;
+  private readonly stats: PrivateLogStats;
+  private activeHandle: PlogFileHandle | null;
+  private nextSequence: number;
+
+  constructor(
+    options: SegmentWriterOptions,
+    deps: {
+      fs: PlogFs;
+      table: SegmentTable;
+      stats: PrivateLogStats;
+      activeHandle: PlogFileHandle | null;
+      nextSequence: number;
+    },
+  ) {
+    assert(deps.activeHandle === null || deps.table.last() !== undefined, "handle needs a segment");
+    this.options = options;
+    this.fs = deps.fs;
+    this.table = deps.table;
+    this.stats = deps.stats;
+    this.activeHandle = deps.activeHandle;
+    this.nextSequence = deps.nextSequence;
+  }
+
+  /** Makes `records` durable; `onDurable` is told the last durable decree after each sync. */
+  async write(records: readonly LogRecord[], onDurable: (decree: number) => void): Promise<void> {
+    // Without an open handle (fresh log, or recovery removed an empty last segment) the next
+    // block starts a new segment.
+    const active = this.activeHandle === null ? undefined : this.table.last();
+    const plan = planBlocks(
+      records.map((record) => recordBytes(record.payload.length)),
+      active === undefined ? null : active.durableBytes,
+      this.options.segmentBytesMax,
+    );
+    for (const planned of plan) {
+      const blockRecords = records.slice(planned.start, planned.end);
+      const block = encodeBlock(blockRecords);
+      const first = blockRecords[0];
+      const last = blockRecords[blockRecords.length - 1];
+      assert(first !== undefined && last !== undefined, "planned blocks are non-empty");
+      const segment = planned.newSegment
+        ? await this.createSegment(first.decree, block)
+        : await this.appendBlock(block);
+      segment.addBlock({
+        offset: segment.durableBytes,
+        bytes: block.length,
+        firstDecree: first.decree,
+        lastDecree: last.decree,
+      });
+      onDurable(last.decree);
+    }
+  }
+
+  private async appendBlock(block: Buffer): Promise<Segment> {
+    const segment = this.table.last();
+    const handle = this.activeHandle;
+    assert(segment !== undefined && handle !== null, "appending needs an active segment");
+    const filePath = path.join(this.options.dir, segment.fileName);
+    await fsOp("write", filePath, () => writeAt(handle, block, segment.durableBytes));
+    await this.sync(handle, filePath);
+    this.stats.bytesWritten += block.length;
+    return segment;
+  }
+
+  private async createSegment(firstDecree: number, block: Buffer): Promise<Segment> {
+    const sequence = this.nextSequence;
+    const fileName = formatSegmentName({ sequence, firstDecree });
+    const filePath = path.join(this.options.dir, fileName);
+    const previous = this.activeHandle;
+    const previousName = this.table.last()?.fileName ?? "";
+    if (previous !== null) {
+      // Everything written to it was synced by the flush that wrote it.
+      this.activeHandle = null;
+      const previousPath = path.join(this.options.dir, previousName);
+      await fsOp("close", previousPath, () => previous.close());
+    }
+    const handle = await fsOp("create", filePath, () => this.fs.open(filePath, "wx"));
+    this.activeHandle = handle;
+    const header = encodeSegmentHeader({ formatVersion: FORMAT_VERSION, sequence, firstDecree });
+    assert(header.length === SEGMENT_HEADER_BYTES, "segment header size");
+    await fsOp("write", filePath, () => writeAt(handle, Buffer.concat([header, block]), 0));
+    await this.sync(handle, filePath);
+    if (this.options.fsync) {
+      await fsOp("fsync", this.options.dir, () => this.fs.syncDir(this.options.dir));
+    }
+    this.stats.bytesWritten += header.length + block.length;
+    this.nextSequence = sequence + 1;
+    const segment = new Segment({
+      sequence,
+      fileName,
+      firstDecree,
+      indexIntervalBytes: this.options.indexIntervalBytes,
+    });
+    this.table.push(segment);
+    return segment;
+  }
+
+  private async sync(handle: PlogFileHandle, filePath: string): Promise<void> {
+    if (this.options.fsync) await fsOp("fdatasync", filePath, () => handle.datasync());
+    this.stats.flushes += 1;
+  }
+
+  async close(): Promise<void> {
+    const handle = this.activeHandle;
+    this.activeHandle = null;
+    if (handle !== null) await fsOp("close", this.options.dir, () => handle.close());
+  }
+}
