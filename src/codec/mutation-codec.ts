@@ -16,8 +16,8 @@
  *   entry        = timestampUs:u64 ‖ clusterId:u8 (1..127) ‖ update (kind PUT..MULTI_REMOVE only)
  *   EMPTY        = (no body)
  *
- * Hash keys are bounded by the stored-key format (u16); sort keys take a u32 because
- * `sortKeyBytesMax` is a setting whose default (65,536) already exceeds a u16.
+ * Hash keys are bounded by the stored-key format (u16); sort keys take a u32 so the log format
+ * does not depend on the storage engine's key limit (formatLimits.storedKeyBytesMax).
  *
  * Invariants: the encoding is canonical — every mutation has exactly one encoding, and any bytes
  * that decode re-encode to themselves — because there are no optional fields, no padding, and the

@@ -9,20 +9,23 @@ export const formatLimits = {
   expireTsMax: 0xffff_ffff,
   /** clusterId occupies 7 bits of the timetag. */
   clusterIdMax: 127,
+  /**
+   * Largest stored key, `2 + len(hashKey) + len(sortKey)`: the most lmdb-js accepts as a key.
+   * Checked before a write gets a decree, since a logged write that storage cannot hold would
+   * block its replica.
+   */
+  storedKeyBytesMax: 1978,
 } as const;
 
 export interface WriteLimits {
   /** Largest encoded write request accepted (Pegasus `max_allowed_write_size`). */
   readonly writeBytesMax: number;
-  /** Largest sort key accepted in any write. */
-  readonly sortKeyBytesMax: number;
   /** Most entries in one multiSet / multiDel / checkAndMutate / batchGet. */
   readonly multiOpCountMax: number;
 }
 
 export const defaultWriteLimits: WriteLimits = {
   writeBytesMax: 1024 * 1024,
-  sortKeyBytesMax: 65_536,
   multiOpCountMax: 1000,
 };
 

@@ -1,0 +1,366 @@
+/**
+ * The storage engine of one replica: an lmdb environment (layout in lmdb-env.ts and meta-store.ts)
+ * with a serialized write path for applies and sweeps, checkpoints, and the handles reads need.
+ *
+ * Invariants:
+ *   - Every apply is one lmdb child transaction that writes its updates AND the meta record
+ *     (lastAppliedDecree, maxTimestampUs): the store is never between two decrees. A throw inside
+ *     aborts the child transaction, so a failed mutation leaves nothing behind.
+ *   - Decrees land in order: an apply is accepted only if it follows the last *submitted* decree
+ *     (so d+1 may be submitted before d commits), and lmdb runs transaction callbacks in call
+ *     order. The transaction re-checks against the stored decree, which is the authority: if d
+ *     fails, every already-submitted d+1.. fails too instead of leaving a gap.
+ *   - Sweeps go through the same transaction queue and never write the meta record.
+ *   - lastDurableDecree <= lastAppliedDecree, and only counts decrees lmdb reported flushed.
+ *   - After close() starts, every operation fails with ERR_INVALID_STATE.
+ */
+
+import type { Mutation } from "../codec/mutation.ts";
+import { epochNowSeconds } from "../codec/value-schema.ts";
+import { AssertionError } from "../common/assert.ts";
+import type { Clock } from "../common/clock.ts";
+import { isTalariaError, TalariaError } from "../common/errors.ts";
+import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
+import { type Logger, silentLogger } from "../common/logger.ts";
+import { applyMutation } from "./apply.ts";
+import { createCheckpoint, restoreCheckpointFiles } from "./checkpoint.ts";
+import {
+  type BinaryDb,
+  isDataEmpty,
+  type LmdbEnv,
+  lmdbRecordStore,
+  lmdbSweepStore,
+  openLmdbEnv,
+  STORED_KEY_BYTES_MAX,
+} from "./lmdb-env.ts";
+import {
+  checkFormatVersion,
+  type EngineMeta,
+  initMeta,
+  readFormatVersion,
+  readMeta,
+  writeMeta,
+} from "./meta-store.ts";
+import { SWEEP_BUDGET_RECORDS_MAX, sweepRecords } from "./sweep.ts";
+import type { ApplyContext, ApplyResult, CheckpointInfo, SweepResult } from "./types.ts";
+import { isNextDecree, validateApplyContext, validateMutation } from "./validate-mutation.ts";
+
+/** How long a tombstone is kept for late duplicated writes to lose against (Pegasus: 1 day). */
+export const DEFAULT_TOMBSTONE_RETENTION_SECONDS = 86_400;
+
+export interface StorageEngineOptions {
+  /** Directory of the lmdb environment; created when missing. */
+  readonly path: string;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  readonly tombstoneRetentionSeconds?: number;
+  /** Bounds the read module applies; the engine only carries them. */
+  readonly readLimits?: ReadLimits;
+}
+
+export interface SweepOptions {
+  /** Most records examined by this call, 1..SWEEP_BUDGET_RECORDS_MAX. */
+  readonly budget: number;
+}
+
+export interface SweeperOptions extends SweepOptions {
+  readonly intervalMs: number;
+}
+
+function invalidState(message: string): TalariaError {
+  return new TalariaError("ERR_INVALID_STATE", message);
+}
+
+function checkBudget(budget: number): void {
+  if (!Number.isInteger(budget) || budget < 1 || budget > SWEEP_BUDGET_RECORDS_MAX) {
+    throw new TalariaError(
+      "ERR_INVALID_PARAMETERS",
+      `sweep budget ${budget} is not in [1, ${SWEEP_BUDGET_RECORDS_MAX}]`,
+      { details: { limit: "SWEEP_BUDGET_RECORDS_MAX", value: budget } },
+    );
+  }
+}
+
+/** lmdb and file-system failures surface as ERR_FILE_OPERATION_FAILED; ours pass through. */
+function toStorageError(error: unknown): unknown {
+  if (isTalariaError(error) || error instanceof AssertionError) return error;
+  return new TalariaError("ERR_FILE_OPERATION_FAILED", "lmdb write transaction failed", {
+    cause: error,
+  });
+}
+
+/** Reads (or, for a new environment, writes) the meta record; refuses unknown layouts. */
+function loadMeta(env: LmdbEnv, path: string): EngineMeta {
+  const version = readFormatVersion(env.meta);
+  if (version !== undefined) {
+    checkFormatVersion(version);
+    return readMeta(env.meta);
+  }
+  if (!isDataEmpty(env.data)) {
+    throw new TalariaError(
+      "ERR_INVALID_DATA",
+      `environment ${path} has data but no format version`,
+    );
+  }
+  env.root.transactionSync(() => initMeta(env.meta));
+  return readMeta(env.meta);
+}
+
+export class StorageEngine {
+  readonly path: string;
+  readonly readLimits: ReadLimits;
+  private readonly env: LmdbEnv;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly tombstoneRetentionUs: number;
+  /** Committed meta, mirrored from the last apply that resolved. */
+  private meta: EngineMeta;
+  private durableDecree: number;
+  /** Decree the store will be at once every submitted apply commits. */
+  private submittedDecree: number;
+  private pendingApplies = 0;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private sweepCursor: Buffer | undefined;
+  private sweeper: { timer: NodeJS.Timeout; busy: boolean } | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(env: LmdbEnv, meta: EngineMeta, options: StorageEngineOptions) {
+    this.env = env;
+    this.path = options.path;
+    this.clock = options.clock;
+    this.logger = (options.logger ?? silentLogger).child({
+      component: "storage",
+      path: options.path,
+    });
+    this.readLimits = options.readLimits ?? defaultReadLimits;
+    this.tombstoneRetentionUs =
+      (options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS) * 1_000_000;
+    this.meta = meta;
+    // What a fresh open reads is on disk; nothing newer can be waiting for a flush.
+    this.durableDecree = meta.lastAppliedDecree;
+    this.submittedDecree = meta.lastAppliedDecree;
+  }
+
+  static async open(options: StorageEngineOptions): Promise<StorageEngine> {
+    const retention = options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS;
+    if (!Number.isSafeInteger(retention) || retention < 0) {
+      throw new TalariaError("ERR_INVALID_PARAMETERS", `tombstoneRetentionSeconds ${retention}`);
+    }
+    const env = openLmdbEnv(options.path, { readOnly: false });
+    let meta: EngineMeta;
+    try {
+      meta = loadMeta(env, options.path);
+    } catch (error) {
+      await env.root.close();
+      throw error;
+    }
+    const engine = new StorageEngine(env, meta, options);
+    engine.logger.info({ lastAppliedDecree: meta.lastAppliedDecree }, "storage engine opened");
+    return engine;
+  }
+
+  /** Copies a checkpoint into an empty `targetPath` and opens it at the checkpoint's decree. */
+  static async openFromCheckpoint(
+    checkpointDir: string,
+    targetPath: string,
+    options: Omit<StorageEngineOptions, "path">,
+  ): Promise<StorageEngine> {
+    const manifest = await restoreCheckpointFiles(checkpointDir, targetPath);
+    const engine = await StorageEngine.open({ ...options, path: targetPath });
+    if (engine.lastAppliedDecree !== manifest.decree) {
+      await engine.close();
+      throw new TalariaError(
+        "ERR_INVALID_DATA",
+        `checkpoint ${checkpointDir} holds decree ${engine.lastAppliedDecree}, manifest says ${manifest.decree}`,
+      );
+    }
+    return engine;
+  }
+
+  get lastAppliedDecree(): number {
+    return this.meta.lastAppliedDecree;
+  }
+
+  /** Last decree lmdb has reported flushed to disk: the private log may be trimmed up to it. */
+  get lastDurableDecree(): number {
+    return this.durableDecree;
+  }
+
+  get maxTimestampUs(): number {
+    return this.meta.maxTimestampUs;
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** The "data" database, for the read module. */
+  get data(): BinaryDb {
+    this.checkOpen("read");
+    return this.env.data;
+  }
+
+  /** Seconds since 2016-01-01 by the engine's clock: what expireTs is compared with. */
+  epochNow(): number {
+    return epochNowSeconds(this.clock.nowMs());
+  }
+
+  async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
+    this.checkOpen("apply");
+    validateMutation(mutation);
+    validateApplyContext(ctx);
+    if (!isNextDecree(this.submittedDecree, mutation.decree)) {
+      throw new TalariaError(
+        "ERR_INVALID_STATE",
+        `decree ${mutation.decree} does not follow submitted decree ${this.submittedDecree}`,
+        { details: { decree: mutation.decree, submittedDecree: this.submittedDecree } },
+      );
+    }
+    this.submittedDecree = mutation.decree;
+    this.pendingApplies++;
+    const records = lmdbRecordStore(this.env.data);
+    const committed = this.env.data.childTransaction(() => {
+      const outcome = applyMutation(
+        records,
+        readMeta(this.env.meta),
+        mutation,
+        ctx,
+        STORED_KEY_BYTES_MAX,
+      );
+      writeMeta(this.env.meta, outcome.meta);
+      return outcome;
+    });
+    let outcome: Awaited<typeof committed>;
+    try {
+      outcome = await this.track(committed);
+    } catch (error) {
+      this.pendingApplies--;
+      // Every apply submitted after this one fails its in-transaction check, so the next
+      // acceptable decree is this one again (or, with nothing pending, exactly the stored one).
+      this.submittedDecree =
+        this.pendingApplies === 0
+          ? this.meta.lastAppliedDecree
+          : Math.min(this.submittedDecree, mutation.decree - 1);
+      throw toStorageError(error);
+    }
+    this.pendingApplies--;
+    if (outcome.meta.lastAppliedDecree > this.meta.lastAppliedDecree) this.meta = outcome.meta;
+    this.noteDurableWhenFlushed(mutation.decree);
+    return { decree: mutation.decree, staleEntriesSkipped: outcome.staleEntriesSkipped };
+  }
+
+  /** Waits until everything committed so far is on disk; returns lastDurableDecree. */
+  async flush(): Promise<number> {
+    this.checkOpen("flush");
+    const decree = this.meta.lastAppliedDecree;
+    await this.env.root.flushed;
+    this.durableDecree = Math.max(this.durableDecree, decree);
+    return this.durableDecree;
+  }
+
+  /** One bounded sweep step, resuming where the previous one stopped. */
+  async sweep(options: SweepOptions): Promise<SweepResult> {
+    this.checkOpen("sweep");
+    checkBudget(options.budget);
+    const store = lmdbSweepStore(this.env.data);
+    const swept = this.env.data.childTransaction(() => {
+      const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
+      const outcome = sweepRecords(
+        store,
+        this.sweepCursor,
+        options.budget,
+        now,
+        this.tombstoneRetentionUs,
+      );
+      // Set inside the callback: callbacks run in call order, so concurrent sweeps chain cursors.
+      this.sweepCursor = outcome.nextCursor;
+      return outcome.result;
+    });
+    try {
+      return await this.track(swept);
+    } catch (error) {
+      throw toStorageError(error);
+    }
+  }
+
+  /** Runs `sweep` every `intervalMs` until stopSweeper() or close(); one step at a time. */
+  startSweeper(options: SweeperOptions): void {
+    this.checkOpen("startSweeper");
+    checkBudget(options.budget);
+    if (!Number.isInteger(options.intervalMs) || options.intervalMs < 1) {
+      throw new TalariaError("ERR_INVALID_PARAMETERS", `sweeper intervalMs ${options.intervalMs}`);
+    }
+    if (this.sweeper !== undefined) throw invalidState("sweeper already running");
+    const timer = setInterval(() => this.sweeperTick(options.budget), options.intervalMs);
+    timer.unref();
+    this.sweeper = { timer, busy: false };
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper === undefined) return;
+    clearInterval(this.sweeper.timer);
+    this.sweeper = undefined;
+  }
+
+  private sweeperTick(budget: number): void {
+    const sweeper = this.sweeper;
+    if (sweeper === undefined || sweeper.busy || this.closing !== undefined) return;
+    sweeper.busy = true;
+    void this.sweep({ budget }).then(
+      (result) => {
+        sweeper.busy = false;
+        if (result.expired > 0 || result.tombstonesCollected > 0)
+          this.logger.debug(result, "swept");
+      },
+      (error: unknown) => {
+        sweeper.busy = false;
+        this.logger.warn({ err: error }, "sweep failed");
+      },
+    );
+  }
+
+  /** A consistent copy of the store in `dir` (created, or empty), with its manifest. */
+  async checkpoint(dir: string): Promise<CheckpointInfo> {
+    this.checkOpen("checkpoint");
+    const info = await this.track(createCheckpoint(this.env.root, dir, this.clock.nowMs()));
+    this.logger.info({ dir, decree: info.decree, bytes: info.bytes }, "checkpoint written");
+    return info;
+  }
+
+  /** Waits for pending applies, sweeps and checkpoints, flushes, and closes. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
+    this.stopSweeper();
+    await Promise.allSettled([...this.inFlight]);
+    await this.env.root.flushed;
+    this.durableDecree = this.meta.lastAppliedDecree;
+    await this.env.root.close();
+    this.logger.info({ lastAppliedDecree: this.meta.lastAppliedDecree }, "storage engine closed");
+  }
+
+  private checkOpen(operation: string): void {
+    if (this.closing !== undefined) throw invalidState(`${operation} on a closed storage engine`);
+  }
+
+  private noteDurableWhenFlushed(decree: number): void {
+    void this.env.root.flushed.then(
+      () => {
+        this.durableDecree = Math.max(this.durableDecree, decree);
+      },
+      (error: unknown) => this.logger.error({ err: error, decree }, "flush failed"),
+    );
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const forget = () => {
+      this.inFlight.delete(promise);
+    };
+    void promise.then(forget, forget);
+    return promise;
+  }
+}

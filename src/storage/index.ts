@@ -1,0 +1,14 @@
+/** The storage subsystem's public face: the engine, its contract types and its named bounds. */
+export { CHECKPOINT_MANIFEST_FILE, type CheckpointManifest } from "./checkpoint.ts";
+export {
+  DEFAULT_TOMBSTONE_RETENTION_SECONDS,
+  StorageEngine,
+  type StorageEngineOptions,
+  type SweeperOptions,
+  type SweepOptions,
+} from "./engine.ts";
+export { type BinaryDb, STORED_KEY_BYTES_MAX } from "./lmdb-env.ts";
+export { FORMAT_VERSION } from "./meta-store.ts";
+export * as read from "./read/index.ts";
+export { SWEEP_BUDGET_RECORDS_MAX } from "./sweep.ts";
+export * from "./types.ts";

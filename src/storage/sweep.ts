@@ -1,0 +1,85 @@
+/**
+ * One bounded step of the TTL and tombstone sweep: a synchronous core that runs inside the caller's
+ * write transaction and examines at most `budget` records after the cursor.
+ *
+ * Invariants:
+ *   - An expired record becomes a tombstone carrying its own timetag with the delete bit set, so a
+ *     late duplicated write older than it cannot resurrect the key (it loses last-write-wins).
+ *   - A tombstone is collected once its timetag timestamp is older than now − retention: a
+ *     duplicated write that late is beyond what duplication promises to reconcile. For the same
+ *     reason an expired record already older than the retention is removed directly.
+ *   - Live records are never changed, and the sweep never touches the meta database (the applied
+ *     decree does not move).
+ *   - The cursor is the last key examined; `undefined` means the next step starts from the first
+ *     key, so successive steps cycle through the whole database.
+ */
+
+import { timetagIsDelete, timetagTimestampUs } from "../codec/timetag.ts";
+import { decodeValue, encodeValue, isExpired } from "../codec/value-schema.ts";
+import { assert } from "../common/assert.ts";
+import type { SweepResult } from "./types.ts";
+
+/** Most records one sweep step may examine: bounds the time a step holds the write lock. */
+export const SWEEP_BUDGET_RECORDS_MAX = 100_000;
+
+export interface SweepRecord {
+  readonly key: Buffer;
+  readonly value: Buffer;
+}
+
+export interface SweepStore {
+  /** Up to `limit` records with keys strictly after `afterKey` (from the first when undefined). */
+  range(afterKey: Buffer | undefined, limit: number): readonly SweepRecord[];
+  put(key: Buffer, value: Buffer): void;
+  remove(key: Buffer): void;
+}
+
+export interface SweepNow {
+  /** Wall clock, µs since the Unix epoch: compared with timetag timestamps. */
+  readonly nowUs: number;
+  /** Seconds since 2016-01-01: compared with expireTs. */
+  readonly epochNow: number;
+}
+
+export interface SweepOutcome {
+  readonly result: SweepResult;
+  readonly nextCursor: Buffer | undefined;
+}
+
+const EMPTY_VALUE = Buffer.alloc(0);
+
+export function sweepRecords(
+  store: SweepStore,
+  cursor: Buffer | undefined,
+  budget: number,
+  now: SweepNow,
+  tombstoneRetentionUs: number,
+): SweepOutcome {
+  assert(Number.isInteger(budget) && budget >= 1 && budget <= SWEEP_BUDGET_RECORDS_MAX, "budget");
+  // One record past the budget tells whether the end was reached without examining it.
+  const records = store.range(cursor, budget + 1);
+  const examined = records.slice(0, budget);
+  const collectBeforeUs = now.nowUs - tombstoneRetentionUs;
+  let expired = 0;
+  let tombstonesCollected = 0;
+  for (const { key, value } of examined) {
+    const stored = decodeValue(value);
+    const old = timetagTimestampUs(stored.timetag) < collectBeforeUs;
+    if (timetagIsDelete(stored.timetag)) {
+      if (old) {
+        store.remove(key);
+        tombstonesCollected++;
+      }
+    } else if (isExpired(stored.expireTs, now.epochNow)) {
+      if (old) store.remove(key);
+      else store.put(key, encodeValue(0, stored.timetag | 1n, EMPTY_VALUE));
+      expired++;
+    }
+  }
+  const budgetExhausted = records.length > budget;
+  const last = examined[examined.length - 1];
+  return {
+    result: { expired, tombstonesCollected, budgetExhausted },
+    nextCursor: budgetExhausted && last !== undefined ? last.key : undefined,
+  };
+}
