@@ -112,11 +112,18 @@ function checkNonEmptyHashKey(hashKey: Buffer, op: string): void {
   }
 }
 
+/** Accumulates a request's size while checking every key and count against the limits. */
 class SizeCounter {
   bytes = 0;
   constructor(private readonly limits: WriteLimits) {}
-  sortKey(sortKey: Buffer): void {
-    checkLimit("sortKeyBytesMax", sortKey.length, this.limits.sortKeyBytesMax, "sort key length");
+  key(hashKey: Buffer, sortKey: Buffer): void {
+    const storedKeyBytes = 2 + hashKey.length + sortKey.length;
+    checkLimit(
+      "storedKeyBytesMax",
+      storedKeyBytes,
+      formatLimits.storedKeyBytesMax,
+      "stored key length (2 + hash key + sort key)",
+    );
     this.bytes += sortKey.length;
   }
   count(count: number, what: string): void {
@@ -131,7 +138,7 @@ export function validateWrite(request: WriteRequest, limits: WriteLimits): numbe
   switch (request.op) {
     case "set":
       checkHashKey(request.hashKey);
-      size.sortKey(request.sortKey);
+      size.key(request.hashKey, request.sortKey);
       checkExpireTs(request.expireTs, false);
       size.bytes += request.hashKey.length + request.value.length;
       break;
@@ -141,26 +148,26 @@ export function validateWrite(request: WriteRequest, limits: WriteLimits): numbe
       size.count(request.kvs.length, "multiSet kvs");
       checkExpireTs(request.expireTs, false);
       for (const kv of request.kvs) {
-        size.sortKey(kv.sortKey);
+        size.key(request.hashKey, kv.sortKey);
         size.bytes += kv.value.length;
       }
       size.bytes += request.hashKey.length;
       break;
     case "del":
       checkHashKey(request.hashKey);
-      size.sortKey(request.sortKey);
+      size.key(request.hashKey, request.sortKey);
       size.bytes += request.hashKey.length;
       break;
     case "multiDel":
       checkHashKey(request.hashKey);
       checkNonEmptyHashKey(request.hashKey, "multiDel");
       size.count(request.sortKeys.length, "multiDel sort keys");
-      for (const sortKey of request.sortKeys) size.sortKey(sortKey);
+      for (const sortKey of request.sortKeys) size.key(request.hashKey, sortKey);
       size.bytes += request.hashKey.length;
       break;
     case "incr":
       checkHashKey(request.hashKey);
-      size.sortKey(request.sortKey);
+      size.key(request.hashKey, request.sortKey);
       checkExpireTs(request.expireTs, true);
       size.bytes += request.hashKey.length + 8;
       break;
@@ -174,16 +181,16 @@ export function validateWrite(request: WriteRequest, limits: WriteLimits): numbe
           `unknown check type ${String(request.checkType)}`,
         );
       }
-      size.sortKey(request.checkSortKey);
+      size.key(request.hashKey, request.checkSortKey);
       size.bytes += request.hashKey.length + request.checkOperand.length;
       if (request.op === "checkAndSet") {
-        size.sortKey(request.setSortKey);
+        size.key(request.hashKey, request.setSortKey);
         checkExpireTs(request.setExpireTs, false);
         size.bytes += request.setValue.length;
       } else {
         size.count(request.mutates.length, "checkAndMutate mutates");
         for (const mutate of request.mutates) {
-          size.sortKey(mutate.sortKey);
+          size.key(request.hashKey, mutate.sortKey);
           checkExpireTs(mutate.expireTs, false);
           size.bytes += mutate.value.length;
         }
@@ -192,26 +199,33 @@ export function validateWrite(request: WriteRequest, limits: WriteLimits): numbe
     }
     case "duplicate":
       size.count(request.entries.length, "duplicate entries");
-      for (const entry of request.entries) size.bytes += duplicateEntryBytes(entry);
+      for (const entry of request.entries) checkDuplicateEntry(entry, size);
       break;
   }
   checkLimit("writeBytesMax", size.bytes, limits.writeBytesMax, "write size in bytes");
   return size.bytes;
 }
 
-function duplicateEntryBytes(entry: DuplicateEntry): number {
+function checkDuplicateEntry(entry: DuplicateEntry, size: SizeCounter): void {
   const update = entry.update;
+  checkHashKey(update.hashKey);
+  size.bytes += update.hashKey.length;
   switch (update.kind) {
     case UpdateKind.PUT:
-      return update.hashKey.length + update.sortKey.length + update.value.length;
+      size.key(update.hashKey, update.sortKey);
+      size.bytes += update.value.length;
+      return;
     case UpdateKind.REMOVE:
-      return update.hashKey.length + update.sortKey.length;
+      size.key(update.hashKey, update.sortKey);
+      return;
     case UpdateKind.MULTI_PUT:
-      return update.kvs.reduce(
-        (sum, kv) => sum + kv.sortKey.length + kv.value.length,
-        update.hashKey.length,
-      );
+      for (const kv of update.kvs) {
+        size.key(update.hashKey, kv.sortKey);
+        size.bytes += kv.value.length;
+      }
+      return;
     case UpdateKind.MULTI_REMOVE:
-      return update.sortKeys.reduce((sum, sortKey) => sum + sortKey.length, update.hashKey.length);
+      for (const sortKey of update.sortKeys) size.key(update.hashKey, sortKey);
+      return;
   }
 }
