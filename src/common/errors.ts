@@ -55,6 +55,11 @@ export const errorCatalogue = {
     retriable: true,
     description: "A file-system operation failed (open, write, fsync, rename).",
   },
+  ERR_BUSY: {
+    retriable: true,
+    description:
+      "A bounded queue is full (too many writes waiting for the private log, too many requests in flight); retry after a short backoff.",
+  },
   ERR_OBJECT_NOT_FOUND: {
     retriable: false,
     description: "A named object (checkpoint, segment, scanner) does not exist.",
