@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { type Mutation, type Update, UpdateKind } from "../codec/mutation.ts";
 import { decodeMutation, encodeMutation } from "../codec/mutation-codec.ts";
 import { type Clock, systemClock } from "../common/clock.ts";
-import { TalariaError } from "../common/errors.ts";
+import { isTalariaError, TalariaError } from "../common/errors.ts";
 import {
   defaultReadLimits,
   defaultWriteLimits,
@@ -23,6 +23,7 @@ import {
   type WriteLimits,
 } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
+import type { ReplicaMetrics, ReplicaStatsSnapshot } from "../metrics/index.ts";
 import { PrivateLog } from "../plog/index.ts";
 import { StorageEngine } from "../storage/index.ts";
 import {
@@ -37,6 +38,7 @@ import { ReplicaReads } from "./replica-reads.ts";
 import {
   type AtomicRequest,
   isAtomicRequest,
+  requestToUpdate,
   validateWrite,
   type WriteRequest,
 } from "./write-request.ts";
@@ -63,6 +65,9 @@ export interface ReplicaOptions {
   readonly sweepBudget?: number;
   /** Bytes of log read per batch when replaying on open. */
   readonly replayBatchBytes?: number;
+  /** Where to report metrics, and the partition id (`<appId>.<partitionIndex>`) to label them with. */
+  readonly metrics?: ReplicaMetrics;
+  readonly gpid?: string;
 }
 
 export interface WriteResult {
@@ -97,6 +102,7 @@ export class Replica {
   private atomicPending = 0;
   private failure: unknown;
   private closed = false;
+  private readonly untrackMetrics: () => void;
 
   private constructor(options: ReplicaOptions, log: PrivateLog, storage: StorageEngine) {
     this.options = options;
@@ -112,6 +118,26 @@ export class Replica {
       options.readLimits ?? defaultReadLimits,
       this.writeLimits,
     );
+    this.untrackMetrics =
+      options.metrics?.track(options.gpid ?? "0.0", () => this.statsSnapshot()) ?? (() => {});
+  }
+
+  /** Counters and decrees for metrics and status pages. */
+  statsSnapshot(): ReplicaStatsSnapshot {
+    const plog = this.log.stats;
+    const storage = this.storage.stats;
+    return {
+      lastDecree: this.lastAssignedDecree,
+      lastAppliedDecree: this.storage.lastAppliedDecree,
+      lastDurableDecree: this.log.durableDecree,
+      plogFirstDecree: this.log.firstDecree,
+      plogAppendedRecords: plog.appends,
+      plogFsyncs: plog.flushes,
+      plogBytesWritten: plog.bytesWritten,
+      expiredSwept: storage.expiredSwept,
+      tombstonesCollected: storage.tombstonesCollected,
+      staleEntriesSkipped: storage.staleEntriesSkipped,
+    };
   }
 
   /** Opens (or creates) the replica and replays the log past the store's last applied decree. */
@@ -226,6 +252,22 @@ export class Replica {
 
   /** Validates, logs durably, applies, and answers. Rejected requests change nothing. */
   async write(request: WriteRequest): Promise<WriteResult> {
+    const metrics = this.options.metrics;
+    if (metrics === undefined) return this.writeUnmeasured(request);
+    const startMs = performance.now();
+    try {
+      const result = await this.writeUnmeasured(request);
+      metrics.writes.inc({ op: request.op });
+      metrics.writeDuration.observe({ op: request.op }, (performance.now() - startMs) / 1000);
+      return result;
+    } catch (error) {
+      const code = isTalariaError(error) ? error.code : "INTERNAL";
+      metrics.writeErrors.inc({ op: request.op, code });
+      throw error;
+    }
+  }
+
+  private async writeUnmeasured(request: WriteRequest): Promise<WriteResult> {
     this.checkWritable();
     validateWrite(request, this.writeLimits);
     if (isAtomicRequest(request)) return this.writeAtomic(request);
@@ -237,7 +279,7 @@ export class Replica {
       const result = await this.commit([{ kind: UpdateKind.DUPLICATE, entries: request.entries }]);
       return { decree: result.decree, staleEntriesSkipped: result.staleEntriesSkipped };
     }
-    const result = await this.commit([toUpdate(request)]);
+    const result = await this.commit([requestToUpdate(request)]);
     return { decree: result.decree };
   }
 
@@ -349,36 +391,9 @@ export class Replica {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.untrackMetrics();
     await this.lastApply;
     await this.log.close();
     await this.storage.close();
-  }
-}
-
-function toUpdate(request: Exclude<WriteRequest, AtomicRequest | { op: "duplicate" }>): Update {
-  switch (request.op) {
-    case "set":
-      return {
-        kind: UpdateKind.PUT,
-        hashKey: request.hashKey,
-        sortKey: request.sortKey,
-        value: request.value,
-        expireTs: request.expireTs,
-      };
-    case "multiSet":
-      return {
-        kind: UpdateKind.MULTI_PUT,
-        hashKey: request.hashKey,
-        kvs: request.kvs,
-        expireTs: request.expireTs,
-      };
-    case "del":
-      return { kind: UpdateKind.REMOVE, hashKey: request.hashKey, sortKey: request.sortKey };
-    case "multiDel":
-      return {
-        kind: UpdateKind.MULTI_REMOVE,
-        hashKey: request.hashKey,
-        sortKeys: request.sortKeys,
-      };
   }
 }

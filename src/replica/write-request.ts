@@ -4,7 +4,7 @@
  */
 
 import { checkHashKey } from "../codec/key-schema.ts";
-import { type DuplicateEntry, UpdateKind } from "../codec/mutation.ts";
+import { type DuplicateEntry, type Update, UpdateKind } from "../codec/mutation.ts";
 import { checkLimit, TalariaError } from "../common/errors.ts";
 import { formatLimits, type WriteLimits } from "../common/limits.ts";
 import { type CheckType, isCheckType } from "./check-type.ts";
@@ -227,5 +227,36 @@ function checkDuplicateEntry(entry: DuplicateEntry, size: SizeCounter): void {
     case UpdateKind.MULTI_REMOVE:
       for (const sortKey of update.sortKeys) size.key(update.hashKey, sortKey);
       return;
+  }
+}
+
+/** The logged update of a plain (non-atomic, non-duplicate) write. */
+export function requestToUpdate(
+  request: SetRequest | MultiSetRequest | DelRequest | MultiDelRequest,
+): Update {
+  switch (request.op) {
+    case "set":
+      return {
+        kind: UpdateKind.PUT,
+        hashKey: request.hashKey,
+        sortKey: request.sortKey,
+        value: request.value,
+        expireTs: request.expireTs,
+      };
+    case "multiSet":
+      return {
+        kind: UpdateKind.MULTI_PUT,
+        hashKey: request.hashKey,
+        kvs: request.kvs,
+        expireTs: request.expireTs,
+      };
+    case "del":
+      return { kind: UpdateKind.REMOVE, hashKey: request.hashKey, sortKey: request.sortKey };
+    case "multiDel":
+      return {
+        kind: UpdateKind.MULTI_REMOVE,
+        hashKey: request.hashKey,
+        sortKeys: request.sortKeys,
+      };
   }
 }

@@ -106,6 +106,14 @@ function loadMeta(env: LmdbEnv, path: string): EngineMeta {
   return readMeta(env.meta);
 }
 
+/** Cumulative counters since the engine opened, for metrics. */
+export interface StorageStats {
+  readonly mutationsApplied: number;
+  readonly staleEntriesSkipped: number;
+  readonly expiredSwept: number;
+  readonly tombstonesCollected: number;
+}
+
 export class StorageEngine {
   readonly path: string;
   readonly readLimits: ReadLimits;
@@ -123,6 +131,12 @@ export class StorageEngine {
   private sweepCursor: Buffer | undefined;
   private sweeper: { timer: NodeJS.Timeout; busy: boolean } | undefined;
   private closing: Promise<void> | undefined;
+  private readonly counters = {
+    mutationsApplied: 0,
+    staleEntriesSkipped: 0,
+    expiredSwept: 0,
+    tombstonesCollected: 0,
+  };
 
   private constructor(env: LmdbEnv, meta: EngineMeta, options: StorageEngineOptions) {
     this.env = env;
@@ -246,6 +260,8 @@ export class StorageEngine {
     this.pendingApplies--;
     if (outcome.meta.lastAppliedDecree > this.meta.lastAppliedDecree) this.meta = outcome.meta;
     this.noteDurableWhenFlushed(mutation.decree);
+    this.counters.mutationsApplied++;
+    this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
     return { decree: mutation.decree, staleEntriesSkipped: outcome.staleEntriesSkipped };
   }
 
@@ -256,6 +272,10 @@ export class StorageEngine {
     await this.env.root.flushed;
     this.durableDecree = Math.max(this.durableDecree, decree);
     return this.durableDecree;
+  }
+
+  get stats(): StorageStats {
+    return { ...this.counters };
   }
 
   /** One bounded sweep step, resuming where the previous one stopped. */
@@ -276,11 +296,15 @@ export class StorageEngine {
       this.sweepCursor = outcome.nextCursor;
       return outcome.result;
     });
+    let result: SweepResult;
     try {
-      return await this.track(swept);
+      result = await this.track(swept);
     } catch (error) {
       throw toStorageError(error);
     }
+    this.counters.expiredSwept += result.expired;
+    this.counters.tombstonesCollected += result.tombstonesCollected;
+    return result;
   }
 
   /** Runs `sweep` every `intervalMs` until stopSweeper() or close(); one step at a time. */

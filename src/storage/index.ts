@@ -4,6 +4,7 @@ export {
   DEFAULT_TOMBSTONE_RETENTION_SECONDS,
   StorageEngine,
   type StorageEngineOptions,
+  type StorageStats,
   type SweeperOptions,
   type SweepOptions,
 } from "./engine.ts";

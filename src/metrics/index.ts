@@ -1,0 +1,3 @@
+/** Prometheus metrics: one typed factory per component, all registered on a caller-owned registry. */
+export { Registry } from "prom-client";
+export { ReplicaMetrics, type ReplicaStatsSnapshot } from "./replica-metrics.ts";
