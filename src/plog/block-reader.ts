@@ -1,7 +1,8 @@
 /**
  * Reads one block at a time from a segment file, so memory stays bounded by the largest block
  * (a flush group, or one oversized record) however large the segment is. Every read is checked:
- * header CRC before the length is used, body CRC before a record is returned.
+ * header CRC before the length is used, body CRC before a record is returned. Both checksums are
+ * sealed to the segment's nonce and the block's offset, so callers pass the segment's nonce.
  */
 import {
   BLOCK_HEADER_BYTES,
@@ -13,6 +14,7 @@ import {
   type LogRecord,
 } from "./format.ts";
 import { type PlogFileHandle, readAt } from "./fs-port.ts";
+import { SCAN_CHUNK_BYTES } from "./options.ts";
 
 export interface ValidBlock {
   readonly header: BlockHeader;
@@ -26,9 +28,10 @@ export async function readBlockHeader(
   handle: PlogFileHandle,
   offset: number,
   fileBytes: number,
+  nonce: Buffer,
 ): Promise<Decoded<BlockHeader>> {
   const length = Math.min(BLOCK_HEADER_BYTES, Math.max(0, fileBytes - offset));
-  const decoded = decodeBlockHeader(await readAt(handle, length, offset));
+  const decoded = decodeBlockHeader(await readAt(handle, length, offset), { nonce, offset });
   if (!decoded.ok) return decoded;
   if (offset + BLOCK_HEADER_BYTES + decoded.value.bodyBytes > fileBytes) {
     return { ok: false, reason: "partial block body" };
@@ -40,19 +43,21 @@ export async function readBlockBody(
   handle: PlogFileHandle,
   offset: number,
   header: BlockHeader,
+  nonce: Buffer,
 ): Promise<Decoded<LogRecord[]>> {
   const body = await readAt(handle, header.bodyBytes, offset + BLOCK_HEADER_BYTES);
-  return decodeBlockBody(header, body);
+  return decodeBlockBody(header, body, nonce);
 }
 
 export async function readBlock(
   handle: PlogFileHandle,
   offset: number,
   fileBytes: number,
+  nonce: Buffer,
 ): Promise<Decoded<ValidBlock>> {
-  const header = await readBlockHeader(handle, offset, fileBytes);
+  const header = await readBlockHeader(handle, offset, fileBytes, nonce);
   if (!header.ok) return header;
-  const records = await readBlockBody(handle, offset, header.value);
+  const records = await readBlockBody(handle, offset, header.value, nonce);
   if (!records.ok) return records;
   return {
     ok: true,
@@ -64,20 +69,21 @@ export async function readBlock(
   };
 }
 
-/** Bytes read per step of the forward scan; a named bound so the scan never loads a segment. */
-export const SCAN_CHUNK_BYTES = 1024 * 1024;
 const MAGIC_BYTES = Buffer.alloc(4);
 MAGIC_BYTES.writeUInt32LE(BLOCK_MAGIC, 0);
 
 /**
  * Looks for any fully valid block starting in [from, fileBytes). Recovery uses it to tell a torn
  * tail (nothing valid after the bad block) from corruption in the middle (something valid after).
- * Bounded by the file size; reads SCAN_CHUNK_BYTES at a time.
+ * A block-like byte string inside a payload never counts: it would have to be sealed with this
+ * segment's nonce at the very offset it sits at. Bounded by the file size; reads SCAN_CHUNK_BYTES
+ * at a time.
  */
 export async function findValidBlockAfter(
   handle: PlogFileHandle,
   from: number,
   fileBytes: number,
+  nonce: Buffer,
 ): Promise<number | null> {
   let chunkStart = from;
   while (chunkStart + BLOCK_HEADER_BYTES <= fileBytes) {
@@ -89,7 +95,7 @@ export async function findValidBlockAfter(
     let at = chunk.indexOf(MAGIC_BYTES);
     while (at !== -1) {
       const candidate = chunkStart + at;
-      if ((await readBlock(handle, candidate, fileBytes)).ok) return candidate;
+      if ((await readBlock(handle, candidate, fileBytes, nonce)).ok) return candidate;
       at = chunk.indexOf(MAGIC_BYTES, at + 1);
     }
     // Overlap by the magic's length minus one so a magic split across chunks is still seen.

@@ -4,27 +4,38 @@
  *
  * A segment file `plog.<sequence, 8 digits>.<firstDecree>` is a segment header followed by blocks:
  *
- *   segment header (24 bytes)
+ *   segment header (32 bytes)
  *     0  u32  magic          SEGMENT_MAGIC ("TPLS")
- *     4  u16  formatVersion  FORMAT_VERSION
+ *     4  u16  formatVersion  FORMAT_VERSION (2)
  *     6  u16  reserved       0
  *     8  u32  sequence       equals the sequence in the file name
  *     12 u64  firstDecree    decree of the first record in the segment; equals the file name's
- *     20 u32  headerCrc      CRC32C of bytes [0, 20)
+ *     20 8B   nonce          random, drawn when the segment is created; seals its blocks
+ *     28 u32  headerCrc      CRC32C of bytes [0, 28)
  *
- *   block header (36 bytes), then `bodyBytes` of body
+ *   block header (36 bytes), then `bodyBytes` of body; the block starts at file offset `offset`
  *     0  u32  magic          BLOCK_MAGIC ("TPLB")
  *     4  u32  bodyBytes
  *     8  u32  recordCount    >= 1
  *     12 u64  firstDecree    decree of the first record in the body
  *     20 u64  lastDecree     decree of the last record in the body
- *     28 u32  bodyCrc        CRC32C of the body
- *     32 u32  headerCrc      CRC32C of bytes [0, 32)
+ *     28 u32  bodyCrc        CRC32C of nonce[4, 8) ‖ body
+ *     32 u32  headerCrc      CRC32C of nonce[0, 4) ‖ u64 offset ‖ bytes [0, 32)
  *
  *   body = recordCount records, back to back, nothing after the last one
  *     0  u64  decree
  *     8  u32  payloadBytes
  *     12 payload
+ *
+ * Why the nonce and the offset are in the checksums: recovery tells a torn tail from mid-log
+ * corruption by looking for a valid block after the bad one. Payloads are user bytes, so a payload
+ * can hold something that looks like a block. Sealing each block to its segment's nonce (which a
+ * writer of payloads never sees; one half per checksum, so a forgery must guess 64 bits) and to its
+ * own offset (so even a byte-exact copy of a real block of the same segment fails anywhere else)
+ * means only a block the log itself wrote, where it wrote it, validates.
+ *
+ * Version 1 (24-byte segment header, no nonce) never left development: no v1 data exists in the
+ * wild, so there is no upgrade path and a v1 segment is refused with ERR_INVALID_VERSION.
  *
  * Invariants a valid log keeps (checked on open and on every read):
  * - decrees strictly increase across records, blocks and segments (gaps allowed);
@@ -38,14 +49,15 @@
 import { crc32c } from "@node-rs/crc32";
 import { assert } from "../common/assert.ts";
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** "TPLS" read as a little-endian u32. */
 export const SEGMENT_MAGIC = 0x534c5054;
 /** "TPLB" read as a little-endian u32. */
 export const BLOCK_MAGIC = 0x424c5054;
-export const SEGMENT_HEADER_BYTES = 24;
+export const SEGMENT_HEADER_BYTES = 32;
 export const BLOCK_HEADER_BYTES = 36;
 export const RECORD_HEADER_BYTES = 12;
+export const NONCE_BYTES = 8;
 /** Format limit: the u32 length fields. */
 export const BLOCK_BODY_BYTES_MAX = 0xffff_ffff;
 
@@ -62,6 +74,14 @@ export interface SegmentHeader {
   readonly formatVersion: number;
   readonly sequence: number;
   readonly firstDecree: number;
+  /** NONCE_BYTES random bytes. */
+  readonly nonce: Buffer;
+}
+
+/** Where a block sits: the nonce of its segment and its offset in the segment file. */
+export interface BlockPlace {
+  readonly nonce: Buffer;
+  readonly offset: number;
 }
 
 export interface BlockHeader {
@@ -97,37 +117,72 @@ function readU64(buffer: Buffer, offset: number): number {
   return high * TWO_POW_32 + buffer.readUInt32LE(offset);
 }
 
+/** CRC32C of nonce[0, 4) ‖ u64 offset ‖ the first 32 bytes of the block header. */
+function blockHeaderCrc(header: Buffer, place: BlockPlace): number {
+  assert(place.nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
+  const seal = Buffer.allocUnsafe(12);
+  place.nonce.copy(seal, 0, 0, 4);
+  writeU64(seal, place.offset, 4);
+  return crc32c(header.subarray(0, 32), crc32c(seal));
+}
+
+/** CRC32C of nonce[4, 8) ‖ body. */
+function blockBodyCrc(body: Buffer, nonce: Buffer): number {
+  assert(nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
+  return crc32c(body, crc32c(nonce.subarray(4, 8)));
+}
+
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   assert(header.formatVersion === FORMAT_VERSION, "only the current format version is written");
   assert(Number.isInteger(header.sequence) && header.sequence >= 1, "sequence starts at 1");
   assert(header.sequence <= 0xffff_ffff, "sequence fits in u32");
   assert(isDecree(header.firstDecree), "segment first decree is a decree");
+  assert(header.nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
   const buffer = Buffer.alloc(SEGMENT_HEADER_BYTES);
   buffer.writeUInt32LE(SEGMENT_MAGIC, 0);
   buffer.writeUInt16LE(header.formatVersion, 4);
   buffer.writeUInt16LE(0, 6);
   buffer.writeUInt32LE(header.sequence, 8);
   writeU64(buffer, header.firstDecree, 12);
-  buffer.writeUInt32LE(crc32c(buffer.subarray(0, 20)), 20);
+  header.nonce.copy(buffer, 20);
+  buffer.writeUInt32LE(crc32c(buffer.subarray(0, 28)), 28);
   return buffer;
+}
+
+/**
+ * The format version a segment claims, read before anything else is checked, so a segment of
+ * another version is refused rather than mistaken for a torn one. Null when the bytes are too
+ * short or do not start with SEGMENT_MAGIC.
+ */
+export function peekFormatVersion(buffer: Buffer): number | null {
+  if (buffer.length < 6 || buffer.readUInt32LE(0) !== SEGMENT_MAGIC) return null;
+  return buffer.readUInt16LE(4);
 }
 
 export function decodeSegmentHeader(buffer: Buffer): Decoded<SegmentHeader> {
   if (buffer.length < SEGMENT_HEADER_BYTES) return fail("partial segment header");
   if (buffer.readUInt32LE(0) !== SEGMENT_MAGIC) return fail("bad segment magic");
-  if (buffer.readUInt32LE(20) !== crc32c(buffer.subarray(0, 20))) {
-    return fail("segment header checksum mismatch");
-  }
   const formatVersion = buffer.readUInt16LE(4);
   if (formatVersion !== FORMAT_VERSION) return fail(`unknown format version ${formatVersion}`);
+  if (buffer.readUInt32LE(28) !== crc32c(buffer.subarray(0, 28))) {
+    return fail("segment header checksum mismatch");
+  }
   const firstDecree = readU64(buffer, 12);
   if (!isDecree(firstDecree)) return fail("segment first decree out of range");
-  return { ok: true, value: { formatVersion, sequence: buffer.readUInt32LE(8), firstDecree } };
+  const nonce = Buffer.from(buffer.subarray(20, 28));
+  return {
+    ok: true,
+    value: { formatVersion, sequence: buffer.readUInt32LE(8), firstDecree, nonce },
+  };
 }
 
-/** Encodes records (strictly increasing decrees, at least one) as one block: header + body. */
-export function encodeBlock(records: readonly LogRecord[]): Buffer {
+/**
+ * Encodes records (strictly increasing decrees, at least one) as one block, header + body, sealed
+ * to `place`: it validates only at that offset of the segment with that nonce.
+ */
+export function encodeBlock(records: readonly LogRecord[], place: BlockPlace): Buffer {
   assert(records.length >= 1, "a block holds at least one record");
+  assert(place.offset >= SEGMENT_HEADER_BYTES, "blocks follow the segment header");
   let bodyBytes = 0;
   for (const record of records) bodyBytes += RECORD_HEADER_BYTES + record.payload.length;
   assert(bodyBytes <= BLOCK_BODY_BYTES_MAX, "block body fits the u32 length field");
@@ -151,16 +206,19 @@ export function encodeBlock(records: readonly LogRecord[]): Buffer {
   block.writeUInt32LE(records.length, 8);
   writeU64(block, first.decree, 12);
   writeU64(block, last.decree, 20);
-  block.writeUInt32LE(crc32c(block.subarray(BLOCK_HEADER_BYTES)), 28);
-  block.writeUInt32LE(crc32c(block.subarray(0, 32)), 32);
+  block.writeUInt32LE(blockBodyCrc(block.subarray(BLOCK_HEADER_BYTES), place.nonce), 28);
+  block.writeUInt32LE(blockHeaderCrc(block, place), 32);
   return block;
 }
 
-/** Decodes and checks a block header on its own, so a bad length is caught before it is used. */
-export function decodeBlockHeader(buffer: Buffer): Decoded<BlockHeader> {
+/**
+ * Decodes and checks a block header on its own, so a bad length is caught before it is used. A
+ * header that was not written by this segment at `place.offset` fails its checksum.
+ */
+export function decodeBlockHeader(buffer: Buffer, place: BlockPlace): Decoded<BlockHeader> {
   if (buffer.length < BLOCK_HEADER_BYTES) return fail("partial block header");
   if (buffer.readUInt32LE(0) !== BLOCK_MAGIC) return fail("bad block magic");
-  if (buffer.readUInt32LE(32) !== crc32c(buffer.subarray(0, 32))) {
+  if (buffer.readUInt32LE(32) !== blockHeaderCrc(buffer, place)) {
     return fail("block header checksum mismatch");
   }
   const bodyBytes = buffer.readUInt32LE(4);
@@ -177,12 +235,16 @@ export function decodeBlockHeader(buffer: Buffer): Decoded<BlockHeader> {
 }
 
 /**
- * Checks a body against its (already validated) header and splits it into records. Payloads are
- * views into `body`, not copies.
+ * Checks a body against its (already validated) header and its segment's nonce, and splits it
+ * into records. Payloads are views into `body`, not copies.
  */
-export function decodeBlockBody(header: BlockHeader, body: Buffer): Decoded<LogRecord[]> {
+export function decodeBlockBody(
+  header: BlockHeader,
+  body: Buffer,
+  nonce: Buffer,
+): Decoded<LogRecord[]> {
   if (body.length !== header.bodyBytes) return fail("partial block body");
-  if (crc32c(body) !== header.bodyCrc) return fail("block body checksum mismatch");
+  if (blockBodyCrc(body, nonce) !== header.bodyCrc) return fail("block body checksum mismatch");
   const records: LogRecord[] = [];
   let offset = 0;
   let previous = 0;

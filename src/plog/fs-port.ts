@@ -32,8 +32,11 @@ export interface PlogFs {
   open(path: string, flags: PlogOpenFlags): Promise<PlogFileHandle>;
   readdir(dir: string): Promise<string[]>;
   unlink(path: string): Promise<void>;
-  /** Creates the directory and any missing parents; no error if it exists. */
-  mkdir(dir: string): Promise<void>;
+  /**
+   * Creates the directory and any missing parents; no error if it exists. Resolves to the first
+   * (outermost) directory it created, undefined if it created none, like node's recursive mkdir.
+   */
+  mkdir(dir: string): Promise<string | undefined>;
   /** Makes creates and deletes of directory entries durable. */
   syncDir(dir: string): Promise<void>;
 }
@@ -42,9 +45,7 @@ export const nodeFs: PlogFs = {
   open: (path, flags) => fs.open(path, flags),
   readdir: (dir) => fs.readdir(dir),
   unlink: (path) => fs.unlink(path),
-  mkdir: async (dir) => {
-    await fs.mkdir(dir, { recursive: true });
-  },
+  mkdir: (dir) => fs.mkdir(dir, { recursive: true }),
   syncDir: async (dir) => {
     const handle = await fs.open(dir, "r");
     try {

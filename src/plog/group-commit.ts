@@ -8,6 +8,8 @@
  * - `pendingBytes` (admitted = queued + in flight) stays <= `pendingBytesMax`, except that one
  *   record is always admitted into an empty pipeline so an oversized record cannot deadlock;
  *   appends past the bound wait in `blocked`, in order, until a flush frees room (backpressure);
+ * - `blocked` holds at most `blockedAppendsMax` appends; one more is refused ERR_BUSY at once and
+ *   leaves the committer as it was (load shedding rather than unbounded memory);
  * - after a failed flush the committer is failed for good: every waiting and every later append
  *   rejects. A log that may have lost a write never reports later writes as durable.
  */
@@ -18,6 +20,7 @@ import type { LogRecord } from "./format.ts";
 export interface GroupCommitOptions {
   readonly groupCommitBytesMax: number;
   readonly pendingBytesMax: number;
+  readonly blockedAppendsMax: number;
 }
 
 /** Writes one group durably, in order; rejects if any of it may not be durable. */
@@ -52,13 +55,42 @@ export class GroupCommit {
     return this.failure;
   }
 
+  /**
+   * Throws ERR_BUSY if a record of `bytes` would have to wait and `blockedAppendsMax` appends
+   * already do. Lets a caller refuse an append before it changes any state of its own.
+   */
+  checkAdmission(bytes: number): void {
+    if (this.failure !== null || this.canAdmit(bytes)) return;
+    const { blockedAppendsMax } = this.options;
+    if (this.blocked.length >= blockedAppendsMax) {
+      throw new TalariaError(
+        "ERR_BUSY",
+        `${this.blocked.length} plog appends already wait for room (blockedAppendsMax = ${blockedAppendsMax})`,
+        {
+          details: {
+            limit: "blockedAppendsMax",
+            value: this.blocked.length,
+            max: blockedAppendsMax,
+          },
+        },
+      );
+    }
+  }
+
+  /** Resolves once the record is durable; rejects ERR_BUSY (see checkAdmission) or on failure. */
   submit(record: LogRecord, bytes: number): Promise<void> {
     assert(bytes > 0, "records have a positive size");
     if (this.failure !== null) return Promise.reject(this.failedError());
+    try {
+      this.checkAdmission(bytes);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<void>((resolve, reject) => {
       const pending: Pending = { record, bytes, resolve, reject };
-      if (this.blocked.length === 0 && this.fits(bytes)) this.admit(pending);
+      if (this.canAdmit(bytes)) this.admit(pending);
       else this.blocked.push(pending);
+      assert(this.blocked.length <= this.options.blockedAppendsMax, "blocked appends bounded");
       this.startFlushing();
     });
   }
@@ -71,6 +103,11 @@ export class GroupCommit {
 
   private isIdle(): boolean {
     return !this.flushing && this.queue.length === 0 && this.blocked.length === 0;
+  }
+
+  /** Admitted now rather than blocked: nobody waits ahead of it and it fits. */
+  private canAdmit(bytes: number): boolean {
+    return this.blocked.length === 0 && this.fits(bytes);
   }
 
   private fits(bytes: number): boolean {

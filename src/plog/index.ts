@@ -21,4 +21,4 @@ export {
 } from "./private-log.ts";
 export type { OpenReport, TruncationReport } from "./recovery.ts";
 export { formatSegmentName, parseSegmentName, type SegmentName } from "./segment-name.ts";
-export type { PrivateLogStats } from "./segment-writer.ts";
+export type { PrivateLogStats, RandomBytes } from "./segment-writer.ts";

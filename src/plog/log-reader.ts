@@ -69,14 +69,14 @@ export async function readRecords(
       // Bounded by the segment's durable size: each step moves past one block.
       while (offset < segment.durableBytes) {
         const header = await fsOp("read", filePath, () =>
-          readBlockHeader(handle, offset, segment.durableBytes),
+          readBlockHeader(handle, offset, segment.durableBytes, segment.nonce),
         );
         if (!header.ok) throw damaged(segment.fileName, offset, header.reason);
         const blockBytes = BLOCK_HEADER_BYTES + header.value.bodyBytes;
         if (header.value.firstDecree > toDecree) return records;
         if (header.value.lastDecree >= fromDecree) {
           const body = await fsOp("read", filePath, () =>
-            readBlockBody(handle, offset, header.value),
+            readBlockBody(handle, offset, header.value, segment.nonce),
           );
           if (!body.ok) throw damaged(segment.fileName, offset, body.reason);
           for (const record of body.value) {

@@ -1,5 +1,7 @@
 /**
- * Settings of the private log. Every bound is named here with its default and why it exists.
+ * Settings of the private log. Every bound the plog keeps is named here, one line each with its
+ * default and why it exists: the settings in PrivateLogOptions, and the fixed bounds below them
+ * (constants, not settings, because changing them changes the format or buys nothing).
  */
 import { TalariaError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
@@ -14,6 +16,8 @@ export interface PrivateLogOptions {
   readonly groupCommitBytesMax?: number;
   /** Most record bytes queued or in flight; appends past it wait for a flush (16 MiB). */
   readonly pendingBytesMax?: number;
+  /** Most appends waiting for room under pendingBytesMax; one more is refused ERR_BUSY (10,000). */
+  readonly blockedAppendsMax?: number;
   /** Largest payload one append accepts (16 MiB); bounds the largest block a reader loads. */
   readonly payloadBytesMax?: number;
   /** One seek point per this many segment bytes (64 KiB): seek cost vs. index memory. */
@@ -28,6 +32,7 @@ export interface ResolvedPrivateLogOptions {
   readonly segmentBytesMax: number;
   readonly groupCommitBytesMax: number;
   readonly pendingBytesMax: number;
+  readonly blockedAppendsMax: number;
   readonly payloadBytesMax: number;
   readonly indexIntervalBytes: number;
   readonly fsync: boolean;
@@ -36,10 +41,21 @@ export interface ResolvedPrivateLogOptions {
 
 const MiB = 1024 * 1024;
 
+/*
+ * Fixed bounds, not settings:
+ * - SCAN_CHUNK_BYTES (1 MiB, below): bytes per read of recovery's forward scan for a valid block;
+ * - BLOCK_BODY_BYTES_MAX (4 GiB - 1, format.ts): the u32 body length; caps groupCommitBytesMax;
+ * - decrees < 2^53 (safe integers) and segment sequences < 2^32: the format's integer widths.
+ */
+
+/** Bytes recovery's forward scan (torn tail vs. corruption) reads per step (1 MiB). */
+export const SCAN_CHUNK_BYTES = MiB;
+
 export const defaultPrivateLogOptions = {
   segmentBytesMax: 32 * MiB,
   groupCommitBytesMax: 4 * MiB,
   pendingBytesMax: 16 * MiB,
+  blockedAppendsMax: 10_000,
   payloadBytesMax: 16 * MiB,
   indexIntervalBytes: 64 * 1024,
   fsync: true,
@@ -74,6 +90,11 @@ export function resolveOptions(options: PrivateLogOptions): ResolvedPrivateLogOp
     pendingBytesMax: positiveInteger(
       "pendingBytesMax",
       options.pendingBytesMax ?? d.pendingBytesMax,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    blockedAppendsMax: positiveInteger(
+      "blockedAppendsMax",
+      options.blockedAppendsMax ?? d.blockedAppendsMax,
       Number.MAX_SAFE_INTEGER,
     ),
     payloadBytesMax: positiveInteger(

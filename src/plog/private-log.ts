@@ -13,6 +13,7 @@
  * Public methods validate and hand the work to the modules: recovery (open), group-commit and
  * segment-writer (append), log-reader (read), segment-table (index, GC).
  */
+import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import { isDecree, type LogRecord, recordBytes } from "./format.ts";
@@ -26,7 +27,7 @@ import {
 } from "./options.ts";
 import { type OpenReport, recoverLog } from "./recovery.ts";
 import type { SegmentTable } from "./segment-table.ts";
-import { type PrivateLogStats, SegmentWriter } from "./segment-writer.ts";
+import { type PrivateLogStats, type RandomBytes, SegmentWriter } from "./segment-writer.ts";
 
 export interface ReadOptions {
   /** Stop once returned payload bytes reach this; one record is returned even if larger. */
@@ -49,6 +50,8 @@ export interface GcResult {
 export interface PrivateLogDeps {
   /** File-system port; defaults to node:fs. Tests and the simulator inject faults through it. */
   readonly fs?: PlogFs;
+  /** Source of segment nonces; defaults to node:crypto randomBytes. Tests pass a seeded one. */
+  readonly randomBytes?: RandomBytes;
 }
 
 function invalidParameter(name: string, value: unknown, rule: string): TalariaError {
@@ -74,7 +77,7 @@ export class PrivateLog {
 
   private constructor(
     options: ResolvedPrivateLogOptions,
-    fs: PlogFs,
+    { fs, randomBytes }: Required<PrivateLogDeps>,
     recovered: Awaited<ReturnType<typeof recoverLog>>,
   ) {
     this.options = options;
@@ -86,6 +89,7 @@ export class PrivateLog {
       fs,
       table: this.table,
       stats: this.counters,
+      randomBytes,
       activeHandle: recovered.activeHandle,
       nextSequence: recovered.nextSequence,
     });
@@ -100,7 +104,11 @@ export class PrivateLog {
     const resolved = resolveOptions(options);
     const fs = deps.fs ?? nodeFs;
     const recovered = await recoverLog(resolved, fs);
-    const log = new PrivateLog(resolved, fs, recovered);
+    const log = new PrivateLog(
+      resolved,
+      { fs, randomBytes: deps.randomBytes ?? randomBytes },
+      recovered,
+    );
     resolved.logger.info(
       {
         dir: resolved.dir,
@@ -135,7 +143,8 @@ export class PrivateLog {
   /**
    * Appends one record; resolves once it is durable. `payload` is referenced, not copied, until
    * then: do not modify it. Rejects ERR_INVALID_STATE for a decree that does not increase or a
-   * closed log, ERR_LIMIT_EXCEEDED for a payload over payloadBytesMax, and
+   * closed log, ERR_LIMIT_EXCEEDED for a payload over payloadBytesMax, ERR_BUSY when it would
+   * have to wait behind blockedAppendsMax others (nothing changes: retry later), and
    * ERR_FILE_OPERATION_FAILED when a write fails (then and for every append after).
    */
   async append(decree: number, payload: Buffer): Promise<void> {
@@ -165,12 +174,15 @@ export class PrivateLog {
         { details: { decree, lastDecree: this.lastAppendedDecree } },
       );
     }
+    const bytes = recordBytes(payload.length);
+    // Refused before any state changes, so the same decree can be appended again.
+    this.committer.checkAdmission(bytes);
     if (this.committer.failedWith === null) {
       this.lastAppendedDecree = decree;
       this.firstHeldDecree ??= decree;
       this.counters.appends += 1;
     }
-    return this.committer.submit({ decree, payload }, recordBytes(payload.length));
+    return this.committer.submit({ decree, payload }, bytes);
   }
 
   /**

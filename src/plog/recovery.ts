@@ -9,12 +9,24 @@
  *   corruption: open throws ERR_CORRUPTION naming file and offset. A record is never skipped;
  * - blocks whose checksums pass but whose decrees go backwards are corruption wherever they are;
  * - a last segment left with no block (zero-length, torn header, header only) is removed, and the
- *   next flush creates a segment with the same sequence.
+ *   next flush creates a segment with the same sequence;
+ * - a segment of another format version is refused with ERR_INVALID_VERSION, never repaired;
+ * - a complete segment header that fails its checks is corruption unless it is all zeros (a file
+ *   extended but never written): without the nonce it holds, nothing after it can be checked, so
+ *   "no valid block follows" would prove nothing.
+ *
+ * Telling torn from corrupt rests on the forward scan never mistaking payload bytes for a block;
+ * blocks are sealed to their segment's nonce and offset for exactly that (format.ts).
  */
 import * as path from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import { findValidBlockAfter, readBlock } from "./block-reader.ts";
-import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from "./format.ts";
+import {
+  decodeSegmentHeader,
+  FORMAT_VERSION,
+  peekFormatVersion,
+  SEGMENT_HEADER_BYTES,
+} from "./format.ts";
 import { fsOp, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
 import type { ResolvedPrivateLogOptions } from "./options.ts";
 import { parseSegmentName, type SegmentName } from "./segment-name.ts";
@@ -63,8 +75,22 @@ async function scanSegment(
   previousLastDecree: number,
   { indexIntervalBytes }: { indexIntervalBytes: number },
 ): Promise<{ segment: Segment | null; failure: ScanFailure | null }> {
-  const header = decodeSegmentHeader(await readAt(handle, SEGMENT_HEADER_BYTES, 0));
-  if (!header.ok) return { segment: null, failure: { offset: 0, reason: header.reason } };
+  const headerBytes = await readAt(handle, SEGMENT_HEADER_BYTES, 0);
+  const version = peekFormatVersion(headerBytes);
+  if (version !== null && version !== FORMAT_VERSION) {
+    throw new TalariaError(
+      "ERR_INVALID_VERSION",
+      `plog ${file} has format version ${version}; this build reads only ${FORMAT_VERSION}`,
+      { details: { file, formatVersion: version, supported: FORMAT_VERSION } },
+    );
+  }
+  const header = decodeSegmentHeader(headerBytes);
+  if (!header.ok) {
+    if (headerBytes.length === SEGMENT_HEADER_BYTES && headerBytes.some((byte) => byte !== 0)) {
+      throw corruption(file, 0, `${header.reason}; the blocks after it cannot be checked`);
+    }
+    return { segment: null, failure: { offset: 0, reason: header.reason } };
+  }
   if (header.value.sequence !== name.sequence || header.value.firstDecree !== name.firstDecree) {
     throw corruption(file, 0, "segment header disagrees with the file name");
   }
@@ -79,12 +105,13 @@ async function scanSegment(
     sequence: name.sequence,
     fileName: file,
     firstDecree: name.firstDecree,
+    nonce: header.value.nonce,
     indexIntervalBytes,
   });
   // Bounded by the file size: every iteration consumes at least one block header.
   while (segment.durableBytes < fileBytes) {
     const offset = segment.durableBytes;
-    const block = await readBlock(handle, offset, fileBytes);
+    const block = await readBlock(handle, offset, fileBytes, segment.nonce);
     if (!block.ok) return { segment, failure: { offset, reason: block.reason } };
     const { firstDecree, lastDecree } = block.value.header;
     const inOrder =
@@ -99,12 +126,34 @@ async function scanSegment(
   return { segment, failure: null };
 }
 
+/**
+ * The directories whose entries a recursive mkdir of `dir` added, outermost first: the parent of
+ * every directory from `firstCreated` down to `dir`.
+ */
+function parentsOfCreated(dir: string, firstCreated: string): string[] {
+  const top = path.resolve(firstCreated);
+  const parents: string[] = [];
+  // Bounded by the depth of `dir`: each step goes one level up, stopping at `top` or the root.
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const parent = path.dirname(current);
+    parents.push(parent);
+    if (current === top || parent === current) break;
+  }
+  return parents.reverse();
+}
+
 export async function recoverLog(
   options: ResolvedPrivateLogOptions,
   fs: PlogFs,
 ): Promise<RecoveredLog> {
   const { dir, logger } = options;
-  await fsOp("mkdir", dir, () => fs.mkdir(dir));
+  const created = await fsOp("mkdir", dir, () => fs.mkdir(dir));
+  if (created !== undefined) {
+    // A crash must not lose the new directory's entry (nor those of parents mkdir created).
+    for (const parent of parentsOfCreated(dir, created)) {
+      await fsOp("fsync", parent, () => fs.syncDir(parent));
+    }
+  }
   const entries = await fsOp("readdir", dir, () => fs.readdir(dir));
   const ignoredFiles: string[] = [];
   const named: { file: string; name: SegmentName }[] = [];
@@ -149,9 +198,14 @@ export async function recoverLog(
       if (scan.failure !== null && fileBytes > 0) {
         const { offset, reason } = scan.failure;
         if (!isLast) throw corruption(entry.file, offset, `${reason} (segment is not the last)`);
-        const next = await fsOp("read", filePath, () =>
-          findValidBlockAfter(handle, offset + 1, fileBytes),
-        );
+        // Without a segment header there is no nonce, and no block can be valid.
+        const nonce = scan.segment?.nonce;
+        const next =
+          nonce === undefined
+            ? null
+            : await fsOp("read", filePath, () =>
+                findValidBlockAfter(handle, offset + 1, fileBytes, nonce),
+              );
         if (next !== null) {
           throw corruption(
             entry.file,

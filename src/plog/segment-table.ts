@@ -11,7 +11,7 @@
  *   open); readers never look past it.
  */
 import { assert } from "../common/assert.ts";
-import { SEGMENT_HEADER_BYTES } from "./format.ts";
+import { NONCE_BYTES, SEGMENT_HEADER_BYTES } from "./format.ts";
 
 export interface SeekPoint {
   readonly offset: number;
@@ -22,6 +22,8 @@ export class Segment {
   readonly sequence: number;
   readonly fileName: string;
   readonly firstDecree: number;
+  /** From the segment header; every block of the segment is sealed with it (format.ts). */
+  readonly nonce: Buffer;
   lastDecree: number;
   durableBytes: number;
   blockCount = 0;
@@ -32,11 +34,14 @@ export class Segment {
     sequence: number;
     fileName: string;
     firstDecree: number;
+    nonce: Buffer;
     indexIntervalBytes: number;
   }) {
+    assert(options.nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
     this.sequence = options.sequence;
     this.fileName = options.fileName;
     this.firstDecree = options.firstDecree;
+    this.nonce = options.nonce;
     this.lastDecree = options.firstDecree - 1;
     this.durableBytes = SEGMENT_HEADER_BYTES;
     this.indexIntervalBytes = options.indexIntervalBytes;

@@ -3,7 +3,9 @@
  * block is written with one positioned write and made durable with one fdatasync before the next
  * segment is created, which is what lets recovery treat only the last segment's tail as tearable.
  * A new segment's directory entry is made durable (directory fsync) before its records count as
- * durable.
+ * durable. Each new segment gets a fresh random nonce in its header, and every block is sealed to
+ * that nonce and its own offset (format.ts), so the bytes are encoded only once their place is
+ * known.
  *
  * The writer is not safe for concurrent calls: the group committer runs one flush at a time.
  */
@@ -15,6 +17,7 @@ import {
   encodeSegmentHeader,
   FORMAT_VERSION,
   type LogRecord,
+  NONCE_BYTES,
   recordBytes,
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
@@ -39,11 +42,21 @@ export interface SegmentWriterOptions {
   readonly fsync: boolean;
 }
 
+interface WrittenBlock {
+  /** The segment the block went to; its index is updated by the caller. */
+  readonly segment: Segment;
+  readonly blockBytes: number;
+}
+
+/** Source of segment nonces: `bytes` random bytes (node:crypto randomBytes in production). */
+export type RandomBytes = (bytes: number) => Buffer;
+
 export class SegmentWriter {
   private readonly options: SegmentWriterOptions;
   private readonly fs: PlogFs;
   private readonly table: SegmentTable;
   private readonly stats: PrivateLogStats;
+  private readonly randomBytes: RandomBytes;
   private activeHandle: PlogFileHandle | null;
   private nextSequence: number;
 
@@ -53,6 +66,7 @@ export class SegmentWriter {
       fs: PlogFs;
       table: SegmentTable;
       stats: PrivateLogStats;
+      randomBytes: RandomBytes;
       activeHandle: PlogFileHandle | null;
       nextSequence: number;
     },
@@ -62,6 +76,7 @@ export class SegmentWriter {
     this.fs = deps.fs;
     this.table = deps.table;
     this.stats = deps.stats;
+    this.randomBytes = deps.randomBytes;
     this.activeHandle = deps.activeHandle;
     this.nextSequence = deps.nextSequence;
   }
@@ -78,16 +93,15 @@ export class SegmentWriter {
     );
     for (const planned of plan) {
       const blockRecords = records.slice(planned.start, planned.end);
-      const block = encodeBlock(blockRecords);
       const first = blockRecords[0];
       const last = blockRecords[blockRecords.length - 1];
       assert(first !== undefined && last !== undefined, "planned blocks are non-empty");
-      const segment = planned.newSegment
-        ? await this.createSegment(first.decree, block)
-        : await this.appendBlock(block);
+      const { segment, blockBytes } = planned.newSegment
+        ? await this.createSegment(first.decree, blockRecords)
+        : await this.appendBlock(blockRecords);
       segment.addBlock({
         offset: segment.durableBytes,
-        bytes: block.length,
+        bytes: blockBytes,
         firstDecree: first.decree,
         lastDecree: last.decree,
       });
@@ -95,21 +109,36 @@ export class SegmentWriter {
     }
   }
 
-  private async appendBlock(block: Buffer): Promise<Segment> {
+  private async appendBlock(records: readonly LogRecord[]): Promise<WrittenBlock> {
     const segment = this.table.last();
     const handle = this.activeHandle;
     assert(segment !== undefined && handle !== null, "appending needs an active segment");
+    const offset = segment.durableBytes;
+    const block = encodeBlock(records, { nonce: segment.nonce, offset });
     const filePath = path.join(this.options.dir, segment.fileName);
-    await fsOp("write", filePath, () => writeAt(handle, block, segment.durableBytes));
+    await fsOp("write", filePath, () => writeAt(handle, block, offset));
     await this.sync(handle, filePath);
     this.stats.bytesWritten += block.length;
-    return segment;
+    return { segment, blockBytes: block.length };
   }
 
-  private async createSegment(firstDecree: number, block: Buffer): Promise<Segment> {
+  private async createSegment(
+    firstDecree: number,
+    records: readonly LogRecord[],
+  ): Promise<WrittenBlock> {
     const sequence = this.nextSequence;
     const fileName = formatSegmentName({ sequence, firstDecree });
     const filePath = path.join(this.options.dir, fileName);
+    const nonce = Buffer.from(this.randomBytes(NONCE_BYTES));
+    assert(nonce.length === NONCE_BYTES, "the random source returns the bytes asked for");
+    const header = encodeSegmentHeader({
+      formatVersion: FORMAT_VERSION,
+      sequence,
+      firstDecree,
+      nonce,
+    });
+    assert(header.length === SEGMENT_HEADER_BYTES, "segment header size");
+    const block = encodeBlock(records, { nonce, offset: SEGMENT_HEADER_BYTES });
     const previous = this.activeHandle;
     const previousName = this.table.last()?.fileName ?? "";
     if (previous !== null) {
@@ -120,8 +149,6 @@ export class SegmentWriter {
     }
     const handle = await fsOp("create", filePath, () => this.fs.open(filePath, "wx"));
     this.activeHandle = handle;
-    const header = encodeSegmentHeader({ formatVersion: FORMAT_VERSION, sequence, firstDecree });
-    assert(header.length === SEGMENT_HEADER_BYTES, "segment header size");
     await fsOp("write", filePath, () => writeAt(handle, Buffer.concat([header, block]), 0));
     await this.sync(handle, filePath);
     if (this.options.fsync) {
@@ -133,10 +160,11 @@ export class SegmentWriter {
       sequence,
       fileName,
       firstDecree,
+      nonce,
       indexIntervalBytes: this.options.indexIntervalBytes,
     });
     this.table.push(segment);
-    return segment;
+    return { segment, blockBytes: block.length };
   }
 
   private async sync(handle: PlogFileHandle, filePath: string): Promise<void> {

@@ -10,7 +10,14 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { SEGMENT_HEADER_BYTES } from "../../src/plog/format.ts";
 import { type LogRecord, PrivateLog } from "../../src/plog/index.ts";
-import { blockMap, payloadFor, segmentFiles, truncateFile, withTempDir } from "./plog-helpers.ts";
+import {
+  blockMap,
+  payloadFor,
+  seededRandomBytes,
+  segmentFiles,
+  truncateFile,
+  withTempDir,
+} from "./plog-helpers.ts";
 
 async function readAll(log: PrivateLog): Promise<LogRecord[]> {
   const records: LogRecord[] = [];
@@ -38,7 +45,9 @@ test("a crash at any byte of the last segment leaves exactly a durable prefix", 
       async (rounds, segmentBytesMax, cutFraction) => {
         await withTempDir(async (dir) => {
           const options = { dir, segmentBytesMax, fsync: false };
-          const log = await PrivateLog.open(options);
+          // Seeded nonces: a failing run replays byte for byte.
+          const deps = { randomBytes: seededRandomBytes(segmentBytesMax) };
+          const log = await PrivateLog.open(options, deps);
           const appended: LogRecord[] = [];
           let decree = 0;
           for (const round of rounds) {
@@ -68,7 +77,7 @@ test("a crash at any byte of the last segment leaves exactly a durable prefix", 
           const survivorMax = keptInLast?.lastDecree ?? firstInLast - 1;
           const expected = appended.filter((r) => r.decree <= survivorMax);
 
-          const reopened = await PrivateLog.open(options);
+          const reopened = await PrivateLog.open(options, deps);
           const atBoundary =
             cut === SEGMENT_HEADER_BYTES || blocks.some((b) => b.offset + b.bytes === cut);
           assert.equal(reopened.openReport.truncated === undefined, cut === 0 || atBoundary);
@@ -85,7 +94,7 @@ test("a crash at any byte of the last segment leaves exactly a durable prefix", 
           const next = reopened.lastDecree + 1;
           await reopened.append(next, payloadFor(next, 10));
           await reopened.close();
-          const again = await PrivateLog.open(options);
+          const again = await PrivateLog.open(options, deps);
           assert.deepEqual(await readAll(again), [
             ...expected,
             { decree: next, payload: payloadFor(next, 10) },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { crc32c } from "@node-rs/crc32";
 import fc from "fast-check";
 import { planBlocks } from "../../src/plog/block-planner.ts";
 import {
@@ -11,6 +12,8 @@ import {
   encodeSegmentHeader,
   FORMAT_VERSION,
   type LogRecord,
+  NONCE_BYTES,
+  peekFormatVersion,
   SEGMENT_HEADER_BYTES,
 } from "../../src/plog/format.ts";
 import { formatSegmentName, parseSegmentName } from "../../src/plog/index.ts";
@@ -28,34 +31,76 @@ const arbRecords: fc.Arbitrary<LogRecord[]> = fc
     });
   });
 
+const NONCE = Buffer.from("0102030405060708", "hex");
+const arbNonce = fc.uint8Array({ minLength: NONCE_BYTES, maxLength: NONCE_BYTES }).map(Buffer.from);
+const arbOffset = fc.integer({ min: SEGMENT_HEADER_BYTES, max: 2 ** 40 });
+
 describe("plog format", () => {
   test("blocks round-trip, including decrees above 2^32", () => {
     fc.assert(
-      fc.property(arbRecords, fc.constantFrom(0, 2 ** 40), (records, shift) => {
-        const shifted = records.map((r) => ({ decree: r.decree + shift, payload: r.payload }));
-        const block = encodeBlock(shifted);
-        const header = decodeBlockHeader(block.subarray(0, BLOCK_HEADER_BYTES));
-        assert.ok(header.ok);
-        assert.equal(header.value.firstDecree, shifted[0]?.decree);
-        assert.equal(header.value.lastDecree, shifted.at(-1)?.decree);
-        const body = decodeBlockBody(header.value, block.subarray(BLOCK_HEADER_BYTES));
-        assert.ok(body.ok);
-        assert.deepEqual(body.value, shifted);
-      }),
+      fc.property(
+        arbRecords,
+        fc.constantFrom(0, 2 ** 40),
+        arbNonce,
+        arbOffset,
+        (records, shift, nonce, offset) => {
+          const shifted = records.map((r) => ({ decree: r.decree + shift, payload: r.payload }));
+          const block = encodeBlock(shifted, { nonce, offset });
+          const header = decodeBlockHeader(block.subarray(0, BLOCK_HEADER_BYTES), {
+            nonce,
+            offset,
+          });
+          assert.ok(header.ok);
+          assert.equal(header.value.firstDecree, shifted[0]?.decree);
+          assert.equal(header.value.lastDecree, shifted.at(-1)?.decree);
+          const body = decodeBlockBody(header.value, block.subarray(BLOCK_HEADER_BYTES), nonce);
+          assert.ok(body.ok);
+          assert.deepEqual(body.value, shifted);
+        },
+      ),
     );
   });
 
   test("any single flipped bit in a block is detected", () => {
     fc.assert(
       fc.property(arbRecords, fc.nat(), fc.integer({ min: 0, max: 7 }), (records, at, bit) => {
-        const block = encodeBlock(records);
+        const place = { nonce: NONCE, offset: SEGMENT_HEADER_BYTES };
+        const block = encodeBlock(records, place);
         const index = at % block.length;
         block[index] = (block[index] ?? 0) ^ (1 << bit);
-        const header = decodeBlockHeader(block.subarray(0, BLOCK_HEADER_BYTES));
+        const header = decodeBlockHeader(block.subarray(0, BLOCK_HEADER_BYTES), place);
         if (!header.ok) return;
         assert.ok(index >= BLOCK_HEADER_BYTES, "a header flip is caught by the header checksum");
-        assert.equal(decodeBlockBody(header.value, block.subarray(BLOCK_HEADER_BYTES)).ok, false);
+        const body = decodeBlockBody(header.value, block.subarray(BLOCK_HEADER_BYTES), NONCE);
+        assert.equal(body.ok, false);
       }),
+    );
+  });
+
+  test("a block validates only with its segment's nonce and at its own offset", () => {
+    fc.assert(
+      fc.property(
+        arbRecords,
+        arbNonce,
+        arbOffset,
+        arbNonce,
+        arbOffset,
+        (records, nonce, offset, otherNonce, otherOffset) => {
+          const block = encodeBlock(records, { nonce, offset });
+          const header = block.subarray(0, BLOCK_HEADER_BYTES);
+          const body = block.subarray(BLOCK_HEADER_BYTES);
+          const moved = decodeBlockHeader(header, { nonce, offset: otherOffset });
+          assert.equal(moved.ok, otherOffset === offset);
+          // Each checksum takes one half of the nonce, so a change in either half is caught.
+          const sameHead = otherNonce.subarray(0, 4).equals(nonce.subarray(0, 4));
+          const foreign = decodeBlockHeader(header, { nonce: otherNonce, offset });
+          assert.equal(foreign.ok, sameHead);
+          const decoded = decodeBlockHeader(header, { nonce, offset });
+          assert.ok(decoded.ok);
+          const sameTail = otherNonce.subarray(4).equals(nonce.subarray(4));
+          assert.equal(decodeBlockBody(decoded.value, body, otherNonce).ok, sameTail);
+        },
+      ),
     );
   });
 
@@ -64,25 +109,47 @@ describe("plog format", () => {
       formatVersion: FORMAT_VERSION,
       sequence: 7,
       firstDecree: 2 ** 45,
+      nonce: NONCE,
     });
     assert.equal(header.length, SEGMENT_HEADER_BYTES);
     assert.deepEqual(decodeSegmentHeader(header), {
       ok: true,
-      value: { formatVersion: FORMAT_VERSION, sequence: 7, firstDecree: 2 ** 45 },
+      value: { formatVersion: FORMAT_VERSION, sequence: 7, firstDecree: 2 ** 45, nonce: NONCE },
     });
+    assert.equal(peekFormatVersion(header), FORMAT_VERSION);
     assert.deepEqual(decodeSegmentHeader(header.subarray(0, 10)), {
       ok: false,
       reason: "partial segment header",
     });
-    const damaged = Buffer.from(header);
-    damaged[9] = (damaged[9] ?? 0) ^ 1;
-    assert.equal(decodeSegmentHeader(damaged).ok, false);
+    for (const at of [9, 20, 27]) {
+      const damaged = Buffer.from(header);
+      damaged[at] = (damaged[at] ?? 0) ^ 1;
+      assert.equal(decodeSegmentHeader(damaged).ok, false, `byte ${at}`);
+    }
+  });
+
+  test("a version 1 segment header is recognised and refused", () => {
+    // Version 1: magic | version 1 | reserved | sequence 1 | firstDecree 5 | CRC of [0, 20).
+    const v1 = Buffer.from("54504c53" + "0100" + "0000" + "01000000" + "0500000000000000", "hex");
+    const bytes = Buffer.concat([v1, Buffer.alloc(4)]);
+    bytes.writeUInt32LE(crc32c(v1), 20);
+    assert.equal(FORMAT_VERSION, 2);
+    assert.equal(peekFormatVersion(bytes), 1);
+    assert.deepEqual(decodeSegmentHeader(Buffer.concat([bytes, Buffer.alloc(8)])), {
+      ok: false,
+      reason: "unknown format version 1",
+    });
+    assert.equal(peekFormatVersion(Buffer.from("54504c5302", "hex")), null, "too short");
+    assert.equal(peekFormatVersion(Buffer.alloc(SEGMENT_HEADER_BYTES)), null, "no magic");
   });
 
   test("golden bytes: the layout is what format.ts documents", () => {
     // magic "TPLB" | bodyBytes 14 | recordCount 1 | firstDecree 5 | lastDecree 5 | bodyCrc |
-    // headerCrc || decree 5 | payloadBytes 2 | "ab"
-    const block = encodeBlock([{ decree: 5, payload: Buffer.from("ab") }]);
+    // headerCrc || decree 5 | payloadBytes 2 | "ab"; sealed to NONCE at offset 32
+    const block = encodeBlock([{ decree: 5, payload: Buffer.from("ab") }], {
+      nonce: NONCE,
+      offset: SEGMENT_HEADER_BYTES,
+    });
     assert.equal(
       block.toString("hex"),
       "54504c42" +
@@ -90,22 +157,36 @@ describe("plog format", () => {
         "01000000" +
         "0500000000000000" +
         "0500000000000000" +
-        "79bfd2bf" +
-        "24d25a19" +
+        "1b4f5810" +
+        "72241823" +
         "0500000000000000" +
         "02000000" +
         "6162",
     );
-    // magic "TPLS" | version 1 | reserved | sequence 1 | firstDecree 5 | headerCrc
+    // The checksums are what the layout says, computed the long way.
+    const body = block.subarray(BLOCK_HEADER_BYTES);
+    assert.equal(block.readUInt32LE(28), crc32c(Buffer.concat([NONCE.subarray(4, 8), body])));
+    const offset = Buffer.from("2000000000000000", "hex");
+    const sealed = Buffer.concat([NONCE.subarray(0, 4), offset, block.subarray(0, 32)]);
+    assert.equal(block.readUInt32LE(32), crc32c(sealed));
+    // magic "TPLS" | version 2 | reserved | sequence 1 | firstDecree 5 | nonce | headerCrc
     const header = encodeSegmentHeader({
       formatVersion: FORMAT_VERSION,
       sequence: 1,
       firstDecree: 5,
+      nonce: NONCE,
     });
     assert.equal(
       header.toString("hex"),
-      "54504c53" + "0100" + "0000" + "01000000" + "0500000000000000" + "d1033a0f",
+      "54504c53" +
+        "0200" +
+        "0000" +
+        "01000000" +
+        "0500000000000000" +
+        "0102030405060708" +
+        "c5e99845",
     );
+    assert.equal(header.readUInt32LE(28), crc32c(header.subarray(0, 28)));
   });
 
   test("segment names sort and parse", () => {

@@ -4,7 +4,7 @@ import { isTalariaError, TalariaError } from "../../src/common/errors.ts";
 import type { LogRecord } from "../../src/plog/format.ts";
 import { GroupCommit } from "../../src/plog/group-commit.ts";
 import { PrivateLog } from "../../src/plog/index.ts";
-import { FaultyFs, payloadFor, withTempDir } from "./plog-helpers.ts";
+import { FaultyFs, payloadFor, seededRandomBytes, withTempDir } from "./plog-helpers.ts";
 
 /** A flush whose completion the test controls: each call waits until released. */
 class ControlledFlush {
@@ -39,7 +39,7 @@ describe("plog group commit", () => {
   test("appends arriving during a flush share the next write", async () => {
     const control = new ControlledFlush();
     const committer = new GroupCommit(
-      { groupCommitBytesMax: 1000, pendingBytesMax: 10_000 },
+      { groupCommitBytesMax: 1000, pendingBytesMax: 10_000, blockedAppendsMax: 100 },
       control.flush,
     );
     const first = committer.submit(record(1), 10);
@@ -58,7 +58,7 @@ describe("plog group commit", () => {
   test("a group takes at most groupCommitBytesMax, but always one record", async () => {
     const control = new ControlledFlush();
     const committer = new GroupCommit(
-      { groupCommitBytesMax: 25, pendingBytesMax: 1000 },
+      { groupCommitBytesMax: 25, pendingBytesMax: 1000, blockedAppendsMax: 100 },
       control.flush,
     );
     const all = [
@@ -78,7 +78,7 @@ describe("plog group commit", () => {
   test("pendingBytesMax applies backpressure: appends past it wait, in order", async () => {
     const control = new ControlledFlush();
     const committer = new GroupCommit(
-      { groupCommitBytesMax: 1000, pendingBytesMax: 30 },
+      { groupCommitBytesMax: 1000, pendingBytesMax: 30, blockedAppendsMax: 100 },
       control.flush,
     );
     const resolved: number[] = [];
@@ -99,10 +99,46 @@ describe("plog group commit", () => {
     assert.deepEqual(resolved, [1, 2, 3, 4, 5, 6]);
   });
 
+  test("past blockedAppendsMax waiting appends, one more is refused ERR_BUSY and changes nothing", async () => {
+    const control = new ControlledFlush();
+    const committer = new GroupCommit(
+      { groupCommitBytesMax: 1000, pendingBytesMax: 20, blockedAppendsMax: 2 },
+      control.flush,
+    );
+    const resolved: number[] = [];
+    const appends = [1, 2, 3, 4].map((d) =>
+      committer.submit(record(d), 10).then(() => resolved.push(d)),
+    );
+    await control.settle();
+    // 1 and 2 fill pendingBytesMax, 3 and 4 fill the blocked list.
+    assert.deepEqual(control.groups, [[1, 2]]);
+    assert.throws(
+      () => committer.checkAdmission(10),
+      (error) => isTalariaError(error, "ERR_BUSY") && error.retriable,
+    );
+    await assert.rejects(committer.submit(record(5), 10), (error) =>
+      isTalariaError(error, "ERR_BUSY"),
+    );
+    await control.release();
+    assert.deepEqual(resolved, [1, 2]);
+    assert.deepEqual(control.groups, [
+      [1, 2],
+      [3, 4],
+    ]);
+    // Room again: the refused record goes through on retry, after the ones that waited.
+    const retried = committer.submit(record(5), 10).then(() => resolved.push(5));
+    await control.release();
+    await control.release();
+    await Promise.all([...appends, retried]);
+    assert.deepEqual(resolved, [1, 2, 3, 4, 5]);
+    assert.deepEqual(control.groups, [[1, 2], [3, 4], [5]]);
+    assert.equal(committer.failedWith, null);
+  });
+
   test("an oversized record is admitted into an empty pipeline rather than deadlock", async () => {
     const control = new ControlledFlush();
     const committer = new GroupCommit(
-      { groupCommitBytesMax: 10, pendingBytesMax: 10 },
+      { groupCommitBytesMax: 10, pendingBytesMax: 10, blockedAppendsMax: 100 },
       control.flush,
     );
     const big = committer.submit(record(1), 500);
@@ -115,7 +151,7 @@ describe("plog group commit", () => {
   test("a failed flush rejects every waiting append and every later one", async () => {
     const control = new ControlledFlush();
     const committer = new GroupCommit(
-      { groupCommitBytesMax: 15, pendingBytesMax: 30 },
+      { groupCommitBytesMax: 15, pendingBytesMax: 30, blockedAppendsMax: 100 },
       control.flush,
     );
     const outcomes = [1, 2, 3, 4, 5].map((d) =>
@@ -146,6 +182,40 @@ describe("plog group commit", () => {
       assert.ok(flushes < appends / 10, `${flushes} fdatasyncs for ${appends} appends`);
       assert.ok(bytesWritten >= 100 * 112);
       assert.equal(log.durableDecree, 100);
+      await log.close();
+    });
+  });
+
+  test("an append refused ERR_BUSY leaves the log unchanged and can be retried", async () => {
+    await withTempDir(async (dir) => {
+      const fs = new FaultyFs();
+      let openGate = (): void => {};
+      fs.datasyncGate = new Promise((resolve) => {
+        openGate = resolve;
+      });
+      // Each record is 12 + 88 = 100 bytes: one in flight, two waiting, the fourth refused.
+      const log = await PrivateLog.open(
+        { dir, pendingBytesMax: 100, blockedAppendsMax: 2 },
+        { fs, randomBytes: seededRandomBytes(1) },
+      );
+      const accepted = [1, 2, 3].map((d) => log.append(d, payloadFor(d, 88)));
+      const refused = log.append(4, payloadFor(4, 88));
+      assert.equal(log.lastDecree, 3);
+      assert.equal(log.stats.appends, 3);
+      await assert.rejects(refused, (error) => {
+        assert.ok(isTalariaError(error, "ERR_BUSY"), String(error));
+        assert.equal(error.details.limit, "blockedAppendsMax");
+        return error.retriable;
+      });
+      assert.equal(log.durableDecree, 0, "the refusal did not wait for a flush");
+      fs.datasyncGate = null;
+      openGate();
+      await Promise.all(accepted);
+      await log.append(4, payloadFor(4, 88));
+      assert.deepEqual(
+        (await log.read(1, { bytesMax: 1e6 })).map((r) => r.decree),
+        [1, 2, 3, 4],
+      );
       await log.close();
     });
   });

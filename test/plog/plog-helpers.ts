@@ -9,6 +9,7 @@ import * as path from "node:path";
 import {
   BLOCK_HEADER_BYTES,
   decodeBlockHeader,
+  decodeSegmentHeader,
   SEGMENT_HEADER_BYTES,
 } from "../../src/plog/format.ts";
 import { nodeFs, type PlogFileHandle, type PlogFs } from "../../src/plog/index.ts";
@@ -40,13 +41,49 @@ export interface BlockInfo {
   readonly lastDecree: number;
 }
 
+/**
+ * A deterministic stand-in for crypto.randomBytes (splitmix-style), so segment nonces, and so
+ * whole segment files, are the same on every run.
+ */
+export function seededRandomBytes(seed: number): (bytes: number) => Buffer {
+  let state = BigInt(seed);
+  const mask = (1n << 64n) - 1n;
+  return (bytes) => {
+    const out = Buffer.alloc(bytes);
+    for (let i = 0; i < bytes; i += 8) {
+      state = (state + 0x9e3779b97f4a7c15n) & mask;
+      let z = state;
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & mask;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & mask;
+      z ^= z >> 31n;
+      const word = Buffer.alloc(8);
+      word.writeBigUInt64LE(z);
+      word.copy(out, i, 0, Math.min(8, bytes - i));
+    }
+    return out;
+  };
+}
+
+/** The nonce in a segment file's header. */
+export function segmentNonce(filePath: string): Buffer {
+  const header = decodeSegmentHeader(
+    fsSync.readFileSync(filePath).subarray(0, SEGMENT_HEADER_BYTES),
+  );
+  if (!header.ok) throw new Error(`segmentNonce: ${header.reason}`);
+  return header.value.nonce;
+}
+
 /** Block layout of a well-formed segment file. */
 export function blockMap(filePath: string): BlockInfo[] {
   const data = fsSync.readFileSync(filePath);
+  const nonce = segmentNonce(filePath);
   const blocks: BlockInfo[] = [];
   let offset = SEGMENT_HEADER_BYTES;
   while (offset < data.length) {
-    const header = decodeBlockHeader(data.subarray(offset, offset + BLOCK_HEADER_BYTES));
+    const header = decodeBlockHeader(data.subarray(offset, offset + BLOCK_HEADER_BYTES), {
+      nonce,
+      offset,
+    });
     if (!header.ok) throw new Error(`blockMap: ${header.reason} at ${offset}`);
     const bytes = BLOCK_HEADER_BYTES + header.value.bodyBytes;
     blocks.push({
@@ -74,11 +111,14 @@ export function truncateFile(filePath: string, length: number): void {
 
 /**
  * node:fs with faults on demand: after `datasyncsBeforeFailure` successful fdatasyncs every
- * further fdatasync fails with EIO; counts every operation.
+ * further fdatasync fails with EIO; while `datasyncGate` is set every fdatasync first waits for it;
+ * counts fdatasyncs and records directory fsyncs.
  */
 export class FaultyFs implements PlogFs {
   datasyncsBeforeFailure = Number.POSITIVE_INFINITY;
   datasyncs = 0;
+  datasyncGate: Promise<void> | null = null;
+  readonly syncedDirs: string[] = [];
 
   async open(filePath: string, flags: "r" | "r+" | "wx"): Promise<PlogFileHandle> {
     const handle = await nodeFs.open(filePath, flags);
@@ -90,6 +130,7 @@ export class FaultyFs implements PlogFs {
       stat: () => handle.stat(),
       close: () => handle.close(),
       async datasync() {
+        if (faulty.datasyncGate !== null) await faulty.datasyncGate;
         if (faulty.datasyncs >= faulty.datasyncsBeforeFailure) {
           throw Object.assign(new Error("EIO: injected fdatasync failure"), { code: "EIO" });
         }
@@ -100,6 +141,9 @@ export class FaultyFs implements PlogFs {
   }
   readdir = (dir: string): Promise<string[]> => nodeFs.readdir(dir);
   unlink = (filePath: string): Promise<void> => nodeFs.unlink(filePath);
-  mkdir = (dir: string): Promise<void> => nodeFs.mkdir(dir);
-  syncDir = (dir: string): Promise<void> => nodeFs.syncDir(dir);
+  mkdir = (dir: string): Promise<string | undefined> => nodeFs.mkdir(dir);
+  syncDir = (dir: string): Promise<void> => {
+    this.syncedDirs.push(dir);
+    return nodeFs.syncDir(dir);
+  };
 }

@@ -142,6 +142,7 @@ describe("plog recovery", () => {
         formatVersion: FORMAT_VERSION,
         sequence,
         firstDecree: 31,
+        nonce: Buffer.alloc(8, 7),
       });
       await fs.writeFile(path.join(dir, empty), header);
       log = await PrivateLog.open({ dir, ...OPTIONS });

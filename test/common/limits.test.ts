@@ -1,0 +1,23 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { it } from "node:test";
+import { defaultReadLimits, defaultWriteLimits, formatLimits } from "../../src/common/limits.ts";
+import { defaultPrivateLogOptions } from "../../src/plog/index.ts";
+
+it("docs/limits.md lists every named limit", () => {
+  const doc = readFileSync(new URL("../../docs/limits.md", import.meta.url), "utf8");
+  const documented = new Set([...doc.matchAll(/^\| `([A-Za-z]+)` \|/gm)].map((m) => m[1]));
+  const names = [
+    ...Object.keys(formatLimits),
+    ...Object.keys(defaultWriteLimits),
+    ...Object.keys(defaultReadLimits),
+    ...Object.keys(defaultPrivateLogOptions).filter((name) => name !== "fsync"),
+    "tombstoneRetentionSeconds",
+    "sweepIntervalMs",
+    "sweepBudget",
+    "sweepBudgetRecordsMax",
+    "replayBatchBytes",
+  ];
+  const missing = names.filter((name) => !documented.has(name));
+  assert.deepEqual(missing, []);
+});
