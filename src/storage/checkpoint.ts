@@ -172,11 +172,31 @@ export async function restoreCheckpointFiles(
   }
   await ensureEmptyDir(targetPath);
   try {
-    await copyFile(source, join(targetPath, LMDB_DATA_FILE), constants.COPYFILE_EXCL);
+    const target = join(targetPath, LMDB_DATA_FILE);
+    await copyFile(source, target, constants.COPYFILE_EXCL);
+    // The engine opened on this copy reports it durable up to its decree, and the log may then be
+    // trimmed below that: the copy must really be on disk first, and so must its directory entry.
+    await syncPath(target, "r+");
+    await syncPath(targetPath, "r");
   } catch (error) {
     throw fileError("cannot copy checkpoint into", targetPath, error);
   }
   return manifest;
+}
+
+async function syncPath(path: string, flags: "r" | "r+"): Promise<void> {
+  const handle = await open(path, flags);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes what restoreCheckpointFiles (and a failed open) left in `targetPath`. */
+export async function removeRestoredFiles(targetPath: string): Promise<void> {
+  await rm(join(targetPath, LMDB_DATA_FILE), { force: true });
+  await rm(join(targetPath, LMDB_LOCK_FILE), { force: true });
 }
 
 /**

@@ -23,7 +23,7 @@ import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import { applyMutation } from "./apply.ts";
-import { createCheckpoint, restoreCheckpointFiles } from "./checkpoint.ts";
+import { createCheckpoint, removeRestoredFiles, restoreCheckpointFiles } from "./checkpoint.ts";
 import {
   type BinaryDb,
   isDataEmpty,
@@ -173,22 +173,31 @@ export class StorageEngine {
     return engine;
   }
 
-  /** Copies a checkpoint into an empty `targetPath` and opens it at the checkpoint's decree. */
+  /**
+   * Copies a checkpoint into an empty `targetPath` and opens it at the checkpoint's decree. If the
+   * copy cannot be opened, the copied files are removed so a retry starts from an empty target.
+   */
   static async openFromCheckpoint(
     checkpointDir: string,
     targetPath: string,
     options: Omit<StorageEngineOptions, "path">,
   ): Promise<StorageEngine> {
     const manifest = await restoreCheckpointFiles(checkpointDir, targetPath);
-    const engine = await StorageEngine.open({ ...options, path: targetPath });
-    if (engine.lastAppliedDecree !== manifest.decree) {
-      await engine.close();
-      throw new TalariaError(
-        "ERR_INVALID_DATA",
-        `checkpoint ${checkpointDir} holds decree ${engine.lastAppliedDecree}, manifest says ${manifest.decree}`,
-      );
+    let engine: StorageEngine | undefined;
+    try {
+      engine = await StorageEngine.open({ ...options, path: targetPath });
+      if (engine.lastAppliedDecree !== manifest.decree) {
+        throw new TalariaError(
+          "ERR_INVALID_DATA",
+          `checkpoint ${checkpointDir} holds decree ${engine.lastAppliedDecree}, manifest says ${manifest.decree}`,
+        );
+      }
+      return engine;
+    } catch (error) {
+      await engine?.close();
+      await removeRestoredFiles(targetPath);
+      throw error;
     }
-    return engine;
   }
 
   get lastAppliedDecree(): number {

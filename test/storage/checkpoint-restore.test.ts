@@ -117,6 +117,12 @@ describe("StorageEngine.checkpoint / openFromCheckpoint", () => {
         StorageEngine.openFromCheckpoint(cpDir, join(dir, "t2"), { clock }),
         hasCode("ERR_INVALID_DATA"),
       );
+      // A failed restore leaves the target empty, so the same target can be retried.
+      assert.deepEqual(await readdir(join(dir, "t2")), []);
+      await writeFile(manifestPath, JSON.stringify(manifest));
+      const retried = await StorageEngine.openFromCheckpoint(cpDir, join(dir, "t2"), { clock });
+      assert.equal(retried.lastAppliedDecree, 1);
+      await retried.close();
       await writeFile(manifestPath, JSON.stringify({ ...manifest, formatVersion: 9 }));
       await assert.rejects(
         StorageEngine.openFromCheckpoint(cpDir, join(dir, "t3"), { clock }),
