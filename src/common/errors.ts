@@ -60,6 +60,34 @@ export const errorCatalogue = {
     description:
       "A bounded queue is full (too many writes waiting for the private log, too many requests in flight); retry after a short backoff.",
   },
+  ERR_TIMEOUT: {
+    retriable: true,
+    description:
+      "The request's deadline passed before an answer arrived (or before the server got to it).",
+  },
+  ERR_NETWORK_FAILURE: {
+    retriable: true,
+    description:
+      "The connection to the peer could not be made or was lost before the answer arrived.",
+  },
+  ERR_HANDLER_NOT_FOUND: {
+    retriable: false,
+    description: "The peer does not serve the requested RPC method (or protocol version).",
+  },
+  ERR_OBJECT_EXIST: {
+    retriable: false,
+    description: "The object to create already exists (meta-store node, table name).",
+  },
+  ERR_INVALID_CONFIG: {
+    retriable: false,
+    description:
+      "The configuration file has an unknown section or key, or a value that does not validate; the message names the section and key.",
+  },
+  ERR_NOT_LEADER: {
+    retriable: true,
+    description:
+      "This meta server is not the leader; `details.leader` names the current leader when known. Clients retry there.",
+  },
   ERR_OBJECT_NOT_FOUND: {
     retriable: false,
     description: "A named object (checkpoint, segment, scanner) does not exist.",
