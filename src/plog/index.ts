@@ -18,6 +18,7 @@ export {
   type PrivateLogDeps,
   type ReadOptions,
   type ReplayOptions,
+  type SegmentInfo,
 } from "./private-log.ts";
 export type { OpenReport, TruncationReport } from "./recovery.ts";
 export { formatSegmentName, parseSegmentName, type SegmentName } from "./segment-name.ts";

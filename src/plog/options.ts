@@ -8,8 +8,16 @@ import { type Logger, silentLogger } from "../common/logger.ts";
 import { BLOCK_BODY_BYTES_MAX, RECORD_HEADER_BYTES } from "./format.ts";
 
 export interface PrivateLogOptions {
-  /** Directory holding this replica's segments; created if missing. */
+  /** Directory holding this replica's segments; created if missing (unless readOnly). */
   readonly dir: string;
+  /**
+   * Open for inspection only (false): nothing on disk changes. The directory must exist
+   * (ERR_OBJECT_NOT_FOUND otherwise), files are opened read-only, and a torn tail or an empty last
+   * segment is reported in openReport but left in place; reads stop before the bad point.
+   * append and gc are refused with ERR_INVALID_STATE. Safe to point at a live replica's log,
+   * though a flush in progress there may then show up as a torn tail.
+   */
+  readonly readOnly?: boolean;
   /** A segment rolls over when the next block would take it past this (32 MiB). */
   readonly segmentBytesMax?: number;
   /** Most record bytes one flush (one write + one fdatasync) takes from the queue (4 MiB). */
@@ -36,6 +44,7 @@ export interface ResolvedPrivateLogOptions {
   readonly payloadBytesMax: number;
   readonly indexIntervalBytes: number;
   readonly fsync: boolean;
+  readonly readOnly: boolean;
   readonly logger: Logger;
 }
 
@@ -108,6 +117,7 @@ export function resolveOptions(options: PrivateLogOptions): ResolvedPrivateLogOp
       Number.MAX_SAFE_INTEGER,
     ),
     fsync: options.fsync ?? d.fsync,
+    readOnly: options.readOnly ?? false,
     logger: options.logger ?? silentLogger,
   };
 }

@@ -8,7 +8,8 @@
  * - firstDecree <= durableDecree + 1, durableDecree <= lastDecree; reads return durable records
  *   only, and an append resolves only once its record is durable;
  * - after a failed write the log is failed: it accepts no append and never reports one durable;
- * - GC deletes whole segments below a decree, never the active (last) segment.
+ * - GC deletes whole segments below a decree, never the active (last) segment;
+ * - a read-only log (options.readOnly) never writes, truncates, creates or deletes anything.
  *
  * Public methods validate and hand the work to the modules: recovery (open), group-commit and
  * segment-writer (append), log-reader (read), segment-table (index, GC).
@@ -40,6 +41,18 @@ export interface ReplayOptions {
   /** Payload bytes per underlying read. */
   readonly batchBytes: number;
   readonly toDecree?: number;
+}
+
+/** One segment as the index sees it (durable bytes only: a torn tail is not counted). */
+export interface SegmentInfo {
+  readonly fileName: string;
+  readonly sequence: number;
+  readonly firstDecree: number;
+  /** firstDecree - 1 for a segment that holds no record yet. */
+  readonly lastDecree: number;
+  readonly recordCount: number;
+  /** Bytes of the segment header and its valid blocks. */
+  readonly bytes: number;
 }
 
 export interface GcResult {
@@ -99,7 +112,10 @@ export class PrivateLog {
     this.firstHeldDecree = this.table.first()?.firstDecree ?? null;
   }
 
-  /** Opens (creating if needed) the log in `options.dir`, validating and repairing it. */
+  /**
+   * Opens (creating if needed) the log in `options.dir`, validating and repairing it; with
+   * `readOnly`, validating only (see PrivateLogOptions.readOnly).
+   */
   static async open(options: PrivateLogOptions, deps: PrivateLogDeps = {}): Promise<PrivateLog> {
     const resolved = resolveOptions(options);
     const fs = deps.fs ?? nodeFs;
@@ -115,6 +131,7 @@ export class PrivateLog {
         segments: recovered.report.segments,
         firstDecree: log.firstDecree,
         lastDecree: log.lastDecree,
+        readOnly: resolved.readOnly,
       },
       "plog: opened",
     );
@@ -140,18 +157,32 @@ export class PrivateLog {
     return { ...this.counters };
   }
 
+  /** The segments held, in log order. */
+  segments(): SegmentInfo[] {
+    return this.table.all().map((segment) => ({
+      fileName: segment.fileName,
+      sequence: segment.sequence,
+      firstDecree: segment.firstDecree,
+      lastDecree: segment.lastDecree,
+      recordCount: segment.recordCount,
+      bytes: segment.durableBytes,
+    }));
+  }
+
   /**
    * Appends one record; resolves once it is durable. `payload` is referenced, not copied, until
    * then: do not modify it. Rejects ERR_INVALID_STATE for a decree that does not increase or a
    * closed log, ERR_LIMIT_EXCEEDED for a payload over payloadBytesMax, ERR_BUSY when it would
    * have to wait behind blockedAppendsMax others (nothing changes: retry later), and
-   * ERR_FILE_OPERATION_FAILED when a write fails (then and for every append after).
+   * ERR_FILE_OPERATION_FAILED when a write fails (then and for every append after). A read-only
+   * log refuses every append with ERR_INVALID_STATE.
    */
   async append(decree: number, payload: Buffer): Promise<void> {
     // Everything up to submit runs synchronously, so decrees are checked in call order.
     if (this.closing !== null) {
       throw new TalariaError("ERR_INVALID_STATE", "append on a closed private log");
     }
+    this.checkWritable("append");
     if (!isDecree(decree))
       throw invalidParameter("decree", decree, "is not a positive safe integer");
     if (payload.length > this.options.payloadBytesMax) {
@@ -233,13 +264,14 @@ export class PrivateLog {
 
   /**
    * Deletes whole segments whose every record is below `belowDecree`; never the segment holding
-   * it, never the active segment.
+   * it, never the active segment. A read-only log refuses with ERR_INVALID_STATE.
    */
   async gc(belowDecree: number): Promise<GcResult> {
     if (!isDecree(belowDecree))
       throw invalidParameter("belowDecree", belowDecree, "is not a decree");
     if (this.closing !== null)
       throw new TalariaError("ERR_INVALID_STATE", "gc on a closed private log");
+    this.checkWritable("gc");
     // The index drops them first, so no read starts on a segment being deleted.
     const removed = this.table.takeBelow(belowDecree);
     if (removed.length === 0) return { segmentsDeleted: 0, bytesDeleted: 0 };
@@ -281,6 +313,16 @@ export class PrivateLog {
   private async shutdown(): Promise<void> {
     await this.committer.drain();
     await this.writer.close();
+  }
+
+  private checkWritable(operation: string): void {
+    if (this.options.readOnly) {
+      throw new TalariaError(
+        "ERR_INVALID_STATE",
+        `${operation} on a private log opened read-only (${this.options.dir})`,
+        { details: { operation, dir: this.options.dir } },
+      );
+    }
   }
 
   private checkRetained(fromDecree: number): void {

@@ -11,6 +11,9 @@
  * - a last segment left with no block (zero-length, torn header, header only) is removed, and the
  *   next flush creates a segment with the same sequence;
  * - a segment of another format version is refused with ERR_INVALID_VERSION, never repaired;
+ * - a read-only open (options.readOnly) changes nothing on disk: no directory is created, files are
+ *   opened "r", and a torn tail or empty last segment is detected and reported exactly as above
+ *   but left in place; the index stops before the bad point, so reads never see past it;
  * - a complete segment header that fails its checks is corruption unless it is all zeros (a file
  *   extended but never written): without the nonce it holds, nothing after it can be checked, so
  *   "no valid block follows" would prove nothing.
@@ -27,7 +30,7 @@ import {
   peekFormatVersion,
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
-import { fsOp, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
+import { fsOp, isNotFound, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
 import type { ResolvedPrivateLogOptions } from "./options.ts";
 import { parseSegmentName, type SegmentName } from "./segment-name.ts";
 import { Segment, SegmentTable } from "./segment-table.ts";
@@ -35,8 +38,11 @@ import { Segment, SegmentTable } from "./segment-table.ts";
 export interface TruncationReport {
   readonly file: string;
   readonly offset: number;
+  /** Bytes from `offset` to the end of the file: cut, or (dryRun) that a writable open would cut. */
   readonly bytesDropped: number;
   readonly reason: string;
+  /** Set by a read-only open: nothing was cut; the log's records end before `offset`. */
+  readonly dryRun?: true;
 }
 
 export interface OpenReport {
@@ -45,13 +51,17 @@ export interface OpenReport {
   readonly truncated?: TruncationReport;
   /** A last segment that held no block and was deleted. */
   readonly removedEmptySegment?: string;
+  /** Read-only open: a last segment that holds no block, left in place (a writable open deletes it). */
+  readonly emptyLastSegment?: string;
+  /** Set by a read-only open: nothing on disk was changed. */
+  readonly readOnly?: true;
   /** Files in the directory that are not segments; left alone. */
   readonly ignoredFiles: readonly string[];
 }
 
 export interface RecoveredLog {
   readonly table: SegmentTable;
-  /** Open (r+) handle on the last segment, null when there is no segment. */
+  /** Open (r+) handle on the last segment, null when there is no segment or the open is read-only. */
   readonly activeHandle: PlogFileHandle | null;
   readonly nextSequence: number;
   readonly report: OpenReport;
@@ -121,7 +131,13 @@ async function scanSegment(
     if (!inOrder) {
       throw corruption(file, offset, `block decrees ${firstDecree}..${lastDecree} out of order`);
     }
-    segment.addBlock({ offset, bytes: block.value.bytes, firstDecree, lastDecree });
+    segment.addBlock({
+      offset,
+      bytes: block.value.bytes,
+      firstDecree,
+      lastDecree,
+      recordCount: block.value.header.recordCount,
+    });
   }
   return { segment, failure: null };
 }
@@ -142,19 +158,39 @@ function parentsOfCreated(dir: string, firstCreated: string): string[] {
   return parents.reverse();
 }
 
+/** Lists `dir`; a missing directory is ERR_OBJECT_NOT_FOUND (only a read-only open meets one). */
+async function listDir(fs: PlogFs, dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (error) {
+    if (isNotFound(error)) {
+      throw new TalariaError("ERR_OBJECT_NOT_FOUND", `plog directory ${dir} does not exist`, {
+        details: { dir },
+        cause: error,
+      });
+    }
+    throw new TalariaError("ERR_FILE_OPERATION_FAILED", `readdir ${dir} failed`, {
+      details: { op: "readdir", path: dir },
+      cause: error,
+    });
+  }
+}
+
 export async function recoverLog(
   options: ResolvedPrivateLogOptions,
   fs: PlogFs,
 ): Promise<RecoveredLog> {
-  const { dir, logger } = options;
-  const created = await fsOp("mkdir", dir, () => fs.mkdir(dir));
-  if (created !== undefined) {
-    // A crash must not lose the new directory's entry (nor those of parents mkdir created).
-    for (const parent of parentsOfCreated(dir, created)) {
-      await fsOp("fsync", parent, () => fs.syncDir(parent));
+  const { dir, logger, readOnly } = options;
+  if (!readOnly) {
+    const created = await fsOp("mkdir", dir, () => fs.mkdir(dir));
+    if (created !== undefined) {
+      // A crash must not lose the new directory's entry (nor those of parents mkdir created).
+      for (const parent of parentsOfCreated(dir, created)) {
+        await fsOp("fsync", parent, () => fs.syncDir(parent));
+      }
     }
   }
-  const entries = await fsOp("readdir", dir, () => fs.readdir(dir));
+  const entries = await listDir(fs, dir);
   const ignoredFiles: string[] = [];
   const named: { file: string; name: SegmentName }[] = [];
   for (const file of entries) {
@@ -181,13 +217,14 @@ export async function recoverLog(
 
   const table = new SegmentTable();
   let truncated: TruncationReport | undefined;
-  let removedEmptySegment: string | undefined;
+  let emptyLast: string | undefined;
   let activeHandle: PlogFileHandle | null = null;
   let nextSequence = (named[named.length - 1]?.name.sequence ?? 0) + 1;
   for (const [i, entry] of named.entries()) {
     const isLast = i === named.length - 1;
     const filePath = path.join(dir, entry.file);
-    const handle = await fsOp("open", filePath, () => fs.open(filePath, isLast ? "r+" : "r"));
+    const writable = isLast && !readOnly;
+    const handle = await fsOp("open", filePath, () => fs.open(filePath, writable ? "r+" : "r"));
     let keepHandle = false;
     try {
       const fileBytes = (await fsOp("stat", filePath, () => handle.stat())).size;
@@ -216,41 +253,51 @@ export async function recoverLog(
             },
           );
         }
-        truncated = { file: entry.file, offset, bytesDropped: fileBytes - offset, reason };
-        logger.warn({ dir, ...truncated }, "plog: truncating torn tail");
+        const torn = { file: entry.file, offset, bytesDropped: fileBytes - offset, reason };
+        truncated = readOnly ? { ...torn, dryRun: true } : torn;
+        logger.warn(
+          { dir, ...truncated },
+          readOnly
+            ? "plog: torn tail found; read-only, left in place"
+            : "plog: truncating torn tail",
+        );
         keptBytes = offset;
       }
       if (scan.segment === null || scan.segment.blockCount === 0) {
         if (!isLast) throw corruption(entry.file, 0, "segment holds no block but is not the last");
-        removedEmptySegment = entry.file;
+        emptyLast = entry.file;
         nextSequence = entry.name.sequence;
         continue;
       }
-      if (keptBytes < fileBytes) {
+      if (keptBytes < fileBytes && !readOnly) {
         await fsOp("truncate", filePath, () => handle.truncate(keptBytes));
         await fsOp("fdatasync", filePath, () => handle.datasync());
       }
       table.push(scan.segment);
-      keepHandle = isLast;
-      if (isLast) activeHandle = handle;
+      keepHandle = writable;
+      if (writable) activeHandle = handle;
     } finally {
       if (!keepHandle) await fsOp("close", filePath, () => handle.close());
     }
   }
-  if (removedEmptySegment !== undefined) {
-    const removedPath = path.join(dir, removedEmptySegment);
+  if (emptyLast !== undefined && !readOnly) {
+    const removedPath = path.join(dir, emptyLast);
     await fsOp("unlink", removedPath, () => fs.unlink(removedPath));
     await fsOp("fsync", dir, () => fs.syncDir(dir));
-    logger.warn(
-      { dir, file: removedEmptySegment },
-      "plog: removed last segment that held no block",
-    );
+    logger.warn({ dir, file: emptyLast }, "plog: removed last segment that held no block");
+  } else if (emptyLast !== undefined) {
+    logger.warn({ dir, file: emptyLast }, "plog: last segment holds no block; read-only, left");
   }
   const report: OpenReport = {
     segments: table.length,
     ignoredFiles,
     ...(truncated === undefined ? {} : { truncated }),
-    ...(removedEmptySegment === undefined ? {} : { removedEmptySegment }),
+    ...(emptyLast === undefined
+      ? {}
+      : readOnly
+        ? { emptyLastSegment: emptyLast }
+        : { removedEmptySegment: emptyLast }),
+    ...(readOnly ? { readOnly: true } : {}),
   };
   return { table, activeHandle, nextSequence, report };
 }

@@ -27,6 +27,8 @@ export class Segment {
   lastDecree: number;
   durableBytes: number;
   blockCount = 0;
+  /** Records in the durable blocks. */
+  recordCount = 0;
   private readonly seekPoints: SeekPoint[] = [];
   private readonly indexIntervalBytes: number;
 
@@ -53,6 +55,7 @@ export class Segment {
     bytes: number;
     firstDecree: number;
     lastDecree: number;
+    recordCount: number;
   }): void {
     assert(block.offset === this.durableBytes, "blocks are added back to back");
     assert(block.firstDecree > this.lastDecree, "block decrees increase across blocks");
@@ -61,6 +64,7 @@ export class Segment {
       "first block opens segment",
     );
     assert(block.lastDecree >= block.firstDecree, "block decree range is ordered");
+    assert(block.recordCount >= 1, "a block holds at least one record");
     const lastPoint = this.seekPoints[this.seekPoints.length - 1];
     if (lastPoint === undefined || block.offset - lastPoint.offset >= this.indexIntervalBytes) {
       this.seekPoints.push({ offset: block.offset, firstDecree: block.firstDecree });
@@ -68,6 +72,7 @@ export class Segment {
     this.durableBytes += block.bytes;
     this.lastDecree = block.lastDecree;
     this.blockCount += 1;
+    this.recordCount += block.recordCount;
   }
 
   /** Offset of a block at or before the first block that may hold `decree`. */

@@ -104,6 +104,7 @@ export class SegmentWriter {
         bytes: blockBytes,
         firstDecree: first.decree,
         lastDecree: last.decree,
+        recordCount: blockRecords.length,
       });
       onDurable(last.decree);
     }
