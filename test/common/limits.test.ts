@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { it } from "node:test";
 import { defaultReadLimits, defaultWriteLimits, formatLimits } from "../../src/common/limits.ts";
+import { metaStoreLimits } from "../../src/meta/store/index.ts";
 import { defaultPrivateLogOptions } from "../../src/plog/index.ts";
 
 it("docs/limits.md lists every named limit", () => {
@@ -12,6 +13,7 @@ it("docs/limits.md lists every named limit", () => {
     ...Object.keys(defaultWriteLimits),
     ...Object.keys(defaultReadLimits),
     ...Object.keys(defaultPrivateLogOptions).filter((name) => name !== "fsync"),
+    ...Object.keys(metaStoreLimits),
     "tombstoneRetentionSeconds",
     "sweepIntervalMs",
     "sweepBudget",
