@@ -92,6 +92,16 @@ export const errorCatalogue = {
     retriable: false,
     description: "A named object (checkpoint, segment, scanner) does not exist.",
   },
+  ERR_APP_NOT_EXIST: {
+    retriable: false,
+    description:
+      "No available table has this name or id (it was never created, was dropped, or its recall period is over).",
+  },
+  ERR_APP_EXIST: {
+    retriable: false,
+    description:
+      "A table with this name already exists, or a dropped one that can still be recalled holds the name (or the table to recall is already available).",
+  },
 } as const satisfies Record<string, { retriable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;
