@@ -1,0 +1,36 @@
+/**
+ * Replays simulation seeds: `node --import tsx src/sim/cli.ts --seed N [--steps M] [--verbose]`
+ * (`npm run sim -- --seed N`). `--steps` is the length of the faulty phase in simulated
+ * milliseconds; `--seeds K` runs seeds N..N+K-1. Exits 1 on the first failure, printing its seed.
+ */
+import { parseArgs } from "node:util";
+import { runSimulation } from "./simulation.ts";
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string", default: "1" },
+    seeds: { type: "string", default: "1" },
+    steps: { type: "string" },
+    quiet: { type: "string" },
+    verbose: { type: "boolean", default: false },
+  },
+});
+
+const first = Number(values.seed);
+const count = Number(values.seeds);
+const started = performance.now();
+for (let seed = first; seed < first + count; seed++) {
+  const result = runSimulation({
+    seed,
+    ...(values.steps === undefined ? {} : { activeMs: Number(values.steps) }),
+    ...(values.quiet === undefined ? {} : { quietMs: Number(values.quiet) }),
+    ...(values.verbose ? { log: (line: string) => console.log(line) } : {}),
+  });
+  if (!result.ok) {
+    console.error(`FAIL seed=${seed}: ${result.failure}`);
+    console.error(`replay: node --import tsx src/sim/cli.ts --seed ${seed} --verbose`);
+    process.exit(1);
+  }
+  console.log(`ok seed=${seed} ${JSON.stringify(result.stats)}`);
+}
+console.log(`${count} seed(s) passed in ${Math.round(performance.now() - started)} ms`);

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { it, describe as suite } from "node:test";
+import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
+import { config, core, describe, L, msg, P, Pump, S1, write } from "./core-harness.ts";
+
+/** P (primary) and S1 at ballot 1 with five committed writes, and an empty core on L. */
+function cluster() {
+  const pump = new Pump();
+  const primary = pump.add(P, core(P));
+  const secondary = pump.add(S1, core(S1));
+  const learner = pump.add(L, core(L));
+  pump.feed(P, { type: "LEASE", expiresAtMs: 1_000_000 });
+  pump.feed(P, { type: "CONFIG", config: config(1, P, [S1]) });
+  for (let i = 1; i <= 5; i++) pump.feed(P, write(i));
+  assert.equal(primary.report().lastCommittedDecree, 6);
+  assert.deepEqual(pump.take("REPLY").length, 5);
+  return { pump, primary, secondary, learner };
+}
+
+suite("replication core: learner", () => {
+  it("teaches a proposed learner from the log, then prepares, then asks to ADD_SECONDARY it", () => {
+    const { pump, primary, secondary, learner } = cluster();
+    pump.feed(P, {
+      type: "LEARNER_PROPOSED",
+      proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
+    });
+    assert.equal(learner.report().status, ReplicaStatus.LEARNER);
+    const [read] = pump.take("READ_LOG_FOR_LEARNER");
+    assert.ok(read !== undefined);
+    assert.deepEqual([read.action.fromDecree, read.action.toDecree], [1, 6]);
+    // The runtime reads the first three records (its byte bound), the learner asks for the rest.
+    const log = pump.logs.get(P) ?? [];
+    pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations: log.slice(0, 3) });
+    assert.equal(learner.report().lastCommittedDecree, 3);
+    const [again] = pump.take("READ_LOG_FOR_LEARNER");
+    assert.deepEqual([again?.action.fromDecree, again?.action.toDecree], [4, 6]);
+    // A write meanwhile commits without the learner.
+    pump.feed(P, write(6));
+    pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations: log.slice(3, 7) });
+    // Caught up to the commit point: the learner is in the prepares and its ack triggers ADD.
+    const [change] = pump.take("REQUEST_CONFIG_CHANGE");
+    assert.deepEqual(change?.action.request.change, { type: "ADD_SECONDARY", node: L });
+    assert.equal(change?.action.request.ballot, 1);
+    assert.equal(learner.report().lastPreparedDecree, primary.report().lastPreparedDecree);
+
+    const next = config(2, P, [S1, L]);
+    for (const node of [P, S1, L]) pump.feed(node, { type: "CONFIG", config: next });
+    assert.equal(learner.report().status, ReplicaStatus.SECONDARY);
+    pump.feed(P, write(7));
+    const committed = primary.report().lastCommittedDecree;
+    assert.equal(committed, 9); // 6 + write 6 + EMPTY of ballot 2 + write 7
+    for (const replica of [secondary, learner])
+      assert.equal(replica.report().lastPreparedDecree, 9);
+    // The learner applied exactly the primary's history.
+    assert.deepEqual(pump.logs.get(L), pump.logs.get(P));
+    assert.deepEqual(
+      pump.applied.get(L),
+      pump.applied.get(P)?.slice(0, pump.applied.get(L)?.length),
+    );
+  });
+
+  it("sends a checkpoint when the log no longer reaches the learner", () => {
+    const { pump, primary, learner } = cluster();
+    pump.feed(P, {
+      type: "LEARNER_PROPOSED",
+      proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
+    });
+    assert.equal(pump.take("READ_LOG_FOR_LEARNER").length, 1);
+    const checkpoint = { node: P, id: "ckpt-5", decree: 5, ballot: 1 };
+    pump.feed(P, { type: "LEARNER_CHECKPOINT_READY", learner: L, ballot: 1, checkpoint });
+    const [install] = pump.take("INSTALL_CHECKPOINT");
+    assert.deepEqual(install?.action.checkpoint, checkpoint);
+    pump.feed(L, { type: "CHECKPOINT_INSTALLED", decree: 5, ballot: 1 });
+    assert.equal(learner.report().lastCommittedDecree, 5);
+    const [read] = pump.take("READ_LOG_FOR_LEARNER");
+    assert.deepEqual([read?.action.fromDecree, read?.action.toDecree], [6, 6]);
+    pump.feed(P, {
+      type: "LEARNER_LOG_READ",
+      learner: L,
+      ballot: 1,
+      mutations: (pump.logs.get(P) ?? []).slice(5),
+    });
+    assert.equal(pump.take("REQUEST_CONFIG_CHANGE").length, 1);
+  });
+
+  it("abandons a learner that stops answering", () => {
+    const { pump, primary } = cluster();
+    pump.cores.delete(L); // the learner's server is down
+    pump.feed(P, {
+      type: "LEARNER_PROPOSED",
+      proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
+    });
+    const request = {
+      method: "replica.learn_request",
+      gpid: primary.gpid,
+      ballot: 1,
+      lastCommittedDecree: 0,
+    } as const;
+    // Still taught before the timeout: the request is answered by a log read.
+    assert.deepEqual(describe(primary.step(msg(L, request), 1_000)), ["read log for l:1 1..6"]);
+    primary.step({ type: "TICK" }, 3_000);
+    assert.deepEqual(describe(primary.step(msg(L, request), 3_001)), [
+      "send l:1 learn refused NOT_LEARNING",
+    ]);
+  });
+});
