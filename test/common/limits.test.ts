@@ -4,6 +4,7 @@ import { it } from "node:test";
 import { defaultReadLimits, defaultWriteLimits, formatLimits } from "../../src/common/limits.ts";
 import { metaStoreLimits } from "../../src/meta/store/index.ts";
 import { defaultPrivateLogOptions } from "../../src/plog/index.ts";
+import { rpcDefaults } from "../../src/rpc/index.ts";
 
 it("docs/limits.md lists every named limit", () => {
   const doc = readFileSync(new URL("../../docs/limits.md", import.meta.url), "utf8");
@@ -14,6 +15,7 @@ it("docs/limits.md lists every named limit", () => {
     ...Object.keys(defaultReadLimits),
     ...Object.keys(defaultPrivateLogOptions).filter((name) => name !== "fsync"),
     ...Object.keys(metaStoreLimits),
+    ...Object.keys(rpcDefaults),
     "tombstoneRetentionSeconds",
     "sweepIntervalMs",
     "sweepBudget",

@@ -1,0 +1,280 @@
+/**
+ * One client connection to one address: connect, handshake, then calls matched to replies by id.
+ *
+ * Invariants:
+ * - Every call settles exactly once: with the reply, the peer's error, ERR_TIMEOUT when its
+ *   deadline passes (the id is forgotten, so a late reply is ignored), ERR_BUSY / ERR_LIMIT_EXCEEDED
+ *   / ERR_INVALID_PARAMETERS before sending, or ERR_NETWORK_FAILURE when the connection is lost
+ *   first.
+ * - Calls made before the handshake completes wait in `pending` unsent and are written when the
+ *   WELCOME arrives, with the time they have left; the connect timeout bounds that wait.
+ * - Once closed, a connection is never reused; the pool opens a new one on the next call.
+ */
+import { connect } from "node:net";
+import { type ErrorCode, isTalariaError, TalariaError } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import type { HostPort } from "./address.ts";
+import { FrameSocket } from "./frame-socket.ts";
+import { fromWireError } from "./remote-error.ts";
+import type { RpcMetrics } from "./rpc-metrics.ts";
+import { PROTOCOL_MAGIC, PROTOCOL_VERSION, type WireMessage } from "./wire.ts";
+
+export interface ClientShared {
+  readonly name: string;
+  readonly frameBytesMax: number;
+  readonly pendingCallsPerConnectionMax: number;
+  readonly connectTimeoutMs: number;
+  readonly writeBufferBytesMax: number;
+  readonly log: Logger;
+  readonly metrics: RpcMetrics | undefined;
+}
+
+interface PendingCall {
+  readonly id: number;
+  readonly method: string;
+  readonly payload: unknown;
+  readonly timeoutMs: number;
+  readonly startedAt: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: TalariaError) => void;
+  timer: NodeJS.Timeout | undefined;
+  sent: boolean;
+}
+
+const ID_MAX = 0xffff_ffff;
+
+export class ClientConnection {
+  readonly address: string;
+  /** Resolves when the socket is gone. */
+  readonly closed: Promise<void>;
+  private readonly shared: ClientShared;
+  private readonly frames: FrameSocket;
+  private state: "connecting" | "ready" | "closed" = "connecting";
+  private readonly pending = new Map<number, PendingCall>();
+  private nextId = 0;
+  private connectTimer: NodeJS.Timeout | undefined;
+  /** Why the connection is closing when we know better than the socket (e.g. a REJECT). */
+  private failure: TalariaError | undefined;
+
+  constructor(address: string, target: HostPort, shared: ClientShared) {
+    this.address = address;
+    this.shared = shared;
+    let resolveClosed: () => void = () => {};
+    this.closed = new Promise((resolve) => {
+      resolveClosed = resolve;
+    });
+    const socket = connect({ host: target.host, port: target.port });
+    this.frames = new FrameSocket(
+      socket,
+      address,
+      {
+        side: "client",
+        frameBytesMax: shared.frameBytesMax,
+        log: shared.log,
+        metrics: shared.metrics,
+      },
+      {
+        onMessage: (message) => this.onMessage(message),
+        onClose: (reason, error) => {
+          this.onClose(reason, error);
+          resolveClosed();
+        },
+      },
+    );
+    this.connectTimer = setTimeout(() => {
+      this.frames.destroy(`no handshake within connectTimeoutMs = ${shared.connectTimeoutMs}`);
+    }, shared.connectTimeoutMs);
+    // Queued now, written once the socket connects.
+    this.frames.send({
+      kind: "hello",
+      magic: PROTOCOL_MAGIC,
+      version: PROTOCOL_VERSION,
+      name: shared.name,
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  call(method: string, payload: unknown, timeoutMs: number): Promise<unknown> {
+    const startedAt = performance.now();
+    const max = this.shared.pendingCallsPerConnectionMax;
+    if (this.pending.size >= max) {
+      return this.refuse(method, startedAt, "ERR_BUSY", `${this.pending.size} calls pending`, {
+        limit: "pendingCallsPerConnectionMax",
+        max,
+      });
+    }
+    const unsent = this.frames.unsentBytes;
+    if (unsent > this.shared.writeBufferBytesMax) {
+      return this.refuse(method, startedAt, "ERR_BUSY", `${unsent} bytes not yet sent`, {
+        limit: "writeBufferBytesMax",
+        max: this.shared.writeBufferBytesMax,
+      });
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const call: PendingCall = {
+        id: this.allocateId(),
+        method,
+        payload,
+        timeoutMs,
+        startedAt,
+        resolve,
+        reject,
+        timer: undefined,
+        sent: false,
+      };
+      this.pending.set(call.id, call);
+      call.timer = setTimeout(() => this.settle(call, this.timeoutError(call)), timeoutMs);
+      if (this.state === "ready") this.sendCall(call, timeoutMs);
+    });
+  }
+
+  close(reason: string): Promise<void> {
+    this.frames.destroy(reason);
+    return this.closed;
+  }
+
+  private allocateId(): number {
+    // At most pendingCallsPerConnectionMax ids are in use, so this loop ends quickly.
+    do {
+      this.nextId = this.nextId === ID_MAX ? 0 : this.nextId + 1;
+    } while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  /** Writes a call's request; `timeoutMs` is the time it has left. */
+  private sendCall(call: PendingCall, timeoutMs: number): void {
+    if (timeoutMs <= 0) {
+      this.settle(call, this.timeoutError(call));
+      return;
+    }
+    try {
+      this.frames.send({
+        kind: "request",
+        id: call.id,
+        method: call.method,
+        payload: call.payload,
+        timeoutMs,
+      });
+      call.sent = true;
+    } catch (error) {
+      const failure = isTalariaError(error)
+        ? error
+        : new TalariaError(
+            "ERR_INVALID_PARAMETERS",
+            `payload of "${call.method}" cannot be encoded`,
+            {
+              details: { method: call.method },
+              cause: error,
+            },
+          );
+      this.settle(call, failure);
+    }
+  }
+
+  private settle(call: PendingCall, outcome: TalariaError | { readonly payload: unknown }): void {
+    if (this.pending.get(call.id) !== call) return;
+    this.pending.delete(call.id);
+    clearTimeout(call.timer);
+    const failed = outcome instanceof TalariaError;
+    const { metrics } = this.shared;
+    if (metrics !== undefined) {
+      const seconds = (performance.now() - call.startedAt) / 1e3;
+      metrics.clientCallDone(call.method, failed ? outcome.code : "OK", seconds);
+    }
+    if (failed) call.reject(outcome);
+    else call.resolve(outcome.payload);
+  }
+
+  private refuse(
+    method: string,
+    startedAt: number,
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown>,
+  ): Promise<never> {
+    const seconds = (performance.now() - startedAt) / 1e3;
+    this.shared.metrics?.clientCallDone(method, code, seconds);
+    return Promise.reject(
+      new TalariaError(code, `${message} to ${this.address}`, {
+        details: { ...details, address: this.address },
+      }),
+    );
+  }
+
+  private timeoutError(call: PendingCall): TalariaError {
+    return new TalariaError(
+      "ERR_TIMEOUT",
+      `"${call.method}" to ${this.address} got no answer within ${call.timeoutMs} ms`,
+      { details: { method: call.method, address: this.address, timeoutMs: call.timeoutMs } },
+    );
+  }
+
+  private onMessage(message: WireMessage): void {
+    switch (message.kind) {
+      case "welcome":
+        if (this.state !== "connecting") break;
+        if (message.version !== PROTOCOL_VERSION) {
+          this.frames.reject("handshake", `server answered protocol version ${message.version}`);
+          return;
+        }
+        clearTimeout(this.connectTimer);
+        this.state = "ready";
+        this.shared.log.debug({ address: this.address, server: message.name }, "rpc connected");
+        for (const call of this.pending.values()) {
+          if (!call.sent) {
+            this.sendCall(call, Math.ceil(call.startedAt + call.timeoutMs - performance.now()));
+          }
+        }
+        return;
+      case "reject":
+        if (this.state !== "connecting") break;
+        this.failure = fromWireError(
+          { code: message.code, message: message.message, details: {} },
+          this.address,
+        );
+        this.shared.log.warn(
+          { address: this.address, code: message.code, reason: message.message },
+          "rpc handshake rejected by server",
+        );
+        this.frames.destroy(`handshake rejected: ${message.message}`);
+        return;
+      case "reply":
+      case "failure": {
+        if (this.state !== "ready") break;
+        const call = this.pending.get(message.id);
+        // Unknown id: a reply to a call that already timed out.
+        if (call === undefined) return;
+        this.settle(
+          call,
+          message.kind === "reply"
+            ? { payload: message.payload }
+            : fromWireError(message.error, this.address),
+        );
+        return;
+      }
+      case "hello":
+      case "request":
+        break;
+    }
+    this.frames.reject("unexpected_kind", `a server may not send ${message.kind} now`);
+  }
+
+  private onClose(reason: string, cause: Error | undefined): void {
+    this.state = "closed";
+    clearTimeout(this.connectTimer);
+    const failure =
+      this.failure ??
+      new TalariaError("ERR_NETWORK_FAILURE", `connection to ${this.address} lost: ${reason}`, {
+        details: { address: this.address, reason },
+        cause,
+      });
+    for (const call of [...this.pending.values()]) this.settle(call, failure);
+  }
+}
