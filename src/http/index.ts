@@ -1,0 +1,11 @@
+/** The HTTP surface shared by meta and replica servers. */
+export { commonRoutes } from "./common-routes.ts";
+export {
+  type HttpBody,
+  type HttpRequest,
+  type HttpResponse,
+  json,
+  type Route,
+  Router,
+} from "./router.ts";
+export { HttpServer } from "./server.ts";

@@ -1,0 +1,157 @@
+/**
+ * Meta RPC payloads from the network, validated into the typed requests the meta core takes. A
+ * peer's malformed payload is ERR_INVALID_PARAMETERS naming the field.
+ */
+import { TalariaError } from "../../common/errors.ts";
+import {
+  AppStatus,
+  type ConfigurationChange,
+  type Gpid,
+  isNodeAddress,
+  MetaMethod,
+  NodeStatus,
+  type ReplicaReport,
+  ReplicaStatus,
+} from "../../protocol/index.ts";
+import * as v from "../../protocol/validate.ts";
+import type { MetaMethodName, MetaRequest } from "../core/index.ts";
+
+const REPORTS_MAX = 100_000;
+const ENVS_MAX = 1000;
+
+function node(value: unknown, field: string): string {
+  if (!isNodeAddress(value)) throw new v.TalariaErrorForField(field, "a host:port address", value);
+  return value;
+}
+
+function gpid(value: unknown, field: string): Gpid {
+  const g = v.object(value, field);
+  return {
+    appId: v.integer(g.appId, `${field}.appId`, 0),
+    partitionIndex: v.integer(g.partitionIndex, `${field}.partitionIndex`, 0),
+  };
+}
+
+function report(value: unknown, field: string): ReplicaReport {
+  const r = v.object(value, field);
+  return {
+    gpid: gpid(r.gpid, `${field}.gpid`),
+    ballot: v.integer(r.ballot, `${field}.ballot`, 0),
+    status: v.oneOf(r.status, `${field}.status`, Object.values(ReplicaStatus)),
+    lastCommittedDecree: v.integer(r.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
+    lastPreparedDecree: v.integer(r.lastPreparedDecree, `${field}.lastPreparedDecree`, 0),
+  };
+}
+
+function envs(value: unknown, field: string): Record<string, string> {
+  const o = v.object(value, field);
+  const entries = Object.entries(o);
+  if (entries.length > ENVS_MAX)
+    throw new v.TalariaErrorForField(field, `at most ${ENVS_MAX} envs`, value);
+  return Object.fromEntries(
+    entries.map(([key, val]) => [key, v.string(val, `${field}.${key}`, 65_536)]),
+  );
+}
+
+function change(value: unknown, field: string): ConfigurationChange {
+  const c = v.object(value, field);
+  const type = v.oneOf(c.type, `${field}.type`, ["REMOVE_SECONDARY", "ADD_SECONDARY"] as const);
+  return { type, node: node(c.node, `${field}.node`) };
+}
+
+function optional<T>(value: unknown, decode: (value: unknown) => T): T | undefined {
+  return value === undefined || value === null ? undefined : decode(value);
+}
+
+/** Copies only the fields that are present (exactOptionalPropertyTypes). */
+function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
+}
+
+export function isMetaMethod(method: string): method is MetaMethodName {
+  return (Object.values(MetaMethod) as string[]).includes(method);
+}
+
+export function decodeMetaRequest(method: MetaMethodName, payload: unknown): MetaRequest {
+  const p = v.object(payload ?? {}, "payload");
+  const appName = () => v.string(p.appName, "appName", 256);
+  switch (method) {
+    case MetaMethod.BEACON:
+      return {
+        method,
+        body: {
+          node: node(p.node, "node"),
+          replicas: v.array(p.replicas, "replicas", REPORTS_MAX, report),
+        },
+      };
+    case MetaMethod.UPDATE_CONFIGURATION:
+      return {
+        method,
+        body: {
+          gpid: gpid(p.gpid, "gpid"),
+          node: node(p.node, "node"),
+          ballot: v.integer(p.ballot, "ballot", 0),
+          change: change(p.change, "change"),
+        },
+      };
+    case MetaMethod.QUERY_CONFIGURATION:
+      return { method, body: { appName: appName() } };
+    case MetaMethod.CREATE_APP:
+      return {
+        method,
+        body: present({
+          appName: appName(),
+          partitionCount: v.integer(p.partitionCount, "partitionCount", 1),
+          replicaCount: v.integer(p.replicaCount, "replicaCount", 1),
+          envs: optional(p.envs, (e) => envs(e, "envs")),
+        }),
+      };
+    case MetaMethod.DROP_APP:
+      return {
+        method,
+        body: present({
+          appName: appName(),
+          reserveSeconds: v.optionalInteger(p.reserveSeconds, "reserveSeconds", 0),
+        }),
+      };
+    case MetaMethod.RECALL_APP:
+      return {
+        method,
+        body: present({
+          appId: v.integer(p.appId, "appId", 1),
+          newAppName: optional(p.newAppName, (n) => v.string(n, "newAppName", 256)),
+        }),
+      };
+    case MetaMethod.LIST_APPS:
+      return {
+        method,
+        body: present({
+          status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(AppStatus))),
+        }),
+      };
+    case MetaMethod.LIST_NODES:
+      return {
+        method,
+        body: present({
+          status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(NodeStatus))),
+        }),
+      };
+    case MetaMethod.CLUSTER_INFO:
+      return { method, body: {} };
+    case MetaMethod.SET_APP_ENVS:
+      return { method, body: { appName: appName(), envs: envs(p.envs, "envs") } };
+    case MetaMethod.DEL_APP_ENVS:
+      return {
+        method,
+        body: present({
+          appName: appName(),
+          keys: optional(p.keys, (k) =>
+            v.array(k, "keys", ENVS_MAX, (key, f) => v.string(key, f, 256)),
+          ),
+          prefix: optional(p.prefix, (s) => v.string(s, "prefix", 256)),
+        }),
+      };
+    default:
+      throw new TalariaError("ERR_HANDLER_NOT_FOUND", `no meta method ${String(method)}`);
+  }
+}

@@ -1,0 +1,47 @@
+/** The meta server's HTTP routes (docs/http.md documents their JSON). */
+import { TalariaError } from "../common/errors.ts";
+import { json, type Route } from "../http/index.ts";
+import type { MetaService } from "../meta/service/index.ts";
+
+function requiredName(query: URLSearchParams): string {
+  const name = query.get("name");
+  if (name === null || name === "")
+    throw new TalariaError("ERR_INVALID_PARAMETERS", "query parameter name is required");
+  return name;
+}
+
+export function metaRoutes(service: MetaService): Route[] {
+  return [
+    {
+      path: "/meta/cluster",
+      description: "cluster summary: nodes alive/dead, tables, partition health",
+      handler: async () => json((await service.leadingCore()).clusterInfo()),
+    },
+    {
+      path: "/meta/nodes",
+      description: "replica servers with status and primary/replica counts",
+      handler: async () => json((await service.leadingCore()).listNodes()),
+    },
+    {
+      path: "/meta/apps",
+      description: "every table, dropped ones flagged by status",
+      handler: async () => json((await service.leadingCore()).listApps()),
+    },
+    {
+      path: "/meta/app",
+      description: "one table and its partition configurations (?name=)",
+      handler: async (query) =>
+        json((await service.leadingCore()).queryConfiguration({ appName: requiredName(query) })),
+    },
+    {
+      path: "/meta/app_envs",
+      description: "the envs of one table (?name=)",
+      handler: async (query) => {
+        const { app } = (await service.leadingCore()).queryConfiguration({
+          appName: requiredName(query),
+        });
+        return json({ appName: app.appName, envs: app.envs });
+      },
+    },
+  ];
+}
