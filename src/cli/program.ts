@@ -9,15 +9,18 @@
  */
 import { Command, CommanderError } from "commander";
 import { isTalariaError } from "../common/errors.ts";
+import { startMetaServer } from "../server/meta-server.ts";
 import { VERSION } from "../version.ts";
 import { registerLogCommands } from "./log-command.ts";
+import { registerOneboxCommand } from "./onebox-command.ts";
 import type { CliIo } from "./output.ts";
+import { registerServerCommand } from "./server-commands.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-/** Sub-commands arrive with later features (meta, replica, onebox, shell, bench). */
+/** The command tree: servers (meta, replica, onebox), tools (shell, log) and version. */
 export function buildProgram(io: CliIo): Command {
   // Output settings and exitOverride are copied to sub-commands when they are created, so they
   // come first.
@@ -37,6 +40,10 @@ export function buildProgram(io: CliIo): Command {
       io.stdout.write(`talaria ${VERSION}\n`);
     });
   registerLogCommands(program, io);
+  registerServerCommand(program, io, "meta", "run a meta server", (config, logger, onFatal) =>
+    startMetaServer(config, logger, { onFatal }),
+  );
+  registerOneboxCommand(program, io);
   return program;
 }
 
