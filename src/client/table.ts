@@ -100,16 +100,23 @@ export class Table {
   ): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.deps.timeoutMs;
     const deadline = this.deps.clock.nowMs() + timeoutMs;
+    let lastError: unknown;
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - this.deps.clock.nowMs();
+      if (remaining <= 0) {
+        // Out of time: the last real failure says more than a bare timeout.
+        throw (
+          lastError ??
+          new TalariaError("ERR_TIMEOUT", `${this.name}: no answer within ${timeoutMs} ms`)
+        );
+      }
       try {
-        if (remaining <= 0)
-          throw new TalariaError("ERR_TIMEOUT", `${this.name}: no answer within ${timeoutMs} ms`);
         const target = await route(remaining);
         return await this.deps.transport.call(target.primary, method, body(target), {
           timeoutMs: remaining,
         });
       } catch (error) {
+        lastError = error;
         const left = deadline - this.deps.clock.nowMs();
         if (!shouldRetry(error, idempotent) || left <= 0) throw error;
         if (isStaleRoute(error)) await this.deps.routes.refresh(left).catch(() => undefined);
