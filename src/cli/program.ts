@@ -10,6 +10,7 @@
 import { Command, CommanderError } from "commander";
 import { isTalariaError } from "../common/errors.ts";
 import { startMetaServer } from "../server/meta-server.ts";
+import { registerShellCommand } from "../shell/index.ts";
 import { VERSION } from "../version.ts";
 import { registerLogCommands } from "./log-command.ts";
 import { registerOneboxCommand } from "./onebox-command.ts";
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
     startMetaServer(config, logger, { onFatal }),
   );
   registerOneboxCommand(program, io);
+  registerShellCommand(program, io);
   return program;
 }
 
