@@ -7,7 +7,7 @@
  *   segment header (32 bytes)
  *     0  u32  magic          SEGMENT_MAGIC ("TPLS")
  *     4  u16  formatVersion  FORMAT_VERSION (2)
- *     6  u16  reserved       0
+ *     6  u16  flags          SEGMENT_FLAG_FLOOR or 0; any other bit is refused
  *     8  u32  sequence       equals the sequence in the file name
  *     12 u64  firstDecree    decree of the first record in the segment; equals the file name's
  *     20 8B   nonce          random, drawn when the segment is created; seals its blocks
@@ -34,6 +34,12 @@
  * own offset (so even a byte-exact copy of a real block of the same segment fails anywhere else)
  * means only a block the log itself wrote, where it wrote it, validates.
  *
+ * A floor segment (flag SEGMENT_FLAG_FLOOR) is written by a reset (resetTo, or a truncation that
+ * removes every record; truncation.ts): its first decree is the log's first decree, the floor,
+ * whether or not a record has it. It may hold no block, its first block may start above its first
+ * decree, and it is always the first segment. It is how an empty log remembers where it starts.
+ * The field was `reserved`, always 0, before the flag existed, so older segments read unchanged.
+ *
  * Version 1 (24-byte segment header, no nonce) never left development: no v1 data exists in the
  * wild, so there is no upgrade path and a v1 segment is refused with ERR_INVALID_VERSION.
  *
@@ -41,7 +47,9 @@
  * - decrees strictly increase across records, blocks and segments (gaps allowed);
  * - a block header is trusted only after its own CRC passes, so a corrupted length is caught
  *   before the body is read; the body is trusted only after its CRC passes;
- * - a segment holds at least one block unless it is the last one (and then only transiently).
+ * - a segment holds at least one block unless it is the last one (and then only transiently) or a
+ *   floor segment;
+ * - every other segment's first block starts at exactly the segment's first decree.
  *
  * Decoders return a result, never throw: the recovery scan decides whether a bad block is a torn
  * tail or corruption from where it sits, not from what is wrong with it.
@@ -58,6 +66,9 @@ export const SEGMENT_HEADER_BYTES = 32;
 export const BLOCK_HEADER_BYTES = 36;
 export const RECORD_HEADER_BYTES = 12;
 export const NONCE_BYTES = 8;
+/** Segment header flag: a floor segment (see above). */
+export const SEGMENT_FLAG_FLOOR = 0x1;
+const SEGMENT_FLAGS_KNOWN = SEGMENT_FLAG_FLOOR;
 /** Format limit: the u32 length fields. */
 export const BLOCK_BODY_BYTES_MAX = 0xffff_ffff;
 
@@ -76,6 +87,8 @@ export interface SegmentHeader {
   readonly firstDecree: number;
   /** NONCE_BYTES random bytes. */
   readonly nonce: Buffer;
+  /** SEGMENT_FLAG_* bits; 0 when absent. */
+  readonly flags?: number;
 }
 
 /** Where a block sits: the nonce of its segment and its offset in the segment file. */
@@ -138,10 +151,12 @@ export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   assert(header.sequence <= 0xffff_ffff, "sequence fits in u32");
   assert(isDecree(header.firstDecree), "segment first decree is a decree");
   assert(header.nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
+  const flags = header.flags ?? 0;
+  assert((flags & ~SEGMENT_FLAGS_KNOWN) === 0, "only known segment flags are written");
   const buffer = Buffer.alloc(SEGMENT_HEADER_BYTES);
   buffer.writeUInt32LE(SEGMENT_MAGIC, 0);
   buffer.writeUInt16LE(header.formatVersion, 4);
-  buffer.writeUInt16LE(0, 6);
+  buffer.writeUInt16LE(flags, 6);
   buffer.writeUInt32LE(header.sequence, 8);
   writeU64(buffer, header.firstDecree, 12);
   header.nonce.copy(buffer, 20);
@@ -167,12 +182,14 @@ export function decodeSegmentHeader(buffer: Buffer): Decoded<SegmentHeader> {
   if (buffer.readUInt32LE(28) !== crc32c(buffer.subarray(0, 28))) {
     return fail("segment header checksum mismatch");
   }
+  const flags = buffer.readUInt16LE(6);
+  if ((flags & ~SEGMENT_FLAGS_KNOWN) !== 0) return fail(`unknown segment flags ${flags}`);
   const firstDecree = readU64(buffer, 12);
   if (!isDecree(firstDecree)) return fail("segment first decree out of range");
   const nonce = Buffer.from(buffer.subarray(20, 28));
   return {
     ok: true,
-    value: { formatVersion, sequence: buffer.readUInt32LE(8), firstDecree, nonce },
+    value: { formatVersion, sequence: buffer.readUInt32LE(8), firstDecree, nonce, flags },
   };
 }
 

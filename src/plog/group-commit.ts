@@ -11,7 +11,11 @@
  * - `blocked` holds at most `blockedAppendsMax` appends; one more is refused ERR_BUSY at once and
  *   leaves the committer as it was (load shedding rather than unbounded memory);
  * - after a failed flush the committer is failed for good: every waiting and every later append
- *   rejects. A log that may have lost a write never reports later writes as durable.
+ *   rejects. A log that may have lost a write never reports later writes as durable;
+ * - a barrier (a truncation or reset) is ordered like an append: it runs alone, after every record
+ *   submitted before it is durable and before any record submitted after it is written, so a later
+ *   append resolving implies the barrier's work is durable. It carries no bytes but waits in
+ *   `blocked` like an append when others wait ahead of it (and counts toward blockedAppendsMax).
  */
 import { assert } from "../common/assert.ts";
 import { TalariaError } from "../common/errors.ts";
@@ -24,28 +28,33 @@ export interface GroupCommitOptions {
 }
 
 /** Writes one group durably, in order; rejects if any of it may not be durable. */
-export type FlushGroup = (records: readonly LogRecord[]) => Promise<void>;
+export type FlushGroup<R extends LogRecord> = (records: readonly R[]) => Promise<void>;
 
-interface Pending {
-  readonly record: LogRecord;
+/** Work that runs alone between flushes; rejects if it may not be durable. */
+export type Barrier = () => Promise<void>;
+
+type Pending<R extends LogRecord> = {
   readonly bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-}
+} & (
+  | { readonly kind: "record"; readonly record: R }
+  | { readonly kind: "barrier"; readonly run: Barrier }
+);
 
-export class GroupCommit {
+export class GroupCommit<R extends LogRecord = LogRecord> {
   private readonly options: GroupCommitOptions;
-  private readonly flushGroup: FlushGroup;
+  private readonly flushGroup: FlushGroup<R>;
   /** Admitted, not yet taken by a flush. */
-  private queue: Pending[] = [];
+  private queue: Pending<R>[] = [];
   /** Waiting for admission (backpressure). */
-  private blocked: Pending[] = [];
+  private blocked: Pending<R>[] = [];
   private pendingBytes = 0;
   private flushing = false;
   private failure: unknown = null;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: GroupCommitOptions, flushGroup: FlushGroup) {
+  constructor(options: GroupCommitOptions, flushGroup: FlushGroup<R>) {
     this.options = options;
     this.flushGroup = flushGroup;
   }
@@ -78,16 +87,32 @@ export class GroupCommit {
   }
 
   /** Resolves once the record is durable; rejects ERR_BUSY (see checkAdmission) or on failure. */
-  submit(record: LogRecord, bytes: number): Promise<void> {
+  submit(record: R, bytes: number): Promise<void> {
     assert(bytes > 0, "records have a positive size");
+    return this.enqueue((resolve, reject) => ({ kind: "record", record, bytes, resolve, reject }));
+  }
+
+  /**
+   * Resolves once `run` has run, after everything submitted before it and before anything
+   * submitted after it; rejects ERR_BUSY (see checkAdmission(0)) or on failure.
+   */
+  submitBarrier(run: Barrier): Promise<void> {
+    return this.enqueue((resolve, reject) => ({ kind: "barrier", run, bytes: 0, resolve, reject }));
+  }
+
+  private enqueue(
+    make: (resolve: () => void, reject: (error: unknown) => void) => Pending<R>,
+  ): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failedError());
-    try {
-      this.checkAdmission(bytes);
-    } catch (error) {
-      return Promise.reject(error);
-    }
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { record, bytes, resolve, reject };
+      const pending = make(resolve, reject);
+      const { bytes } = pending;
+      try {
+        this.checkAdmission(bytes);
+      } catch (error) {
+        reject(error);
+        return;
+      }
       if (this.canAdmit(bytes)) this.admit(pending);
       else this.blocked.push(pending);
       assert(this.blocked.length <= this.options.blockedAppendsMax, "blocked appends bounded");
@@ -114,7 +139,7 @@ export class GroupCommit {
     return this.pendingBytes === 0 || this.pendingBytes + bytes <= this.options.pendingBytesMax;
   }
 
-  private admit(pending: Pending): void {
+  private admit(pending: Pending<R>): void {
     this.queue.push(pending);
     this.pendingBytes += pending.bytes;
   }
@@ -135,11 +160,16 @@ export class GroupCommit {
     void this.run();
   }
 
-  /** Takes at least one record and then as many as fit in `groupCommitBytesMax`. */
-  private takeGroup(): Pending[] {
+  /**
+   * Takes a barrier alone, or at least one record and then as many as fit in
+   * `groupCommitBytesMax`, up to the next barrier.
+   */
+  private takeGroup(): Pending<R>[] {
+    if (this.queue[0]?.kind === "barrier") return this.queue.splice(0, 1);
     let bytes = 0;
     let count = 0;
     for (const pending of this.queue) {
+      if (pending.kind === "barrier") break;
       if (count > 0 && bytes + pending.bytes > this.options.groupCommitBytesMax) break;
       bytes += pending.bytes;
       count += 1;
@@ -154,7 +184,7 @@ export class GroupCommit {
       const group = this.takeGroup();
       assert(group.length > 0, "a flush takes at least one record");
       try {
-        await this.flushGroup(group.map((pending) => pending.record));
+        await this.runGroup(group);
       } catch (error) {
         this.fail(error, group);
         break;
@@ -173,7 +203,20 @@ export class GroupCommit {
     for (const resolve of waiters) resolve();
   }
 
-  private fail(error: unknown, group: Pending[]): void {
+  private async runGroup(group: readonly Pending<R>[]): Promise<void> {
+    const records: R[] = [];
+    for (const pending of group) {
+      if (pending.kind === "barrier") {
+        assert(group.length === 1, "a barrier runs alone");
+        await pending.run();
+        return;
+      }
+      records.push(pending.record);
+    }
+    await this.flushGroup(records);
+  }
+
+  private fail(error: unknown, group: Pending<R>[]): void {
     this.failure = error;
     const waiting = [...group, ...this.queue, ...this.blocked];
     this.queue = [];

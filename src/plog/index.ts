@@ -1,6 +1,7 @@
 /**
- * The private log (plog): one per replica, an append-only, group-committed, segmented log of
- * `{ decree, payload }` records. See private-log.ts for the contract and format.ts for the layout.
+ * The private log (plog): one per replica, a group-committed, segmented log of `{ decree, payload }`
+ * records, appended at the end, truncated at the end or reset. See private-log.ts for the contract,
+ * format.ts for the layout and truncation.ts for truncation and reset.
  */
 export { type PlannedBlock, planBlocks } from "./block-planner.ts";
 export {
@@ -11,6 +12,8 @@ export {
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
 export { nodeFs, type PlogFileHandle, type PlogFs, type PlogOpenFlags } from "./fs-port.ts";
+export type { IntentReport } from "./intent-steps.ts";
+export { type CrashKeep, MemoryFs } from "./memory-fs.ts";
 export { defaultPrivateLogOptions, type PrivateLogOptions } from "./options.ts";
 export {
   type GcResult,

@@ -1,22 +1,30 @@
 /**
- * The private log (plog) of one replica: an append-only sequence of `{ decree, payload }` records
- * in a directory of segment files (layout in format.ts). Payload-agnostic: a wrapper elsewhere
- * encodes mutations.
+ * The private log (plog) of one replica: a sequence of `{ decree, payload }` records in a
+ * directory of segment files (layout in format.ts), appended to at the end, cut back at the end
+ * (truncateAfter) or emptied (resetTo). Payload-agnostic: a wrapper elsewhere encodes mutations;
+ * ballots and commit points are the caller's business.
  *
  * Invariants:
- * - decrees strictly increase (gaps allowed); an append that does not increase is refused;
+ * - decrees strictly increase (gaps allowed) across the records held; an append that does not
+ *   increase over lastDecree (the last record held, after any truncation) is refused;
+ * - append, truncateAfter and resetTo take effect in call order: lastDecree and firstDecree change
+ *   at the call, and the disk follows in the same order; each resolves only once it and everything
+ *   called before it is durable (group-commit.ts);
  * - firstDecree <= durableDecree + 1, durableDecree <= lastDecree; reads return durable records
- *   only, and an append resolves only once its record is durable;
- * - after a failed write the log is failed: it accepts no append and never reports one durable;
+ *   only, never one a truncation or reset already called will remove (decree-ledger.ts);
+ * - after a failed write the log is failed: it accepts nothing more and never reports it durable;
  * - GC deletes whole segments below a decree, never the active (last) segment;
  * - a read-only log (options.readOnly) never writes, truncates, creates or deletes anything.
  *
  * Public methods validate and hand the work to the modules: recovery (open), group-commit and
- * segment-writer (append), log-reader (read), segment-table (index, GC).
+ * segment-writer (append), truncation (truncateAfter, resetTo), log-reader (read), decree-ledger
+ * (decree bookkeeping), segment-table (index, GC).
  */
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
+import { assert } from "../common/assert.ts";
 import { TalariaError } from "../common/errors.ts";
+import { DecreeLedger } from "./decree-ledger.ts";
 import { isDecree, type LogRecord, recordBytes } from "./format.ts";
 import { fsOp, isNotFound, nodeFs, type PlogFs } from "./fs-port.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -26,9 +34,11 @@ import {
   type ResolvedPrivateLogOptions,
   resolveOptions,
 } from "./options.ts";
+import { ReadGate } from "./read-gate.ts";
 import { type OpenReport, recoverLog } from "./recovery.ts";
 import type { SegmentTable } from "./segment-table.ts";
 import { type PrivateLogStats, type RandomBytes, SegmentWriter } from "./segment-writer.ts";
+import { type RewriteDeps, resetSegments, truncateSegments } from "./truncation.ts";
 
 export interface ReadOptions {
   /** Stop once returned payload bytes reach this; one record is returned even if larger. */
@@ -41,6 +51,11 @@ export interface ReplayOptions {
   /** Payload bytes per underlying read. */
   readonly batchBytes: number;
   readonly toDecree?: number;
+}
+
+/** A record queued for the disk, with the ledger ticket that marks it durable. */
+interface QueuedRecord extends LogRecord {
+  readonly ticket: number;
 }
 
 /** One segment as the index sees it (durable bytes only: a torn tail is not counted). */
@@ -80,12 +95,15 @@ export class PrivateLog {
   private readonly fs: PlogFs;
   private readonly table: SegmentTable;
   private readonly writer: SegmentWriter;
-  private readonly committer: GroupCommit;
+  private readonly committer: GroupCommit<QueuedRecord>;
   private readonly counters: PrivateLogStats;
-  private lastAppendedDecree: number;
-  private lastDurableDecree: number;
-  /** First decree held, durable or queued; null while the log holds nothing. */
-  private firstHeldDecree: number | null;
+  private readonly ledger: DecreeLedger;
+  private readonly rewrite: RewriteDeps;
+  private readonly gate = new ReadGate();
+  /** Truncations and resets called and not yet settled; GC waits them out. */
+  private rewritesPending = 0;
+  /** Segment deletions of GC calls in progress; a truncation or reset waits them out. */
+  private readonly gcDeletions = new Set<Promise<void>>();
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -97,7 +115,7 @@ export class PrivateLog {
     this.fs = fs;
     this.table = recovered.table;
     this.openReport = recovered.report;
-    this.counters = { appends: 0, flushes: 0, bytesWritten: 0 };
+    this.counters = { appends: 0, flushes: 0, bytesWritten: 0, truncations: 0, resets: 0 };
     this.writer = new SegmentWriter(options, {
       fs,
       table: this.table,
@@ -106,10 +124,21 @@ export class PrivateLog {
       activeHandle: recovered.activeHandle,
       nextSequence: recovered.nextSequence,
     });
-    this.committer = new GroupCommit(options, (records) => this.flushGroup(records));
-    this.lastDurableDecree = this.table.last()?.lastDecree ?? 0;
-    this.lastAppendedDecree = this.lastDurableDecree;
-    this.firstHeldDecree = this.table.first()?.firstDecree ?? null;
+    this.committer = new GroupCommit<QueuedRecord>(options, (records) => this.flushGroup(records));
+    this.ledger = new DecreeLedger({
+      floor: this.table.first()?.firstDecree ?? null,
+      runs: recovered.runs,
+    });
+    this.rewrite = {
+      dir: options.dir,
+      fs,
+      fsync: options.fsync,
+      indexIntervalBytes: options.indexIntervalBytes,
+      table: this.table,
+      writer: this.writer,
+      randomBytes,
+      stats: this.counters,
+    };
   }
 
   /**
@@ -119,12 +148,9 @@ export class PrivateLog {
   static async open(options: PrivateLogOptions, deps: PrivateLogDeps = {}): Promise<PrivateLog> {
     const resolved = resolveOptions(options);
     const fs = deps.fs ?? nodeFs;
-    const recovered = await recoverLog(resolved, fs);
-    const log = new PrivateLog(
-      resolved,
-      { fs, randomBytes: deps.randomBytes ?? randomBytes },
-      recovered,
-    );
+    const random = deps.randomBytes ?? randomBytes;
+    const recovered = await recoverLog(resolved, fs, random);
+    const log = new PrivateLog(resolved, { fs, randomBytes: random }, recovered);
     resolved.logger.info(
       {
         dir: resolved.dir,
@@ -138,19 +164,25 @@ export class PrivateLog {
     return log;
   }
 
-  /** Decree of the last record appended (durable or not); 0 for a log that never held one. */
+  /**
+   * Decree of the last record held, durable or not, after every truncation and reset called so
+   * far; firstDecree - 1 for an empty log (0 for one never written).
+   */
   get lastDecree(): number {
-    return this.lastAppendedDecree;
+    return this.ledger.lastDecree;
   }
 
-  /** Decree of the last record known durable. */
+  /** Decree of the last record known durable (and not being discarded). */
   get durableDecree(): number {
-    return this.lastDurableDecree;
+    return this.ledger.durableDecree;
   }
 
-  /** Smallest decree retained; lastDecree + 1 while the log holds nothing. */
+  /**
+   * The log's first decree: nothing below it can be read (garbage-collected, or before a reset).
+   * The first record's decree, or after resetTo(d) d + 1; lastDecree + 1 for a log never written.
+   */
   get firstDecree(): number {
-    return this.firstHeldDecree ?? this.lastAppendedDecree + 1;
+    return this.ledger.firstDecree;
   }
 
   get stats(): Readonly<PrivateLogStats> {
@@ -198,22 +230,83 @@ export class PrivateLog {
         },
       );
     }
-    if (decree <= this.lastAppendedDecree) {
+    const lastDecree = this.ledger.lastDecree;
+    if (decree <= lastDecree) {
       throw new TalariaError(
         "ERR_INVALID_STATE",
-        `decree ${decree} does not follow the last decree ${this.lastAppendedDecree}`,
-        { details: { decree, lastDecree: this.lastAppendedDecree } },
+        `decree ${decree} does not follow the last decree ${lastDecree}`,
+        { details: { decree, lastDecree } },
       );
     }
     const bytes = recordBytes(payload.length);
     // Refused before any state changes, so the same decree can be appended again.
     this.committer.checkAdmission(bytes);
+    let ticket = 0;
     if (this.committer.failedWith === null) {
-      this.lastAppendedDecree = decree;
-      this.firstHeldDecree ??= decree;
+      ticket = this.ledger.append(decree);
       this.counters.appends += 1;
     }
-    return this.committer.submit({ decree, payload }, bytes);
+    return this.committer.submit({ decree, payload, ticket }, bytes);
+  }
+
+  /**
+   * Discards every record with a decree above `afterDecree`; lastDecree becomes the largest
+   * decree left (<= afterDecree) at once, and the next append may use any decree above it.
+   * Ordered with appends: those called before are written first (and discarded if above),
+   * those called after go after it; it resolves once the truncation is durable, and an append
+   * called after it resolving implies it is. Crash-safe: reopening gives the log before it or
+   * after it (truncation.ts). Discarding every record leaves an empty log that keeps its
+   * firstDecree, like resetTo(firstDecree - 1). Nothing above lastDecree: nothing changes, but
+   * it still resolves only after everything called before it is durable.
+   * Rejects ERR_INVALID_PARAMETERS for a negative or unsafe `afterDecree`, ERR_INVALID_STATE
+   * below firstDecree - 1 (those records are gone already), on a closed or read-only log; the rest
+   * as append (ERR_BUSY, ERR_FILE_OPERATION_FAILED).
+   */
+  async truncateAfter(afterDecree: number): Promise<void> {
+    this.checkRewritable("truncateAfter", "afterDecree", afterDecree);
+    const firstDecree = this.ledger.firstDecree;
+    if (afterDecree < firstDecree - 1) {
+      throw new TalariaError(
+        "ERR_INVALID_STATE",
+        `cannot truncate after ${afterDecree}: the log starts at ${firstDecree}`,
+        { details: { afterDecree, firstDecree } },
+      );
+    }
+    this.committer.checkAdmission(0);
+    let work = async (): Promise<void> => {};
+    if (this.committer.failedWith === null) {
+      const outcome = this.ledger.truncateAfter(afterDecree);
+      this.counters.truncations += 1;
+      if (outcome === "tail") {
+        work = () => truncateSegments(this.rewrite, afterDecree);
+      } else if (outcome === "everything") {
+        // Keeps the floor: the empty log still starts at firstDecree.
+        work = () => resetSegments(this.rewrite, firstDecree - 1);
+      }
+      this.options.logger.info(
+        { dir: this.options.dir, afterDecree, outcome, lastDecree: this.ledger.lastDecree },
+        "plog: truncating",
+      );
+    }
+    return this.submitRewrite(work);
+  }
+
+  /**
+   * Empties the log so that it starts after `decree` (a learner installed a checkpoint there):
+   * firstDecree becomes decree + 1 and lastDecree `decree` at once, and the next append may use
+   * any decree above it. Ordered with appends like truncateAfter, durable when it resolves, and
+   * crash-safe (truncation.ts); reopening an empty log gives firstDecree = decree + 1. Rejects as
+   * truncateAfter, except that any `decree` >= 0 is accepted.
+   */
+  async resetTo(decree: number): Promise<void> {
+    this.checkRewritable("resetTo", "decree", decree);
+    this.committer.checkAdmission(0);
+    if (this.committer.failedWith === null) {
+      this.ledger.resetTo(decree);
+      this.counters.resets += 1;
+      this.options.logger.info({ dir: this.options.dir, decree }, "plog: resetting");
+    }
+    return this.submitRewrite(() => resetSegments(this.rewrite, decree));
   }
 
   /**
@@ -233,19 +326,26 @@ export class PrivateLog {
     }
     if (this.closing !== null)
       throw new TalariaError("ERR_INVALID_STATE", "read on a closed private log");
-    this.checkRetained(fromDecree);
-    const upTo = Math.min(toDecree ?? Number.MAX_SAFE_INTEGER, this.lastDurableDecree);
-    if (fromDecree > upTo) return [];
-    const segments = this.table.segmentsFrom(fromDecree);
-    // A segment GC deletes mid-read surfaces as ERR_OBJECT_NOT_FOUND from the reader.
-    return readRecords(this.fs, this.options.dir, segments, {
-      fromDecree,
-      toDecree: upTo,
-      bytesMax,
+    // A truncation or reset rewriting the tail keeps reads out until it is done.
+    return this.gate.shared(async () => {
+      this.checkRetained(fromDecree);
+      const upTo = Math.min(toDecree ?? Number.MAX_SAFE_INTEGER, this.ledger.durableDecree);
+      if (fromDecree > upTo) return [];
+      const segments = this.table.segmentsFrom(fromDecree);
+      // A segment GC deletes mid-read surfaces as ERR_OBJECT_NOT_FOUND from the reader.
+      return readRecords(this.fs, this.options.dir, segments, {
+        fromDecree,
+        toDecree: upTo,
+        bytesMax,
+      });
     });
   }
 
-  /** Every durable record from `fromDecree` on, read `batchBytes` at a time. */
+  /**
+   * Every durable record from `fromDecree` on, read `batchBytes` at a time. Each batch is a read
+   * of the log as it is then: across a truncation, records already yielded may since have been
+   * discarded (and their decrees appended again).
+   */
   async *replay(fromDecree: number, options: ReplayOptions): AsyncGenerator<LogRecord> {
     let next = fromDecree;
     // Bounded by the log: every read that returns records moves `next` past them.
@@ -264,7 +364,9 @@ export class PrivateLog {
 
   /**
    * Deletes whole segments whose every record is below `belowDecree`; never the segment holding
-   * it, never the active segment. A read-only log refuses with ERR_INVALID_STATE.
+   * it, never the active segment. Deletes nothing while a truncation or reset is pending (what
+   * is left depends on it; the next call catches up). A read-only log refuses with
+   * ERR_INVALID_STATE.
    */
   async gc(belowDecree: number): Promise<GcResult> {
     if (!isDecree(belowDecree))
@@ -272,25 +374,23 @@ export class PrivateLog {
     if (this.closing !== null)
       throw new TalariaError("ERR_INVALID_STATE", "gc on a closed private log");
     this.checkWritable("gc");
+    if (this.rewritesPending > 0) return { segmentsDeleted: 0, bytesDeleted: 0 };
     // The index drops them first, so no read starts on a segment being deleted.
     const removed = this.table.takeBelow(belowDecree);
     if (removed.length === 0) return { segmentsDeleted: 0, bytesDeleted: 0 };
     const first = this.table.first();
-    this.firstHeldDecree = first === undefined ? null : first.firstDecree;
-    let bytesDeleted = 0;
+    assert(first !== undefined, "GC never deletes the last segment");
+    this.ledger.dropBelow(first.firstDecree);
     const { dir } = this.options;
-    for (const segment of removed) {
-      const filePath = path.join(dir, segment.fileName);
-      await fsOp("unlink", filePath, async () => {
-        try {
-          await this.fs.unlink(filePath);
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
-        }
-      });
-      bytesDeleted += segment.durableBytes;
+    let bytesDeleted = 0;
+    for (const segment of removed) bytesDeleted += segment.durableBytes;
+    const deletion = this.deleteSegments(removed.map((segment) => segment.fileName));
+    this.gcDeletions.add(deletion);
+    try {
+      await deletion;
+    } finally {
+      this.gcDeletions.delete(deletion);
     }
-    await fsOp("fsync", dir, () => this.fs.syncDir(dir));
     this.options.logger.info(
       {
         dir,
@@ -302,6 +402,21 @@ export class PrivateLog {
       "plog: garbage-collected segments",
     );
     return { segmentsDeleted: removed.length, bytesDeleted };
+  }
+
+  private async deleteSegments(fileNames: readonly string[]): Promise<void> {
+    const { dir } = this.options;
+    for (const fileName of fileNames) {
+      const filePath = path.join(dir, fileName);
+      await fsOp("unlink", filePath, async () => {
+        try {
+          await this.fs.unlink(filePath);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      });
+    }
+    await fsOp("fsync", dir, () => this.fs.syncDir(dir));
   }
 
   /** Flushes pending appends and closes files. Calling it again returns the same promise. */
@@ -325,6 +440,33 @@ export class PrivateLog {
     }
   }
 
+  private checkRewritable(operation: string, name: string, decree: number): void {
+    if (this.closing !== null) {
+      throw new TalariaError("ERR_INVALID_STATE", `${operation} on a closed private log`);
+    }
+    this.checkWritable(operation);
+    if (!Number.isSafeInteger(decree) || decree < 0) {
+      throw invalidParameter(name, decree, "is not a non-negative safe integer");
+    }
+  }
+
+  /**
+   * Queues a truncation or reset as a barrier. It waits out GC deletions in progress (GC starts no
+   * new ones while it is pending) and holds reads out while it rewrites the tail.
+   */
+  private submitRewrite(work: () => Promise<void>): Promise<void> {
+    const done = this.committer.submitBarrier(async () => {
+      await Promise.allSettled([...this.gcDeletions]);
+      await this.gate.exclusive(work);
+    });
+    this.rewritesPending += 1;
+    const settle = (): void => {
+      this.rewritesPending -= 1;
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
   private checkRetained(fromDecree: number): void {
     const firstDecree = this.firstDecree;
     if (fromDecree < firstDecree) {
@@ -336,9 +478,11 @@ export class PrivateLog {
     }
   }
 
-  private async flushGroup(records: readonly LogRecord[]): Promise<void> {
-    await this.writer.write(records, (decree) => {
-      this.lastDurableDecree = decree;
+  private async flushGroup(records: readonly QueuedRecord[]): Promise<void> {
+    await this.writer.write(records, (durableCount) => {
+      const last = records[durableCount - 1];
+      assert(last !== undefined, "a durable prefix is not empty");
+      this.ledger.markDurable(last.ticket);
     });
   }
 }

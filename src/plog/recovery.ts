@@ -9,7 +9,12 @@
  *   corruption: open throws ERR_CORRUPTION naming file and offset. A record is never skipped;
  * - blocks whose checksums pass but whose decrees go backwards are corruption wherever they are;
  * - a last segment left with no block (zero-length, torn header, header only) is removed, and the
- *   next flush creates a segment with the same sequence;
+ *   next flush creates a segment with the same sequence; unless it is a floor segment (format.ts),
+ *   which is how an empty log remembers its first decree: that one is kept;
+ * - a floor segment anywhere but first is corruption;
+ * - before any of this, a leftover `plog.intent` is dealt with (intent-steps.ts): a committed
+ *   truncation or reset is finished, a torn intent deleted; a read-only open refuses a committed
+ *   one (ERR_INVALID_STATE), since the log is not readable until it is finished;
  * - a segment of another format version is refused with ERR_INVALID_VERSION, never repaired;
  * - a read-only open (options.readOnly) changes nothing on disk: no directory is created, files are
  *   opened "r", and a torn tail or empty last segment is detected and reported exactly as above
@@ -24,16 +29,21 @@
 import * as path from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import { findValidBlockAfter, readBlock } from "./block-reader.ts";
+import { DecreeRuns } from "./decree-runs.ts";
 import {
   decodeSegmentHeader,
   FORMAT_VERSION,
   peekFormatVersion,
+  SEGMENT_FLAG_FLOOR,
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
 import { fsOp, isNotFound, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
+import { INTENT_FILE_NAME } from "./intent-file.ts";
+import { type IntentReport, recoverIntent } from "./intent-steps.ts";
 import type { ResolvedPrivateLogOptions } from "./options.ts";
 import { parseSegmentName, type SegmentName } from "./segment-name.ts";
 import { Segment, SegmentTable } from "./segment-table.ts";
+import type { RandomBytes } from "./segment-writer.ts";
 
 export interface TruncationReport {
   readonly file: string;
@@ -45,7 +55,7 @@ export interface TruncationReport {
   readonly dryRun?: true;
 }
 
-export interface OpenReport {
+export interface OpenReport extends IntentReport {
   /** Segments kept. */
   readonly segments: number;
   readonly truncated?: TruncationReport;
@@ -65,6 +75,8 @@ export interface RecoveredLog {
   readonly activeHandle: PlogFileHandle | null;
   readonly nextSequence: number;
   readonly report: OpenReport;
+  /** Decrees of the records kept. */
+  readonly runs: DecreeRuns;
 }
 
 interface ScanFailure {
@@ -82,7 +94,8 @@ async function scanSegment(
   handle: PlogFileHandle,
   { file, name }: { file: string; name: SegmentName },
   fileBytes: number,
-  previousLastDecree: number,
+  previous: { lastDecree: number; isFirst: boolean },
+  runs: DecreeRuns,
   { indexIntervalBytes }: { indexIntervalBytes: number },
 ): Promise<{ segment: Segment | null; failure: ScanFailure | null }> {
   const headerBytes = await readAt(handle, SEGMENT_HEADER_BYTES, 0);
@@ -104,19 +117,22 @@ async function scanSegment(
   if (header.value.sequence !== name.sequence || header.value.firstDecree !== name.firstDecree) {
     throw corruption(file, 0, "segment header disagrees with the file name");
   }
-  if (header.value.firstDecree <= previousLastDecree) {
+  if (header.value.firstDecree <= previous.lastDecree) {
     throw corruption(
       file,
       0,
-      `segment starts at decree ${header.value.firstDecree}, not after ${previousLastDecree}`,
+      `segment starts at decree ${header.value.firstDecree}, not after ${previous.lastDecree}`,
     );
   }
+  const isFloor = ((header.value.flags ?? 0) & SEGMENT_FLAG_FLOOR) !== 0;
+  if (isFloor && !previous.isFirst) throw corruption(file, 0, "floor segment is not the first");
   const segment = new Segment({
     sequence: name.sequence,
     fileName: file,
     firstDecree: name.firstDecree,
     nonce: header.value.nonce,
     indexIntervalBytes,
+    isFloor,
   });
   // Bounded by the file size: every iteration consumes at least one block header.
   while (segment.durableBytes < fileBytes) {
@@ -126,7 +142,7 @@ async function scanSegment(
     const { firstDecree, lastDecree } = block.value.header;
     const inOrder =
       segment.blockCount === 0
-        ? firstDecree === segment.firstDecree
+        ? firstDecree === segment.firstDecree || (isFloor && firstDecree > segment.firstDecree)
         : firstDecree > segment.lastDecree;
     if (!inOrder) {
       throw corruption(file, offset, `block decrees ${firstDecree}..${lastDecree} out of order`);
@@ -138,6 +154,7 @@ async function scanSegment(
       lastDecree,
       recordCount: block.value.header.recordCount,
     });
+    for (const record of block.value.records) runs.push(record.decree);
   }
   return { segment, failure: null };
 }
@@ -179,6 +196,7 @@ async function listDir(fs: PlogFs, dir: string): Promise<string[]> {
 export async function recoverLog(
   options: ResolvedPrivateLogOptions,
   fs: PlogFs,
+  randomBytes: RandomBytes,
 ): Promise<RecoveredLog> {
   const { dir, logger, readOnly } = options;
   if (!readOnly) {
@@ -190,11 +208,15 @@ export async function recoverLog(
       }
     }
   }
-  const entries = await listDir(fs, dir);
+  let entries = await listDir(fs, dir);
+  const intent = await recoverIntent({ fs, dir, readOnly, randomBytes, logger }, entries);
+  if (intent.changed) entries = await listDir(fs, dir);
   const ignoredFiles: string[] = [];
   const named: { file: string; name: SegmentName }[] = [];
   for (const file of entries) {
     const name = parseSegmentName(file);
+    // Left only by a read-only open, and reported as discardedIntent.
+    if (file === INTENT_FILE_NAME) continue;
     if (name === null) ignoredFiles.push(file);
     else named.push({ file, name });
   }
@@ -216,6 +238,7 @@ export async function recoverLog(
   }
 
   const table = new SegmentTable();
+  const runs = new DecreeRuns();
   let truncated: TruncationReport | undefined;
   let emptyLast: string | undefined;
   let activeHandle: PlogFileHandle | null = null;
@@ -228,8 +251,9 @@ export async function recoverLog(
     let keepHandle = false;
     try {
       const fileBytes = (await fsOp("stat", filePath, () => handle.stat())).size;
+      const previous = { lastDecree: table.last()?.lastDecree ?? 0, isFirst: table.length === 0 };
       const scan = await fsOp("read", filePath, () =>
-        scanSegment(handle, entry, fileBytes, table.last()?.lastDecree ?? 0, options),
+        scanSegment(handle, entry, fileBytes, previous, runs, options),
       );
       let keptBytes = fileBytes;
       if (scan.failure !== null && fileBytes > 0) {
@@ -263,7 +287,7 @@ export async function recoverLog(
         );
         keptBytes = offset;
       }
-      if (scan.segment === null || scan.segment.blockCount === 0) {
+      if (scan.segment === null || (scan.segment.blockCount === 0 && !scan.segment.isFloor)) {
         if (!isLast) throw corruption(entry.file, 0, "segment holds no block but is not the last");
         emptyLast = entry.file;
         nextSequence = entry.name.sequence;
@@ -289,6 +313,7 @@ export async function recoverLog(
     logger.warn({ dir, file: emptyLast }, "plog: last segment holds no block; read-only, left");
   }
   const report: OpenReport = {
+    ...intent.report,
     segments: table.length,
     ignoredFiles,
     ...(truncated === undefined ? {} : { truncated }),
@@ -299,5 +324,5 @@ export async function recoverLog(
         : { removedEmptySegment: emptyLast }),
     ...(readOnly ? { readOnly: true } : {}),
   };
-  return { table, activeHandle, nextSequence, report };
+  return { table, activeHandle, nextSequence, report, runs };
 }

@@ -7,8 +7,11 @@
  * Invariants:
  * - segments are in sequence order, sequences consecutive, decree ranges strictly increasing;
  * - every segment except possibly the last holds at least one block;
- * - `durableBytes` only grows and only covers blocks that were written and synced (or validated on
- *   open); readers never look past it.
+ * - only the first segment may be a floor segment (format.ts); only a floor segment's first block
+ *   may start above its first decree;
+ * - `durableBytes` only covers blocks that were written and synced (or validated on open); readers
+ *   never look past it. It grows with appends and shrinks only when a truncation cuts the segment,
+ *   which readers are kept out of (read-gate.ts).
  */
 import { assert } from "../common/assert.ts";
 import { NONCE_BYTES, SEGMENT_HEADER_BYTES } from "./format.ts";
@@ -24,6 +27,8 @@ export class Segment {
   readonly firstDecree: number;
   /** From the segment header; every block of the segment is sealed with it (format.ts). */
   readonly nonce: Buffer;
+  /** A floor segment: firstDecree is the log's floor, not necessarily a record's decree. */
+  readonly isFloor: boolean;
   lastDecree: number;
   durableBytes: number;
   blockCount = 0;
@@ -38,12 +43,14 @@ export class Segment {
     firstDecree: number;
     nonce: Buffer;
     indexIntervalBytes: number;
+    isFloor?: boolean;
   }) {
     assert(options.nonce.length === NONCE_BYTES, "a segment nonce is NONCE_BYTES long");
     this.sequence = options.sequence;
     this.fileName = options.fileName;
     this.firstDecree = options.firstDecree;
     this.nonce = options.nonce;
+    this.isFloor = options.isFloor ?? false;
     this.lastDecree = options.firstDecree - 1;
     this.durableBytes = SEGMENT_HEADER_BYTES;
     this.indexIntervalBytes = options.indexIntervalBytes;
@@ -60,7 +67,9 @@ export class Segment {
     assert(block.offset === this.durableBytes, "blocks are added back to back");
     assert(block.firstDecree > this.lastDecree, "block decrees increase across blocks");
     assert(
-      this.blockCount > 0 || block.firstDecree === this.firstDecree,
+      this.blockCount > 0 ||
+        block.firstDecree === this.firstDecree ||
+        (this.isFloor && block.firstDecree > this.firstDecree),
       "first block opens segment",
     );
     assert(block.lastDecree >= block.firstDecree, "block decree range is ordered");
@@ -73,6 +82,51 @@ export class Segment {
     this.lastDecree = block.lastDecree;
     this.blockCount += 1;
     this.recordCount += block.recordCount;
+  }
+
+  /** Decree of the segment's first record; undefined while it holds none. */
+  get firstRecordDecree(): number | undefined {
+    // The first block always becomes a seek point.
+    return this.seekPoints[0]?.firstDecree;
+  }
+
+  /**
+   * A truncation cut the file at `offset`, the start of a block, and wrote `replacement` there if
+   * it is not null: forgets every block from `offset` on (`blocks` blocks, `records` records) and
+   * adds the replacement. `lastDecreeBefore` is the last decree before `offset`; without a
+   * replacement it becomes the segment's last decree (unused when no block is left).
+   */
+  cutAt(cut: {
+    offset: number;
+    blocks: number;
+    records: number;
+    lastDecreeBefore: number | undefined;
+    replacement: {
+      bytes: number;
+      firstDecree: number;
+      lastDecree: number;
+      recordCount: number;
+    } | null;
+  }): void {
+    assert(cut.offset >= SEGMENT_HEADER_BYTES && cut.offset <= this.durableBytes, "cut inside");
+    assert(cut.blocks <= this.blockCount && cut.records <= this.recordCount, "cut counts fit");
+    const kept = this.seekPoints.filter((point) => point.offset < cut.offset);
+    this.seekPoints.length = 0;
+    this.seekPoints.push(...kept);
+    this.durableBytes = cut.offset;
+    this.blockCount -= cut.blocks;
+    this.recordCount -= cut.records;
+    assert((this.blockCount === 0) === (kept.length === 0), "blocks left iff seek points left");
+    const { replacement } = cut;
+    if (this.blockCount === 0) {
+      this.lastDecree = this.firstDecree - 1;
+    } else {
+      // With a replacement the decree before it only has to be below it; addBlock sets the last.
+      const before = replacement === null ? cut.lastDecreeBefore : replacement.firstDecree - 1;
+      assert(before !== undefined && before <= this.lastDecree, "a cut never adds decrees");
+      this.lastDecree = before;
+    }
+    if (replacement !== null) this.addBlock({ offset: cut.offset, ...replacement });
   }
 
   /** Offset of a block at or before the first block that may hold `decree`. */
@@ -120,6 +174,7 @@ export class SegmentTable {
       assert(segment.sequence === last.sequence + 1, "segment sequences are consecutive");
       assert(last.blockCount > 0, "only the last segment may be empty");
       assert(segment.firstDecree > last.lastDecree, "segment decrees increase");
+      assert(!segment.isFloor, "only the first segment may be a floor segment");
     }
     this.segments.push(segment);
   }
@@ -127,6 +182,18 @@ export class SegmentTable {
   /** Drops the last segment (an empty one recovery removes). */
   popLast(): Segment | undefined {
     return this.segments.pop();
+  }
+
+  /** Removes from the index, and returns, every segment after the one with `sequence`. */
+  takeAfter(sequence: number): Segment[] {
+    const index = this.segments.findIndex((segment) => segment.sequence === sequence);
+    assert(index >= 0, "the segment kept is in the index");
+    return this.segments.splice(index + 1);
+  }
+
+  /** Removes every segment from the index and returns them. */
+  takeAll(): Segment[] {
+    return this.segments.splice(0);
   }
 
   /** Segments from the one that may hold `decree` onward: a snapshot, safe against GC and rolls. */

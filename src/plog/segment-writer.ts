@@ -33,6 +33,10 @@ export interface PrivateLogStats {
   flushes: number;
   /** Bytes written to segment files, headers included. */
   bytesWritten: number;
+  /** truncateAfter calls accepted (including those that found nothing to discard). */
+  truncations: number;
+  /** resetTo calls accepted. */
+  resets: number;
 }
 
 export interface SegmentWriterOptions {
@@ -81,8 +85,18 @@ export class SegmentWriter {
     this.nextSequence = deps.nextSequence;
   }
 
-  /** Makes `records` durable; `onDurable` is told the last durable decree after each sync. */
-  async write(records: readonly LogRecord[], onDurable: (decree: number) => void): Promise<void> {
+  /** Sequence the next new segment gets. */
+  get nextSegmentSequence(): number {
+    return this.nextSequence;
+  }
+
+  /**
+   * Makes `records` durable; after each sync `onDurable` is told how many of them (a prefix) are.
+   */
+  async write(
+    records: readonly LogRecord[],
+    onDurable: (durableCount: number) => void,
+  ): Promise<void> {
     // Without an open handle (fresh log, or recovery removed an empty last segment) the next
     // block starts a new segment.
     const active = this.activeHandle === null ? undefined : this.table.last();
@@ -106,8 +120,29 @@ export class SegmentWriter {
         lastDecree: last.decree,
         recordCount: blockRecords.length,
       });
-      onDurable(last.decree);
+      onDurable(planned.end);
     }
+  }
+
+  /** Closes the active segment's handle; the next write starts a new segment unless one is adopted. */
+  async closeActive(): Promise<void> {
+    const handle = this.activeHandle;
+    if (handle === null) return;
+    this.activeHandle = null;
+    const fileName = this.table.last()?.fileName ?? "";
+    await fsOp("close", path.join(this.options.dir, fileName), () => handle.close());
+  }
+
+  /**
+   * After a truncation or reset rewrote the tail: `handle` (r+) is open on the table's last
+   * segment, which the next block goes into, and `nextSequence` is the next new segment's.
+   */
+  adopt(handle: PlogFileHandle, nextSequence: number): void {
+    const last = this.table.last();
+    assert(this.activeHandle === null, "the previous active handle was closed");
+    assert(last !== undefined && nextSequence === last.sequence + 1, "adopting the last segment");
+    this.activeHandle = handle;
+    this.nextSequence = nextSequence;
   }
 
   private async appendBlock(records: readonly LogRecord[]): Promise<WrittenBlock> {

@@ -114,7 +114,13 @@ describe("plog format", () => {
     assert.equal(header.length, SEGMENT_HEADER_BYTES);
     assert.deepEqual(decodeSegmentHeader(header), {
       ok: true,
-      value: { formatVersion: FORMAT_VERSION, sequence: 7, firstDecree: 2 ** 45, nonce: NONCE },
+      value: {
+        formatVersion: FORMAT_VERSION,
+        sequence: 7,
+        firstDecree: 2 ** 45,
+        nonce: NONCE,
+        flags: 0,
+      },
     });
     assert.equal(peekFormatVersion(header), FORMAT_VERSION);
     assert.deepEqual(decodeSegmentHeader(header.subarray(0, 10)), {
