@@ -19,6 +19,7 @@ import {
   decodeReadRequest,
   decodeWriteRequest,
   executeRead,
+  type PartitionReplica,
   type ReplicaReads,
   type WriteRequest,
   type WriteResult,
@@ -35,6 +36,19 @@ export interface ServedPartition {
 }
 
 export type PartitionLookup = (gpid: Gpid) => ServedPartition | undefined;
+
+/** A hosted replica as the handlers see it; `partitionCount` comes from the table's AppInfo. */
+export function asServedPartition(
+  replica: PartitionReplica,
+  partitionCount: number,
+): ServedPartition {
+  return {
+    partitionCount,
+    refusal: (kind) => replica.refusal(kind),
+    write: (request) => replica.write(request),
+    reads: replica.reads,
+  };
+}
 
 function refuse(gpid: Gpid, reason: string): TalariaError {
   return new TalariaError("ERR_INVALID_STATE", `partition ${gpidKey(gpid)}: ${reason}`, {

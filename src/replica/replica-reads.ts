@@ -1,6 +1,10 @@
 /**
  * The read face of a replica: every Pegasus read, bound to this replica's store, the current time
  * and its limits. Reads see exactly the applied state (read-your-writes once a write is answered).
+ *
+ * The store is looked up on every read (a checkpoint install replaces it), and every read first
+ * passes `guard`, which throws when this replica may not serve it (a primary without a lease,
+ * a secondary): a client must never read a stale replica by accident.
  */
 import type { ReadLimits, WriteLimits } from "../common/limits.ts";
 import { read, type StorageEngine } from "../storage/index.ts";
@@ -14,27 +18,42 @@ import type {
 import type { RecordReader } from "./atomic-ops.ts";
 
 export class ReplicaReads {
-  private readonly storage: StorageEngine;
+  private readonly source: () => StorageEngine;
   private readonly readLimits: ReadLimits;
   private readonly writeLimits: WriteLimits;
+  private readonly guard: () => void;
 
-  constructor(storage: StorageEngine, readLimits: ReadLimits, writeLimits: WriteLimits) {
-    this.storage = storage;
+  constructor(
+    source: () => StorageEngine,
+    readLimits: ReadLimits,
+    writeLimits: WriteLimits,
+    guard: () => void = () => {},
+  ) {
+    this.source = source;
     this.readLimits = readLimits;
     this.writeLimits = writeLimits;
+    this.guard = guard;
+  }
+
+  private get storage(): StorageEngine {
+    this.guard();
+    return this.source();
   }
 
   get(hashKey: Buffer, sortKey: Buffer): read.GetResult | undefined {
-    return read.get(this.storage.data, hashKey, sortKey, this.storage.epochNow());
+    const storage = this.storage;
+    return read.get(storage.data, hashKey, sortKey, storage.epochNow());
   }
 
   exist(hashKey: Buffer, sortKey: Buffer): boolean {
-    return read.exist(this.storage.data, hashKey, sortKey, this.storage.epochNow());
+    const storage = this.storage;
+    return read.exist(storage.data, hashKey, sortKey, storage.epochNow());
   }
 
   /** Remaining seconds; -1 when the record never expires; undefined when it does not exist. */
   ttl(hashKey: Buffer, sortKey: Buffer): number | undefined {
-    return read.ttl(this.storage.data, hashKey, sortKey, this.storage.epochNow());
+    const storage = this.storage;
+    return read.ttl(storage.data, hashKey, sortKey, storage.epochNow());
   }
 
   multiGet(
@@ -42,48 +61,43 @@ export class ReplicaReads {
     sortKeys: readonly Buffer[],
     options: read.MultiGetKeysOptions = {},
   ): MultiGetResult {
+    const storage = this.storage;
     return read.multiGet(
-      this.storage.data,
+      storage.data,
       hashKey,
       sortKeys,
       options,
-      this.storage.epochNow(),
+      storage.epochNow(),
       this.readLimits,
     );
   }
 
   multiGetRange(hashKey: Buffer, options: MultiGetRangeOptions = {}): MultiGetResult {
-    return read.multiGetRange(
-      this.storage.data,
-      hashKey,
-      options,
-      this.storage.epochNow(),
-      this.readLimits,
-    );
+    const storage = this.storage;
+    return read.multiGetRange(storage.data, hashKey, options, storage.epochNow(), this.readLimits);
   }
 
   batchGet(keys: readonly read.FullKey[]): (KeyValue | undefined)[] {
-    return read.batchGet(this.storage.data, keys, this.storage.epochNow(), {
+    const storage = this.storage;
+    return read.batchGet(storage.data, keys, storage.epochNow(), {
       multiOpCountMax: this.writeLimits.multiOpCountMax,
       readBytesMax: this.readLimits.readBytesMax,
     });
   }
 
   sortKeyCount(hashKey: Buffer): number {
-    return read.sortKeyCount(this.storage.data, hashKey, this.storage.epochNow());
+    const storage = this.storage;
+    return read.sortKeyCount(storage.data, hashKey, storage.epochNow());
   }
 
   scan(options: ScanOptions = {}): ScanBatch {
-    return read.scanFirst(this.storage.data, options, this.storage.epochNow(), this.readLimits);
+    const storage = this.storage;
+    return read.scanFirst(storage.data, options, storage.epochNow(), this.readLimits);
   }
 
   scanNext(continuationToken: string): ScanBatch {
-    return read.scanNext(
-      this.storage.data,
-      continuationToken,
-      this.storage.epochNow(),
-      this.readLimits,
-    );
+    const storage = this.storage;
+    return read.scanNext(storage.data, continuationToken, storage.epochNow(), this.readLimits);
   }
 
   /** What atomic operations evaluate against: the visible record, or undefined. */

@@ -1,55 +1,43 @@
 /**
- * One partition replica on one server: its private log, its storage engine and its hybrid clock.
- * This is the single-replica write path that replication (cluster issue) drives.
+ * A lone replica: a PartitionReplica that is the only member of its own configuration — primary
+ * of itself, no secondaries, a lease that never expires. The single-replica write path IS the
+ * replicated one with zero secondaries: a write is logged, committed once the primary's own log
+ * has it durably, applied, and answered, exactly as in a cluster.
  *
  * Invariants:
- *  - A write is acknowledged only after its mutation is durable in the plog AND applied to storage.
- *  - Decrees are assigned synchronously, in arrival order, and applied in decree order.
- *  - Atomic operations are evaluated only once every earlier decree is applied, and no decree is
- *    assigned between their evaluation and their own decree, so they see exactly the state their
- *    mutation follows.
- *  - After any plog or storage failure the replica refuses every further write: a replica that
- *    may have lost a mutation must not keep acknowledging later ones.
+ *  - open() returns only once the replica is an active primary that has applied everything its
+ *    log held (the recovered tail and its activation mutation): reads after open see every
+ *    acknowledged write.
+ *  - Each open takes a ballot above every ballot in its log (the core's restart floor), and
+ *    activation logs one EMPTY mutation of that ballot, so decrees advance by one per open.
+ *  - Writes are acknowledged only once durable in the plog and applied to storage; after a plog
+ *    or storage failure every further write is refused (core-runner.ts).
  */
 import { join } from "node:path";
-import { type Mutation, type Update, UpdateKind } from "../codec/mutation.ts";
-import { decodeMutation, encodeMutation } from "../codec/mutation-codec.ts";
-import { type Clock, systemClock } from "../common/clock.ts";
-import { isTalariaError, TalariaError } from "../common/errors.ts";
-import {
-  defaultReadLimits,
-  defaultWriteLimits,
-  type ReadLimits,
-  type WriteLimits,
-} from "../common/limits.ts";
+import { assert } from "../common/assert.ts";
+import type { Clock } from "../common/clock.ts";
+import { systemClock } from "../common/clock.ts";
+import { TalariaError } from "../common/errors.ts";
+import { defaultReadLimits, type ReadLimits, type WriteLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import type { ReplicaMetrics, ReplicaStatsSnapshot } from "../metrics/index.ts";
-import { PrivateLog } from "../plog/index.ts";
-import { StorageEngine } from "../storage/index.ts";
-import {
-  type CheckResolution,
-  type CheckValue,
-  resolveCheckAndMutate,
-  resolveCheckAndSet,
-  resolveIncr,
-} from "./atomic-ops.ts";
-import { HybridClock } from "./hybrid-clock.ts";
-import { ReplicaReads } from "./replica-reads.ts";
-import {
-  type AtomicRequest,
-  isAtomicRequest,
-  requestToUpdate,
-  validateWrite,
-  type WriteRequest,
-} from "./write-request.ts";
+import { parseGpid } from "../protocol/ids.ts";
+import { ReplicaStatus } from "../protocol/partition-config.ts";
+import { type CheckpointInfo, StorageEngine } from "../storage/index.ts";
+import { PartitionReplica } from "./partition-replica.ts";
+import type { PartitionReplicaDeps } from "./partition-replica-options.ts";
+import { INITIAL_DATA_DIR } from "./replica-layout.ts";
+import type { ReplicaReads } from "./replica-reads.ts";
+import type { WriteRequest, WriteResult } from "./write-request.ts";
 
 export interface ReplicaOptions {
-  /** Directory of this replica: `<dir>/plog` and `<dir>/data`. */
+  /** Directory of this replica (layout in replica-layout.ts). */
   readonly dir: string;
   /** This cluster's id in `[duplication-group]` (1..127), 0 when unconfigured. */
   readonly clusterId: number;
   /** Local deletes leave tombstones (true on duplicated tables). Default false. */
   readonly keepTombstones?: boolean;
+  /** The smallest ballot to take; raised past every ballot in the log. Default 1. */
   readonly ballot?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -63,87 +51,62 @@ export interface ReplicaOptions {
   readonly sweepIntervalMs?: number;
   /** Records the sweeper examines per run. */
   readonly sweepBudget?: number;
-  /** Bytes of log read per batch when replaying on open. */
+  /** Bytes of log read per batch when rebuilding state on open. */
   readonly replayBatchBytes?: number;
   /** Where to report metrics, and the partition id (`<appId>.<partitionIndex>`) to label them with. */
   readonly metrics?: ReplicaMetrics;
   readonly gpid?: string;
 }
 
-export interface WriteResult {
-  readonly decree: number;
-  /** incr: the value after the increment. */
-  readonly newValue?: bigint;
-  /** checkAndSet / checkAndMutate with returnCheckValue. */
-  readonly checkValue?: CheckValue;
-  /** duplicate: entries dropped by last-write-wins. */
-  readonly staleEntriesSkipped?: number;
-}
+/** The address a lone replica calls itself in its one-member configuration. */
+export const STANDALONE_NODE = "standalone:1";
 
-const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-const DEFAULT_SWEEP_BUDGET = 10_000;
-const DEFAULT_REPLAY_BATCH_BYTES = 4 * 1024 * 1024;
+/** A lone replica talks to nobody: anything it would send is a programmer error. */
+const standaloneDeps = (options: ReplicaOptions): PartitionReplicaDeps => ({
+  send: (to) => assert(false, `a lone replica sent a message to ${to}`),
+  requestConfigChange: (request) =>
+    assert(false, `a lone replica asked for ${request.change.type}`),
+  fetchCheckpoint: () =>
+    Promise.reject(new TalariaError("ERR_INVALID_STATE", "a lone replica has no primary")),
+  clock: options.clock ?? systemClock,
+  ...(options.logger === undefined ? {} : { logger: options.logger }),
+});
 
 export class Replica {
   readonly reads: ReplicaReads;
-  private readonly log: PrivateLog;
-  private readonly storage: StorageEngine;
-  private readonly clock: HybridClock;
-  private readonly options: ReplicaOptions;
-  private readonly writeLimits: WriteLimits;
-  private readonly logger: Logger;
-  private keepTombstones: boolean;
-  private lastAssignedDecree: number;
-  /** Resolves when the last submitted mutation is handed to storage (in decree order). */
-  private submitTail: Promise<void> = Promise.resolve();
-  /** Settles when the last assigned decree is applied. */
-  private lastApply: Promise<unknown> = Promise.resolve();
-  private atomicGate: Promise<void> = Promise.resolve();
-  private atomicPending = 0;
-  private failure: unknown;
-  private closed = false;
-  private readonly untrackMetrics: () => void;
 
-  private constructor(options: ReplicaOptions, log: PrivateLog, storage: StorageEngine) {
-    this.options = options;
-    this.log = log;
-    this.storage = storage;
-    this.logger = options.logger ?? silentLogger;
-    this.writeLimits = options.writeLimits ?? defaultWriteLimits;
-    this.keepTombstones = options.keepTombstones ?? false;
-    this.lastAssignedDecree = storage.lastAppliedDecree;
-    this.clock = new HybridClock(options.clock ?? systemClock, storage.maxTimestampUs);
-    this.reads = new ReplicaReads(
-      storage,
-      options.readLimits ?? defaultReadLimits,
-      this.writeLimits,
-    );
-    this.untrackMetrics =
-      options.metrics?.track(options.gpid ?? "0.0", () => this.statsSnapshot()) ?? (() => {});
+  private constructor(private readonly partition: PartitionReplica) {
+    this.reads = partition.reads;
   }
 
-  /** Counters and decrees for metrics and status pages. */
-  statsSnapshot(): ReplicaStatsSnapshot {
-    const plog = this.log.stats;
-    const storage = this.storage.stats;
-    return {
-      lastDecree: this.lastAssignedDecree,
-      lastAppliedDecree: this.storage.lastAppliedDecree,
-      lastDurableDecree: this.log.durableDecree,
-      plogFirstDecree: this.log.firstDecree,
-      plogAppendedRecords: plog.appends,
-      plogFsyncs: plog.flushes,
-      plogBytesWritten: plog.bytesWritten,
-      expiredSwept: storage.expiredSwept,
-      tombstonesCollected: storage.tombstonesCollected,
-      staleEntriesSkipped: storage.staleEntriesSkipped,
-    };
-  }
-
-  /** Opens (or creates) the replica and replays the log past the store's last applied decree. */
+  /** Opens (or creates) the replica and commits and applies whatever its log still holds. */
   static async open(options: ReplicaOptions): Promise<Replica> {
-    const storage = await StorageEngine.open(Replica.storageOptions(options));
-    return Replica.start(options, storage);
+    const gpid = parseGpid(options.gpid ?? "0.0");
+    const { ballot, gpid: _label, clock: _clock, logger: _logger, ...rest } = options;
+    const partition = await PartitionReplica.open(
+      { ...rest, self: STANDALONE_NODE, gpid, tickIntervalMs: 0 },
+      standaloneDeps(options),
+    );
+    try {
+      partition.step({ type: "LEASE", expiresAtMs: Number.MAX_SAFE_INTEGER });
+      partition.step({
+        type: "CONFIG",
+        config: {
+          gpid,
+          ballot: Math.max(ballot ?? 1, partition.snapshot().ballot + 1),
+          primary: STANDALONE_NODE,
+          secondaries: [],
+          maxReplicaCount: 1,
+          lastCommittedDecree: 0,
+        },
+      });
+      assert(partition.snapshot().status === ReplicaStatus.PRIMARY, "a lone replica is primary");
+      await partition.whenApplied(partition.lastPreparedDecree);
+    } catch (error) {
+      await partition.close();
+      throw error;
+    }
+    return new Replica(partition);
   }
 
   /** Creates the replica from a storage checkpoint (learner bootstrap); `<dir>` must be new. */
@@ -153,247 +116,64 @@ export class Replica {
   ): Promise<Replica> {
     const storage = await StorageEngine.openFromCheckpoint(
       checkpointDir,
-      join(options.dir, "data"),
-      Replica.storageOptions(options),
-    );
-    return Replica.start(options, storage);
-  }
-
-  private static storageOptions(options: ReplicaOptions) {
-    return {
-      path: join(options.dir, "data"),
-      clock: options.clock ?? systemClock,
-      logger: options.logger ?? silentLogger,
-      ...(options.tombstoneRetentionSeconds === undefined
-        ? {}
-        : { tombstoneRetentionSeconds: options.tombstoneRetentionSeconds }),
-      readLimits: options.readLimits ?? defaultReadLimits,
-    };
-  }
-
-  private static async start(options: ReplicaOptions, storage: StorageEngine): Promise<Replica> {
-    let log: PrivateLog | undefined;
-    try {
-      log = await PrivateLog.open({
-        dir: join(options.dir, "plog"),
+      join(options.dir, INITIAL_DATA_DIR),
+      {
+        clock: options.clock ?? systemClock,
         logger: options.logger ?? silentLogger,
-        ...(options.plogSegmentBytesMax === undefined
-          ? {}
-          : { segmentBytesMax: options.plogSegmentBytesMax }),
-        ...(options.plogFsync === undefined ? {} : { fsync: options.plogFsync }),
-      });
-      await Replica.replay(log, storage, options);
-      const replica = new Replica(options, log, storage);
-      replica.lastAssignedDecree = Math.max(storage.lastAppliedDecree, log.lastDecree);
-      const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
-      if (sweepIntervalMs > 0) {
-        storage.startSweeper({
-          intervalMs: sweepIntervalMs,
-          budget: options.sweepBudget ?? DEFAULT_SWEEP_BUDGET,
-        });
-      }
-      return replica;
-    } catch (error) {
-      await log?.close();
-      await storage.close();
-      throw error;
-    }
+        readLimits: options.readLimits ?? defaultReadLimits,
+      },
+    );
+    await storage.close();
+    return Replica.open(options);
   }
 
-  /** Applies every logged mutation the store has not applied yet, in decree order. */
-  private static async replay(
-    log: PrivateLog,
-    storage: StorageEngine,
-    options: ReplicaOptions,
-  ): Promise<void> {
-    const from = storage.lastAppliedDecree + 1;
-    if (log.lastDecree < from) return;
-    if (log.firstDecree > from) {
-      throw new TalariaError(
-        "ERR_INVALID_STATE",
-        `the plog starts at decree ${log.firstDecree} but the store has only applied up to ${from - 1}`,
-        { details: { firstDecree: log.firstDecree, lastAppliedDecree: from - 1 } },
-      );
-    }
-    const ctx = { clusterId: options.clusterId, keepTombstones: options.keepTombstones ?? false };
-    let replayed = 0;
-    for await (const record of log.replay(from, {
-      batchBytes: options.replayBatchBytes ?? DEFAULT_REPLAY_BATCH_BYTES,
-    })) {
-      await storage.apply(decodeMutation(record.payload), ctx);
-      replayed++;
-    }
-    (options.logger ?? silentLogger).info(
-      { from, to: storage.lastAppliedDecree, replayed },
-      "replayed private log into storage",
-    );
+  /** Counters and decrees for metrics and status pages. */
+  statsSnapshot(): ReplicaStatsSnapshot {
+    return this.partition.statsSnapshot();
   }
 
   get lastAppliedDecree(): number {
-    return this.storage.lastAppliedDecree;
+    return this.partition.lastAppliedDecree;
   }
 
   get lastDurableDecree(): number {
-    return this.log.durableDecree;
+    return this.partition.lastDurableDecree;
   }
 
   get lastDecree(): number {
-    return this.lastAssignedDecree;
+    return this.partition.lastPreparedDecree;
   }
 
   get lastTimestampUs(): number {
-    return this.clock.lastTimestampUs;
+    return this.partition.lastTimestampUs;
   }
 
   /** Tables that become duplicated turn tombstones on for local deletes. */
   setKeepTombstones(keep: boolean): void {
-    this.keepTombstones = keep;
+    this.partition.setKeepTombstones(keep);
   }
 
   /** Validates, logs durably, applies, and answers. Rejected requests change nothing. */
-  async write(request: WriteRequest): Promise<WriteResult> {
-    const metrics = this.options.metrics;
-    if (metrics === undefined) return this.writeUnmeasured(request);
-    const startMs = performance.now();
-    try {
-      const result = await this.writeUnmeasured(request);
-      metrics.writes.inc({ op: request.op });
-      metrics.writeDuration.observe({ op: request.op }, (performance.now() - startMs) / 1000);
-      return result;
-    } catch (error) {
-      const code = isTalariaError(error) ? error.code : "INTERNAL";
-      metrics.writeErrors.inc({ op: request.op, code });
-      throw error;
-    }
-  }
-
-  private async writeUnmeasured(request: WriteRequest): Promise<WriteResult> {
-    this.checkWritable();
-    validateWrite(request, this.writeLimits);
-    if (isAtomicRequest(request)) return this.writeAtomic(request);
-    // Writes that arrive after an atomic operation take their decree after it.
-    while (this.atomicPending > 0) await this.atomicGate;
-    this.checkWritable();
-    if (request.op === "duplicate") {
-      for (const entry of request.entries) this.clock.observe(entry.timestampUs);
-      const result = await this.commit([{ kind: UpdateKind.DUPLICATE, entries: request.entries }]);
-      return { decree: result.decree, staleEntriesSkipped: result.staleEntriesSkipped };
-    }
-    const result = await this.commit([requestToUpdate(request)]);
-    return { decree: result.decree };
-  }
-
-  private async writeAtomic(request: AtomicRequest): Promise<WriteResult> {
-    this.atomicPending++;
-    const turn = this.atomicGate.then(async () => {
-      try {
-        await this.lastApply;
-        this.checkWritable();
-        const read = this.reads.visibleRecordReader();
-        if (request.op === "incr") {
-          const resolution = resolveIncr(request, read);
-          return { commit: this.commit([resolution.update]), newValue: resolution.newValue };
-        }
-        const resolution: CheckResolution =
-          request.op === "checkAndSet"
-            ? resolveCheckAndSet(request, read)
-            : resolveCheckAndMutate(request, read);
-        if (!resolution.passed) {
-          throw new TalariaError("ERR_TRY_AGAIN", `${request.op} check did not pass`, {
-            details:
-              resolution.checkValue === undefined ? {} : { checkValue: resolution.checkValue },
-          });
-        }
-        return { commit: this.commit(resolution.updates), checkValue: resolution.checkValue };
-      } finally {
-        this.atomicPending--;
-      }
-    });
-    this.atomicGate = turn.then(
-      () => undefined,
-      () => undefined,
-    );
-    const { commit, ...extra } = await turn;
-    const { decree } = await commit;
-    return {
-      decree,
-      ...(extra.newValue === undefined ? {} : { newValue: extra.newValue }),
-      ...(extra.checkValue === undefined ? {} : { checkValue: extra.checkValue }),
-    };
-  }
-
-  /** Assigns the next decree synchronously, then waits for durability and apply. */
-  private commit(
-    updates: readonly Update[],
-  ): Promise<{ decree: number; staleEntriesSkipped: number }> {
-    const mutation: Mutation = {
-      ballot: this.options.ballot ?? 1,
-      decree: ++this.lastAssignedDecree,
-      timestampUs: this.clock.next(),
-      updates,
-    };
-    const durable = this.log.append(mutation.decree, encodeMutation(mutation));
-    const ctx = { clusterId: this.options.clusterId, keepTombstones: this.keepTombstones };
-    // Hand mutations to storage strictly in decree order, without waiting for earlier applies to
-    // finish (storage batches concurrent applies into one commit). A failure poisons every later write.
-    const submitted = this.submitTail.then(async () => {
-      await durable;
-      return { applied: this.storage.apply(mutation, ctx) };
-    });
-    this.submitTail = submitted.then(() => undefined);
-    const applied = submitted.then((s) => s.applied);
-    this.lastApply = applied.catch(() => undefined);
-    return applied.then(
-      (result) => ({ decree: result.decree, staleEntriesSkipped: result.staleEntriesSkipped }),
-      (error: unknown) => {
-        this.fail(error);
-        throw error;
-      },
-    );
-  }
-
-  private fail(error: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = error;
-    this.logger.error(
-      { err: error, dir: this.options.dir },
-      "replica failed; refusing further writes",
-    );
-  }
-
-  private checkWritable(): void {
-    if (this.closed) throw new TalariaError("ERR_INVALID_STATE", "replica is closed");
-    if (this.failure !== undefined) {
-      throw new TalariaError("ERR_INVALID_STATE", "replica failed after a log or storage error", {
-        cause: this.failure,
-      });
-    }
+  write(request: WriteRequest): Promise<WriteResult> {
+    return this.partition.write(request);
   }
 
   /** A consistent copy of the store and the decree it contains. */
-  checkpoint(dir: string) {
-    return this.storage.checkpoint(dir);
+  checkpoint(dir: string): Promise<CheckpointInfo> {
+    return this.partition.checkpoint(dir);
   }
 
   /** Deletes plog segments that storage no longer needs (everything durable in the store). */
-  async gcLog(): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
-    return this.log.gc(this.logGcBoundDecree());
+  gcLog(): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
+    return this.partition.gcLog();
   }
 
-  /**
-   * The decree below which the plog may be deleted. Later features lower it (duplication's hold,
-   * learners that still need the log); this is the one place that decides.
-   */
+  /** The decree below which the plog may be deleted (see PartitionReplica.logGcBoundDecree). */
   logGcBoundDecree(): number {
-    return Math.min(this.storage.lastDurableDecree, this.log.durableDecree) + 1;
+    return this.partition.logGcBoundDecree();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.untrackMetrics();
-    await this.lastApply;
-    await this.log.close();
-    await this.storage.close();
+  close(): Promise<void> {
+    return this.partition.close();
   }
 }

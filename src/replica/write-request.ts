@@ -7,6 +7,7 @@ import { checkHashKey } from "../codec/key-schema.ts";
 import { type DuplicateEntry, type Update, UpdateKind } from "../codec/mutation.ts";
 import { checkLimit, TalariaError } from "../common/errors.ts";
 import { formatLimits, type WriteLimits } from "../common/limits.ts";
+import type { CheckValue } from "./atomic-ops.ts";
 import { type CheckType, isCheckType } from "./check-type.ts";
 
 export interface SetRequest {
@@ -91,6 +92,17 @@ export type WriteRequest =
   | MultiDelRequest
   | AtomicRequest
   | DuplicateRequest;
+
+/** What a replica answers for an acknowledged write. */
+export interface WriteResult {
+  readonly decree: number;
+  /** incr: the value after the increment. */
+  readonly newValue?: bigint;
+  /** checkAndSet / checkAndMutate with returnCheckValue. */
+  readonly checkValue?: CheckValue;
+  /** duplicate: entries dropped by last-write-wins. */
+  readonly staleEntriesSkipped?: number;
+}
 
 export function isAtomicRequest(request: WriteRequest): request is AtomicRequest {
   return request.op === "incr" || request.op === "checkAndSet" || request.op === "checkAndMutate";

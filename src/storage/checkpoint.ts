@@ -8,8 +8,9 @@
  *
  * Invariant: the manifest's decree is the last applied decree the copy contains. lmdb copies the
  * environment inside one read transaction, and "meta" commits with "data" in every apply, so the
- * copy is a state between two decrees; we read the decree back from the copy itself rather than
- * from the live engine (which may have moved on while the copy ran).
+ * copy is a state between two decrees; we read the decree (and the ballot of the mutation at it,
+ * which learners need) back from the copy itself rather than from the live engine, which may
+ * have moved on while the copy ran. The ballot stays in the copy's "meta", not in the manifest.
  */
 import { constants } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
@@ -57,8 +58,10 @@ export async function ensureEmptyDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
 }
 
-/** Opens a copied environment read-only and reads the decree it contains. */
-export async function readContainedDecree(dir: string): Promise<number> {
+/** Opens a copied environment read-only and reads the decree (and its ballot) it contains. */
+export async function readContainedDecree(
+  dir: string,
+): Promise<{ readonly decree: number; readonly ballot: number }> {
   const env = openLmdbEnv(dir, { readOnly: true });
   try {
     const version = readFormatVersion(env.meta);
@@ -69,7 +72,8 @@ export async function readContainedDecree(dir: string): Promise<number> {
       );
     }
     checkFormatVersion(version);
-    return readMeta(env.meta).lastAppliedDecree;
+    const meta = readMeta(env.meta);
+    return { decree: meta.lastAppliedDecree, ballot: meta.lastAppliedBallot };
   } finally {
     await env.root.close();
     // The read-only open created a lock file; a checkpoint holds only data.mdb and its manifest.
@@ -214,8 +218,8 @@ export async function createCheckpoint(
   } catch (error) {
     throw fileError("cannot copy the environment into", dir, error);
   }
-  const decree = await readContainedDecree(dir);
+  const { decree, ballot } = await readContainedDecree(dir);
   const bytes = await dataFileBytes(dir);
   await writeManifest(dir, { decree, bytes, formatVersion: FORMAT_VERSION, createdAtMs });
-  return { path: dir, decree, bytes };
+  return { path: dir, decree, ballot, bytes };
 }

@@ -4,7 +4,8 @@
  *
  * Invariants:
  *   - Every apply is one lmdb child transaction that writes its updates AND the meta record
- *     (lastAppliedDecree, maxTimestampUs): the store is never between two decrees. A throw inside
+ *     (lastAppliedDecree, lastAppliedBallot, maxTimestampUs): the store is never between two
+ *     decrees, and the ballot always belongs to the mutation at the last applied decree. A throw inside
  *     aborts the child transaction, so a failed mutation leaves nothing behind.
  *   - Decrees land in order: an apply is accepted only if it follows the last *submitted* decree
  *     (so d+1 may be submitted before d commits), and lmdb runs transaction callbacks in call
@@ -35,10 +36,10 @@ import {
 } from "./lmdb-env.ts";
 import {
   checkFormatVersion,
-  type EngineMeta,
   initMeta,
   readFormatVersion,
   readMeta,
+  type StoredMeta,
   writeMeta,
 } from "./meta-store.ts";
 import { SWEEP_BUDGET_RECORDS_MAX, sweepRecords } from "./sweep.ts";
@@ -90,7 +91,7 @@ function toStorageError(error: unknown): unknown {
 }
 
 /** Reads (or, for a new environment, writes) the meta record; refuses unknown layouts. */
-function loadMeta(env: LmdbEnv, path: string): EngineMeta {
+function loadMeta(env: LmdbEnv, path: string): StoredMeta {
   const version = readFormatVersion(env.meta);
   if (version !== undefined) {
     checkFormatVersion(version);
@@ -122,7 +123,7 @@ export class StorageEngine {
   private readonly logger: Logger;
   private readonly tombstoneRetentionUs: number;
   /** Committed meta, mirrored from the last apply that resolved. */
-  private meta: EngineMeta;
+  private meta: StoredMeta;
   private durableDecree: number;
   /** Decree the store will be at once every submitted apply commits. */
   private submittedDecree: number;
@@ -138,7 +139,7 @@ export class StorageEngine {
     tombstonesCollected: 0,
   };
 
-  private constructor(env: LmdbEnv, meta: EngineMeta, options: StorageEngineOptions) {
+  private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
     this.env = env;
     this.path = options.path;
     this.clock = options.clock;
@@ -161,7 +162,7 @@ export class StorageEngine {
       throw new TalariaError("ERR_INVALID_PARAMETERS", `tombstoneRetentionSeconds ${retention}`);
     }
     const env = openLmdbEnv(options.path, { readOnly: false });
-    let meta: EngineMeta;
+    let meta: StoredMeta;
     try {
       meta = loadMeta(env, options.path);
     } catch (error) {
@@ -202,6 +203,11 @@ export class StorageEngine {
 
   get lastAppliedDecree(): number {
     return this.meta.lastAppliedDecree;
+  }
+
+  /** `mutation.ballot` of the mutation at lastAppliedDecree; 0 when none or unknown. */
+  get lastAppliedBallot(): number {
+    return this.meta.lastAppliedBallot;
   }
 
   /** Last decree lmdb has reported flushed to disk: the private log may be trimmed up to it. */
@@ -250,7 +256,7 @@ export class StorageEngine {
         ctx,
         STORED_KEY_BYTES_MAX,
       );
-      writeMeta(this.env.meta, outcome.meta);
+      writeMeta(this.env.meta, { ...outcome.meta, lastAppliedBallot: mutation.ballot });
       return outcome;
     });
     let outcome: Awaited<typeof committed>;
@@ -267,7 +273,9 @@ export class StorageEngine {
       throw toStorageError(error);
     }
     this.pendingApplies--;
-    if (outcome.meta.lastAppliedDecree > this.meta.lastAppliedDecree) this.meta = outcome.meta;
+    if (outcome.meta.lastAppliedDecree > this.meta.lastAppliedDecree) {
+      this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
+    }
     this.noteDurableWhenFlushed(mutation.decree);
     this.counters.mutationsApplied++;
     this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;

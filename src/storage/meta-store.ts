@@ -5,10 +5,16 @@
  * Persisted layout (format version 1); keys are ASCII, values big-endian:
  *   "format_version"       u32  FORMAT_VERSION; an environment with another value is refused
  *   "last_applied_decree"  u64  decree of the last mutation whose updates are in "data"
+ *   "last_applied_ballot"  u64  `mutation.ballot` of that mutation (0 when none). Added to layout
+ *                               version 1 without a bump: an environment written before it has no
+ *                               such key, which reads as 0 (unknown), and its first apply adds it.
  *   "max_timestamp_us"     u64  largest timestamp (µs) of any mutation or duplicated entry applied
  *
- * Invariants: the three keys exist together or not at all (a new environment is initialised in
- * one transaction); last_applied_decree and max_timestamp_us never decrease.
+ * Invariants: format_version, last_applied_decree and max_timestamp_us exist together or not at
+ * all (a new environment is initialised in one transaction); last_applied_ballot is written in the
+ * same transaction as last_applied_decree, so the pair always names one mutation (the replication
+ * core's restart state needs both, see docs/replication.md); last_applied_decree and
+ * max_timestamp_us never decrease.
  */
 import { assert } from "../common/assert.ts";
 import { TalariaError } from "../common/errors.ts";
@@ -19,10 +25,17 @@ export const FORMAT_VERSION = 1;
 const KEY_FORMAT_VERSION = Buffer.from("format_version", "ascii");
 const KEY_LAST_APPLIED_DECREE = Buffer.from("last_applied_decree", "ascii");
 const KEY_MAX_TIMESTAMP_US = Buffer.from("max_timestamp_us", "ascii");
+const KEY_LAST_APPLIED_BALLOT = Buffer.from("last_applied_ballot", "ascii");
 
+/** What applying a mutation changes (storage/apply.ts computes it). */
 export interface EngineMeta {
   readonly lastAppliedDecree: number;
   readonly maxTimestampUs: number;
+}
+
+/** The whole persisted meta record: EngineMeta plus the ballot of the last applied mutation. */
+export interface StoredMeta extends EngineMeta {
+  readonly lastAppliedBallot: number;
 }
 
 /** The slice of an lmdb database the meta layout needs: binary keys and values. */
@@ -74,17 +87,20 @@ export function initMeta(meta: MetaDb): void {
   const version = Buffer.alloc(4);
   version.writeUInt32BE(FORMAT_VERSION);
   meta.putSync(KEY_FORMAT_VERSION, version);
-  writeMeta(meta, { lastAppliedDecree: 0, maxTimestampUs: 0 });
+  writeMeta(meta, { lastAppliedDecree: 0, lastAppliedBallot: 0, maxTimestampUs: 0 });
 }
 
-export function readMeta(meta: MetaDb): EngineMeta {
+export function readMeta(meta: MetaDb): StoredMeta {
+  const ballot = meta.get(KEY_LAST_APPLIED_BALLOT);
   return {
     lastAppliedDecree: decodeU64(meta.get(KEY_LAST_APPLIED_DECREE), "last_applied_decree"),
+    lastAppliedBallot: ballot === undefined ? 0 : decodeU64(ballot, "last_applied_ballot"),
     maxTimestampUs: decodeU64(meta.get(KEY_MAX_TIMESTAMP_US), "max_timestamp_us"),
   };
 }
 
-export function writeMeta(meta: MetaDb, value: EngineMeta): void {
+export function writeMeta(meta: MetaDb, value: StoredMeta): void {
   meta.putSync(KEY_LAST_APPLIED_DECREE, encodeU64(value.lastAppliedDecree));
+  meta.putSync(KEY_LAST_APPLIED_BALLOT, encodeU64(value.lastAppliedBallot));
   meta.putSync(KEY_MAX_TIMESTAMP_US, encodeU64(value.maxTimestampUs));
 }

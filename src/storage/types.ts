@@ -1,7 +1,7 @@
 /**
  * The storage engine's contract. One lmdb environment per replica:
  *   - named database "data": key = encodeKey(hashKey, sortKey), value = encodeValue(expireTs, timetag, userValue)
- *   - named database "meta": engine bookkeeping (last applied decree, largest timestamp applied, format version)
+ *   - named database "meta": engine bookkeeping (last applied decree and its ballot, largest timestamp applied, format version)
  * Reads only see records that are neither expired nor tombstones.
  */
 import type { Buffer } from "node:buffer";
@@ -103,5 +103,7 @@ export interface CheckpointInfo {
   readonly path: string;
   /** The last applied decree the copy contains. */
   readonly decree: number;
+  /** `mutation.ballot` of the mutation at `decree` (0 when unknown). */
+  readonly ballot: number;
   readonly bytes: number;
 }

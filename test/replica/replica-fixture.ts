@@ -5,6 +5,13 @@ import { after } from "node:test";
 import { ManualClock } from "../../src/common/clock.ts";
 import { Replica, type ReplicaOptions } from "../../src/replica/replica.ts";
 
+/**
+ * Decrees each open takes for itself: a replica becoming primary of a new ballot first logs one
+ * EMPTY mutation (the replication core's activation gate), so a fresh replica's first write is
+ * decree 2 and every reopen moves the decree on by one.
+ */
+export const ACTIVATION_DECREES = 1;
+
 /** 2026-01-01T00:00:00Z in µs. */
 export const T0_US = 1_767_225_600_000_000;
 

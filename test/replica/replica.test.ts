@@ -8,7 +8,14 @@ import { isTalariaError } from "../../src/common/errors.ts";
 import { PrivateLog } from "../../src/plog/index.ts";
 import { CheckType } from "../../src/replica/check-type.ts";
 import { Replica } from "../../src/replica/replica.ts";
-import { b, openTestReplica, set, T0_US, tempDir } from "./replica-fixture.ts";
+import {
+  ACTIVATION_DECREES as A,
+  b,
+  openTestReplica,
+  set,
+  T0_US,
+  tempDir,
+} from "./replica-fixture.ts";
 
 describe("Replica write path", () => {
   it("answers writes only once they are applied, in decree order", async () => {
@@ -18,9 +25,9 @@ describe("Replica write path", () => {
     );
     assert.deepEqual(
       results.map((r) => r.decree),
-      Array.from({ length: 50 }, (_, i) => i + 1),
+      Array.from({ length: 50 }, (_, i) => A + i + 1),
     );
-    assert.equal(replica.lastAppliedDecree, 50);
+    assert.equal(replica.lastAppliedDecree, A + 50);
     assert.equal(replica.reads.get(b("h"), b("s49"))?.value.toString(), "v49");
     assert.equal(replica.reads.sortKeyCount(b("h")), 50);
     await replica.write({ op: "multiDel", hashKey: b("h"), sortKeys: [b("s0"), b("s1")] });
@@ -99,8 +106,8 @@ describe("Replica write path", () => {
       (error) =>
         isTalariaError(error, "ERR_LIMIT_EXCEEDED") && error.details.limit === "storedKeyBytesMax",
     );
-    assert.equal(replica.lastDecree, 1);
-    assert.equal(replica.lastAppliedDecree, 1);
+    assert.equal(replica.lastDecree, A + 1);
+    assert.equal(replica.lastAppliedDecree, A + 1);
     await replica.close();
     await assert.rejects(replica.write(set("h", "s", "v")), (error) =>
       isTalariaError(error, "ERR_INVALID_STATE"),
@@ -184,7 +191,7 @@ describe("Replica atomic operations", () => {
     });
     await replica.close();
     const log = await PrivateLog.open({ dir: join(options.dir, "plog"), fsync: false });
-    const [, incr] = await log.read(1, { bytesMax: 1 << 20 });
+    const [, incr] = await log.read(A + 1, { bytesMax: 1 << 20 });
     assert.ok(incr !== undefined);
     const update = decodeMutation(incr.payload).updates[0];
     assert.ok(update?.kind === UpdateKind.PUT);
@@ -216,7 +223,8 @@ describe("Replica recovery", () => {
     const dir = tempDir();
     cpSync(join(options.dir, "plog"), join(dir, "plog"), { recursive: true });
     const replayed = await Replica.open({ ...options, dir });
-    assert.equal(replayed.lastAppliedDecree, 4);
+    // Both opens log their activation mutation around the 4 writes.
+    assert.equal(replayed.lastAppliedDecree, A + 4 + A);
     assert.equal(replayed.reads.exist(b("a"), b("1")), false);
     assert.equal(replayed.reads.get(b("a"), b("n"))?.value.toString(), "7");
     assert.equal(replayed.reads.get(b("m"), b("k"))?.value.toString(), "v");
@@ -230,7 +238,7 @@ describe("Replica recovery", () => {
     await replica.close();
     clock.setUs(T0_US - 3_600_000_000); // the wall clock went back an hour during the restart
     const reopened = await Replica.open(options);
-    assert.equal(reopened.lastDecree, 20);
+    assert.equal(reopened.lastDecree, A + 20 + A);
     assert.equal(reopened.reads.sortKeyCount(b("h")), 20);
     await reopened.write(set("h", "after", "v"));
     assert.ok(reopened.lastTimestampUs > lastUs, "clock resumed past the largest stored timestamp");
@@ -241,14 +249,14 @@ describe("Replica recovery", () => {
     const { replica, options } = await openTestReplica();
     for (let i = 0; i < 5; i++) await replica.write(set("h", `${i}`, "before"));
     const checkpoint = await replica.checkpoint(join(tempDir(), "cp"));
-    assert.equal(checkpoint.decree, 5);
+    assert.equal(checkpoint.decree, A + 5);
     for (let i = 0; i < 5; i++) await replica.write(set("h", `${i}`, "after"));
     await replica.close();
 
     const dir = tempDir();
     cpSync(join(options.dir, "plog"), join(dir, "plog"), { recursive: true });
     const learner = await Replica.openFromCheckpoint(checkpoint.path, { ...options, dir });
-    assert.equal(learner.lastAppliedDecree, 10);
+    assert.equal(learner.lastAppliedDecree, A + 10 + A);
     assert.equal(learner.reads.get(b("h"), b("3"))?.value.toString(), "after");
     await learner.close();
   });

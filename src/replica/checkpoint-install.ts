@@ -1,0 +1,73 @@
+/**
+ * Installing a checkpoint on a learner (INSTALL_CHECKPOINT): fetch it, open it as a new storage
+ * environment, then switch storage and reset the log so the next append is `decree + 1`.
+ *
+ * Two phases, with different failure handling:
+ *  1. prepare — fetch into `<dir>/fetch`, copy into a fresh `<dir>/data-<n>` and open it, check it
+ *     holds the decree (and ballot) the ref names. Nothing in use changes: on failure the copy is
+ *     removed and the core is told CHECKPOINT_INSTALL_FAILED (the learner asks again).
+ *  2. commit — close the old environment, point CURRENT at the new one with `logResetDecree`,
+ *     reset the log, clear `logResetDecree`, delete the old environment. A crash anywhere rolls
+ *     forward on the next open (replica-layout.ts); a failure here stops the replica, since
+ *     storage and log may then disagree until it reopens.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { TalariaError } from "../common/errors.ts";
+import type { CheckpointRef } from "../protocol/replica-messages.ts";
+import { StorageEngine, type StorageEngineOptions } from "../storage/index.ts";
+import { FETCH_DIR, nextDataDir, writeLayoutState } from "./replica-layout.ts";
+import type { ReplicaLog } from "./replica-log.ts";
+
+export interface PreparedCheckpoint {
+  readonly engine: StorageEngine;
+  readonly dataDir: string;
+}
+
+export async function prepareCheckpoint(
+  dir: string,
+  currentDataDir: string,
+  ref: CheckpointRef,
+  fetchCheckpoint: (ref: CheckpointRef, scratchDir: string) => Promise<string>,
+  storageOptions: Omit<StorageEngineOptions, "path">,
+): Promise<PreparedCheckpoint> {
+  const scratch = join(dir, FETCH_DIR);
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(scratch, { recursive: true });
+  try {
+    const local = await fetchCheckpoint(ref, scratch);
+    const dataDir = nextDataDir(currentDataDir);
+    const path = join(dir, dataDir);
+    await rm(path, { recursive: true, force: true });
+    const engine = await StorageEngine.openFromCheckpoint(local, path, storageOptions);
+    const decree = engine.lastAppliedDecree;
+    const ballot = engine.lastAppliedBallot;
+    if (decree !== ref.decree || (ref.ballot !== 0 && ballot !== ref.ballot)) {
+      await engine.close();
+      await rm(path, { recursive: true, force: true });
+      throw new TalariaError(
+        "ERR_INVALID_DATA",
+        `checkpoint ${ref.id} from ${ref.node} holds (${decree}, ballot ${ballot}), the ref says (${ref.decree}, ballot ${ref.ballot})`,
+        { details: { id: ref.id, node: ref.node } },
+      );
+    }
+    return { engine, dataDir };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+export async function commitCheckpoint(
+  dir: string,
+  log: ReplicaLog,
+  oldEngine: StorageEngine,
+  oldDataDir: string,
+  prepared: PreparedCheckpoint,
+): Promise<void> {
+  const decree = prepared.engine.lastAppliedDecree;
+  await oldEngine.close();
+  await writeLayoutState(dir, { dataDir: prepared.dataDir, logResetDecree: decree });
+  await log.resetTo(decree);
+  await writeLayoutState(dir, { dataDir: prepared.dataDir });
+  await rm(join(dir, oldDataDir), { recursive: true, force: true });
+}

@@ -1,0 +1,125 @@
+/**
+ * What a primary teaches learners from (READ_LOG_FOR_LEARNER): committed mutations read from its
+ * private log, or a checkpoint of its storage when the log no longer reaches that far back.
+ *
+ * Invariants:
+ *  - A log answer holds durable records fromDecree.. without a gap (at most toDecree, at most
+ *    bytesMax bytes, at least one record). The core asks only up to its committed decree, and
+ *    committed records are never truncated, so they are committed mutations.
+ *  - A checkpoint is offered only if it moves the learner forward (decree ≥ fromDecree) and the
+ *    log still continues right after it, so the learner can go on by log; otherwise a new one is
+ *    made. Making checkpoints is serialized, and at most checkpointsMax are kept (newest first).
+ *  - Checkpoints live in `<dir>/checkpoints/<id>`; the directory is emptied on open. An id is
+ *    `<sequence>`, unique within one opening; the ref also carries the decree, which the
+ *    installing side checks against what it received, so a stale id cannot install other data.
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Mutation } from "../codec/mutation.ts";
+import { decodeMutation } from "../codec/mutation-codec.ts";
+import { isTalariaError } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import type { NodeAddress } from "../protocol/ids.ts";
+import type { CheckpointRef } from "../protocol/replica-messages.ts";
+import type { ReplicationAction, ReplicationEvent } from "../replication/index.ts";
+import type { StorageEngine } from "../storage/index.ts";
+import { CHECKPOINTS_DIR } from "./replica-layout.ts";
+import type { ReplicaLog } from "./replica-log.ts";
+
+type ReadForLearner = Extract<ReplicationAction, { type: "READ_LOG_FOR_LEARNER" }>;
+
+interface KeptCheckpoint {
+  readonly ref: CheckpointRef;
+  readonly path: string;
+}
+
+export interface LearnerSourceHost {
+  readonly dir: string;
+  readonly self: NodeAddress;
+  readonly checkpointsMax: number;
+  readonly logger: Logger;
+  log(): ReplicaLog;
+  storage(): StorageEngine;
+}
+
+export class LearnerSource {
+  /** Newest last. */
+  private kept: KeptCheckpoint[] = [];
+  private making: Promise<KeptCheckpoint> | undefined;
+  private nextId = 1;
+
+  constructor(private readonly host: LearnerSourceHost) {}
+
+  /** Performs READ_LOG_FOR_LEARNER; resolves to the event to feed back. */
+  async serve(action: ReadForLearner): Promise<ReplicationEvent> {
+    const { learner, ballot } = action;
+    const mutations = await this.readLog(action);
+    if (mutations !== undefined) return { type: "LEARNER_LOG_READ", learner, ballot, mutations };
+    const checkpoint = await this.checkpointFrom(action.fromDecree);
+    return { type: "LEARNER_CHECKPOINT_READY", learner, ballot, checkpoint: checkpoint.ref };
+  }
+
+  /** The local directory of checkpoint `id`, for the server to send to a learner. */
+  checkpointPath(id: string): string | undefined {
+    return this.kept.find((kept) => kept.ref.id === id)?.path;
+  }
+
+  /** Records fromDecree.., or undefined when the log no longer holds fromDecree. */
+  private async readLog(action: ReadForLearner): Promise<Mutation[] | undefined> {
+    const log = this.host.log();
+    if (action.fromDecree < log.firstDecree) return undefined;
+    let records: Awaited<ReturnType<ReplicaLog["read"]>>;
+    try {
+      records = await log.read(action.fromDecree, {
+        bytesMax: action.bytesMax,
+        toDecree: action.toDecree,
+      });
+    } catch (error) {
+      // Garbage-collected while we read: a checkpoint will do.
+      if (isTalariaError(error, "ERR_OBJECT_NOT_FOUND")) return undefined;
+      throw error;
+    }
+    const mutations: Mutation[] = [];
+    for (const record of records) {
+      if (record.decree !== action.fromDecree + mutations.length) break;
+      mutations.push(decodeMutation(record.payload));
+    }
+    return mutations.length > 0 ? mutations : undefined;
+  }
+
+  private async checkpointFrom(fromDecree: number): Promise<KeptCheckpoint> {
+    const newest = this.kept.at(-1);
+    if (
+      newest !== undefined &&
+      newest.ref.decree >= fromDecree &&
+      newest.ref.decree + 1 >= this.host.log().firstDecree
+    ) {
+      return newest;
+    }
+    // One at a time: a second learner asking meanwhile gets the one being made.
+    this.making ??= this.make().finally(() => {
+      this.making = undefined;
+    });
+    return this.making;
+  }
+
+  private async make(): Promise<KeptCheckpoint> {
+    const id = `${this.nextId++}`;
+    const path = join(this.host.dir, CHECKPOINTS_DIR, id);
+    const info = await this.host.storage().checkpoint(path);
+    const kept: KeptCheckpoint = {
+      ref: { node: this.host.self, id, decree: info.decree, ballot: info.ballot },
+      path,
+    };
+    this.kept.push(kept);
+    while (this.kept.length > this.host.checkpointsMax) {
+      const oldest = this.kept.shift();
+      if (oldest !== undefined) await rm(oldest.path, { recursive: true, force: true });
+    }
+    this.host.logger.info(
+      { checkpoint: id, decree: info.decree, bytes: info.bytes },
+      "checkpoint made for learners",
+    );
+    return kept;
+  }
+}

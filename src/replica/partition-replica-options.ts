@@ -1,0 +1,100 @@
+/**
+ * Settings and dependencies of a PartitionReplica (`new`-style `(options, deps)`): options are
+ * data with named bounds; deps are the ports the replica server provides (messaging, the meta
+ * server, checkpoint transfer) and the clocks and timer tests replace.
+ */
+import type { Clock } from "../common/clock.ts";
+import { systemClock } from "../common/clock.ts";
+import type { ReadLimits, WriteLimits } from "../common/limits.ts";
+import type { Logger } from "../common/logger.ts";
+import { monotonicClock } from "../common/monotonic-clock.ts";
+import type { ReplicaMetrics } from "../metrics/index.ts";
+import type { Gpid, NodeAddress } from "../protocol/ids.ts";
+import type { UpdateConfigurationRequest } from "../protocol/meta-messages.ts";
+import type { CheckpointRef, ReplicaMessage } from "../protocol/replica-messages.ts";
+import type { ReplicationOptions } from "../replication/index.ts";
+import type { LogOpener } from "./replica-files.ts";
+
+export interface PartitionReplicaOptions {
+  /** Directory of this replica (layout in replica-layout.ts). */
+  readonly dir: string;
+  /** This replica server's address, as configurations name it. */
+  readonly self: NodeAddress;
+  readonly gpid: Gpid;
+  /** This cluster's id in `[duplication-group]` (1..127), 0 when unconfigured. */
+  readonly clusterId: number;
+  /** Local deletes leave tombstones (true on duplicated tables). Default false. */
+  readonly keepTombstones?: boolean;
+  readonly replication?: ReplicationOptions;
+  readonly writeLimits?: WriteLimits;
+  readonly readLimits?: ReadLimits;
+  readonly plogSegmentBytesMax?: number;
+  /** fdatasync the plog on every group commit. Default true; tests may turn it off. */
+  readonly plogFsync?: boolean;
+  readonly tombstoneRetentionSeconds?: number;
+  /** Background TTL / tombstone sweep period; 0 disables the sweeper. Default 60 s. */
+  readonly sweepIntervalMs?: number;
+  /** Records the sweeper examines per run. Default 10,000. */
+  readonly sweepBudget?: number;
+  /** Bytes of log read per batch when rebuilding state on open. Default 4 MiB. */
+  readonly replayBatchBytes?: number;
+  /** Period of the core's TICK (group checks, resends, timeouts); 0 = no timer. Default 50 ms. */
+  readonly tickIntervalMs?: number;
+  /** Writes waiting behind an atomic operation for their turn; one more is ERR_BUSY. Default 1,024. */
+  readonly pendingWritesMax?: number;
+  /** Checkpoints kept for learners (the newest); older ones are deleted. Default 2. */
+  readonly learnerCheckpointsMax?: number;
+  /** Where to report metrics, and the partition label (`<appId>.<partitionIndex>`). */
+  readonly metrics?: ReplicaMetrics;
+}
+
+/** Runs `run` every `intervalMs` until the returned function is called. */
+export interface TickTimer {
+  every(intervalMs: number, run: () => void): () => void;
+}
+
+export const systemTickTimer: TickTimer = {
+  every(intervalMs, run) {
+    const timer = setInterval(run, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
+export interface PartitionReplicaDeps {
+  /** Sends a replica message (one-way; may be lost: the core retries). Must not throw. */
+  readonly send: (to: NodeAddress, message: ReplicaMessage) => void;
+  /**
+   * Asks the meta server for a configuration change. The server feeds the answer back through
+   * `step`: CONFIG when accepted, CONFIG_CHANGE_REFUSED {config?} when refused. Must not throw.
+   */
+  readonly requestConfigChange: (request: UpdateConfigurationRequest) => void;
+  /**
+   * Fetches the checkpoint `ref` from `ref.node` into `scratchDir` (an empty directory the
+   * replica owns and deletes afterwards) and resolves to the local directory holding it
+   * (`scratchDir` or a directory inside it). Rejecting makes the install fail; the learner asks again.
+   */
+  readonly fetchCheckpoint: (ref: CheckpointRef, scratchDir: string) => Promise<string>;
+  /** Wall clock: write timestamps (hybrid clock) and TTL. Default: the system clock. */
+  readonly clock?: Clock;
+  /** The core's time (leases, timeouts, ticks): must not jump back. Default: monotonic. */
+  readonly timeClock?: Clock;
+  readonly timer?: TickTimer;
+  readonly logger?: Logger;
+  /** Opens the private log; tests wrap it to inject faults or delay durability. */
+  readonly openLog?: LogOpener;
+}
+
+export const replicaDefaults = {
+  keepTombstones: false,
+  sweepIntervalMs: 60_000,
+  sweepBudget: 10_000,
+  replayBatchBytes: 4 * 1024 * 1024,
+  tickIntervalMs: 50,
+  pendingWritesMax: 1024,
+  learnerCheckpointsMax: 2,
+} as const;
+
+export function defaultClocks(deps: PartitionReplicaDeps): { clock: Clock; timeClock: Clock } {
+  return { clock: deps.clock ?? systemClock, timeClock: deps.timeClock ?? monotonicClock() };
+}
