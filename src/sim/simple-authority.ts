@@ -1,5 +1,6 @@
 /**
- * A small in-simulator meta server (ConfigAuthority), standing in for src/meta/core:
+ * A small in-simulator meta server (ConfigAuthority), kept to compare against the real meta core
+ * (`--meta simple`) and to host a test-only bug:
  *
  *  - A node is alive while its last beacon arrived less than graceMs ago; the lease it is
  *    granted (leaseMs from the beacon's sending) is shorter, so a cut-off primary stops serving
@@ -102,6 +103,14 @@ export class SimpleConfigAuthority implements ConfigAuthority {
   }
 
   onUpdateConfiguration(
+    request: UpdateConfigurationRequest,
+    nowMs: number,
+    reply: (result: UpdateConfigurationResult) => void,
+  ): void {
+    reply(this.updateConfiguration(request, nowMs));
+  }
+
+  private updateConfiguration(
     request: UpdateConfigurationRequest,
     nowMs: number,
   ): UpdateConfigurationResult {

@@ -8,6 +8,8 @@
  *   phase 2 (quietMs): everything healed and up, no faults, no new writes;
  *   then the checkers (checker.ts) run; online checks (history.ts) stop the run early.
  */
+import { pino } from "pino";
+import type { MetaCoreOptions } from "../meta/core/index.ts";
 import type { NodeAddress } from "../protocol/ids.ts";
 import { AppStatus } from "../protocol/partition-config.ts";
 import type { ReplicationOptions } from "../replication/index.ts";
@@ -17,6 +19,8 @@ import { SimClient } from "./client.ts";
 import type { ConfigAuthority } from "./config-authority.ts";
 import { EventQueue } from "./event-queue.ts";
 import { History } from "./history.ts";
+import { MetaCoreAuthority } from "./meta-core-authority.ts";
+import { attachMeta } from "./meta-endpoint.ts";
 import { cleanNetwork, type NetworkFaults, SimNetwork } from "./network.ts";
 import { Prng } from "./prng.ts";
 import {
@@ -33,6 +37,11 @@ export interface SimulationOptions {
   readonly activeMs?: number;
   /** Simulated milliseconds of quiet after healing, before the final checks. */
   readonly quietMs?: number;
+  /**
+   * Which meta server decides configurations: the real meta core (default) or the small in-sim
+   * stand-in, for comparison. `bugs.promoteNonMembers` always uses the stand-in.
+   */
+  readonly meta?: SimMetaKind;
   /** Test-only harness bugs, to show the checkers catch them. */
   readonly bugs?: HarnessBugs;
   readonly log?: (line: string) => void;
@@ -45,7 +54,10 @@ export interface SimulationResult {
   readonly stats: Readonly<Record<string, number>>;
 }
 
+export type SimMetaKind = "core" | "simple";
+
 export const SIM_APP_ID = 1;
+export const SIM_APP_NAME = "sim";
 const REPLICA_COUNT = 3;
 
 /** Timers scaled so that failures are detected within the run. */
@@ -65,6 +77,18 @@ export const simReplicationOptions: ReplicationOptions = {
   learnRetryMs: 400,
   learnBatchBytesMax: 2_000,
 };
+
+/** Meta core settings scaled like the replication timers (lease < grace, as in production). */
+export const simMetaCoreOptions: Partial<MetaCoreOptions> = {
+  fdLeaseMs: 1_200,
+  fdGraceMs: 2_000,
+  balanceIntervalMs: 2_500,
+  learnerProposalTimeoutMs: 4_000,
+  persistRetryDelayMs: 100,
+  persistRetryDelayMaxMs: 800,
+};
+
+const META_TICK_INTERVAL_MS = 100;
 
 const timings: ServerTimings = {
   tickIntervalMs: 50,
@@ -101,29 +125,74 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   const partitions = rng.chance(0.7);
   const faultIntervalMs = rng.int(400, 2_500);
   const maxDown = nodeCount >= 5 ? 2 : 1;
+  const metaKind: SimMetaKind =
+    options.bugs?.promoteNonMembers === true ? "simple" : (options.meta ?? "core");
+  const metaPersistDelayMaxMs = rng.pick([0, 5, 30, 150]);
+  const metaPersistTimeoutRate = rng.pick([0, 0, 0.03]);
+  const metaCrashes = metaKind === "core" && rng.chance(0.3);
   log(
     `seed ${options.seed}: ${nodeCount} servers, ${partitionCount} partitions, ${clientCount} clients, ` +
-      `network ${JSON.stringify(faults)}, crashes ${crashes}, partitions ${partitions}, fault every ${faultIntervalMs}ms`,
+      `network ${JSON.stringify(faults)}, crashes ${crashes}, partitions ${partitions}, fault every ${faultIntervalMs}ms, ` +
+      `meta ${metaKind}` +
+      (metaKind === "core"
+        ? ` (persist delay ≤ ${metaPersistDelayMaxMs}ms, timeouts ${metaPersistTimeoutRate}, crashes ${metaCrashes})`
+        : ""),
   );
 
   const nodes: NodeAddress[] = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}:1`);
-  const authority: ConfigAuthority = new SimpleConfigAuthority({
-    nodes,
-    app: {
-      appId: SIM_APP_ID,
-      appName: "sim",
-      partitionCount,
-      replicaCount: REPLICA_COUNT,
-      status: AppStatus.AVAILABLE,
-      envs: {},
-      createdAtMs: 0,
-    },
-    leaseMs: 1_200,
-    graceMs: 2_000,
-    proposalTtlMs: 4_000,
-    ...(options.bugs?.promoteNonMembers === true ? { promoteNonMembers: true } : {}),
-  });
-  attachMeta(network, queue, authority, log);
+  const metaRng = rng.fork();
+  const metaCore =
+    metaKind === "core"
+      ? new MetaCoreAuthority(
+          {
+            nodes,
+            table: {
+              appId: SIM_APP_ID,
+              appName: SIM_APP_NAME,
+              partitionCount,
+              replicaCount: REPLICA_COUNT,
+            },
+            meta: simMetaCoreOptions,
+            persistDelayMaxMs: metaPersistDelayMaxMs,
+            persistTimeoutRate: metaPersistTimeoutRate,
+            createDeadlineMs: 1_000,
+          },
+          {
+            queue,
+            rng: metaRng,
+            log,
+            count: (what) => history.count(what),
+            fail: (message) => history.fail(message),
+            ...(options.log === undefined
+              ? {}
+              : {
+                  coreLog: pino(
+                    { base: null, timestamp: false },
+                    { write: (line: string) => log(`t=${queue.nowMs} meta: ${line.trimEnd()}`) },
+                  ),
+                }),
+          },
+        )
+      : undefined;
+  const authority: ConfigAuthority =
+    metaCore ??
+    new SimpleConfigAuthority({
+      nodes,
+      app: {
+        appId: SIM_APP_ID,
+        appName: SIM_APP_NAME,
+        partitionCount,
+        replicaCount: REPLICA_COUNT,
+        status: AppStatus.AVAILABLE,
+        envs: {},
+        createdAtMs: 0,
+      },
+      leaseMs: 1_200,
+      graceMs: 2_000,
+      proposalTtlMs: 4_000,
+      ...(options.bugs?.promoteNonMembers === true ? { promoteNonMembers: true } : {}),
+    });
+  attachMeta(network, queue, authority, META_TICK_INTERVAL_MS, log);
 
   const servers = new Map<string, SimReplicaServer>();
   for (const node of nodes) {
@@ -172,9 +241,19 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     const kind = faultRng.pick([
       ...(crashes ? ["crash", "crash"] : []),
       ...(partitions ? ["partition"] : []),
+      ...(metaCrashes ? ["meta-crash"] : []),
       "none",
     ]);
-    if (kind === "crash") {
+    if (kind === "meta-crash" && metaCore?.up === true) {
+      metaCore.crash();
+      const downMs = faultRng.int(200, 4_000);
+      log(`t=${queue.nowMs} crash meta for ${downMs}ms`);
+      queue.after(downMs, () => {
+        if (metaCore.up) return;
+        log(`t=${queue.nowMs} restart meta`);
+        metaCore.restart();
+      });
+    } else if (kind === "crash") {
       const up = [...servers.values()].filter((s) => s.up);
       if (nodeCount - up.length >= maxDown) return;
       const victim = faultRng.pick(up);
@@ -213,21 +292,31 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   scheduleFault();
 
   const violated = () => history.violation !== undefined;
-  let ok = queue.runUntil(activeMs, violated);
-  if (ok) {
-    healed = true;
-    network.heal();
-    network.faults = cleanNetwork;
-    for (const client of clients) client.stop();
-    for (const server of servers.values()) {
-      if (!server.up) server.restart();
+  let exception: string | undefined;
+  try {
+    if (queue.runUntil(activeMs, violated)) {
+      healed = true;
+      network.heal();
+      network.faults = cleanNetwork;
+      for (const client of clients) client.stop();
+      for (const server of servers.values()) {
+        if (!server.up) server.restart();
+      }
+      if (metaCore?.up === false) metaCore.restart();
+      log(`t=${queue.nowMs} healed; quiet for ${quietMs}ms`);
+      queue.runUntil(activeMs + quietMs, violated);
     }
-    log(`t=${queue.nowMs} healed; quiet for ${quietMs}ms`);
-    ok = queue.runUntil(activeMs + quietMs, violated);
+  } catch (error) {
+    // An assertion inside a core or the harness: a failure of this seed, not of the sweep.
+    exception = `t=${queue.nowMs}ms: exception: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
   }
   const configs = authority.configurations();
   const failure =
+    exception ??
     history.violation ??
+    (configs.length === partitionCount
+      ? undefined
+      : `the table has ${configs.length} of ${partitionCount} partitions at the end`) ??
     checkConvergence(configs, servers) ??
     checkAcknowledgedWrites(history, configs, servers);
   const acked = history.writes.filter((w) => w.decree !== undefined).length;
@@ -238,7 +327,7 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
     writes: history.writes.length,
     acknowledged: acked,
     applies: history.applyCount,
-    maxBallot: Math.max(...configs.map((c) => c.ballot)),
+    maxBallot: Math.max(0, ...configs.map((c) => c.ballot)),
     ...Object.fromEntries(history.counters),
   };
   log(`t=${queue.nowMs} done: ${JSON.stringify(stats)}`);
@@ -246,68 +335,4 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   return failure === undefined
     ? { seed: options.seed, ok: true, stats }
     : { seed: options.seed, ok: false, failure, stats };
-}
-
-function attachMeta(
-  network: SimNetwork,
-  queue: EventQueue,
-  authority: ConfigAuthority,
-  log: (line: string) => void,
-): void {
-  let lastLogged = new Map<string, number>();
-  const logChanges = () => {
-    const next = new Map<string, number>();
-    for (const config of authority.configurations()) {
-      const key = `${config.gpid.appId}.${config.gpid.partitionIndex}`;
-      next.set(key, config.ballot);
-      if (lastLogged.get(key) !== config.ballot) {
-        log(
-          `t=${queue.nowMs} config ${key} b${config.ballot} primary ${config.primary ?? "-"} secondaries [${config.secondaries.join(",")}]`,
-        );
-      }
-    }
-    lastLogged = next;
-  };
-  network.attach(META_NODE, (from, message) => {
-    switch (message.kind) {
-      case "BEACON": {
-        const response = authority.onBeacon(message.request, queue.nowMs);
-        network.send(META_NODE, from, {
-          kind: "BEACON_REPLY",
-          response,
-          sentAtMs: message.sentAtMs,
-        });
-        return;
-      }
-      case "UPDATE_CONFIG": {
-        const result = authority.onUpdateConfiguration(message.request, queue.nowMs);
-        logChanges();
-        network.send(META_NODE, from, {
-          kind: "UPDATE_CONFIG_REPLY",
-          gpid: message.request.gpid,
-          ok: result.ok,
-          ...(result.ok
-            ? { config: result.response.config }
-            : result.config === undefined
-              ? {}
-              : { config: result.config }),
-        });
-        return;
-      }
-      case "QUERY_CONFIG":
-        network.send(META_NODE, from, {
-          kind: "QUERY_CONFIG_REPLY",
-          response: authority.onQueryConfiguration(message.request, queue.nowMs),
-        });
-        return;
-      default:
-        return;
-    }
-  });
-  const tick = () => {
-    authority.tick(queue.nowMs);
-    logChanges();
-    queue.after(100, tick);
-  };
-  queue.after(100, tick);
 }

@@ -1,31 +1,69 @@
 /**
- * Many seeds of the deterministic simulation (src/sim): faults, failovers, re-replication, and
- * the checkers. A failure names its seed; replay it with
- * `node --import tsx src/sim/cli.ts --seed N --verbose`.
+ * Many seeds of the deterministic simulation (src/sim): faults, failovers, re-replication, meta
+ * server crashes, and the checkers, with the real meta core deciding configurations (and a smaller
+ * sweep with the in-sim stand-in, for comparison). A failure names its seed; replay it with
+ * `npm run sim -- --seed N --verbose` (add `--meta simple` for the stand-in).
+ *
+ * SIM_SEEDS / SIM_SIMPLE_SEEDS / SIM_FIRST_SEED override the sweep sizes and start.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { runSimulation } from "../../src/sim/index.ts";
+import { runSimulation, type SimMetaKind } from "../../src/sim/index.ts";
 
 const FIRST_SEED = Number(process.env.SIM_FIRST_SEED ?? 1);
-const SEED_COUNT = Number(process.env.SIM_SEEDS ?? 120);
+const SEED_COUNT = Number(process.env.SIM_SEEDS ?? 600);
+const SIMPLE_SEED_COUNT = Number(process.env.SIM_SIMPLE_SEEDS ?? 100);
+
+function sweep(meta: SimMetaKind, count: number): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (let seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) {
+    const result = runSimulation({ seed, meta });
+    const flag = meta === "core" ? "" : ` --meta ${meta}`;
+    assert.ok(
+      result.ok,
+      `seed=${seed}: ${result.failure}\nreplay: npm run sim -- --seed ${seed}${flag} --verbose`,
+    );
+    for (const [name, value] of Object.entries(result.stats))
+      totals.set(name, (totals.get(name) ?? 0) + value);
+    totals.set(
+      "changedConfigs",
+      (totals.get("changedConfigs") ?? 0) + ((result.stats.maxBallot ?? 1) > 1 ? 1 : 0),
+    );
+  }
+  return totals;
+}
 
 describe("replication simulation", () => {
-  it(`keeps every acknowledged write and converges, for ${SEED_COUNT} seeds`, () => {
-    let acknowledged = 0;
-    let failovers = 0;
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + SEED_COUNT; seed++) {
-      const result = runSimulation({ seed });
-      assert.ok(
-        result.ok,
-        `seed=${seed}: ${result.failure}\nreplay: node --import tsx src/sim/cli.ts --seed ${seed} --verbose`,
-      );
-      acknowledged += result.stats.acknowledged ?? 0;
-      failovers += (result.stats.maxBallot ?? 1) > 1 ? 1 : 0;
-    }
-    // The sweep is only worth something if it wrote a lot and changed configurations often.
-    assert.ok(acknowledged > SEED_COUNT * 50, `only ${acknowledged} acknowledged writes`);
-    assert.ok(failovers > SEED_COUNT / 2, `only ${failovers} runs changed a configuration`);
+  it(`keeps every acknowledged write and converges with the real meta core, for ${SEED_COUNT} seeds`, () => {
+    const totals = sweep("core", SEED_COUNT);
+    const total = (name: string): number => totals.get(name) ?? 0;
+    // The sweep is only worth something if it wrote a lot and changed configurations often...
+    assert.ok(
+      total("acknowledged") > SEED_COUNT * 50,
+      `only ${total("acknowledged")} acknowledged writes`,
+    );
+    assert.ok(
+      total("changedConfigs") > SEED_COUNT / 2,
+      `only ${total("changedConfigs")} runs changed a configuration`,
+    );
+    // ...and went through every path of the meta core that the replication core depends on.
+    for (const [name, min] of [
+      ["metaDEAD_PRIMARY_PROMOTED", SEED_COUNT / 2],
+      ["metaPRIMARY_NOT_SERVING", SEED_COUNT / 4],
+      ["metaDEAD_SECONDARY", SEED_COUNT / 10],
+      ["metaLAST_PRIMARY_RETURNED", SEED_COUNT / 40],
+      ["metaBALANCE_PRIMARY", SEED_COUNT / 4],
+      ["metaUPDATE_CONFIGURATION", SEED_COUNT],
+      ["metaCrashes", SEED_COUNT / 10],
+      ["metaPersistTimeouts", SEED_COUNT / 40],
+      ["checkpointInstalls", SEED_COUNT / 2],
+    ] as const)
+      assert.ok(total(name) >= min, `${name}: ${total(name)} < ${min} in ${SEED_COUNT} seeds`);
+  });
+
+  it(`also holds with the in-sim stand-in meta server, for ${SIMPLE_SEED_COUNT} seeds`, () => {
+    const totals = sweep("simple", SIMPLE_SEED_COUNT);
+    assert.ok((totals.get("acknowledged") ?? 0) > SIMPLE_SEED_COUNT * 50);
   });
 
   it("is deterministic: one seed replays identically", () => {

@@ -3,7 +3,10 @@
  * (a secondary stopped acking). The request names the ballot it is based on; only the current
  * primary, at the current ballot, gets a change through, so two primaries (an old one that has not
  * yet noticed it was replaced, and the new one) can never both change a configuration. A refusal
- * carries the current configuration in `details.config` so the requester can catch up.
+ * carries the current configuration in `details.config` so the requester can catch up; a
+ * configuration at the requester's own ballot means "certainly not applied". ERR_BUSY (another
+ * change of the partition is being persisted, perhaps this same request sent earlier) carries
+ * none: its outcome is unknown.
  */
 import { TalariaError } from "../../common/errors.ts";
 import type { PartitionConfiguration, UpdateConfigurationRequest } from "../../protocol/index.ts";
@@ -44,10 +47,12 @@ export function planConfigurationUpdate(
       config,
       `request is based on ballot ${String(body.ballot)}, current is ${config.ballot}`,
     );
+  // No configuration with ERR_BUSY: the change in flight may be this very request (a primary
+  // retries), so the outcome is unknown, and a configuration at the requester's ballot would tell
+  // it "not applied" (docs/replication.md) — it would stop gating commits on a learner that may
+  // become a member.
   if (isBusy(key))
-    throw new TalariaError("ERR_BUSY", `${key}: another configuration change is being persisted`, {
-      details: { config },
-    });
+    throw new TalariaError("ERR_BUSY", `${key}: another configuration change is being persisted`);
   const change = body.change;
   const target = change?.node;
   if (!isNodeAddress(target))

@@ -45,6 +45,7 @@ import type {
 } from "./events.ts";
 import { encodePartition, type MetaRecord, partitionPath } from "./layout.ts";
 import { LearnerProposals } from "./learners.ts";
+import { isAwaitedLastPrimary, watchMemberReports } from "./member-watch.ts";
 import { type MetaCoreOptions, resolveMetaCoreOptions } from "./options.ts";
 import { PendingChanges } from "./pending-changes.ts";
 import { clusterInfo, listApps, listNodes, queryConfiguration } from "./queries.ts";
@@ -250,8 +251,13 @@ export class MetaCore {
 
     const configs: PartitionConfiguration[] = [];
     const appIds = new Set<number>();
+    const watched: PartitionConfiguration[] = [];
     for (const config of this.state.availablePartitions()) {
-      if (!membersOf(config).includes(node.address)) continue;
+      if (!membersOf(config).includes(node.address)) {
+        if (isAwaitedLastPrimary(config, node.address)) watched.push(config);
+        continue;
+      }
+      watched.push(config);
       const key = gpidKey(config.gpid);
       const committed = node.reports.get(key)?.lastCommittedDecree;
       if (committed !== undefined && committed > (this.observedCommitted.get(key) ?? 0))
@@ -259,6 +265,7 @@ export class MetaCore {
       configs.push(this.present(config));
       appIds.add(config.gpid.appId);
     }
+    watchMemberReports(node, watched, this.nowMs);
     const reportedAppIds = new Set(request.replicas.map((report) => report.gpid.appId));
     return {
       leaseMs: this.options.fdLeaseMs,
@@ -317,13 +324,24 @@ export class MetaCore {
       isAlive: (node) => this.state.isAlive(node),
       isServing: (node) => this.state.isServing(node),
       report: (node, key) => this.state.report(node, key),
+      isReplicaMissing: (node, key, ballot) => {
+        const since = this.state.nodes.get(node)?.missingSinceMs.get(key);
+        return since?.ballot === ballot && now - since.value > this.options.fdGraceMs;
+      },
+      refusedBeacons: (node, key, ballot) => {
+        const refused = this.state.nodes.get(node)?.refusedBeacons.get(key);
+        return refused?.ballot === ballot ? refused.value : 0;
+      },
       observedCommittedDecree: (key) => this.observedCommitted.get(key) ?? 0,
     };
     for (const config of [...this.state.availablePartitions()]) {
       if (isBusy(gpidKey(config.gpid))) continue;
       const plan = planRepair(config, context);
       if (plan === undefined) continue;
-      this.log.info({ gpid: gpidKey(config.gpid), reason: plan.reason }, "reassigning partition");
+      this.log.info(
+        { gpid: gpidKey(config.gpid), reason: plan.reason, failures: plan.failures },
+        "reassigning partition",
+      );
       actions.push(this.startPartitionChange(plan.reason, plan.config, {}));
     }
     for (const app of this.state.sortedApps())

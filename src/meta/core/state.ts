@@ -34,6 +34,16 @@ export interface NodeRecord {
   lastBeaconMs: number | undefined;
   /** The node's latest report per gpid key, replaced wholesale by each beacon. */
   reports: Map<string, ReplicaReport>;
+  /** Per member partition: since when no beacon reported a replica of it (member-watch.ts). */
+  missingSinceMs: Map<string, BallotWatch>;
+  /** Per member partition: consecutive beacons whose report refused its role (member-watch.ts). */
+  refusedBeacons: Map<string, BallotWatch>;
+}
+
+/** A value observed under one configuration ballot of a partition. */
+export interface BallotWatch {
+  readonly ballot: number;
+  readonly value: number;
 }
 
 export class ClusterState {
@@ -78,7 +88,14 @@ export class ClusterState {
   node(address: NodeAddress): NodeRecord {
     let record = this.nodes.get(address);
     if (record === undefined) {
-      record = { address, alive: true, lastBeaconMs: undefined, reports: new Map() };
+      record = {
+        address,
+        alive: true,
+        lastBeaconMs: undefined,
+        reports: new Map(),
+        missingSinceMs: new Map(),
+        refusedBeacons: new Map(),
+      };
       this.nodes.set(address, record);
     }
     return record;

@@ -1,7 +1,7 @@
 /**
- * Random histories of beacons, ticks, node deaths and returns, writes, learner additions,
- * secondary removals and meta-store outcomes (success, retriable failure, definite failure) over
- * 3–6 nodes. After every step:
+ * Random histories of beacons, ticks, node deaths, returns and quick restarts (a restarted primary
+ * refuses its ballot), writes, learner additions, secondary removals and meta-store outcomes
+ * (success, retriable failure, definite failure) over 3–6 nodes. After every step:
  * - one (gpid, ballot) never names two different member sets, and ballots only increase, by one
  *   per committed change;
  * - a new primary was a member of the previous configuration, or — when that had no primary —
@@ -30,6 +30,8 @@ type Command =
   | { readonly t: "beacons" }
   | { readonly t: "kill"; readonly n: number }
   | { readonly t: "revive"; readonly n: number }
+  /** The node restarts at once: its replicas are INACTIVE and refuse to be primary at their ballot. */
+  | { readonly t: "restart"; readonly n: number }
   | { readonly t: "write"; readonly p: number }
   | { readonly t: "learn"; readonly stale: boolean }
   | { readonly t: "remove"; readonly p: number }
@@ -46,6 +48,7 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.constant({ t: "beacons" as const }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("kill" as const), n: fc.nat(5) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("revive" as const), n: fc.nat(5) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("restart" as const), n: fc.nat(5) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant("write" as const), p: fc.nat(3) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("learn" as const), stale: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("remove" as const), p: fc.nat(3) }) },
@@ -59,13 +62,18 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
   },
 );
 
+/** A replica as the model sees it; `floor`: never primary at a ballot ≤ it (set by a restart). */
+interface Replica {
+  decree: number;
+  ballot: number;
+  status: ReplicaReport["status"];
+  floor?: number;
+}
+
 class Model {
   readonly up: Map<string, boolean>;
   /** Per node, per gpid key: the decree it holds and the config it last learned. */
-  readonly data = new Map<
-    string,
-    Map<string, { decree: number; ballot: number; status: ReplicaReport["status"] }>
-  >();
+  readonly data = new Map<string, Map<string, Replica>>();
   readonly committed = new Map<string, number>();
 
   constructor(readonly nodes: readonly string[]) {
@@ -78,10 +86,7 @@ class Model {
   }
 
   setDecree(node: string, key: string, decree: number): void {
-    const replicas = this.data.get(node) as Map<
-      string,
-      { decree: number; ballot: number; status: ReplicaReport["status"] }
-    >;
+    const replicas = this.data.get(node) as Map<string, Replica>;
     const current = replicas.get(key) ?? { decree: 0, ballot: 0, status: ReplicaStatus.LEARNER };
     replicas.set(key, { ...current, decree });
   }
@@ -100,10 +105,7 @@ class Model {
   }
 
   learn(node: string, configs: readonly PartitionConfiguration[]): void {
-    const replicas = this.data.get(node) as Map<
-      string,
-      { decree: number; ballot: number; status: ReplicaReport["status"] }
-    >;
+    const replicas = this.data.get(node) as Map<string, Replica>;
     const listed = new Set<string>();
     for (const c of configs) {
       const key = gpidKey(c.gpid);
@@ -113,10 +115,15 @@ class Model {
         ballot: 0,
         status: ReplicaStatus.SECONDARY,
       };
+      const refuses = c.primary === node && c.ballot <= (current.floor ?? 0);
       replicas.set(key, {
         ...current,
         ballot: c.ballot,
-        status: c.primary === node ? ReplicaStatus.PRIMARY : ReplicaStatus.SECONDARY,
+        status: refuses
+          ? ReplicaStatus.INACTIVE
+          : c.primary === node
+            ? ReplicaStatus.PRIMARY
+            : ReplicaStatus.SECONDARY,
       });
     }
     for (const [key, r] of replicas)
@@ -129,6 +136,9 @@ function members(config: PartitionConfiguration): string[] {
     ? [...config.secondaries]
     : [config.primary, ...config.secondaries];
 }
+
+/** Persist kinds emitted over all runs (the runs must reach the rules they are meant to test). */
+const persistKinds = new Map<string, number>();
 
 function run(
   nodeCount: number,
@@ -203,6 +213,7 @@ function run(
     }
   };
 
+  const persistsSeen = driver.persists.length;
   commands.forEach((command, step) => {
     switch (command.t) {
       case "tick":
@@ -215,6 +226,12 @@ function run(
       case "kill":
         model.up.set(all[command.n % nodeCount] as string, false);
         break;
+      case "restart": {
+        const replicas = model.data.get(all[command.n % nodeCount] as string);
+        for (const [key, r] of replicas ?? [])
+          replicas?.set(key, { ...r, status: ReplicaStatus.INACTIVE, floor: r.ballot });
+        break;
+      }
       case "revive":
         model.up.set(all[command.n % nodeCount] as string, true);
         break;
@@ -224,6 +241,8 @@ function run(
         ] as PartitionConfiguration;
         const key = gpidKey(config.gpid);
         if (config.primary === undefined || !members(config).every((n) => model.up.get(n))) break;
+        const primaryStatus = model.data.get(config.primary)?.get(key)?.status;
+        if (primaryStatus !== ReplicaStatus.PRIMARY) break;
         const decree = model.decree(config.primary, key) + 1;
         for (const n of members(config)) model.setDecree(n, key, decree);
         model.committed.set(key, decree);
@@ -282,6 +301,8 @@ function run(
     afterReplies();
     check(step);
   });
+  for (const action of driver.persists.slice(persistsSeen))
+    persistKinds.set(action.kind, (persistKinds.get(action.kind) ?? 0) + 1);
 }
 
 it("meta core property: ballots, promotions, committed writes and persistence stay consistent", () => {
@@ -295,5 +316,9 @@ it("meta core property: ballots, promotions, committed writes and persistence st
         run(nodeCount, partitionCount, replicaCount, commands),
     ),
     { numRuns: 150 },
+  );
+  assert.ok(
+    (persistKinds.get("PRIMARY_NOT_SERVING") ?? 0) > 0,
+    `no run replaced a refusing primary: ${JSON.stringify([...persistKinds])}`,
   );
 });

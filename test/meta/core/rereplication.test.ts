@@ -187,6 +187,16 @@ describe("meta core: re-replication", () => {
     });
     assert.ok(!second.ok);
     assert.equal(second.error.code, "ERR_BUSY");
+    // The same request again (a primary retrying) must not read as "refused at your ballot".
+    const retry = driver.call(MetaMethod.UPDATE_CONFIGURATION, {
+      gpid: config.gpid,
+      node: A,
+      ballot: config.ballot,
+      change: { type: "REMOVE_SECONDARY", node: B },
+    });
+    assert.ok(!retry.ok);
+    assert.equal(retry.error.code, "ERR_BUSY");
+    assert.equal(retry.error.details.config, undefined, "outcome unknown: no configuration");
     driver.release();
     const reply = driver.replies.get(first);
     assert.ok(reply?.ok);
