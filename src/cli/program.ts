@@ -10,6 +10,7 @@
 import { Command, CommanderError } from "commander";
 import { isTalariaError } from "../common/errors.ts";
 import { startMetaServer } from "../server/meta-server.ts";
+import { startReplicaServer } from "../server/replica-server.ts";
 import { registerShellCommand } from "../shell/index.ts";
 import { VERSION } from "../version.ts";
 import { registerLogCommands } from "./log-command.ts";
@@ -43,6 +44,9 @@ export function buildProgram(io: CliIo): Command {
   registerLogCommands(program, io);
   registerServerCommand(program, io, "meta", "run a meta server", (config, logger, onFatal) =>
     startMetaServer(config, logger, { onFatal }),
+  );
+  registerServerCommand(program, io, "replica", "run a replica server", (config, logger) =>
+    startReplicaServer(config, logger),
   );
   registerOneboxCommand(program, io);
   registerShellCommand(program, io);

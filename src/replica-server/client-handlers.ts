@@ -25,6 +25,9 @@ import {
   type WriteResult,
 } from "../replica/index.ts";
 import type { RpcServer } from "../rpc/index.ts";
+import type { AppEnvPolicy } from "./app-env-policy.ts";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A partition as the handlers see it. */
 export interface ServedPartition {
@@ -33,6 +36,8 @@ export interface ServedPartition {
   refusal(kind: "read" | "write"): string | undefined;
   write(request: WriteRequest): Promise<WriteResult>;
   readonly reads: ReplicaReads;
+  /** The table's env policy (deny, throttling, default TTL), when it has envs. */
+  readonly policy?: AppEnvPolicy;
 }
 
 export type PartitionLookup = (gpid: Gpid) => ServedPartition | undefined;
@@ -138,7 +143,7 @@ function checkKeys(gpid: Gpid, partitionCount: number, request: WriteRequest | R
 }
 
 export function registerClientHandlers(server: RpcServer, lookup: PartitionLookup): void {
-  server.handle(ReplicaClientMethod.WRITE, async (payload) => {
+  server.handle(ReplicaClientMethod.WRITE, async (payload, context) => {
     const body = v.object(payload, "payload");
     const message: ClientWriteRequest = {
       gpid: decodeGpid(body.gpid),
@@ -147,7 +152,15 @@ export function registerClientHandlers(server: RpcServer, lookup: PartitionLooku
     };
     const partition = servedPartition(lookup, message.gpid, message.partitionCount, "write");
     checkKeys(message.gpid, message.partitionCount, message.request);
-    return partition.write(message.request);
+    const policy = partition.policy;
+    if (policy === undefined) return partition.write(message.request);
+    policy.checkDeny("write");
+    const admission = policy.admitWrite(message.request, Date.now());
+    if (admission.waitMs > 0) {
+      await sleep(Math.min(admission.waitMs, Math.max(0, (context.deadlineMs - Date.now()) / 2)));
+    }
+    if (admission.reject !== undefined) throw admission.reject;
+    return partition.write(policy.withDefaultTtl(message.request, Date.now()));
   });
   server.handle(ReplicaClientMethod.READ, async (payload) => {
     const body = v.object(payload, "payload");
@@ -158,6 +171,7 @@ export function registerClientHandlers(server: RpcServer, lookup: PartitionLooku
     };
     const partition = servedPartition(lookup, message.gpid, message.partitionCount, "read");
     checkKeys(message.gpid, message.partitionCount, message.read);
+    partition.policy?.checkDeny("read");
     return executeRead(partition.reads, message.read);
   });
 }

@@ -1,0 +1,341 @@
+/**
+ * A replica server's host for its partition replicas (Pegasus `replica_stub`): it opens replicas
+ * as the meta server assigns them (or as a primary starts teaching this server), beacons the
+ * meta server and feeds each replica its lease and configuration, carries replica messages and
+ * configuration requests, and serves checkpoints to learners. Decisions stay in the cores.
+ *
+ * Invariants:
+ *  - The lease fed to replicas is measured from when the beacon was SENT, so it never outlives
+ *    what the meta server granted.
+ *  - One PartitionReplica per gpid; concurrent opens of the same gpid share one promise.
+ *  - A peer's bad message is refused for that request only; it never reaches a core.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { MetaSession } from "../client/meta-session.ts";
+import { isTalariaError } from "../common/errors.ts";
+import type { ReadLimits, WriteLimits } from "../common/limits.ts";
+import { type Logger, silentLogger } from "../common/logger.ts";
+import type { ReplicaMetrics } from "../metrics/index.ts";
+import {
+  type AppInfo,
+  type BeaconResponse,
+  type Gpid,
+  gpidKey,
+  isNodeAddress,
+  MetaMethod,
+  type NodeAddress,
+  type ReplicaReport,
+  type UpdateConfigurationRequest,
+  type UpdateConfigurationResponse,
+} from "../protocol/index.ts";
+import type { ReplicaMessage } from "../protocol/replica-messages.ts";
+import { ReplicaMethod } from "../protocol/replica-messages.ts";
+import { PartitionReplica } from "../replica/index.ts";
+import { defaultReplicationOptions, type ReplicationOptions } from "../replication/index.ts";
+import type { RpcServer, Transport } from "../rpc/index.ts";
+import { AppEnvPolicy } from "./app-env-policy.ts";
+import { CheckpointMethod, CheckpointSource, fetchCheckpoint } from "./checkpoint-transfer.ts";
+import { registerClientHandlers, type ServedPartition } from "./client-handlers.ts";
+import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
+
+export interface ReplicaStubOptions {
+  readonly self: NodeAddress;
+  readonly dataDir: string;
+  readonly metaServers: readonly string[];
+  readonly clusterId: number;
+  readonly beaconIntervalMs: number;
+  readonly gcIntervalMs: number;
+  readonly replication?: Partial<ReplicationOptions>;
+  readonly writeLimits?: WriteLimits;
+  readonly readLimits?: ReadLimits;
+  readonly plogSegmentBytesMax?: number;
+  readonly plogFsync?: boolean;
+  readonly tombstoneRetentionSeconds?: number;
+  readonly sweepIntervalMs?: number;
+  readonly sweepBudget?: number;
+  /** Timeout of one peer message or meta call. */
+  readonly callTimeoutMs?: number;
+}
+
+export interface ReplicaStubDeps {
+  readonly transport: Transport;
+  readonly logger?: Logger;
+  readonly metrics?: ReplicaMetrics;
+}
+
+interface Hosted {
+  readonly replica: PartitionReplica;
+  policy: AppEnvPolicy | undefined;
+}
+
+const CALL_TIMEOUT_MS_DEFAULT = 5000;
+
+export class ReplicaStub {
+  private readonly options: ReplicaStubOptions;
+  private readonly deps: ReplicaStubDeps;
+  private readonly logger: Logger;
+  private readonly meta: MetaSession;
+  private readonly hosted = new Map<string, Hosted>();
+  private readonly opening = new Map<string, Promise<Hosted>>();
+  private readonly apps = new Map<number, AppInfo>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private beaconInFlight = false;
+  private closed = false;
+
+  constructor(options: ReplicaStubOptions, deps: ReplicaStubDeps) {
+    this.options = options;
+    this.deps = deps;
+    this.logger = (deps.logger ?? silentLogger).child({
+      component: "replica-stub",
+      node: options.self,
+    });
+    this.meta = new MetaSession(options.metaServers, deps.transport);
+  }
+
+  private get callTimeoutMs(): number {
+    return this.options.callTimeoutMs ?? CALL_TIMEOUT_MS_DEFAULT;
+  }
+
+  /** Registers every RPC this server answers (client, peer, checkpoint). */
+  register(server: RpcServer): void {
+    registerClientHandlers(server, (gpid) => this.served(gpid));
+    for (const method of Object.values(ReplicaMethod)) {
+      server.handle(method, async (payload, context) => {
+        const message = decodePeerMessage(method, payload);
+        // The sender's listening address (its identity in configurations), not its socket's.
+        const claimed = (payload as { from?: unknown }).from;
+        const from = isNodeAddress(claimed) ? claimed : context.remoteAddress;
+        await this.deliver(from, message);
+        return {};
+      });
+    }
+    const source = new CheckpointSource((gpid, id) =>
+      this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
+    );
+    server.handle(CheckpointMethod.FILES, (payload) => source.files(payload));
+    server.handle(CheckpointMethod.CHUNK, (payload) => source.chunk(payload));
+  }
+
+  start(): void {
+    const beacon = setInterval(() => void this.beacon(), this.options.beaconIntervalMs);
+    const gc = setInterval(() => void this.gcLogs(), this.options.gcIntervalMs);
+    beacon.unref();
+    gc.unref();
+    this.timers.push(beacon, gc);
+    void this.beacon();
+  }
+
+  /** Replicas hosted here, for HTTP and beacons. */
+  reports(): ReplicaReport[] {
+    return [...this.hosted.values()].map((h) => h.replica.report());
+  }
+
+  replica(gpid: Gpid): PartitionReplica | undefined {
+    return this.hosted.get(gpidKey(gpid))?.replica;
+  }
+
+  private served(gpid: Gpid): ServedPartition | undefined {
+    const hosted = this.hosted.get(gpidKey(gpid));
+    const app = this.apps.get(gpid.appId);
+    if (hosted === undefined || app === undefined) return undefined;
+    const policy = this.policyOf(hosted, app);
+    return {
+      partitionCount: app.partitionCount,
+      refusal: (kind) => hosted.replica.refusal(kind),
+      write: (request) => hosted.replica.write(request),
+      reads: hosted.replica.reads,
+      ...(policy === undefined ? {} : { policy }),
+    };
+  }
+
+  private policyOf(hosted: Hosted, app: AppInfo): AppEnvPolicy | undefined {
+    if (Object.keys(app.envs).length === 0) return undefined;
+    if (hosted.policy?.source !== JSON.stringify(app.envs))
+      hosted.policy = new AppEnvPolicy(app.envs, app.partitionCount);
+    return hosted.policy;
+  }
+
+  /** Opens the replica of `gpid` (creating it empty when new). */
+  private open(gpid: Gpid): Promise<Hosted> {
+    const key = gpidKey(gpid);
+    const existing = this.hosted.get(key);
+    if (existing !== undefined) return Promise.resolve(existing);
+    let opening = this.opening.get(key);
+    if (opening === undefined) {
+      opening = this.openNow(gpid).finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
+    }
+    return opening;
+  }
+
+  private async openNow(gpid: Gpid): Promise<Hosted> {
+    const key = gpidKey(gpid);
+    const dir = join(this.options.dataDir, key);
+    await mkdir(dir, { recursive: true });
+    const o = this.options;
+    const replica = await PartitionReplica.open(
+      {
+        dir,
+        self: o.self,
+        gpid,
+        clusterId: o.clusterId,
+        replication: { ...defaultReplicationOptions, ...o.replication },
+        ...(o.writeLimits === undefined ? {} : { writeLimits: o.writeLimits }),
+        ...(o.readLimits === undefined ? {} : { readLimits: o.readLimits }),
+        ...(o.plogSegmentBytesMax === undefined
+          ? {}
+          : { plogSegmentBytesMax: o.plogSegmentBytesMax }),
+        ...(o.plogFsync === undefined ? {} : { plogFsync: o.plogFsync }),
+        ...(o.tombstoneRetentionSeconds === undefined
+          ? {}
+          : { tombstoneRetentionSeconds: o.tombstoneRetentionSeconds }),
+        ...(o.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: o.sweepIntervalMs }),
+        ...(o.sweepBudget === undefined ? {} : { sweepBudget: o.sweepBudget }),
+        ...(this.deps.metrics === undefined ? {} : { metrics: this.deps.metrics }),
+      },
+      {
+        send: (to, message) => this.send(to, message),
+        requestConfigChange: (request) => void this.requestConfigChange(request),
+        fetchCheckpoint: (ref, scratchDir) =>
+          fetchCheckpoint(this.deps.transport, gpid, ref, scratchDir),
+        logger: this.logger,
+      },
+    );
+    const hosted: Hosted = { replica, policy: undefined };
+    if (this.closed) {
+      await replica.close();
+      throw new Error("replica server closed");
+    }
+    this.hosted.set(key, hosted);
+    return hosted;
+  }
+
+  private send(to: NodeAddress, message: ReplicaMessage): void {
+    // One-way: the core resends what matters, so a lost message is only logged at debug.
+    this.deps.transport
+      .call(
+        to,
+        message.method,
+        { ...encodePeerMessage(message), from: this.options.self },
+        { timeoutMs: this.callTimeoutMs },
+      )
+      .catch((error: unknown) =>
+        this.logger.debug(
+          { err: error, to, method: message.method },
+          "replica message not delivered",
+        ),
+      );
+  }
+
+  private async deliver(from: NodeAddress, message: ReplicaMessage): Promise<void> {
+    const known = this.hosted.get(gpidKey(message.gpid));
+    // A primary teaching this server (or a new configuration naming it) creates the replica.
+    const hosted =
+      known ??
+      (message.method === ReplicaMethod.GROUP_CHECK || message.method === ReplicaMethod.PREPARE
+        ? await this.open(message.gpid)
+        : undefined);
+    hosted?.replica.step({ type: "MESSAGE", from, message });
+  }
+
+  private async requestConfigChange(request: UpdateConfigurationRequest): Promise<void> {
+    const replica = this.hosted.get(gpidKey(request.gpid))?.replica;
+    try {
+      const response = (await this.meta.call(
+        MetaMethod.UPDATE_CONFIGURATION,
+        request,
+        this.callTimeoutMs,
+      )) as UpdateConfigurationResponse;
+      replica?.step({ type: "CONFIG", config: decodeConfig(response.config, "config") });
+    } catch (error) {
+      let config: ReturnType<typeof decodeConfig> | undefined;
+      if (isTalariaError(error) && error.details.config !== undefined) {
+        try {
+          config = decodeConfig(error.details.config, "details.config");
+        } catch {
+          config = undefined;
+        }
+      }
+      this.logger.info(
+        { err: error, gpid: gpidKey(request.gpid), change: request.change },
+        "configuration change refused",
+      );
+      replica?.step(
+        config === undefined
+          ? { type: "CONFIG_CHANGE_REFUSED" }
+          : { type: "CONFIG_CHANGE_REFUSED", config },
+      );
+    }
+  }
+
+  private async beacon(): Promise<void> {
+    if (this.beaconInFlight || this.closed) return;
+    this.beaconInFlight = true;
+    const sentAt = new Map([...this.hosted].map(([key, h]) => [key, h.replica.nowMs()]));
+    const sentAtMs = Date.now();
+    try {
+      const reply = (await this.meta.call(
+        MetaMethod.BEACON,
+        { node: this.options.self, replicas: this.reports() },
+        this.callTimeoutMs,
+      )) as BeaconResponse;
+      await this.onBeaconReply(reply, sentAt, sentAtMs);
+    } catch (error) {
+      this.logger.warn({ err: error }, "beacon failed");
+    } finally {
+      this.beaconInFlight = false;
+    }
+  }
+
+  private async onBeaconReply(
+    reply: BeaconResponse,
+    sentAt: ReadonlyMap<string, number>,
+    sentAtMs: number,
+  ): Promise<void> {
+    for (const app of reply.apps) this.apps.set(app.appId, app);
+    for (const app of reply.droppedApps ?? []) this.apps.delete(app.appId);
+    const dropped = new Set((reply.droppedApps ?? []).map((app) => app.appId));
+    for (const [key, hosted] of this.hosted) {
+      if (dropped.has(hosted.replica.report().gpid.appId)) {
+        this.hosted.delete(key);
+        this.logger.info(
+          { gpid: key },
+          "table dropped: closing its replica (data kept for recall)",
+        );
+        await hosted.replica.close();
+      }
+    }
+    for (const raw of reply.configs) {
+      const config = decodeConfig(raw, "config");
+      const hosted = await this.open(config.gpid);
+      hosted.replica.step({ type: "CONFIG", config });
+    }
+    for (const proposal of reply.learnerProposals) {
+      this.hosted.get(gpidKey(proposal.gpid))?.replica.step({ type: "LEARNER_PROPOSED", proposal });
+    }
+    for (const [key, hosted] of this.hosted) {
+      // Measured from the send, in each replica's own time base.
+      const start = sentAt.get(key) ?? hosted.replica.nowMs() - (Date.now() - sentAtMs);
+      hosted.replica.step({ type: "LEASE", expiresAtMs: start + reply.leaseMs });
+    }
+  }
+
+  private async gcLogs(): Promise<void> {
+    for (const [key, hosted] of this.hosted) {
+      try {
+        await hosted.replica.gcLog();
+      } catch (error) {
+        this.logger.warn({ err: error, gpid: key }, "plog gc failed");
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await Promise.allSettled([...this.opening.values()]);
+    await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));
+    this.hosted.clear();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Wiring of a replica server process: config → replica stub → RPC and HTTP servers.
+ * No decisions here; they live in the replication core and the meta server.
+ */
+import { resolve } from "node:path";
+import { Registry } from "prom-client";
+import { TalariaError } from "../common/errors.ts";
+import type { Logger } from "../common/logger.ts";
+import {
+  type Config,
+  formatHostPort,
+  plogSegmentBytesMaxOf,
+  readLimitsOf,
+  writeLimitsOf,
+} from "../config/index.ts";
+import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
+import { ReplicaMetrics } from "../metrics/index.ts";
+import { parseGpid } from "../protocol/index.ts";
+import { ReplicaStub } from "../replica-server/replica-stub.ts";
+import { RpcClient, RpcMetrics, RpcServer } from "../rpc/index.ts";
+
+export interface RunningReplicaServer {
+  readonly address: string;
+  readonly httpPort: number | undefined;
+  readonly stub: ReplicaStub;
+  close(): Promise<void>;
+}
+
+export async function startReplicaServer(
+  config: Config,
+  logger: Logger,
+): Promise<RunningReplicaServer> {
+  const server = config.replicaServer;
+  const replication = config.replication;
+  const address = `${server.host}:${server.port}`;
+  const registry = new Registry();
+  const rpcMetrics = new RpcMetrics(registry);
+  const transport = new RpcClient(
+    { name: `replica ${address}` },
+    { log: logger, metrics: rpcMetrics },
+  );
+  const stub = new ReplicaStub(
+    {
+      self: address,
+      dataDir: resolve(server.dataDir),
+      metaServers: config.metaServer.serverList.map(formatHostPort),
+      clusterId: config.duplicationGroup[replication.clusterName] ?? 0,
+      beaconIntervalMs: replication.fdBeaconIntervalSeconds * 1000,
+      gcIntervalMs: replication.gcIntervalMs,
+      replication: {
+        groupCheckIntervalMs: replication.groupCheckIntervalMs,
+        prepareResendIntervalMs: replication.prepareTimeoutMsForSecondaries,
+      },
+      writeLimits: writeLimitsOf(config),
+      readLimits: readLimitsOf(config),
+      plogSegmentBytesMax: plogSegmentBytesMaxOf(config),
+      tombstoneRetentionSeconds: config.pegasusServer.tombstoneRetentionSeconds,
+      sweepIntervalMs: config.pegasusServer.ttlSweepIntervalMs,
+      sweepBudget: config.pegasusServer.ttlSweepBudget,
+    },
+    { transport, logger, metrics: new ReplicaMetrics(registry) },
+  );
+  const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });
+  stub.register(rpc);
+  await rpc.listen({ host: server.host, port: server.port });
+  let http: HttpServer | undefined;
+  let httpPort: number | undefined;
+  if (server.httpPort > 0) {
+    http = new HttpServer(
+      new Router([
+        ...commonRoutes(registry, "replica"),
+        {
+          path: "/replica/partitions",
+          description: "every replica this server hosts: gpid, status, ballot, decrees",
+          handler: async () => json({ node: address, replicas: stub.reports() }),
+        },
+        {
+          path: "/replica/partition",
+          description: "one replica in detail (?gpid=<appId>.<partitionIndex>)",
+          handler: async (query) => {
+            const gpid = parseGpid(query.get("gpid") ?? "");
+            const replica = stub.replica(gpid);
+            if (replica === undefined)
+              throw new TalariaError(
+                "ERR_OBJECT_NOT_FOUND",
+                `no replica ${query.get("gpid")} here`,
+              );
+            return json({
+              report: replica.report(),
+              stats: replica.statsSnapshot(),
+              core: replica.snapshot(),
+            });
+          },
+        },
+      ]),
+      logger,
+    );
+    httpPort = await http.listen(server.host, server.httpPort);
+  }
+  stub.start();
+  logger.info(
+    { address, httpPort, metaServers: config.metaServer.serverList.map(formatHostPort) },
+    "replica server started",
+  );
+  return {
+    address,
+    httpPort,
+    stub,
+    async close() {
+      await rpc.close();
+      await stub.close();
+      await transport.close();
+      await http?.close();
+    },
+  };
+}
