@@ -10,7 +10,7 @@
  *  - One PartitionReplica per gpid; concurrent opens of the same gpid share one promise.
  *  - A peer's bad message is refused for that request only; it never reaches a core.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { MetaSession } from "../client/meta-session.ts";
 import { isTalariaError } from "../common/errors.ts";
@@ -25,6 +25,7 @@ import {
   isNodeAddress,
   MetaMethod,
   type NodeAddress,
+  parseGpid,
   type ReplicaReport,
   type UpdateConfigurationRequest,
   type UpdateConfigurationResponse,
@@ -117,7 +118,28 @@ export class ReplicaStub {
     server.handle(CheckpointMethod.CHUNK, (payload) => source.chunk(payload));
   }
 
-  start(): void {
+  /**
+   * Opens every replica found on disk, then starts beaconing: the meta server reads a missing
+   * report as "this server holds no replica of the partition", so the first beacon must already
+   * name everything this server has data for.
+   */
+  async start(): Promise<void> {
+    await mkdir(this.options.dataDir, { recursive: true });
+    for (const entry of await readdir(this.options.dataDir, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      let gpid: Gpid;
+      try {
+        gpid = parseGpid(entry.name);
+      } catch {
+        continue;
+      }
+      try {
+        await this.open(gpid);
+      } catch (error) {
+        this.logger.error({ err: error, gpid: entry.name }, "cannot open a replica found on disk");
+      }
+    }
+    this.logger.info({ replicas: this.hosted.size }, "replicas loaded");
     const beacon = setInterval(() => void this.beacon(), this.options.beaconIntervalMs);
     const gc = setInterval(() => void this.gcLogs(), this.options.gcIntervalMs);
     beacon.unref();

@@ -97,7 +97,7 @@ export async function startReplicaServer(
     );
     httpPort = await http.listen(server.host, server.httpPort);
   }
-  stub.start();
+  await stub.start();
   logger.info(
     { address, httpPort, metaServers: config.metaServer.serverList.map(formatHostPort) },
     "replica server started",

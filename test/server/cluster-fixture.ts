@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../src/common/logger.ts";
 import { type Config, defaultConfig } from "../../src/config/index.ts";
-import { startMetaServer, type RunningMetaServer } from "../../src/server/meta-server.ts";
+import { type RunningMetaServer, startMetaServer } from "../../src/server/meta-server.ts";
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { freePort } from "../support/ports.ts";
 
@@ -18,10 +18,19 @@ export interface InProcessCluster {
   close(): Promise<void>;
 }
 
-export async function startInProcessCluster(replicaCount = 3, logger: Logger = silentLogger): Promise<InProcessCluster> {
+export async function startInProcessCluster(
+  replicaCount = 3,
+  logger: Logger = silentLogger,
+): Promise<InProcessCluster> {
   const root = mkdtempSync(join(tmpdir(), "talaria-cluster-"));
   const metaPort = await freePort();
-  const timings = { fdBeaconIntervalSeconds: 1, fdCheckIntervalSeconds: 1, fdLeaseSeconds: 3, fdGraceSeconds: 4, groupCheckIntervalMs: 500 };
+  const timings = {
+    fdBeaconIntervalSeconds: 1,
+    fdCheckIntervalSeconds: 1,
+    fdLeaseSeconds: 3,
+    fdGraceSeconds: 4,
+    groupCheckIntervalMs: 500,
+  };
   const metaConfig = defaultConfig({
     metaServer: { port: metaPort, httpPort: 0, dataDir: join(root, "meta") },
     replicaServer: { port: metaPort + 1 > 65535 ? 1 : 1, httpPort: 0 },
@@ -39,7 +48,9 @@ export async function startInProcessCluster(replicaCount = 3, logger: Logger = s
       }),
     );
   }
-  const replicas: (RunningReplicaServer | undefined)[] = await Promise.all(configs.map((c) => startReplicaServer(c, logger)));
+  const replicas: (RunningReplicaServer | undefined)[] = await Promise.all(
+    configs.map((c) => startReplicaServer(c, logger)),
+  );
   const cluster: InProcessCluster = {
     meta,
     get replicas() {
