@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
+import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose whole onebox range is free now (random, so parallel runs rarely meet). */
+async function freeBase(clusters: number, replicas: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + 1000 * Math.floor(Math.random() * 20);
+    const probe = planOnebox({ dir: "/unused", clusters, replicas, basePort: base });
+    const ports = probe.flatMap((c) =>
+      c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),
+    );
+    const free = await Promise.all(ports.map(portFree));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error("no free port range for a onebox");
+}
+
+export interface E2eOnebox {
+  readonly onebox: RunningOnebox;
+  readonly clusters: readonly OneboxCluster[];
+  readonly dir: string;
+  close(): Promise<void>;
+}
+
+export async function startE2eOnebox(clusters = 1, replicas = 3): Promise<E2eOnebox> {
+  const dir = mkdtempSync(join(tmpdir(), "talaria-e2e-"));
+  const plan = planOnebox({
+    dir,
+    clusters,
+    replicas,
+    basePort: await freeBase(clusters, replicas),
+  });
+  const onebox = await startOnebox(plan, { readyTimeoutMs: 60_000 });
+  return {
+    onebox,
+    clusters: plan,
+    dir,
+    async close() {
+      await onebox.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
