@@ -64,7 +64,11 @@ export class MetaService {
     this.options = options;
     this.deps = deps;
     this.logger = (deps.logger ?? silentLogger).child({ component: "meta-service" });
-    this.election = deps.store.election(options.address);
+    // One election per cluster root: clusters sharing a ZooKeeper ensemble elect separately.
+    this.election = deps.store.election(
+      options.address,
+      `${options.core?.clusterRoot ?? "/talaria"}/leader_election`,
+    );
   }
 
   /** Campaigns in the background; resolves once this server leads (tests and onebox await it). */
@@ -210,7 +214,11 @@ export class MetaService {
           "ERR_LIMIT_EXCEEDED",
           `more than ${max} meta-store nodes under ${root}`,
         );
-      for (const child of await this.deps.store.children(path)) stack.push(`${path}/${child}`);
+      for (const child of await this.deps.store.children(path)) {
+        // The election's candidates are not metadata.
+        if (path === root && child === "leader_election") continue;
+        stack.push(`${path}/${child}`);
+      }
     }
     return records;
   }

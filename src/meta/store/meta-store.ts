@@ -42,8 +42,12 @@ export interface MetaStore {
   delete(path: string, options?: DeleteOptions): Promise<void>;
   children(path: string): Promise<string[]>;
   multi(ops: readonly MetaOp[]): Promise<void>;
-  /** A leader election among meta servers sharing this store; `address` names this candidate. */
-  election(address: string): LeaderElection;
+  /**
+   * A leader election among meta servers sharing this store; `address` names this candidate.
+   * `path` scopes it (one election per cluster when clusters share a ZooKeeper ensemble);
+   * ELECTION_PATH by default.
+   */
+  election(address: string, path?: string): LeaderElection;
   /** Idempotent. Resigns any election created from this store. */
   close(): Promise<void>;
 }

@@ -217,15 +217,16 @@ export class ZooKeeperLeaderElection implements LeaderElection {
     }
   }
 
+  /** Creates the election directory and any missing ancestor (a cluster's root may be new). */
   private async createDir(): Promise<void> {
-    try {
-      await this.session.create(
-        this.electionPath,
-        Buffer.alloc(0),
-        zookeeper.CreateMode.PERSISTENT,
-      );
-    } catch (error) {
-      if (!isTalariaError(error, "ERR_OBJECT_EXIST")) throw error;
+    const segments = this.electionPath.split("/").filter((segment) => segment !== "");
+    for (let depth = 1; depth <= segments.length; depth++) {
+      const path = `/${segments.slice(0, depth).join("/")}`;
+      try {
+        await this.session.create(path, Buffer.alloc(0), zookeeper.CreateMode.PERSISTENT);
+      } catch (error) {
+        if (!isTalariaError(error, "ERR_OBJECT_EXIST")) throw error;
+      }
     }
   }
 

@@ -207,12 +207,12 @@ export class ZooKeeperMetaStore implements MetaStore {
     }
   }
 
-  election(address: string): LeaderElection {
+  election(address: string, path: string = ELECTION_PATH): LeaderElection {
     if (this.closing !== undefined) {
       throw new TalariaError("ERR_INVALID_STATE", "election on a closed meta store");
     }
     const election = new ZooKeeperLeaderElection(
-      { address, electionPath: ELECTION_PATH },
+      { address, electionPath: path },
       { session: this.session, logger: this.logger },
     );
     this.elections.push(election);
