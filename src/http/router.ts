@@ -40,6 +40,7 @@ export function json(value: unknown): HttpBody {
   return { kind: "json", value };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL = /[\u0000-\u0008\u000e-\u001f]/;
 
 /** Bytes as text when they are printable UTF-8, else as `0x…` hex (the CLI's convention). */

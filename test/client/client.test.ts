@@ -110,7 +110,9 @@ describe("client data operations", () => {
       isTalariaError(e, "ERR_LIMIT_EXCEEDED"),
     );
     await table.set("h", "text", "not a number");
-    await assert.rejects(table.incr("h", "text", 1), (e) => isTalariaError(e, "ERR_INVALID_ARGUMENT"));
+    await assert.rejects(table.incr("h", "text", 1), (e) =>
+      isTalariaError(e, "ERR_INVALID_ARGUMENT"),
+    );
     await assert.rejects(client.table("missing").get("a", "b"), (e) =>
       isTalariaError(e, "ERR_APP_NOT_EXIST"),
     );
