@@ -72,3 +72,55 @@ it("a replica server going away: writes continue after failover, none acknowledg
   for (const n of acked.slice(0, 100))
     assert.equal((await table.get(`key-${n}`, "s"))?.toString(), `v${n}`);
 });
+
+it("table envs reach every replica: deny (reconfig, timeout) and write throttling (delay, reject)", async () => {
+  const table = client.table("t");
+  const setEnvs = (envs: Record<string, string>) =>
+    client.metaSession.call(MetaMethod.SET_APP_ENVS, { appName: "t", envs }, 5000);
+  const clearEnvs = () =>
+    client.metaSession.call(MetaMethod.DEL_APP_ENVS, { appName: "t", prefix: "replica." }, 5000);
+  const codeOf = async (write: Promise<unknown>) => {
+    try {
+      await write;
+      return "OK";
+    } catch (error) {
+      return (error as { code?: string }).code ?? String(error);
+    }
+  };
+
+  await setEnvs({ "replica.deny_client_request": "reconfig*write" });
+  await eventually(
+    "writes denied with ERR_INVALID_STATE",
+    10_000,
+    async () =>
+      (await codeOf(table.set("deny", "s", "v", { timeoutMs: 300 }))) === "ERR_INVALID_STATE",
+  );
+  assert.equal((await table.get("h1", "s"))?.toString(), "v1", "reads still served");
+  await setEnvs({ "replica.deny_client_request": "timeout*all" });
+  await eventually(
+    "requests dropped without reply",
+    10_000,
+    async () => (await codeOf(table.get("h1", "s", { timeoutMs: 300 }))) === "ERR_TIMEOUT",
+  );
+  await clearEnvs();
+  await eventually(
+    "writes served again",
+    10_000,
+    async () => (await codeOf(table.set("deny", "s", "v", { timeoutMs: 1000 }))) === "OK",
+  );
+
+  // 4 partitions: 1 unit per table → 1 per partition and second.
+  await setEnvs({ "replica.write_throttling": "1*reject*50" });
+  await eventually("the second write in a second rejected with ERR_BUSY", 10_000, async () => {
+    await codeOf(table.set("throttled", "a", "v", { timeoutMs: 200 }));
+    return (await codeOf(table.set("throttled", "b", "v", { timeoutMs: 200 }))) === "ERR_BUSY";
+  });
+  await setEnvs({ "replica.write_throttling": "1*delay*400" });
+  await eventually("the second write in a second delayed", 10_000, async () => {
+    await table.set("slow", "a", "v");
+    const start = Date.now();
+    await table.set("slow", "b", "v");
+    return Date.now() - start >= 300;
+  });
+  await clearEnvs();
+});
