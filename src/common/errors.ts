@@ -102,6 +102,26 @@ export const errorCatalogue = {
     description:
       "A table with this name already exists, or a dropped one that can still be recalled holds the name (or the table to recall is already available).",
   },
+  ERR_DUP_EXIST: {
+    retriable: false,
+    description:
+      "The table already duplicates to this remote cluster; `details` names the existing duplication (`appId`, `dupid`, `status`).",
+  },
+  ERR_OPERATION_DISABLED: {
+    retriable: false,
+    description:
+      "The operation is switched off: duplication with `[replication] duplication_enabled = false`, or a feature not available in this release (`details.reason`).",
+  },
+  ERR_INCONSISTENT_STATE: {
+    retriable: false,
+    description:
+      "Two sides disagree on a fact that must match: a duplication routed entries by a partition count the remote table no longer has (`details.partitionCount`, `details.expectedPartitionCount`).",
+  },
+  ERR_DUP_CLUSTER_ID_REFUSED: {
+    retriable: false,
+    description:
+      "A DUPLICATE request carries a cluster id the receiver refuses: its own (self-duplication) or one not in its `[duplication-group]`; `details = { clusterId, reason }`, reason `self` or `unconfigured`.",
+  },
 } as const satisfies Record<string, { retriable: boolean; description: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -31,8 +31,8 @@ export const replicationSection = {
     dup_ignore_other_cluster_ids: {
       type: "bool",
       default: "false",
-      doc: "Accept duplicated writes carrying any cluster id other than this cluster's own, so only the local id has to be configured. When false, an id not in `[duplication-group]` is refused.",
-      usedBy: ["replica"],
+      doc: "Accept duplicated writes carrying any cluster id other than this cluster's own, so only the local id has to be configured. When false, an id not in `[duplication-group]` is refused, and the meta server refuses to add a duplication to a cluster not in `[duplication-group]`.",
+      usedBy: ["meta", "replica"],
       pegasus: "same",
     },
     max_allowed_write_size: {

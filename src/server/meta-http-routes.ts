@@ -1,6 +1,7 @@
 /** The meta server's HTTP routes (docs/http.md documents their JSON). */
 import { TalariaError } from "../common/errors.ts";
 import { json, type Route } from "../http/index.ts";
+import { pegasusQueryJson } from "../meta/core/index.ts";
 import type { MetaService } from "../meta/service/index.ts";
 
 function requiredName(query: URLSearchParams): string {
@@ -41,6 +42,16 @@ export function metaRoutes(service: MetaService): Route[] {
           appName: requiredName(query),
         });
         return json({ appName: app.appName, envs: app.envs });
+      },
+    },
+    {
+      path: "/meta/app/duplication",
+      description:
+        "the duplications of one table with per-partition progress, as Pegasus prints them (?name=)",
+      handler: async (query) => {
+        const appName = requiredName(query);
+        const core = await service.leadingCore();
+        return json(pegasusQueryJson(core.queryDuplication({ appName })));
       },
     },
   ];

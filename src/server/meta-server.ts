@@ -10,7 +10,8 @@ import { type Config, formatHostPort, validateAppEnv } from "../config/index.ts"
 import { commonRoutes, HttpServer, Router } from "../http/index.ts";
 import { MetaService } from "../meta/service/index.ts";
 import { type MetaStore, openMetaStore } from "../meta/store/index.ts";
-import { MetaMethod } from "../protocol/index.ts";
+import { MetaDuplicationMetrics } from "../metrics/index.ts";
+import { DuplicationMethod, MetaMethod } from "../protocol/index.ts";
 import { RpcMetrics, RpcServer } from "../rpc/index.ts";
 import { metaRoutes } from "./meta-http-routes.ts";
 
@@ -58,6 +59,20 @@ export async function startMetaServer(
         fdGraceMs: replication.fdGraceSeconds * 1000,
         holdSecondsForDroppedApp: meta.holdSecondsForDroppedApp,
         balanceIntervalMs: meta.balanceIntervalMs,
+        duplication: {
+          enabled: replication.duplicationEnabled,
+          clusterName: replication.clusterName,
+          remoteClusters: Object.fromEntries(
+            Object.entries(config.pegasusClusters).map(([name, metas]) => [
+              name,
+              metas.map(formatHostPort),
+            ]),
+          ),
+          clusterIds: config.duplicationGroup,
+          ignoreOtherClusterIds: replication.dupIgnoreOtherClusterIds,
+          progressMinUpdatePeriodMs: replication.dupProgressMinUpdatePeriodMs,
+          syncPeriodMs: replication.duplicationSyncPeriodSecond * 1000,
+        },
       },
       tickIntervalMs: replication.fdCheckIntervalSeconds * 1000,
     },
@@ -73,8 +88,10 @@ export async function startMetaServer(
     { name: `meta ${address}` },
     { log: logger, metrics: new RpcMetrics(registry) },
   );
-  for (const method of Object.values(MetaMethod))
+  for (const method of [...Object.values(MetaMethod), ...Object.values(DuplicationMethod)])
     rpc.handle(method, (payload) => service.handle(method, payload));
+  if (replication.duplicationEnabled)
+    new MetaDuplicationMetrics(registry, () => service.coreIfLeading()?.listDuplications());
   await rpc.listen({ host: meta.host, port: meta.port });
   let http: HttpServer | undefined;
   let httpPort: number | undefined;

@@ -18,6 +18,8 @@
  */
 import type { TalariaError } from "../../common/errors.ts";
 import type {
+  AddDuplicationRequest,
+  AddDuplicationResponse,
   AppEnvsResponse,
   BeaconRequest,
   BeaconResponse,
@@ -28,19 +30,27 @@ import type {
   DelAppEnvsRequest,
   DropAppRequest,
   DropAppResponse,
+  DuplicationSyncRequest,
+  DuplicationSyncResponse,
   ListAppsRequest,
   ListAppsResponse,
+  ListDuplicationsRequest,
+  ListDuplicationsResponse,
   ListNodesRequest,
   ListNodesResponse,
+  ModifyDuplicationRequest,
+  ModifyDuplicationResponse,
   QueryConfigurationRequest,
   QueryConfigurationResponse,
+  QueryDuplicationRequest,
+  QueryDuplicationResponse,
   RecallAppRequest,
   RecallAppResponse,
   SetAppEnvsRequest,
   UpdateConfigurationRequest,
   UpdateConfigurationResponse,
 } from "../../protocol/index.ts";
-import { MetaMethod } from "../../protocol/index.ts";
+import { DuplicationMethod, MetaMethod } from "../../protocol/index.ts";
 import type { MetaStoreWrite } from "./layout.ts";
 
 /** Chosen by the runtime; echoed in the reply. */
@@ -67,6 +77,20 @@ export interface MetaMethodTypes {
   [MetaMethod.CLUSTER_INFO]: { request: ClusterInfoRequest; response: ClusterInfoResponse };
   [MetaMethod.SET_APP_ENVS]: { request: SetAppEnvsRequest; response: AppEnvsResponse };
   [MetaMethod.DEL_APP_ENVS]: { request: DelAppEnvsRequest; response: AppEnvsResponse };
+  [DuplicationMethod.ADD]: { request: AddDuplicationRequest; response: AddDuplicationResponse };
+  [DuplicationMethod.MODIFY]: {
+    request: ModifyDuplicationRequest;
+    response: ModifyDuplicationResponse;
+  };
+  [DuplicationMethod.QUERY]: {
+    request: QueryDuplicationRequest;
+    response: QueryDuplicationResponse;
+  };
+  [DuplicationMethod.LIST]: {
+    request: ListDuplicationsRequest;
+    response: ListDuplicationsResponse;
+  };
+  [DuplicationMethod.SYNC]: { request: DuplicationSyncRequest; response: DuplicationSyncResponse };
 }
 
 export type MetaMethodName = keyof MetaMethodTypes;
@@ -125,7 +149,12 @@ export type PersistKind =
   | "PRIMARY_NOT_SERVING"
   | "LAST_PRIMARY_RETURNED"
   | "LAST_PRIMARY_NEVER_WRITTEN"
-  | "BALANCE_PRIMARY";
+  | "BALANCE_PRIMARY"
+  | "ADD_DUPLICATION"
+  | "START_DUPLICATION"
+  | "ALTER_DUPLICATION"
+  | "REMOVE_DUPLICATION"
+  | "DUPLICATION_PROGRESS";
 
 export type MetaAction =
   | {

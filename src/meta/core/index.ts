@@ -6,6 +6,15 @@
  */
 export type { AppEnvValidator } from "./app-ddl.ts";
 export {
+  type DuplicationOptions,
+  type DuplicationRecord,
+  duplicationPath,
+  duplicationTransitions,
+  isValidTransition,
+  pegasusQueryJson,
+  progressPath,
+} from "./duplication/index.ts";
+export {
   type DdlMethodName,
   type DdlRequest,
   ddlMethods,
@@ -32,6 +41,7 @@ export { MetaCore, type MetaCoreDeps } from "./meta-core.ts";
 export {
   defaultMetaCoreOptions,
   type MetaCoreOptions,
+  type MetaCoreOptionsInput,
   partitionCountMin,
   replicaCountMin,
   resolveMetaCoreOptions,

@@ -5,7 +5,7 @@
  *   <root>/apps/<appId>                   AppInfo JSON + "v": 1 (status AVAILABLE or DROPPED)
  *   <root>/apps/<appId>/<partitionIndex>  PartitionConfiguration JSON + "v": 1
  *   <root>/next_app_id                    ASCII decimal: the id the next created table gets
- *   <root>/apps/<appId>/duplication/...   (reserved for duplication; not read or written here)
+ *   <root>/apps/<appId>/duplication/...   duplications: see duplication/layout.ts
  *
  * `<root>` is `MetaCoreOptions.clusterRoot`. `appId` and `partitionIndex` are plain decimals
  * (`/talaria/apps/3/0`). Writes are absolute values (create-or-overwrite, delete-if-present), so

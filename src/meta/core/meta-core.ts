@@ -23,17 +23,28 @@ import type {
   LearnerProposal,
   ListAppsRequest,
   ListAppsResponse,
+  ListDuplicationsRequest,
+  ListDuplicationsResponse,
   ListNodesRequest,
   ListNodesResponse,
   PartitionConfiguration,
   QueryConfigurationRequest,
   QueryConfigurationResponse,
+  QueryDuplicationRequest,
+  QueryDuplicationResponse,
 } from "../../protocol/index.ts";
-import { AppStatus, gpidKey, isNodeAddress, MetaMethod } from "../../protocol/index.ts";
+import {
+  AppStatus,
+  DuplicationMethod,
+  gpidKey,
+  isNodeAddress,
+  MetaMethod,
+} from "../../protocol/index.ts";
 import type { AppEnvValidator, DdlContext, DdlPlan } from "./app-ddl.ts";
 import { planPrimaryMoves } from "./balancer.ts";
 import { planConfigurationUpdate } from "./config-update.ts";
 import { DdlQueue, planQueuedDdl } from "./ddl-queue.ts";
+import { DuplicationCore } from "./duplication/duplication-core.ts";
 import type {
   MetaAction,
   MetaEvent,
@@ -46,7 +57,11 @@ import type {
 import { encodePartition, type MetaRecord, partitionPath } from "./layout.ts";
 import { LearnerProposals } from "./learners.ts";
 import { isAwaitedLastPrimary, watchMemberReports } from "./member-watch.ts";
-import { type MetaCoreOptions, resolveMetaCoreOptions } from "./options.ts";
+import {
+  type MetaCoreOptions,
+  type MetaCoreOptionsInput,
+  resolveMetaCoreOptions,
+} from "./options.ts";
 import { PendingChanges } from "./pending-changes.ts";
 import { clusterInfo, listApps, listNodes, queryConfiguration } from "./queries.ts";
 import { planRepair, type RepairContext } from "./repair.ts";
@@ -59,7 +74,13 @@ export interface MetaCoreDeps {
   readonly log?: Logger;
 }
 
-const emptyReport: RestoreReport = { apps: 0, partitions: 0, nextAppId: 1, problems: [] };
+const emptyReport: RestoreReport = {
+  apps: 0,
+  partitions: 0,
+  nextAppId: 1,
+  duplications: 0,
+  problems: [],
+};
 
 function replyAction(requestId: RequestId, run: () => unknown): MetaAction {
   try {
@@ -80,6 +101,7 @@ export class MetaCore {
   private readonly pending: PendingChanges;
   private readonly ddl: DdlQueue;
   private readonly learners: LearnerProposals;
+  private readonly duplication: DuplicationCore;
   /** Largest committed decree heard per gpid key (volatile; merged into configs shown). */
   private readonly observedCommitted = new Map<string, number>();
   /** Time of the first event; nodes known only from restored state count as alive from then. */
@@ -101,21 +123,37 @@ export class MetaCore {
     this.pending = new PendingChanges(options);
     this.ddl = new DdlQueue(options.ddlQueueMax);
     this.learners = new LearnerProposals(options);
+    this.duplication = new DuplicationCore({
+      state,
+      registry: state.duplications,
+      pending: this.pending,
+      options: options.duplication,
+      clusterRoot: options.clusterRoot,
+      appNameLengthMax: options.appNameLengthMax,
+      replicaCountMax: options.replicaCountMax,
+      log: this.log,
+      nowMs: () => this.nowMs,
+    });
   }
 
   /** A core for a cluster with no stored metadata. */
-  static create(options: Partial<MetaCoreOptions> = {}, deps: MetaCoreDeps = {}): MetaCore {
+  static create(options: MetaCoreOptionsInput = {}, deps: MetaCoreDeps = {}): MetaCore {
     return new MetaCore(resolveMetaCoreOptions(options), deps, new ClusterState(), emptyReport);
   }
 
   /** A core rebuilt from every record under `clusterRoot` the runtime read from the meta store. */
   static restore(
     records: readonly MetaRecord[],
-    options: Partial<MetaCoreOptions> = {},
+    options: MetaCoreOptionsInput = {},
     deps: MetaCoreDeps = {},
   ): MetaCore {
     const resolved = resolveMetaCoreOptions(options);
-    const { state, report } = restoreState(records, resolved.clusterRoot, deps.log ?? silentLogger);
+    const { state, report } = restoreState(
+      records,
+      resolved.clusterRoot,
+      deps.log ?? silentLogger,
+      resolved.duplication,
+    );
     return new MetaCore(resolved, deps, state, report);
   }
 
@@ -181,6 +219,14 @@ export class MetaCore {
     return this.learners.all(this.state);
   }
 
+  queryDuplication(request: QueryDuplicationRequest): QueryDuplicationResponse {
+    return this.duplication.query(request);
+  }
+
+  listDuplications(request: ListDuplicationsRequest = {}): ListDuplicationsResponse {
+    return this.duplication.list(request);
+  }
+
   // ---- events ----
 
   private advance(nowMs: number): void {
@@ -210,6 +256,16 @@ export class MetaCore {
         return [replyAction(requestId, () => this.clusterInfo())];
       case MetaMethod.UPDATE_CONFIGURATION:
         return this.onUpdateConfiguration(requestId, request.body);
+      case DuplicationMethod.ADD:
+        return this.duplication.add(requestId, request.body);
+      case DuplicationMethod.MODIFY:
+        return this.duplication.modify(requestId, request.body);
+      case DuplicationMethod.QUERY:
+        return [replyAction(requestId, () => this.duplication.query(request.body))];
+      case DuplicationMethod.LIST:
+        return [replyAction(requestId, () => this.duplication.list(request.body))];
+      case DuplicationMethod.SYNC:
+        return this.duplication.sync(requestId, request.body);
       case MetaMethod.CREATE_APP:
       case MetaMethod.DROP_APP:
       case MetaMethod.RECALL_APP:
@@ -348,6 +404,7 @@ export class MetaCore {
       if (app.status === AppStatus.DROPPED && now >= (app.dropExpireAtMs ?? 0))
         if (!this.pending.isAppBusy(app.appId)) this.ddl.pushRemoval(app.appId);
     this.learners.refresh(this.state, now, isBusy);
+    actions.push(...this.duplication.tick());
     if (now >= (this.nextBalanceMs ?? now)) {
       this.nextBalanceMs = now + this.options.balanceIntervalMs;
       const moves = planPrimaryMoves({
@@ -471,6 +528,7 @@ export class MetaCore {
 
   private forgetApp(appId: number): void {
     this.ddl.removalDone(appId);
+    this.duplication.forgetApp(appId);
     for (const key of [...this.observedCommitted.keys()])
       if (key.startsWith(`${appId}.`)) this.observedCommitted.delete(key);
     this.log.info({ appId }, "removed expired dropped table");

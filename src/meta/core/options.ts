@@ -4,6 +4,11 @@
  * (ERR_INVALID_CONFIG) raised before the core starts.
  */
 import { TalariaError } from "../../common/errors.ts";
+import {
+  type DuplicationOptions,
+  defaultDuplicationOptions,
+  resolveDuplicationOptions,
+} from "./duplication/options.ts";
 
 export interface MetaCoreOptions {
   /** Root of the metadata tree in the meta store (Pegasus `[meta_server] cluster_root`). */
@@ -45,7 +50,14 @@ export interface MetaCoreOptions {
   readonly appEnvCountMax: number;
   /** Longest app env key or value, in characters. */
   readonly appEnvLengthMax: number;
+  /** Duplication: this cluster, the remote clusters, sync and progress settings. */
+  readonly duplication: DuplicationOptions;
 }
+
+/** What `MetaCore.create` / `restore` accept: any option, duplication ones one by one. */
+export type MetaCoreOptionsInput = Partial<Omit<MetaCoreOptions, "duplication">> & {
+  readonly duplication?: Partial<DuplicationOptions>;
+};
 
 export const defaultMetaCoreOptions: MetaCoreOptions = {
   clusterRoot: "/talaria",
@@ -66,6 +78,7 @@ export const defaultMetaCoreOptions: MetaCoreOptions = {
   appNameLengthMax: 128,
   appEnvCountMax: 64,
   appEnvLengthMax: 4_096,
+  duplication: defaultDuplicationOptions,
 };
 
 /** A partition has at least one replica and a table at least one partition. */
@@ -78,10 +91,14 @@ function invalid(key: string, message: string): TalariaError {
   });
 }
 
-export function resolveMetaCoreOptions(options: Partial<MetaCoreOptions> = {}): MetaCoreOptions {
-  const resolved: MetaCoreOptions = { ...defaultMetaCoreOptions, ...options };
+export function resolveMetaCoreOptions(options: MetaCoreOptionsInput = {}): MetaCoreOptions {
+  const resolved: MetaCoreOptions = {
+    ...defaultMetaCoreOptions,
+    ...options,
+    duplication: resolveDuplicationOptions(options.duplication),
+  };
   for (const [key, value] of Object.entries(resolved)) {
-    if (key === "clusterRoot") continue;
+    if (key === "clusterRoot" || key === "duplication") continue;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0)
       throw invalid(key, `${String(value)} is not a positive integer`);
   }

@@ -18,7 +18,11 @@ export interface Change {
   readonly kind: PersistKind;
   /** In order; any prefix must be harmless (the record that makes the change exist comes last). */
   readonly writes: readonly MetaStoreWrite[];
-  /** The gpid key the change rewrites, if it is a partition change. */
+  /**
+   * The key the change is serialized under: the gpid key of a partition change, or a duplication's
+   * `<appId>.dup<dupid>` / `<appId>.dup<dupid>.<pidx>` (duplication-core.ts). Every key starts
+   * with `<appId>.`, so `isAppBusy` sees them all.
+   */
   readonly partitionKey: string | undefined;
   readonly ddl: boolean;
   /** Applies the change to committed state; returns the replies it releases. */

@@ -11,6 +11,8 @@
 import type { Logger } from "../../common/logger.ts";
 import type { AppInfo, PartitionConfiguration } from "../../protocol/index.ts";
 import { AppStatus } from "../../protocol/index.ts";
+import type { DuplicationOptions } from "./duplication/options.ts";
+import { type DuplicationRecordInput, restoreDuplications } from "./duplication/restore.ts";
 import {
   appsPath,
   decodeApp,
@@ -30,19 +32,22 @@ export interface RestoreReport {
   readonly apps: number;
   readonly partitions: number;
   readonly nextAppId: number;
+  /** Duplications restored (docs/duplication.md, "Restore"). */
+  readonly duplications: number;
   /** Records skipped or repaired, in path order. Empty after a clean restore. */
   readonly problems: readonly RestoreProblem[];
 }
 
 const idPattern = /^[1-9]\d{0,8}$/;
 const indexPattern = /^(0|[1-9]\d{0,5})$/;
-/** Children of an app node that belong to other subsystems. */
-const foreignAppChildren = new Set(["duplication"]);
+/** The child of an app node holding its duplications (duplication/restore.ts). */
+const duplicationChild = "duplication";
 
 export function restoreState(
   records: readonly MetaRecord[],
   clusterRoot: string,
   log: Logger,
+  duplicationOptions: Pick<DuplicationOptions, "remoteClusters"> = { remoteClusters: {} },
 ): { state: ClusterState; report: RestoreReport } {
   const problems: RestoreProblem[] = [];
   const problem = (path: string, reason: string): void => {
@@ -51,6 +56,7 @@ export function restoreState(
   };
   const apps = new Map<number, AppInfo>();
   const partitionRecords = new Map<number, Map<number, { path: string; value: Uint8Array }>>();
+  const duplicationRecords: DuplicationRecordInput[] = [];
   let storedNextAppId: number | undefined;
   /** Every id that has any record: never handed out again, even if its records are skipped. */
   const seenAppIds = new Set<number>();
@@ -78,7 +84,10 @@ export function restoreState(
       else problem(path, decoded.reason);
       continue;
     }
-    if (foreignAppChildren.has(indexText)) continue;
+    if (indexText === duplicationChild) {
+      duplicationRecords.push({ path, appId, below: deeper, value: record.value });
+      continue;
+    }
     if (!indexPattern.test(indexText) || deeper.length > 0) {
       problem(path, "not a partition index under a table");
       continue;
@@ -144,6 +153,14 @@ export function restoreState(
       for (const node of [...membersOf(config), ...(config.lastDrops ?? [])]) state.node(node);
   }
 
+  for (const dup of restoreDuplications(
+    duplicationRecords,
+    state.apps,
+    duplicationOptions,
+    problem,
+  ))
+    state.duplications.insert(dup);
+
   const smallestNextAppId = Math.max(0, ...seenAppIds) + 1;
   if (storedNextAppId === undefined && smallestNextAppId > 1)
     problem(nextAppIdPath(clusterRoot), `missing; using ${smallestNextAppId}`);
@@ -161,6 +178,7 @@ export function restoreState(
       apps: state.apps.size,
       partitions: partitionCount,
       nextAppId: state.nextAppId,
+      duplications: state.duplications.size,
       problems,
     },
   };

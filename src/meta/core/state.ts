@@ -17,6 +17,8 @@ import type {
   ReplicaReport,
 } from "../../protocol/index.ts";
 import { AppStatus, gpidKey } from "../../protocol/index.ts";
+import type { DuplicationRecord } from "./duplication/duplication.ts";
+import { DuplicationRegistry } from "./duplication/registry.ts";
 
 export interface DurableState {
   readonly nextAppId: number;
@@ -24,6 +26,8 @@ export interface DurableState {
   readonly apps: readonly AppInfo[];
   /** Every partition of every table, sorted by gpid. */
   readonly partitions: readonly PartitionConfiguration[];
+  /** Every duplication (of available and dropped tables), sorted by appId then dupid. */
+  readonly duplications: readonly DuplicationRecord[];
 }
 
 export interface NodeRecord {
@@ -51,6 +55,7 @@ export class ClusterState {
   /** Per appId, indexed by partition index. */
   readonly partitions = new Map<number, PartitionConfiguration[]>();
   readonly nodes = new Map<NodeAddress, NodeRecord>();
+  readonly duplications = new DuplicationRegistry();
   nextAppId = 1;
 
   /** Tables sorted by id (deterministic iteration everywhere). */
@@ -128,6 +133,7 @@ export class ClusterState {
       nextAppId: this.nextAppId,
       apps,
       partitions: apps.flatMap((app) => this.partitions.get(app.appId) ?? []),
+      duplications: this.duplications.records(),
     };
   }
 }

@@ -15,6 +15,7 @@ import {
 } from "../../protocol/index.ts";
 import * as v from "../../protocol/validate.ts";
 import type { MetaMethodName, MetaRequest } from "../core/index.ts";
+import { decodeDuplicationRequest, isDuplicationMethod } from "./decode-duplication-requests.ts";
 
 const REPORTS_MAX = 100_000;
 const ENVS_MAX = 1000;
@@ -69,10 +70,11 @@ function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined })
 }
 
 export function isMetaMethod(method: string): method is MetaMethodName {
-  return (Object.values(MetaMethod) as string[]).includes(method);
+  return (Object.values(MetaMethod) as string[]).includes(method) || isDuplicationMethod(method);
 }
 
 export function decodeMetaRequest(method: MetaMethodName, payload: unknown): MetaRequest {
+  if (isDuplicationMethod(method)) return decodeDuplicationRequest(method, payload);
   const p = v.object(payload ?? {}, "payload");
   const appName = () => v.string(p.appName, "appName", 256);
   switch (method) {

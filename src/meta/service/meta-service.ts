@@ -17,7 +17,7 @@ import {
   type AppEnvValidator,
   type MetaAction,
   MetaCore,
-  type MetaCoreOptions,
+  type MetaCoreOptionsInput,
   type MetaRecord,
 } from "../core/index.ts";
 import type { LeaderElection, MetaStore } from "../store/index.ts";
@@ -26,7 +26,7 @@ import { decodeMetaRequest, isMetaMethod } from "./decode-requests.ts";
 export interface MetaServiceOptions {
   /** This meta server's RPC address: its identity in the leader election. */
   readonly address: string;
-  readonly core?: Partial<MetaCoreOptions>;
+  readonly core?: MetaCoreOptionsInput;
   /** How often the core is ticked (failure detection, reassignment, balancing). */
   readonly tickIntervalMs?: number;
   /** Most nodes read from the meta store at restore (a bound on a corrupt or foreign tree). */
@@ -98,6 +98,11 @@ export class MetaService {
 
   get isLeader(): boolean {
     return this.core !== undefined;
+  }
+
+  /** The leading core for a synchronous read (metrics at scrape time); undefined when not leading. */
+  coreIfLeading(): MetaCore | undefined {
+    return this.core;
   }
 
   /** The leading core, for read-only queries (HTTP, shell); ERR_NOT_LEADER when not leading. */

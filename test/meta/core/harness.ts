@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import {
   type MetaAction,
   MetaCore,
-  type MetaCoreOptions,
+  type MetaCoreOptionsInput,
   type MetaMethodName,
   type MetaMethodTypes,
   type MetaRecord,
@@ -61,7 +61,7 @@ export class Driver {
     this.nowMs = startMs;
   }
 
-  static create(options: Partial<MetaCoreOptions> = {}, deps = {}): Driver {
+  static create(options: MetaCoreOptionsInput = {}, deps = {}): Driver {
     return new Driver(MetaCore.create(options, deps));
   }
 

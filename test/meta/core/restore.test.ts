@@ -70,7 +70,7 @@ describe("meta core: restore", () => {
         .filter((r) => r.path !== "/talaria/apps/1/2" && r.path !== "/talaria/apps/1/3"),
       { path: "/talaria", value: new Uint8Array() },
       { path: "/talaria/apps", value: new Uint8Array() },
-      { path: "/talaria/apps/1/duplication/17", value: encode({ remote: "x" }) },
+      { path: "/talaria/apps/1/duplication", value: new Uint8Array() },
       { path: "/talaria/backup/policy", value: encode("{}") },
       { path: "/talaria/apps/1/3", value: encode("{not json") },
       {
@@ -133,6 +133,7 @@ describe("meta core: restore", () => {
       nextAppId: 1,
       apps: [],
       partitions: [],
+      duplications: [],
     });
     const driver = busyCluster();
     const restored = MetaCore.restore(

@@ -1,0 +1,180 @@
+/**
+ * One duplication (table → remote cluster) as the meta core holds it: the immutable fields fixed
+ * at `add`, the committed status and fail mode, the two-phase alteration latch, and per partition
+ * the persisted confirmed decree plus what replicas reported since (Pegasus `duplication_info`,
+ * notes §2.2).
+ *
+ * Invariants:
+ * - `status` and `failMode` are what the meta store holds; a change is applied only once
+ *   persisted, and at most one change of them (`altering`) is in flight;
+ * - per partition `storedDecree` never decreases and `reportedDecree ≥ storedDecree`;
+ * - `start` (the start decree a primary reported) is only kept in DS_INIT, with the node and
+ *   ballot it was reported under: it is valid while that is still the partition's configuration.
+ */
+import type {
+  AddDuplicationResponse,
+  DuplicationFailMode,
+  DuplicationInfo,
+  NodeAddress,
+} from "../../../protocol/index.ts";
+import { DuplicationStatus, invalidDecree } from "../../../protocol/index.ts";
+import type { RequestId } from "../events.ts";
+
+export interface StartReport {
+  readonly decree: number;
+  readonly node: NodeAddress;
+  readonly ballot: number;
+}
+
+export interface PartitionProgress {
+  /** The confirmed decree in the meta store; -1 while not known. */
+  storedDecree: number;
+  /** The largest confirmed decree reported (≥ storedDecree): what the next progress write stores. */
+  reportedDecree: number;
+  /** The primary's last committed decree at its latest sync (volatile); -1 until heard. */
+  lastCommittedDecree: number;
+  /** Full duplication: the primary's checkpoint covers the start decree (volatile). */
+  checkpointPrepared: boolean;
+  /** A progress write of this partition is being persisted. */
+  writing: boolean;
+  /** When the latest progress write of this partition started (throttle). */
+  lastWriteMs: number | undefined;
+  /** DS_INIT only: the start decree the partition's primary reported. */
+  start: StartReport | undefined;
+}
+
+export type Alteration =
+  /** A user's status or fail-mode change. */
+  | { readonly kind: "modify" }
+  /** DS_INIT → DS_LOG / DS_PAUSE once every partition reported its start decree. */
+  | { readonly kind: "start" }
+  /** Removal: waits until no progress write is in flight (`started` false), then deletes. */
+  | { readonly kind: "remove"; readonly requestId: RequestId; started: boolean };
+
+/** An add request waiting for the start decrees (volatile: a new meta leader does not answer it). */
+export interface AddWaiter {
+  readonly requestId: RequestId;
+  readonly deadlineMs: number;
+}
+
+/** The durable part of a duplication (what restore rebuilds exactly). */
+export interface DuplicationRecord extends DuplicationInfo {
+  readonly appId: number;
+  /** Start in DS_PAUSE rather than DS_LOG once the start decrees are in. */
+  readonly freezed: boolean;
+  /** Indexed by partition index; -1 where none is stored. */
+  readonly confirmedDecrees: readonly number[];
+}
+
+export interface DuplicationFields {
+  readonly appId: number;
+  readonly dupid: number;
+  readonly partitionCount: number;
+  readonly remoteClusterName: string;
+  readonly remoteAppName: string;
+  readonly remoteReplicaCount: number;
+  readonly createdAtMs: number;
+  readonly freezed: boolean;
+  readonly status: DuplicationStatus;
+  readonly failMode: DuplicationFailMode;
+}
+
+function freshProgress(storedDecree: number): PartitionProgress {
+  return {
+    storedDecree,
+    reportedDecree: storedDecree,
+    lastCommittedDecree: invalidDecree,
+    checkpointPrepared: false,
+    writing: false,
+    lastWriteMs: undefined,
+    start: undefined,
+  };
+}
+
+export class Duplication {
+  readonly appId: number;
+  readonly dupid: number;
+  readonly partitionCount: number;
+  readonly remoteClusterName: string;
+  readonly remoteAppName: string;
+  readonly remoteReplicaCount: number;
+  readonly createdAtMs: number;
+  readonly freezed: boolean;
+  status: DuplicationStatus;
+  failMode: DuplicationFailMode;
+  altering: Alteration | undefined;
+  waiter: AddWaiter | undefined;
+  readonly partitions: PartitionProgress[];
+
+  constructor(fields: DuplicationFields, storedDecrees: readonly number[] = []) {
+    this.appId = fields.appId;
+    this.dupid = fields.dupid;
+    this.partitionCount = fields.partitionCount;
+    this.remoteClusterName = fields.remoteClusterName;
+    this.remoteAppName = fields.remoteAppName;
+    this.remoteReplicaCount = fields.remoteReplicaCount;
+    this.createdAtMs = fields.createdAtMs;
+    this.freezed = fields.freezed;
+    this.status = fields.status;
+    this.failMode = fields.failMode;
+    this.partitions = Array.from({ length: fields.partitionCount }, (_, index) =>
+      freshProgress(storedDecrees[index] ?? invalidDecree),
+    );
+  }
+
+  /** The key its record changes are serialized under (starts with `<appId>.`: app busy). */
+  get changeKey(): string {
+    return `${this.appId}.dup${this.dupid}`;
+  }
+
+  progressKey(partitionIndex: number): string {
+    return `${this.changeKey}.${partitionIndex}`;
+  }
+
+  get progressWritesInFlight(): number {
+    return this.partitions.filter((progress) => progress.writing).length;
+  }
+
+  /**
+   * The confirmed decrees as replicas and views see them: all -1 in DS_INIT (the primaries are
+   * asked for their start decrees), the stored ones otherwise.
+   */
+  confirmedDecrees(): number[] {
+    return this.partitions.map((progress) =>
+      this.status === DuplicationStatus.DS_INIT ? invalidDecree : progress.storedDecree,
+    );
+  }
+
+  info(): DuplicationInfo {
+    return {
+      dupid: this.dupid,
+      status: this.status,
+      failMode: this.failMode,
+      remoteClusterName: this.remoteClusterName,
+      remoteAppName: this.remoteAppName,
+      remoteReplicaCount: this.remoteReplicaCount,
+      createdAtMs: this.createdAtMs,
+    };
+  }
+
+  record(): DuplicationRecord {
+    return {
+      appId: this.appId,
+      ...this.info(),
+      freezed: this.freezed,
+      confirmedDecrees: this.partitions.map((progress) => progress.storedDecree),
+    };
+  }
+
+  addResponse(hint?: string): AddDuplicationResponse {
+    return {
+      appId: this.appId,
+      dupid: this.dupid,
+      status: this.status,
+      remoteAppName: this.remoteAppName,
+      remoteReplicaCount: this.remoteReplicaCount,
+      startDecrees: this.confirmedDecrees(),
+      ...(hint === undefined ? {} : { hint }),
+    };
+  }
+}

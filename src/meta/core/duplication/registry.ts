@@ -1,0 +1,64 @@
+/**
+ * The committed duplications of every table (available or dropped: a recalled table gets its
+ * duplications back), by app id and dupid. Iteration is sorted, so every decision and view is
+ * deterministic. A removed duplication leaves the registry when its removal is persisted.
+ */
+import { assert } from "../../../common/assert.ts";
+import type { Duplication, DuplicationRecord } from "./duplication.ts";
+
+export class DuplicationRegistry {
+  private readonly byApp = new Map<number, Map<number, Duplication>>();
+
+  get(appId: number, dupid: number): Duplication | undefined {
+    return this.byApp.get(appId)?.get(dupid);
+  }
+
+  /** The duplications of one table, by dupid. */
+  ofApp(appId: number): Duplication[] {
+    return [...(this.byApp.get(appId)?.values() ?? [])].sort((a, b) => a.dupid - b.dupid);
+  }
+
+  /** Every duplication, by app id then dupid. */
+  all(): Duplication[] {
+    return [...this.byApp.keys()].sort((a, b) => a - b).flatMap((appId) => this.ofApp(appId));
+  }
+
+  get size(): number {
+    let count = 0;
+    for (const dups of this.byApp.values()) count += dups.size;
+    return count;
+  }
+
+  insert(dup: Duplication): void {
+    let dups = this.byApp.get(dup.appId);
+    if (dups === undefined) {
+      dups = new Map();
+      this.byApp.set(dup.appId, dups);
+    }
+    assert(!dups.has(dup.dupid), `duplication ${dup.appId}/${dup.dupid} inserted twice`);
+    dups.set(dup.dupid, dup);
+  }
+
+  delete(dup: Duplication): void {
+    const dups = this.byApp.get(dup.appId);
+    dups?.delete(dup.dupid);
+    if (dups?.size === 0) this.byApp.delete(dup.appId);
+  }
+
+  /** The table's records are gone from the store (an expired dropped table). */
+  forgetApp(appId: number): void {
+    this.byApp.delete(appId);
+  }
+
+  /** The largest dupid held (0 if none): new dupids are above it. */
+  largestDupid(): number {
+    let largest = 0;
+    for (const dups of this.byApp.values())
+      for (const dupid of dups.keys()) largest = Math.max(largest, dupid);
+    return largest;
+  }
+
+  records(): DuplicationRecord[] {
+    return this.all().map((dup) => dup.record());
+  }
+}

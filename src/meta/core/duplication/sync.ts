@@ -1,0 +1,107 @@
+/**
+ * The duplication sync's two halves (Pegasus `meta_duplication_service::duplication_sync`, notes
+ * §2.7): taking in what a replica server's primaries report, and building the reply.
+ *
+ * A report counts only when the sender is the partition's primary at the current ballot of its
+ * configuration (anything else is stale: ignored). Per duplication it carries a confirmed decree:
+ * - in DS_INIT it is the primary's start decree, kept with the node and ballot it came under;
+ * - otherwise it raises the partition's reported decree (never lowers it: stale or lower reports
+ *   are ignored); the caller persists it, throttled per partition.
+ * A confirmed decree above the partition's last committed decree is impossible and ignored.
+ */
+import type { Logger } from "../../../common/logger.ts";
+import type {
+  DuplicationSyncApp,
+  DuplicationSyncRequest,
+  DuplicationSyncResponse,
+} from "../../../protocol/index.ts";
+import { AppStatus, DuplicationStatus } from "../../../protocol/index.ts";
+import { type ClusterState, membersOf } from "../state.ts";
+import type { Duplication } from "./duplication.ts";
+import type { DuplicationOptions } from "./options.ts";
+import type { DuplicationRegistry } from "./registry.ts";
+import { syncEntryOf } from "./views.ts";
+
+export interface SyncTouched {
+  /** Partitions whose reported confirmed decree went up. */
+  readonly progress: { readonly dup: Duplication; readonly partitionIndex: number }[];
+  /** DS_INIT duplications that got a start decree. */
+  readonly starting: Duplication[];
+}
+
+export function applySyncReports(
+  state: ClusterState,
+  registry: DuplicationRegistry,
+  request: DuplicationSyncRequest,
+  log: Logger,
+): SyncTouched {
+  const touched: SyncTouched = { progress: [], starting: [] };
+  for (const report of request.partitions) {
+    const { appId, partitionIndex } = report.gpid;
+    if (state.apps.get(appId)?.status !== AppStatus.AVAILABLE) continue;
+    const config = state.partition(appId, partitionIndex);
+    if (config?.primary !== request.node || config.ballot !== report.ballot) continue;
+    for (const confirm of report.confirms) {
+      const dup = registry.get(appId, confirm.dupid);
+      const progress = dup?.partitions[partitionIndex];
+      if (dup === undefined || progress === undefined) continue;
+      progress.lastCommittedDecree = report.lastCommittedDecree;
+      progress.checkpointPrepared = confirm.checkpointPrepared === true;
+      if (confirm.confirmedDecree > report.lastCommittedDecree) {
+        log.warn(
+          {
+            gpid: `${appId}.${partitionIndex}`,
+            dupid: dup.dupid,
+            confirmedDecree: confirm.confirmedDecree,
+            lastCommittedDecree: report.lastCommittedDecree,
+          },
+          "duplication sync: confirmed decree above the last committed one; ignored",
+        );
+        continue;
+      }
+      if (dup.status === DuplicationStatus.DS_INIT) {
+        progress.start = {
+          decree: confirm.confirmedDecree,
+          node: request.node,
+          ballot: report.ballot,
+        };
+        if (!touched.starting.includes(dup)) touched.starting.push(dup);
+        continue;
+      }
+      if (confirm.confirmedDecree <= progress.reportedDecree) continue;
+      progress.reportedDecree = confirm.confirmedDecree;
+      touched.progress.push({ dup, partitionIndex });
+    }
+  }
+  return touched;
+}
+
+/**
+ * Every duplication (committed, DS_REMOVED never) of every available table of which `node`
+ * hosts a replica, primary or secondary: secondaries learn the log hold from it too.
+ */
+export function syncReply(
+  state: ClusterState,
+  registry: DuplicationRegistry,
+  options: DuplicationOptions,
+  node: string,
+): DuplicationSyncResponse {
+  const apps: DuplicationSyncApp[] = [];
+  let initializing = false;
+  for (const app of state.availableApps()) {
+    const dups = registry.ofApp(app.appId);
+    if (dups.length === 0) continue;
+    const partitions = state.partitions.get(app.appId) ?? [];
+    if (!partitions.some((config) => membersOf(config).includes(node))) continue;
+    if (dups.some((dup) => dup.status === DuplicationStatus.DS_INIT)) initializing = true;
+    apps.push({
+      appId: app.appId,
+      partitionCount: app.partitionCount,
+      duplications: dups.map((dup) => syncEntryOf(dup, options)),
+    });
+  }
+  return {
+    apps,
+    nextSyncDelayMs: initializing ? options.initSyncPeriodMs : options.syncPeriodMs,
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * Read-only views of duplications: query (one table), list (tables by name pattern), the sync
+ * reply's entries, and the Pegasus-shaped JSON of `GET /meta/app/duplication` (notes §6.3). They
+ * show committed state only: a change not yet persisted is invisible here.
+ */
+import { TalariaError } from "../../../common/errors.ts";
+import type {
+  AppInfo,
+  DuplicationDetail,
+  DuplicationSyncEntry,
+  ListDuplicationsRequest,
+  ListDuplicationsResponse,
+  QueryDuplicationResponse,
+} from "../../../protocol/index.ts";
+import { PatternMatchType } from "../../../protocol/index.ts";
+import type { ClusterState } from "../state.ts";
+import type { Duplication } from "./duplication.ts";
+import type { DuplicationOptions } from "./options.ts";
+import type { DuplicationRegistry } from "./registry.ts";
+
+export function detailOf(dup: Duplication): DuplicationDetail {
+  const confirmed = dup.confirmedDecrees();
+  return {
+    ...dup.info(),
+    partitionStates: dup.partitions.map((progress, index) => ({
+      confirmedDecree: confirmed[index] ?? -1,
+      lastCommittedDecree: progress.lastCommittedDecree,
+    })),
+  };
+}
+
+export function syncEntryOf(dup: Duplication, options: DuplicationOptions): DuplicationSyncEntry {
+  return {
+    ...dup.info(),
+    remoteMetas: [...(options.remoteClusters[dup.remoteClusterName] ?? [])],
+    confirmedDecrees: dup.confirmedDecrees(),
+  };
+}
+
+export function queryOf(app: AppInfo, registry: DuplicationRegistry): QueryDuplicationResponse {
+  return {
+    appId: app.appId,
+    appName: app.appName,
+    partitionCount: app.partitionCount,
+    duplications: registry.ofApp(app.appId).map(detailOf),
+  };
+}
+
+/** Pegasus `utils::pattern_match` (regex is left out: a user pattern must not stall the meta). */
+export function matchesPattern(name: string, pattern: string, type: PatternMatchType): boolean {
+  switch (type) {
+    case PatternMatchType.MATCH_ALL:
+      return true;
+    case PatternMatchType.MATCH_EXACT:
+      return name === pattern;
+    case PatternMatchType.MATCH_ANYWHERE:
+      return name.includes(pattern);
+    case PatternMatchType.MATCH_PREFIX:
+      return name.startsWith(pattern);
+    case PatternMatchType.MATCH_POSTFIX:
+      return name.endsWith(pattern);
+    default: {
+      const unknown: never = type;
+      throw new TalariaError("ERR_INVALID_PARAMETERS", `unknown match type ${String(unknown)}`);
+    }
+  }
+}
+
+export function listDuplications(
+  state: ClusterState,
+  registry: DuplicationRegistry,
+  request: ListDuplicationsRequest,
+): ListDuplicationsResponse {
+  const type = request.matchType ?? PatternMatchType.MATCH_ALL;
+  const pattern = request.appNamePattern ?? "";
+  if (type !== PatternMatchType.MATCH_ALL && request.appNamePattern === undefined)
+    throw new TalariaError("ERR_INVALID_PARAMETERS", `${type} needs an appNamePattern`);
+  return {
+    apps: state
+      .availableApps()
+      .filter((app) => matchesPattern(app.appName, pattern, type))
+      .map((app) => queryOf(app, registry)),
+  };
+}
+
+function pad(value: number): string {
+  return String(value).padStart(2, "0");
+}
+
+/** Pegasus prints create_ts as "YYYY-MM-DD hh:mm:ss"; Talaria prints it in UTC. */
+export function formatCreateTs(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+/**
+ * The body of `GET /meta/app/duplication?name=` as Pegasus's `duplication_query_response_to_string`
+ * prints it: entries under keys "1", "2", … (dupid order) plus "appid", keys sorted; JSON null
+ * when the table has no duplication.
+ */
+export function pegasusQueryJson(response: QueryDuplicationResponse): unknown {
+  if (response.duplications.length === 0) return null;
+  const body: Record<string, unknown> = {};
+  response.duplications.forEach((dup, index) => {
+    body[String(index + 1)] = {
+      create_ts: formatCreateTs(dup.createdAtMs),
+      dupid: dup.dupid,
+      fail_mode: dup.failMode,
+      partition_states: Object.fromEntries(
+        dup.partitionStates.map((state, partitionIndex) => [
+          String(partitionIndex),
+          {
+            confirmed_decree: state.confirmedDecree,
+            last_committed_decree: state.lastCommittedDecree,
+          },
+        ]),
+      ),
+      remote: dup.remoteClusterName,
+      remote_app_name: dup.remoteAppName,
+      remote_replica_count: dup.remoteReplicaCount,
+      status: dup.status,
+    };
+  });
+  body.appid = response.appId;
+  return body;
+}

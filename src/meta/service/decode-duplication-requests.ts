@@ -1,0 +1,126 @@
+/**
+ * Duplication RPC payloads from the network, validated into the typed requests the meta core
+ * takes (protocol/duplication-messages.ts). A malformed payload is ERR_INVALID_PARAMETERS naming
+ * the field; a list over its bound is ERR_LIMIT_EXCEEDED.
+ */
+import { TalariaError } from "../../common/errors.ts";
+import {
+  type DuplicationConfirm,
+  DuplicationFailMode,
+  DuplicationMethod,
+  DuplicationStatus,
+  type DuplicationSyncPartition,
+  isNodeAddress,
+  PatternMatchType,
+} from "../../protocol/index.ts";
+import * as v from "../../protocol/validate.ts";
+import type { MetaRequest } from "../core/index.ts";
+
+/** Most partitions one sync reports (every primary a server holds). */
+const SYNC_PARTITIONS_MAX = 100_000;
+/** Most duplications one partition reports (one per remote cluster). */
+const SYNC_CONFIRMS_PER_PARTITION_MAX = 256;
+const NAME_LENGTH_MAX = 256;
+const DUPID_MAX = 2 ** 31 - 1;
+
+function optional<T>(value: unknown, decode: (value: unknown) => T): T | undefined {
+  return value === undefined || value === null ? undefined : decode(value);
+}
+
+/** Copies only the fields that are present (exactOptionalPropertyTypes). */
+function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
+}
+
+function confirm(value: unknown, field: string): DuplicationConfirm {
+  const c = v.object(value, field);
+  return present<DuplicationConfirm>({
+    dupid: v.integer(c.dupid, `${field}.dupid`, 1, DUPID_MAX),
+    confirmedDecree: v.integer(c.confirmedDecree, `${field}.confirmedDecree`, 0),
+    checkpointPrepared: v.optionalBoolean(c.checkpointPrepared, `${field}.checkpointPrepared`),
+  });
+}
+
+function syncPartition(value: unknown, field: string): DuplicationSyncPartition {
+  const p = v.object(value, field);
+  const gpid = v.object(p.gpid, `${field}.gpid`);
+  return {
+    gpid: {
+      appId: v.integer(gpid.appId, `${field}.gpid.appId`, 0),
+      partitionIndex: v.integer(gpid.partitionIndex, `${field}.gpid.partitionIndex`, 0),
+    },
+    ballot: v.integer(p.ballot, `${field}.ballot`, 0),
+    lastCommittedDecree: v.integer(p.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
+    confirms: v.array(p.confirms, `${field}.confirms`, SYNC_CONFIRMS_PER_PARTITION_MAX, confirm),
+  };
+}
+
+export function isDuplicationMethod(method: string): method is DuplicationMethod {
+  return (Object.values(DuplicationMethod) as string[]).includes(method);
+}
+
+export function decodeDuplicationRequest(method: DuplicationMethod, payload: unknown): MetaRequest {
+  const p = v.object(payload ?? {}, "payload");
+  const appName = () => v.string(p.appName, "appName", NAME_LENGTH_MAX);
+  switch (method) {
+    case DuplicationMethod.ADD:
+      return {
+        method,
+        body: present({
+          appName: appName(),
+          remoteClusterName: v.string(p.remoteClusterName, "remoteClusterName", NAME_LENGTH_MAX),
+          remoteAppName: optional(p.remoteAppName, (n) =>
+            v.string(n, "remoteAppName", NAME_LENGTH_MAX),
+          ),
+          remoteReplicaCount: v.optionalInteger(p.remoteReplicaCount, "remoteReplicaCount", 0),
+          isDuplicatingCheckpoint: v.optionalBoolean(
+            p.isDuplicatingCheckpoint,
+            "isDuplicatingCheckpoint",
+          ),
+          freezed: v.optionalBoolean(p.freezed, "freezed"),
+          waitMs: v.optionalInteger(p.waitMs, "waitMs", 0),
+        }),
+      };
+    case DuplicationMethod.MODIFY:
+      return {
+        method,
+        body: present({
+          appName: appName(),
+          dupid: v.integer(p.dupid, "dupid", 1, DUPID_MAX),
+          status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(DuplicationStatus))),
+          failMode: optional(p.failMode, (f) =>
+            v.oneOf(f, "failMode", Object.values(DuplicationFailMode)),
+          ),
+        }),
+      };
+    case DuplicationMethod.QUERY:
+      return { method, body: { appName: appName() } };
+    case DuplicationMethod.LIST:
+      return {
+        method,
+        body: present({
+          appNamePattern: optional(p.appNamePattern, (s) =>
+            v.string(s, "appNamePattern", NAME_LENGTH_MAX),
+          ),
+          matchType: optional(p.matchType, (s) =>
+            v.oneOf(s, "matchType", Object.values(PatternMatchType)),
+          ),
+        }),
+      };
+    case DuplicationMethod.SYNC: {
+      if (!isNodeAddress(p.node))
+        throw new v.TalariaErrorForField("node", "a host:port address", p.node);
+      return {
+        method,
+        body: {
+          node: p.node,
+          partitions: v.array(p.partitions, "partitions", SYNC_PARTITIONS_MAX, syncPartition),
+        },
+      };
+    }
+    default: {
+      const unknown: never = method;
+      throw new TalariaError("ERR_HANDLER_NOT_FOUND", `no duplication method ${String(unknown)}`);
+    }
+  }
+}

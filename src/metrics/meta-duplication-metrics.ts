@@ -1,0 +1,57 @@
+/**
+ * Prometheus metrics of the meta server's duplication control plane (names
+ * `talaria_<component>_<what>_<unit>`). Read from the leading meta core when /metrics is scraped;
+ * a meta server that does not lead reports nothing.
+ */
+import { Gauge, type Registry } from "prom-client";
+import type { ListDuplicationsResponse } from "../protocol/index.ts";
+import { DuplicationStatus } from "../protocol/index.ts";
+
+/** Every duplication of every available table, or undefined when this meta server does not lead. */
+export type DuplicationListSource = () => ListDuplicationsResponse | undefined;
+
+export class MetaDuplicationMetrics {
+  constructor(registry: Registry, source: DuplicationListSource) {
+    const registers = [registry];
+    new Gauge({
+      name: "talaria_meta_duplications",
+      help: "Duplications of available tables, by status",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        this.reset();
+        const list = source();
+        if (list === undefined) return;
+        const counts = new Map<string, number>(
+          Object.values(DuplicationStatus).map((status) => [status, 0]),
+        );
+        for (const app of list.apps)
+          for (const dup of app.duplications)
+            counts.set(dup.status, (counts.get(dup.status) ?? 0) + 1);
+        for (const [status, count] of counts) this.set({ status }, count);
+      },
+    });
+    new Gauge({
+      name: "talaria_meta_duplication_unconfirmed_mutations",
+      help: "Per duplication: Σ over partitions of last committed − confirmed decree (as last reported)",
+      labelNames: ["app", "dupid", "remote"],
+      registers,
+      collect() {
+        this.reset();
+        const list = source();
+        if (list === undefined) return;
+        for (const app of list.apps)
+          for (const dup of app.duplications) {
+            let backlog = 0;
+            for (const state of dup.partitionStates)
+              if (state.confirmedDecree >= 0 && state.lastCommittedDecree > state.confirmedDecree)
+                backlog += state.lastCommittedDecree - state.confirmedDecree;
+            this.set(
+              { app: app.appName, dupid: String(dup.dupid), remote: dup.remoteClusterName },
+              backlog,
+            );
+          }
+      },
+    });
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Duplication control messages (protocol v1): admin clients → meta server (add, modify, query,
+ * list) and replica servers → meta server (duplication sync). Statuses and fail modes carry
+ * Pegasus's names (notes §2.1); decrees are plain integers and -1 means "not known".
+ *
+ * The duplication sync (docs/duplication.md, "Duplication sync"):
+ *  - each replica server sends DUPLICATION_SYNC every `duplication_sync_period_second`, or after
+ *    `nextSyncDelayMs` of the previous reply when that is set (short while a duplication is
+ *    initializing). Only one sync is in flight per server;
+ *  - for every partition it is primary of, at the ballot it knows, it reports per duplication of
+ *    the table its confirmed decree (the last decree the remote acknowledged), its last committed
+ *    decree and whether its checkpoint is prepared;
+ *  - for a duplication whose `confirmedDecrees[pidx]` is -1 (in DS_INIT, after add), the primary
+ *    reports a START decree instead: the last decree whose write it has acknowledged to a client
+ *    (a new primary: its last committed decree), holding its private log from the next decree on;
+ *  - the reply lists every duplication (DS_REMOVED excluded) of every available table of which the
+ *    server hosts a replica (primary or secondary), with the confirmed decree the meta server has
+ *    persisted for each partition. A duplication absent from the reply is gone: release its log.
+ */
+import type { Gpid, NodeAddress } from "./ids.ts";
+
+export const DuplicationMethod = {
+  ADD: "meta.add_duplication",
+  MODIFY: "meta.modify_duplication",
+  QUERY: "meta.query_duplication",
+  LIST: "meta.list_duplications",
+  SYNC: "meta.duplication_sync",
+} as const;
+export type DuplicationMethod = (typeof DuplicationMethod)[keyof typeof DuplicationMethod];
+
+/** Pegasus `duplication_status`. Transitions: src/meta/core/duplication/status.ts. */
+export const DuplicationStatus = {
+  /** Created; waiting for every partition's start decree. Nothing is shipped yet. */
+  DS_INIT: "DS_INIT",
+  /** Full duplication: primaries make a checkpoint (not available yet). */
+  DS_PREPARE: "DS_PREPARE",
+  /** Full duplication: the follower table copies the checkpoint (not available yet). */
+  DS_APP: "DS_APP",
+  /** Shipping the private log (steady state). */
+  DS_LOG: "DS_LOG",
+  /** Shipping stopped; the private log is still held from the confirmed decree. */
+  DS_PAUSE: "DS_PAUSE",
+  /** Removed: its records are deleted and the log hold released. */
+  DS_REMOVED: "DS_REMOVED",
+} as const;
+export type DuplicationStatus = (typeof DuplicationStatus)[keyof typeof DuplicationStatus];
+
+/** Pegasus `duplication_fail_mode`: what the source does when it cannot read or ship the log. */
+export const DuplicationFailMode = {
+  /** Retry forever (default). */
+  FAIL_SLOW: "FAIL_SLOW",
+  /** After repeated failures skip what cannot be read or shipped (docs/duplication.md). */
+  FAIL_SKIP: "FAIL_SKIP",
+  /** After repeated failures give up on the duplication (docs/duplication.md, data plane). */
+  FAIL_FAST: "FAIL_FAST",
+} as const;
+export type DuplicationFailMode = (typeof DuplicationFailMode)[keyof typeof DuplicationFailMode];
+
+/** How `list_duplications` matches table names (Pegasus `pattern_match_type`, without regex). */
+export const PatternMatchType = {
+  MATCH_ALL: "MATCH_ALL",
+  MATCH_EXACT: "MATCH_EXACT",
+  MATCH_ANYWHERE: "MATCH_ANYWHERE",
+  MATCH_PREFIX: "MATCH_PREFIX",
+  MATCH_POSTFIX: "MATCH_POSTFIX",
+} as const;
+export type PatternMatchType = (typeof PatternMatchType)[keyof typeof PatternMatchType];
+
+/** A decree that is not known (yet): Pegasus `invalid_decree`. */
+export const invalidDecree = -1;
+
+// ---- add / modify ----
+
+export interface AddDuplicationRequest {
+  readonly appName: string;
+  /** A cluster of `[pegasus.clusters]` (and `[duplication-group]`), not this one. */
+  readonly remoteClusterName: string;
+  /** The table on the remote cluster; the source table's name if absent. */
+  readonly remoteAppName?: string;
+  /** Replica count of the remote table (full duplication creates it); 0 or absent: the source's. */
+  readonly remoteReplicaCount?: number;
+  /** Full duplication (checkpoint, then log). Not available yet: ERR_OPERATION_DISABLED. */
+  readonly isDuplicatingCheckpoint?: boolean;
+  /** Start paused (DS_PAUSE) instead of shipping (DS_LOG). The start point is fixed either way. */
+  readonly freezed?: boolean;
+  /**
+   * How long the meta server waits for every partition's start decree before it answers with
+   * status DS_INIT (the duplication then completes in the background). Bounded by the meta
+   * server's `addWaitMsMax`; its `addWaitMs` if absent. 0 answers once DS_INIT is persisted.
+   */
+  readonly waitMs?: number;
+}
+
+export interface AddDuplicationResponse {
+  readonly appId: number;
+  readonly dupid: number;
+  /** DS_LOG or DS_PAUSE when started; DS_INIT when the wait ran out (see `hint`). */
+  readonly status: DuplicationStatus;
+  readonly remoteAppName: string;
+  readonly remoteReplicaCount: number;
+  /** Per partition, the start decree: writes after it are shipped. -1 while DS_INIT. */
+  readonly startDecrees: readonly number[];
+  readonly hint?: string;
+}
+
+export interface ModifyDuplicationRequest {
+  readonly appName: string;
+  readonly dupid: number;
+  /** DS_LOG (start), DS_PAUSE (pause) or DS_REMOVED (remove); unchanged if absent. */
+  readonly status?: DuplicationStatus;
+  /** Unchanged if absent. */
+  readonly failMode?: DuplicationFailMode;
+}
+
+export interface ModifyDuplicationResponse {
+  readonly appId: number;
+  readonly dupid: number;
+  readonly status: DuplicationStatus;
+  readonly failMode: DuplicationFailMode;
+}
+
+// ---- query / list ----
+
+/** The fields of a duplication every view shows. */
+export interface DuplicationInfo {
+  readonly dupid: number;
+  readonly status: DuplicationStatus;
+  readonly failMode: DuplicationFailMode;
+  readonly remoteClusterName: string;
+  readonly remoteAppName: string;
+  readonly remoteReplicaCount: number;
+  /** Meta-server time of `add`. */
+  readonly createdAtMs: number;
+}
+
+export interface DuplicationPartitionState {
+  /** Persisted by the meta server: every write up to it has reached the remote. -1: not known. */
+  readonly confirmedDecree: number;
+  /** The primary's last committed decree at its latest sync (not persisted). -1: not heard. */
+  readonly lastCommittedDecree: number;
+}
+
+export interface DuplicationDetail extends DuplicationInfo {
+  /** Indexed by partition index. */
+  readonly partitionStates: readonly DuplicationPartitionState[];
+}
+
+export interface QueryDuplicationRequest {
+  readonly appName: string;
+}
+
+export interface QueryDuplicationResponse {
+  readonly appId: number;
+  readonly appName: string;
+  readonly partitionCount: number;
+  /** Sorted by dupid. */
+  readonly duplications: readonly DuplicationDetail[];
+}
+
+export interface ListDuplicationsRequest {
+  /** Every table if absent (with MATCH_ALL). */
+  readonly appNamePattern?: string;
+  /** MATCH_ALL if absent. */
+  readonly matchType?: PatternMatchType;
+}
+
+export interface ListDuplicationsResponse {
+  /** Every matching available table, including those without duplications; sorted by id. */
+  readonly apps: readonly QueryDuplicationResponse[];
+}
+
+// ---- duplication sync (replica server → meta server) ----
+
+export interface DuplicationConfirm {
+  readonly dupid: number;
+  /**
+   * The partition's confirmed decree for this duplication (the remote acknowledged every write up
+   * to it), or its start decree while the meta server has none for the partition (-1 listed).
+   */
+  readonly confirmedDecree: number;
+  /** Full duplication: the checkpoint covering the start decree is durable. */
+  readonly checkpointPrepared?: boolean;
+}
+
+export interface DuplicationSyncPartition {
+  readonly gpid: Gpid;
+  /** The configuration ballot at which the server is primary of the partition. */
+  readonly ballot: number;
+  readonly lastCommittedDecree: number;
+  readonly confirms: readonly DuplicationConfirm[];
+}
+
+export interface DuplicationSyncRequest {
+  readonly node: NodeAddress;
+  /** Partitions the server is primary of (with at least one duplication). */
+  readonly partitions: readonly DuplicationSyncPartition[];
+}
+
+export interface DuplicationSyncEntry extends DuplicationInfo {
+  /** `[pegasus.clusters]` entry of the remote cluster on the meta server (empty if missing). */
+  readonly remoteMetas: readonly string[];
+  /** Indexed by partition index: the persisted confirmed decree, -1 while not known. */
+  readonly confirmedDecrees: readonly number[];
+}
+
+export interface DuplicationSyncApp {
+  readonly appId: number;
+  readonly partitionCount: number;
+  /** Sorted by dupid; DS_REMOVED never appears. */
+  readonly duplications: readonly DuplicationSyncEntry[];
+}
+
+export interface DuplicationSyncResponse {
+  /** Every available table with duplications of which the server hosts a replica. */
+  readonly apps: readonly DuplicationSyncApp[];
+  /** When to sync next: short while a listed duplication waits for start decrees. */
+  readonly nextSyncDelayMs: number;
+}
