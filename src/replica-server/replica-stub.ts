@@ -202,6 +202,11 @@ export class ReplicaStub {
         self: o.self,
         gpid,
         clusterId: o.clusterId,
+        // Every replica of a partition must decide deletes alike (a tombstone on one and a physical
+        // delete on another would let a late, older duplicated write resurrect the key on one of
+        // them only), and any table may become duplicated: cluster replicas always keep tombstones;
+        // the sweeper collects them after tombstoneRetentionSeconds.
+        keepTombstones: true,
         replication: { ...defaultReplicationOptions, ...o.replication },
         ...(o.writeLimits === undefined ? {} : { writeLimits: o.writeLimits }),
         ...(o.readLimits === undefined ? {} : { readLimits: o.readLimits }),
