@@ -11,6 +11,7 @@ export { Scanner, type ScanRange } from "./scanner.ts";
 export {
   type CheckOptions,
   type CheckResult,
+  type DuplicateOptions,
   type MultiGetOptions,
   type Mutation,
   type RangeOptions,

@@ -2,6 +2,7 @@
  * A table as the client sees it: every data operation, routed by CRC64 of the key to the
  * partition's primary, retried within the request's deadline (see retry.ts for what is retried).
  */
+import type { DuplicateEntry } from "../codec/mutation.ts";
 import { epochNowSeconds } from "../codec/value-schema.ts";
 import type { Clock } from "../common/clock.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
@@ -42,6 +43,15 @@ export interface RangeOptions extends MultiGetOptions {
   readonly stopInclusive?: boolean;
   readonly sortKeyFilter?: KeyFilter;
   readonly reverse?: boolean;
+}
+
+export interface DuplicateOptions extends RequestOptions {
+  /**
+   * The partition count the entries were routed by. When the table has another count the request
+   * is not sent: ERR_INCONSISTENT_STATE with `details.partitionCount` (the table's) and
+   * `details.expectedPartitionCount`, so the sender routes again.
+   */
+  readonly partitionCount?: number;
 }
 
 export interface CheckOptions extends WriteOptions {
@@ -166,6 +176,57 @@ export class Table {
       true,
       options,
     );
+  }
+
+  /**
+   * Sends a DUPLICATE request (writes from another cluster, applied last-write-wins by their
+   * source timetags) to partition `partitionIndex`, routed by index: every entry's key must belong
+   * to it. Idempotent, so it is retried like a put until the deadline. Used by duplication
+   * (src/duplication), not by applications.
+   */
+  async duplicate(
+    partitionIndex: number,
+    entries: readonly DuplicateEntry[],
+    options: DuplicateOptions = {},
+  ): Promise<WriteResult> {
+    if (!Number.isSafeInteger(partitionIndex) || partitionIndex < 0) {
+      throw new TalariaError("ERR_INVALID_PARAMETERS", `partition index ${partitionIndex}`);
+    }
+    const expected = options.partitionCount;
+    const routes = this.deps.routes;
+    const route = async (timeoutMs: number): Promise<Route> => {
+      let config = await routes.configuration(timeoutMs);
+      if (expected !== undefined && config.app.partitionCount !== expected) {
+        // Our configuration may be the stale one: look again before refusing.
+        config = await routes.refresh(timeoutMs);
+      }
+      const count = config.app.partitionCount;
+      if (expected !== undefined && count !== expected) {
+        throw new TalariaError(
+          "ERR_INCONSISTENT_STATE",
+          `${this.name} has ${count} partitions, the entries were routed by ${expected}`,
+          { details: { partitionCount: count, expectedPartitionCount: expected } },
+        );
+      }
+      if (partitionIndex >= count) {
+        throw new TalariaError(
+          "ERR_INVALID_PARAMETERS",
+          `${this.name} has no partition ${partitionIndex} (${count} partitions)`,
+        );
+      }
+      return routes.routeIndex(partitionIndex, timeoutMs);
+    };
+    return (await this.send(
+      ReplicaClientMethod.WRITE,
+      route,
+      (target) => ({
+        gpid: target.gpid,
+        partitionCount: target.partitionCount,
+        request: { op: "duplicate", entries },
+      }),
+      true,
+      options,
+    )) as WriteResult;
   }
 
   async partitionCount(options: RequestOptions = {}): Promise<number> {

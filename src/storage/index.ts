@@ -1,4 +1,5 @@
 /** The storage subsystem's public face: the engine, its contract types and its named bounds. */
+export { type ApplyOutcome, applyMutation, type RecordStore } from "./apply.ts";
 export { CHECKPOINT_MANIFEST_FILE, type CheckpointManifest } from "./checkpoint.ts";
 export {
   DEFAULT_TOMBSTONE_RETENTION_SECONDS,

@@ -1,0 +1,67 @@
+/** The source side of duplication: the pure core, its runtime, ports and dead-letter stores. */
+export {
+  DUPLICATE_ENTRY_HEADER_BYTES,
+  duplicateEntryBytes,
+  type PlannedBatch,
+  planBatch,
+  type ShipRequest,
+} from "./batch-plan.ts";
+export {
+  DEAD_LETTER_LIST_MAX,
+  DEAD_LETTERS_MAX,
+  type DeadLetterCounts,
+  type DeadLetterListOptions,
+  type DeadLetterStore,
+  MemoryDeadLetterStore,
+  type StoredDeadLetter,
+} from "./dead-letter-store.ts";
+export type {
+  DeadLetterRecord,
+  DuplicationError,
+  LogTruncatedReason,
+  RunStatus,
+  SourceAction,
+  SourceEvent,
+} from "./events.ts";
+export {
+  DEAD_LETTER_FORMAT_VERSION,
+  DEAD_LETTERS_DIR,
+  FileDeadLetterStore,
+} from "./file-dead-letter-store.ts";
+export { DuplicationMetrics } from "./metrics.ts";
+export {
+  FailMode,
+  isFailMode,
+  type ResolvedSourceOptions,
+  resolveSourceOptions,
+  retryDelayMs,
+  type SourceOptions,
+  sourceDefaults,
+} from "./options.ts";
+export {
+  type DuplicationLogReader,
+  plogDuplicationReader,
+  type RemoteDuplicateOptions,
+  type RemoteTable,
+  remotePartitionCount,
+  tableRemote,
+  toDuplicationError,
+} from "./ports.ts";
+export {
+  type ReplayOptions,
+  type ReplayResult,
+  replayDeadLetters,
+  routeEntries,
+} from "./replay.ts";
+export { RETENTION_MARKS_MAX } from "./retention-marks.ts";
+export {
+  DuplicationShipper,
+  type DuplicationShipperDeps,
+  type DuplicationShipperOptions,
+  type RemoteTableWithCount,
+  runStatusOf,
+  type ShipperReports,
+  shipperDefaults,
+} from "./shipper.ts";
+export { DuplicationSourceCore, minGcHoldDecree, type SourceInit } from "./source-core.ts";
+export type { SourcePhase, SourceSnapshot, SourceStats } from "./source-stats.ts";

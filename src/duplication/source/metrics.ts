@@ -1,0 +1,84 @@
+/**
+ * Prometheus metrics of the duplication source side (names `talaria_dup_<what>_<unit>`), labelled
+ * by duplication id and source partition. Like ReplicaMetrics, everything is read from each
+ * tracked shipper's snapshot when /metrics is scraped: the shipping path pays nothing.
+ */
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { SourceSnapshot, SourceStats } from "./source-stats.ts";
+
+type SnapshotSource = () => SourceSnapshot;
+type Labels = { dupid: string; gpid: string };
+
+const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
+  ["talaria_dup_shipped_entries_total", "Entries the remote acknowledged", "shippedEntries"],
+  ["talaria_dup_shipped_bytes_total", "Entry bytes the remote acknowledged", "shippedBytes"],
+  ["talaria_dup_shipped_requests_total", "DUPLICATE requests acknowledged", "shippedRequests"],
+  ["talaria_dup_failed_ships_total", "DUPLICATE requests that failed", "failedShips"],
+  ["talaria_dup_confirmed_mutations_total", "Decrees meta confirmed", "confirmedMutations"],
+  ["talaria_dup_plog_read_bytes_total", "Private-log payload bytes read", "plogReadBytes"],
+  ["talaria_dup_plog_read_mutations_total", "Private-log mutations read", "plogReadMutations"],
+  ["talaria_dup_load_failures_total", "Failed private-log reads", "loadFailures"],
+  ["talaria_dup_dead_lettered_entries_total", "Entries dead-lettered", "deadLetteredEntries"],
+  ["talaria_dup_dead_letters_total", "Dead letters written", "deadLetters"],
+  [
+    "talaria_dup_skipped_duplicate_updates_total",
+    "Updates that arrived by duplication, not forwarded",
+    "skippedDuplicateUpdates",
+  ],
+];
+
+const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number])[] = [
+  ["talaria_dup_backlog_mutations", "Committed minus confirmed decree", (s) => s.backlog],
+  ["talaria_dup_stalled", "1 when mutations are pending without progress", (s) => +s.stalled],
+  ["talaria_dup_last_decree", "Last decree acknowledged by the remote", (s) => s.lastDecree],
+  ["talaria_dup_confirmed_decree", "Confirmed decree persisted by meta", (s) => s.confirmedDecree],
+  ["talaria_dup_paused", "1 while paused (by meta or FAIL_FAST)", (s) => +(s.phase === "paused")],
+  [
+    "talaria_dup_log_truncated",
+    "1 once the duplication fell out of the log",
+    (s) => +(s.phase === "log_truncated"),
+  ],
+];
+
+export class DuplicationMetrics {
+  private readonly sources = new Map<string, { labels: Labels; source: SnapshotSource }>();
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const sources = this.sources;
+    for (const [name, help, field] of COUNTERS) {
+      new Counter({
+        name,
+        help,
+        labelNames: ["dupid", "gpid"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { labels, source } of sources.values())
+            this.inc(labels, source().stats[field]);
+        },
+      });
+    }
+    for (const [name, help, pick] of GAUGES) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["dupid", "gpid"],
+        registers,
+        collect() {
+          this.reset();
+          for (const { labels, source } of sources.values()) this.set(labels, pick(source()));
+        },
+      });
+    }
+  }
+
+  /** Reports `source` under (dupid, gpid) until the returned function is called. */
+  track(dupid: number, gpid: string, source: SnapshotSource): () => void {
+    const key = `${dupid}/${gpid}`;
+    this.sources.set(key, { labels: { dupid: String(dupid), gpid }, source });
+    return () => {
+      this.sources.delete(key);
+    };
+  }
+}

@@ -1,0 +1,500 @@
+/**
+ * One deterministic multi-cluster duplication run: everything derives from the seed, so
+ * `runDupSimulation({ seed })` replays exactly (`npm run sim:dup -- --seed N`).
+ *
+ * World: 2 or 3 clusters, each a table of its own partition count (one primary per partition,
+ * SimPartition) with a wall clock skewed by up to seconds; a duplication from every cluster to
+ * every other (multi-master; writes are never forwarded, so each pair needs its own), each run
+ * per source partition by the REAL DuplicationSourceCore (SimShipper); a small meta per cluster
+ * persisting confirmed decrees from periodic syncs; plog GC below the duplications' hold.
+ *
+ *   phase 1 (activeMs): clients in every cluster write concurrently — keys every cluster writes
+ *            and keys only one cluster writes; faults: link cuts and delays, message drops and
+ *            duplicates, remote refusals, plog read failures, shipper crashes (resume from the
+ *            confirmed decree), primary changes (outage, new clock), clock jumps, meta outages;
+ *   phase 2 (quietMs at most): everything healed, no writes, until every duplication caught up;
+ *   then FAIL_SKIP's dead letters are replayed and the checkers (dup-checker.ts) run.
+ */
+import type { DuplicableUpdate } from "../../codec/mutation.ts";
+import type { Clock } from "../../common/clock.ts";
+import { isTalariaError } from "../../common/errors.ts";
+import {
+  checkDuplicateRequest,
+  type DuplicateReceiverPolicy,
+  type DuplicationError,
+  entryPartitionIndex,
+  type FailMode,
+  routeEntries,
+  type SourceOptions,
+} from "../../duplication/index.ts";
+import { EventQueue } from "../event-queue.ts";
+import { Prng } from "../prng.ts";
+import {
+  checkAcknowledgedWrites,
+  checkIdentical,
+  checkPlacement,
+  type ExpectedValue,
+} from "./dup-checker.ts";
+import { type LinkFaults, Links } from "./links.ts";
+import { randomWrite } from "./sim-client.ts";
+import { SimPartition } from "./sim-partition.ts";
+import { type DupBugs, type ShipperHost, type SimDup, SimShipper } from "./sim-shipper.ts";
+
+export interface DupSimulationOptions {
+  readonly seed: number;
+  /** 2 or 3; chosen by the seed when absent. */
+  readonly clusters?: number;
+  readonly activeMs?: number;
+  readonly quietMs?: number;
+  /** Test-only harness bugs, to show the checkers catch them. */
+  readonly bugs?: DupBugs;
+  readonly log?: (line: string) => void;
+}
+
+export interface DupSimulationResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly failure?: string;
+  readonly stats: Readonly<Record<string, number>>;
+}
+
+interface SimCluster {
+  readonly id: number;
+  readonly partitions: SimPartition[];
+  skewMs: number;
+  metaDownUntilMs: number;
+  readonly policy: DuplicateReceiverPolicy;
+  readonly outgoing: SimDup[];
+  /** Per outgoing dup (same order), per partition: the running shipper, if any. */
+  readonly shippers: (SimShipper | undefined)[][];
+}
+
+/** 2026-01-01T00:00:00Z: the simulated wall clocks start here (plus each cluster's skew). */
+const EPOCH_MS = 1_767_225_600_000;
+const SYNC_INTERVAL_MS = 300;
+const GC_INTERVAL_MS = 500;
+const HEALTHY_LINK: LinkFaults = { delayMinMs: 5, delayMaxMs: 40, dropRate: 0, duplicateRate: 0 };
+
+export function runDupSimulation(options: DupSimulationOptions): DupSimulationResult {
+  return new DupWorld(options).run();
+}
+
+class DupWorld implements ShipperHost {
+  readonly queue = new EventQueue();
+  readonly rng: Prng;
+  readonly links: Links;
+  readonly bugs: DupBugs;
+  readonly stats: Record<string, number> = {};
+  readonly tickMs = 20;
+  readonly shipTimeoutMs = 600;
+  loadFailureRate: number;
+  private refusalRate: number;
+  private readonly clusters: SimCluster[] = [];
+  private readonly sourceOptions: SourceOptions[] = [];
+  /** Keys only one cluster writes: "hashKey/sortKey" → its last acknowledged write. */
+  private readonly expected = new Map<string, ExpectedValue>();
+  private readonly activeMs: number;
+  private readonly quietMs: number;
+  private healed = false;
+  readonly log: (line: string) => void;
+
+  constructor(private readonly options: DupSimulationOptions) {
+    this.rng = new Prng(options.seed);
+    this.bugs = options.bugs ?? {};
+    this.log = options.log ?? (() => {});
+    this.activeMs = options.activeMs ?? 6_000;
+    this.quietMs = options.quietMs ?? 60_000;
+    this.links = new Links(this.queue, this.rng.fork(), HEALTHY_LINK);
+    this.loadFailureRate = this.rng.pick([0, 0, 0.02, 0.1]);
+    this.refusalRate = this.rng.pick([0, 0, 0.05, 0.2]);
+    const clusterCount = options.clusters ?? this.rng.int(2, 3);
+    const group = new Set(Array.from({ length: clusterCount }, (_, i) => i + 1));
+    for (let id = 1; id <= clusterCount; id++) {
+      const partitionCount = this.rng.pick([1, 2, 3, 4, 5, 8]);
+      const cluster: SimCluster = {
+        id,
+        partitions: [],
+        skewMs: this.rng.int(-3000, 3000),
+        metaDownUntilMs: 0,
+        policy: { selfClusterId: id, groupClusterIds: group, ignoreOtherClusterIds: false },
+        outgoing: [],
+        shippers: [],
+      };
+      for (let p = 0; p < partitionCount; p++) {
+        cluster.partitions.push(new SimPartition(id, p, this.wallClock(cluster, this.nodeSkew())));
+      }
+      this.clusters.push(cluster);
+    }
+    this.stats.clusters = clusterCount;
+    let dupid = 1;
+    for (const source of this.clusters) {
+      for (const target of this.clusters) {
+        if (source === target) continue;
+        const failMode: FailMode = this.rng.pick([
+          "FAIL_SLOW",
+          "FAIL_SLOW",
+          "FAIL_SLOW",
+          "FAIL_SKIP",
+          "FAIL_FAST",
+        ] as const);
+        source.outgoing.push({
+          dupid: dupid++,
+          sourceClusterId: source.id,
+          targetClusterId: target.id,
+          targetPartitionCount: target.partitions.length,
+          failMode,
+          confirmed: source.partitions.map(() => 0),
+          deadLetters: [],
+        });
+        this.sourceOptions.push({
+          sourceClusterId: source.id,
+          batchBytes: this.rng.pick([0, 200, 2000, 64 * 1024]),
+          requestBytesMax: this.rng.pick([300, 1024 * 1024]),
+          requestEntriesMax: this.rng.pick([3, 1000]),
+          noMutationLoadDelayMs: 20,
+          retryDelayMsMin: 20,
+          retryDelayMsMax: this.rng.pick([100, 800]),
+          skipAfterFailures: 3,
+          failFastAfterFailures: 2,
+          stalledAfterMs: 5_000,
+        });
+      }
+      // FAIL_SKIP skips unreadable plog decrees for good (recorded, not replayable): no read
+      // faults where it runs, or the checker would rightly see those writes missing.
+      if (source.outgoing.some((d) => d.failMode === "FAIL_SKIP")) this.loadFailureRate = 0;
+    }
+    for (const cluster of this.clusters) {
+      for (const dup of cluster.outgoing) {
+        cluster.shippers.push(cluster.partitions.map((p) => this.startShipper(dup, p)));
+      }
+    }
+  }
+
+  private nodeSkew(): number {
+    return this.rng.int(-50, 50);
+  }
+
+  private wallClock(cluster: SimCluster, nodeSkewMs: number): Clock {
+    const nowMs = () => EPOCH_MS + this.queue.nowMs + cluster.skewMs + nodeSkewMs;
+    return { nowMs, nowUs: () => nowMs() * 1000 };
+  }
+
+  private optionsOf(dup: SimDup): SourceOptions {
+    return this.sourceOptions[dup.dupid - 1] as SourceOptions;
+  }
+
+  private startShipper(dup: SimDup, partition: SimPartition): SimShipper {
+    return new SimShipper(this, dup, partition, this.optionsOf(dup));
+  }
+
+  private clusterOf(id: number): SimCluster {
+    return this.clusters[id - 1] as SimCluster;
+  }
+
+  // ---- the target side ------------------------------------------------------------------------
+
+  deliver(
+    dup: SimDup,
+    targetPartition: number,
+    routedBy: number,
+    entries: Parameters<SimPartition["receiveDuplicate"]>[0],
+  ): "ack" | DuplicationError {
+    const target = this.clusterOf(dup.targetClusterId);
+    const partition = target.partitions[targetPartition];
+    if (partition === undefined || routedBy !== target.partitions.length) {
+      return { code: "ERR_INCONSISTENT_STATE", message: "partition count" };
+    }
+    if (!partition.available(this.queue.nowMs)) {
+      return { code: "ERR_INVALID_STATE", message: "primary changing" };
+    }
+    if (!this.healed && this.rng.chance(this.refusalRate)) {
+      this.count("refusals");
+      return { code: "ERR_BUSY", message: "injected refusal (throttled)" };
+    }
+    try {
+      checkDuplicateRequest({ entries }, target.policy);
+    } catch (error) {
+      return { code: isTalariaError(error) ? error.code : "ERR_UNKNOWN", message: String(error) };
+    }
+    if (this.bugs.lastEntryRouting !== true) {
+      for (const entry of entries) {
+        if (entryPartitionIndex(entry.update, target.partitions.length) !== targetPartition) {
+          return { code: "ERR_INVALID_PARAMETERS", message: "a key is not in this partition" };
+        }
+      }
+    }
+    partition.receiveDuplicate(entries);
+    this.count("shippedEntries", entries.length);
+    return "ack";
+  }
+
+  onPausedWithError(shipper: SimShipper): void {
+    // The operator notices the alarm and resumes the duplication (pause, then start).
+    this.queue.after(this.rng.int(200, 1500), () => {
+      if (!shipper.isAlive) return;
+      shipper.feed({ type: "CONFIGURE", status: "pause" });
+      shipper.feed({ type: "CONFIGURE", status: "start" });
+    });
+  }
+
+  private count(name: string, by = 1): void {
+    this.stats[name] = (this.stats[name] ?? 0) + by;
+  }
+
+  // ---- meta, GC, clients, faults -----------------------------------------------------------
+
+  private sync(cluster: SimCluster): void {
+    if (this.queue.nowMs < cluster.metaDownUntilMs) return;
+    cluster.outgoing.forEach((dup, d) => {
+      cluster.shippers[d]?.forEach((shipper, p) => {
+        if (shipper === undefined || !shipper.isAlive) return;
+        const reported = shipper.core.snapshot().lastDecree;
+        dup.confirmed[p] = Math.max(dup.confirmed[p] ?? 0, reported);
+        shipper.feed({ type: "CONFIRMED", confirmedDecree: dup.confirmed[p] ?? 0 });
+      });
+    });
+  }
+
+  private gc(cluster: SimCluster): void {
+    cluster.partitions.forEach((partition, p) => {
+      let hold = Number.MAX_SAFE_INTEGER;
+      cluster.outgoing.forEach((dup, d) => {
+        hold = Math.min(hold, (dup.confirmed[p] ?? 0) + 1);
+        const shipperHold = cluster.shippers[d]?.[p]?.core.gcHoldDecree();
+        if (shipperHold !== undefined) hold = Math.min(hold, shipperHold);
+      });
+      partition.gc(hold);
+    });
+  }
+
+  private restartShipper(cluster: SimCluster, d: number, p: number, atMs: number): void {
+    const row = cluster.shippers[d];
+    const dup = cluster.outgoing[d];
+    const partition = cluster.partitions[p];
+    if (row === undefined || dup === undefined || partition === undefined) return;
+    row[p]?.stop();
+    row[p] = undefined;
+    this.queue.at(Math.max(atMs, this.queue.nowMs), () => {
+      if (row[p] === undefined) row[p] = this.startShipper(dup, partition);
+    });
+  }
+
+  private clientWrite(cluster: SimCluster): void {
+    const write = randomWrite(this.rng, cluster.id, this.queue.nowMs);
+    const first = write.updates[0] as DuplicableUpdate;
+    // Every update of one write is of one hash key: one partition.
+    const partition = cluster.partitions[entryPartitionIndex(first, cluster.partitions.length)];
+    if (partition === undefined || !partition.available(this.queue.nowMs)) {
+      this.count("writesRefused");
+      return;
+    }
+    partition.writeLocal(write.updates);
+    this.count("acknowledged");
+    if (write.updates.length > 1) this.count("multiUpdateWrites");
+    if (!write.own) return;
+    for (const [sortKey, value] of write.written) {
+      const hashKey = write.hashKey;
+      this.expected.set(`${hashKey}/${sortKey}`, {
+        clusterId: cluster.id,
+        hashKey,
+        sortKey,
+        value,
+      });
+    }
+  }
+
+  private scheduleFaults(): void {
+    const rng = this.rng;
+    const faultCount = rng.int(5, 25);
+    for (let i = 0; i < faultCount; i++) {
+      const atMs = rng.int(0, this.activeMs - 1);
+      const kind = rng.int(0, 6);
+      this.queue.at(atMs, () => this.fault(kind));
+    }
+  }
+
+  private fault(kind: number): void {
+    if (this.healed) return;
+    const rng = this.rng;
+    const cluster = rng.pick(this.clusters);
+    const now = this.queue.nowMs;
+    switch (kind) {
+      case 0: {
+        const other = rng.pick(this.clusters.filter((c) => c !== cluster));
+        this.links.cut(cluster.id, other.id);
+        if (rng.chance(0.7)) this.links.cut(other.id, cluster.id);
+        this.count("linkCuts");
+        this.log(`${now}: cut ${cluster.id}↔${other.id}`);
+        this.queue.after(rng.int(200, 2500), () => {
+          if (this.healed) return;
+          this.links.heal(cluster.id, other.id, HEALTHY_LINK);
+          this.links.heal(other.id, cluster.id, HEALTHY_LINK);
+        });
+        return;
+      }
+      case 1: {
+        const other = rng.pick(this.clusters.filter((c) => c !== cluster));
+        this.links.setFaults(cluster.id, other.id, {
+          delayMinMs: rng.int(1, 50),
+          delayMaxMs: rng.int(50, 900),
+          dropRate: rng.pick([0, 0.05, 0.2]),
+          duplicateRate: rng.pick([0, 0.05, 0.2]),
+        });
+        this.count("linkDegraded");
+        return;
+      }
+      case 2: {
+        const d = rng.int(0, cluster.outgoing.length - 1);
+        const p = rng.int(0, cluster.partitions.length - 1);
+        this.restartShipper(cluster, d, p, now + rng.int(50, 1500));
+        this.count("shipperCrashes");
+        this.log(`${now}: shipper crash c${cluster.id} dup#${d} p${p}`);
+        return;
+      }
+      case 3: {
+        const p = rng.int(0, cluster.partitions.length - 1);
+        const partition = cluster.partitions[p] as SimPartition;
+        const downUntil = now + rng.int(30, 400);
+        partition.changePrimary(this.wallClock(cluster, this.nodeSkew()), downUntil);
+        for (let d = 0; d < cluster.outgoing.length; d++) {
+          this.restartShipper(cluster, d, p, downUntil);
+        }
+        this.count("primaryChanges");
+        this.log(`${now}: primary change c${cluster.id} p${p}`);
+        return;
+      }
+      case 4:
+        cluster.skewMs += rng.int(-1500, 1500);
+        this.count("clockJumps");
+        return;
+      case 5:
+        cluster.metaDownUntilMs = now + rng.int(500, 3000);
+        this.count("metaOutages");
+        return;
+      default:
+        this.count("quietFaults");
+        return;
+    }
+  }
+
+  private heal(): void {
+    this.healed = true;
+    this.loadFailureRate = 0;
+    this.refusalRate = 0;
+    this.links.healAll(HEALTHY_LINK);
+    const now = this.queue.nowMs;
+    for (const cluster of this.clusters) {
+      cluster.metaDownUntilMs = 0;
+      for (const partition of cluster.partitions)
+        partition.downUntilMs = Math.min(partition.downUntilMs, now);
+      cluster.shippers.forEach((row, d) => {
+        row.forEach((shipper, p) => {
+          if (shipper === undefined) this.restartShipper(cluster, d, p, now);
+          else if (shipper.core.snapshot().phase === "paused") {
+            shipper.feed({ type: "CONFIGURE", status: "pause" });
+            shipper.feed({ type: "CONFIGURE", status: "start" });
+          }
+        });
+      });
+    }
+  }
+
+  private caughtUp(): boolean {
+    if (this.links.inFlight > 0) return false;
+    return this.clusters.every((cluster) =>
+      cluster.shippers.every((row) =>
+        row.every((shipper, p) => {
+          const partition = cluster.partitions[p] as SimPartition;
+          return (
+            shipper?.isAlive === true && shipper.core.snapshot().lastDecree === partition.lastDecree
+          );
+        }),
+      ),
+    );
+  }
+
+  /** FAIL_SKIP's dead letters, replayed as the shell would once the remote is healthy again. */
+  private replayDeadLetters(): void {
+    for (const cluster of this.clusters) {
+      for (const dup of cluster.outgoing) {
+        const target = this.clusterOf(dup.targetClusterId);
+        for (const letter of dup.deadLetters.splice(0)) {
+          for (const [p, entries] of routeEntries(letter.entries, target.partitions.length)) {
+            target.partitions[p]?.receiveDuplicate(entries);
+            this.count("replayedEntries", entries.length);
+          }
+        }
+      }
+    }
+  }
+
+  run(): DupSimulationResult {
+    const queue = this.queue;
+    for (const cluster of this.clusters) {
+      const syncEvery = (): void => {
+        this.sync(cluster);
+        queue.after(SYNC_INTERVAL_MS, syncEvery);
+      };
+      const gcEvery = (): void => {
+        this.gc(cluster);
+        queue.after(GC_INTERVAL_MS, gcEvery);
+      };
+      queue.after(SYNC_INTERVAL_MS, syncEvery);
+      queue.after(GC_INTERVAL_MS, gcEvery);
+      const writeIntervalMs = this.rng.int(5, 20);
+      const writeEvery = (): void => {
+        if (queue.nowMs >= this.activeMs) return;
+        this.clientWrite(cluster);
+        queue.after(writeIntervalMs, writeEvery);
+      };
+      queue.after(this.rng.int(0, writeIntervalMs), writeEvery);
+    }
+    this.scheduleFaults();
+    queue.runUntil(this.activeMs);
+    this.heal();
+    const deadline = this.activeMs + this.quietMs;
+    while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    this.replayDeadLetters();
+    while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    this.stats.simulatedMs = queue.nowMs;
+    return this.result(this.findFailure());
+  }
+
+  private findFailure(): string | undefined {
+    if ((this.stats.logTruncated ?? 0) > 0) return "a duplication fell out of the log";
+    if (!this.caughtUp()) {
+      const behind: string[] = [];
+      for (const cluster of this.clusters) {
+        cluster.shippers.forEach((row, d) => {
+          row.forEach((shipper, p) => {
+            const snapshot = shipper?.core.snapshot();
+            const last = (cluster.partitions[p] as SimPartition).lastDecree;
+            if (snapshot?.lastDecree !== last) {
+              behind.push(
+                `c${cluster.id} dup#${d} p${p}: ${snapshot?.phase ?? "down"} at ${snapshot?.lastDecree} of ${last} (${snapshot?.lastError?.code ?? "-"})`,
+              );
+            }
+          });
+        });
+      }
+      return `duplication did not catch up after healing: ${behind.slice(0, 4).join("; ")}`;
+    }
+    const checked = this.clusters.map((c) => ({ id: c.id, partitions: c.partitions }));
+    return (
+      checkPlacement(checked) ??
+      checkAcknowledgedWrites(checked, this.expected.values()) ??
+      checkIdentical(checked)
+    );
+  }
+
+  private result(failure: string | undefined): DupSimulationResult {
+    for (const cluster of this.clusters) {
+      this.count("partitions", cluster.partitions.length);
+      for (const partition of cluster.partitions)
+        this.count("staleEntriesSkipped", partition.staleEntriesSkipped);
+    }
+    return failure === undefined
+      ? { seed: this.options.seed, ok: true, stats: { ...this.stats } }
+      : { seed: this.options.seed, ok: false, failure, stats: { ...this.stats } };
+  }
+}
