@@ -25,6 +25,8 @@ export interface RunningOnebox {
   kill(cluster: string, name: string): void;
   /** Starts a killed process again (tests). */
   restart(cluster: string, name: string): void;
+  /** The operating-system pid of a running process (benchmarks sample its CPU time). */
+  pid(cluster: string, name: string): number | undefined;
 }
 
 export function writeOneboxConfigs(clusters: readonly OneboxCluster[]): void {
@@ -119,6 +121,9 @@ export async function startOnebox(
     restart(cluster, name) {
       const entry = children.get(`${cluster}/${name}`);
       if (entry !== undefined) start(entry.process);
+    },
+    pid(cluster, name) {
+      return children.get(`${cluster}/${name}`)?.child.pid;
     },
   };
   try {
