@@ -13,9 +13,15 @@
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { MetaSession } from "../client/meta-session.ts";
-import { isTalariaError } from "../common/errors.ts";
+import { isTalariaError, TalariaError } from "../common/errors.ts";
 import type { ReadLimits, WriteLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
+import {
+  checkDuplicateRequest,
+  type DuplicateReceiverPolicy,
+  type DuplicationMetrics,
+  type SourceOptions,
+} from "../duplication/index.ts";
 import type { ReplicaMetrics } from "../metrics/index.ts";
 import {
   type AppInfo,
@@ -38,6 +44,7 @@ import type { RpcServer, Transport } from "../rpc/index.ts";
 import { AppEnvPolicy } from "./app-env-policy.ts";
 import { CheckpointMethod, CheckpointSource, fetchCheckpoint } from "./checkpoint-transfer.ts";
 import { registerClientHandlers, type ServedPartition } from "./client-handlers.ts";
+import { DuplicationAgent } from "./duplication-agent.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
 
 export interface ReplicaStubOptions {
@@ -57,12 +64,19 @@ export interface ReplicaStubOptions {
   readonly sweepBudget?: number;
   /** Timeout of one peer message or meta call. */
   readonly callTimeoutMs?: number;
+  /** Duplication (absent: this server ships nothing and refuses DUPLICATE writes' unknown ids). */
+  readonly duplication?: {
+    readonly syncPeriodMs: number;
+    readonly source: SourceOptions;
+    readonly receiver: DuplicateReceiverPolicy;
+  };
 }
 
 export interface ReplicaStubDeps {
   readonly transport: Transport;
   readonly logger?: Logger;
   readonly metrics?: ReplicaMetrics;
+  readonly duplicationMetrics?: DuplicationMetrics;
 }
 
 interface Hosted {
@@ -82,6 +96,7 @@ export class ReplicaStub {
   private readonly apps = new Map<number, AppInfo>();
   private readonly timers: NodeJS.Timeout[] = [];
   private beaconInFlight = false;
+  private readonly duplication: DuplicationAgent | undefined;
   private closed = false;
 
   constructor(options: ReplicaStubOptions, deps: ReplicaStubDeps) {
@@ -92,6 +107,32 @@ export class ReplicaStub {
       node: options.self,
     });
     this.meta = new MetaSession(options.metaServers, deps.transport);
+    const duplication = options.duplication;
+    this.duplication =
+      duplication === undefined
+        ? undefined
+        : new DuplicationAgent(
+            {
+              self: options.self,
+              dataDir: options.dataDir,
+              syncPeriodMs: duplication.syncPeriodMs,
+              source: duplication.source,
+              callTimeoutMs: this.callTimeoutMs,
+            },
+            {
+              meta: this.meta,
+              replicas: () => [...this.hosted.values()].map((h) => h.replica),
+              logger: this.logger,
+              ...(deps.duplicationMetrics === undefined
+                ? {}
+                : { metrics: deps.duplicationMetrics }),
+            },
+          );
+  }
+
+  /** The duplication side of this server (HTTP, dead letters). */
+  get duplicationAgent(): DuplicationAgent | undefined {
+    return this.duplication;
   }
 
   private get callTimeoutMs(): number {
@@ -146,6 +187,7 @@ export class ReplicaStub {
     gc.unref();
     this.timers.push(beacon, gc);
     void this.beacon();
+    this.duplication?.start();
   }
 
   /** Replicas hosted here, for HTTP and beacons. */
@@ -165,7 +207,23 @@ export class ReplicaStub {
     return {
       partitionCount: app.partitionCount,
       refusal: (kind) => hosted.replica.refusal(kind),
-      write: (request) => hosted.replica.write(request),
+      write: (request) => {
+        // A DUPLICATE from a cluster that is us or not in our [duplication-group] is refused.
+        if (request.op === "duplicate") {
+          const receiver = this.options.duplication?.receiver;
+          if (receiver === undefined) {
+            throw new TalariaError(
+              "ERR_DUP_CLUSTER_ID_REFUSED",
+              "duplication is not enabled on this cluster",
+              {
+                details: { beforeExecution: true },
+              },
+            );
+          }
+          checkDuplicateRequest(request, receiver, gpidKey(gpid));
+        }
+        return hosted.replica.write(request);
+      },
       reads: hosted.replica.reads,
       ...(policy === undefined ? {} : { policy }),
     };
@@ -361,6 +419,7 @@ export class ReplicaStub {
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    await this.duplication?.close();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));
     this.hosted.clear();

@@ -51,11 +51,13 @@ import {
   storageOptions,
 } from "./replica-files.ts";
 import { CHECKPOINTS_DIR } from "./replica-layout.ts";
+import type { ReplicaLog } from "./replica-log.ts";
 import { ReplicaReads } from "./replica-reads.ts";
 import { validateWrite, type WriteRequest, type WriteResult } from "./write-request.ts";
 import { type AtomicReadiness, WriteSequencer } from "./write-sequencer.ts";
 
 export class PartitionReplica {
+  private duplicationHold: number | undefined;
   readonly gpid: Gpid;
   /** Client reads: refused (ERR_INVALID_STATE, beforeExecution) unless this replica may serve. */
   readonly reads: ReplicaReads;
@@ -336,11 +338,29 @@ export class PartitionReplica {
   }
 
   /**
-   * The decree below which the plog may be deleted. Later features lower it (duplication's hold);
-   * learners that need older records get a checkpoint. This is the one place that decides.
+   * The decree below which the plog may be deleted: what storage has made durable, lowered by
+   * duplication's hold (the oldest decree some duplication has not confirmed shipping). Learners
+   * that need older records get a checkpoint. This is the one place that decides.
    */
   logGcBoundDecree(): number {
-    return Math.min(this.storage.lastDurableDecree, this.runner.log.durableDecree) + 1;
+    const durable = Math.min(this.storage.lastDurableDecree, this.runner.log.durableDecree) + 1;
+    return this.duplicationHold === undefined ? durable : Math.min(durable, this.duplicationHold);
+  }
+
+  /**
+   * Duplication's log hold: no record at or above `fromDecree` may be garbage-collected
+   * (undefined releases it). Set by the replica server from its duplications.
+   */
+  setDuplicationLogHold(fromDecree: number | undefined): void {
+    this.duplicationHold = fromDecree;
+  }
+
+  /** The private log as duplication reads it: durable records and the segments held. */
+  logReader(): Pick<ReplicaLog, "read" | "segments"> {
+    return {
+      read: (fromDecree, options) => this.runner.log.read(fromDecree, options),
+      segments: () => this.runner.log.segments(),
+    };
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------

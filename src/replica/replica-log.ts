@@ -15,6 +15,7 @@ import type {
   PrivateLogStats,
   ReadOptions,
   ReplayOptions,
+  SegmentInfo,
 } from "../plog/index.ts";
 
 export interface ReplicaLog {
@@ -28,5 +29,7 @@ export interface ReplicaLog {
   read(fromDecree: number, options: ReadOptions): Promise<LogRecord[]>;
   replay(fromDecree: number, options: ReplayOptions): AsyncGenerator<LogRecord>;
   gc(belowDecree: number): Promise<GcResult>;
+  /** The segments held, oldest first (duplication measures the log it retains). */
+  segments(): SegmentInfo[];
   close(): Promise<void>;
 }

@@ -48,6 +48,7 @@ const ONEBOX_TIMINGS: ConfigOverrides["replication"] = {
   fdLeaseSeconds: 4,
   fdGraceSeconds: 5,
   groupCheckIntervalMs: 1000,
+  duplicationSyncPeriodSecond: 2,
 };
 
 export function planOnebox(options: OneboxPlanOptions): OneboxCluster[] {

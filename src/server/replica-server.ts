@@ -13,6 +13,7 @@ import {
   readLimitsOf,
   writeLimitsOf,
 } from "../config/index.ts";
+import { DuplicationMetrics, duplicateReceiverPolicy } from "../duplication/index.ts";
 import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
 import { ReplicaMetrics } from "../metrics/index.ts";
 import { parseGpid } from "../protocol/index.ts";
@@ -57,8 +58,30 @@ export async function startReplicaServer(
       tombstoneRetentionSeconds: config.pegasusServer.tombstoneRetentionSeconds,
       sweepIntervalMs: config.pegasusServer.ttlSweepIntervalMs,
       sweepBudget: config.pegasusServer.ttlSweepBudget,
+      ...(replication.duplicationEnabled
+        ? {
+            duplication: {
+              syncPeriodMs: replication.duplicationSyncPeriodSecond * 1000,
+              receiver: duplicateReceiverPolicy(config),
+              source: {
+                sourceClusterId: config.duplicationGroup[replication.clusterName] ?? 0,
+                batchBytes: replication.duplicateLogBatchBytes,
+                requestBytesMax: replication.dupMaxAllowedWriteSize,
+                noMutationLoadDelayMs: replication.dupNoMutationLoadDelayMs,
+                retainedLogBytesMax: replication.dupMaxRetainedLogBytes,
+                retainedLogMsMax: replication.dupMaxRetainedLogSeconds * 1000,
+                stalledAfterMs: replication.dupStalledAfterMs,
+              },
+            },
+          }
+        : {}),
     },
-    { transport, logger, metrics: new ReplicaMetrics(registry) },
+    {
+      transport,
+      logger,
+      metrics: new ReplicaMetrics(registry),
+      duplicationMetrics: new DuplicationMetrics(registry),
+    },
   );
   const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });
   stub.register(rpc);

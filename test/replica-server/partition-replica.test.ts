@@ -71,6 +71,9 @@ class FailingLog implements ReplicaLog {
   gc(belowDecree: number) {
     return this.log.gc(belowDecree);
   }
+  segments() {
+    return this.log.segments();
+  }
   close() {
     return this.log.close();
   }

@@ -1,0 +1,298 @@
+/**
+ * A replica server's side of duplication: the duplication sync with the meta server, one shipper
+ * per (duplication, partition this server is primary of), the log hold on every replica of a
+ * duplicated table, and the dead-letter stores.
+ *
+ * Invariants:
+ *  - While meta does not know a partition's start decree (-1), its primary reports one — the last
+ *    decree it has applied, and so answered — once per duplication and primary term, and holds
+ *    the log above it; nothing acknowledged after `add` returns can be missed.
+ *  - A shipper runs only on the current primary and resumes from meta's confirmed decree (or this
+ *    term's start decree): at-least-once, harmless under last-write-wins.
+ *  - Every replica of a listed duplication holds its plog from the oldest decree not confirmed
+ *    (everything, while the start is unknown); a duplication no longer listed holds nothing.
+ */
+import { join } from "node:path";
+import { createClient, type TalariaClient } from "../client/index.ts";
+import type { MetaSession } from "../client/meta-session.ts";
+import { type Logger, silentLogger } from "../common/logger.ts";
+import {
+  type DeadLetterStore,
+  type DuplicationMetrics,
+  DuplicationShipper,
+  FileDeadLetterStore,
+  plogDuplicationReader,
+  runStatusOf,
+  type SourceOptions,
+} from "../duplication/index.ts";
+import {
+  DuplicationMethod,
+  type DuplicationSyncEntry,
+  type DuplicationSyncPartition,
+  type DuplicationSyncResponse,
+} from "../protocol/duplication-messages.ts";
+import { type Gpid, gpidKey } from "../protocol/index.ts";
+import type { PartitionReplica } from "../replica/index.ts";
+
+export interface DuplicationAgentOptions {
+  readonly self: string;
+  readonly dataDir: string;
+  /** `[replication] duplication_sync_period_second`, in ms. */
+  readonly syncPeriodMs: number;
+  readonly source: SourceOptions;
+  readonly callTimeoutMs: number;
+}
+
+export interface DuplicationAgentDeps {
+  readonly meta: MetaSession;
+  /** The replicas this server hosts now. */
+  readonly replicas: () => Iterable<PartitionReplica>;
+  readonly logger?: Logger;
+  readonly metrics?: DuplicationMetrics;
+}
+
+interface Running {
+  readonly shipper: DuplicationShipper;
+  readonly ballot: number;
+  readonly untrack: () => void;
+}
+
+const SYNC_RETRY_MS = 1000;
+
+export class DuplicationAgent {
+  private readonly options: DuplicationAgentOptions;
+  private readonly deps: DuplicationAgentDeps;
+  private readonly logger: Logger;
+  private readonly shippers = new Map<string, Running>();
+  /** Start decrees reported this primary term: `<gpid>/<dupid>` → { ballot, decree }. */
+  private readonly starts = new Map<string, { ballot: number; decree: number }>();
+  private readonly deadLetters = new Map<string, Promise<DeadLetterStore>>();
+  private readonly remotes = new Map<string, TalariaClient>();
+  /** Duplications listed in the last reply, per app (for confirms in the next request). */
+  private listed = new Map<number, readonly DuplicationSyncEntry[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
+    this.options = options;
+    this.deps = deps;
+    this.logger = (deps.logger ?? silentLogger).child({ component: "duplication" });
+  }
+
+  start(): void {
+    this.schedule(this.options.syncPeriodMs);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.syncOnce(), delayMs);
+    this.timer.unref();
+  }
+
+  /** One duplication sync round trip; schedules the next. */
+  async syncOnce(): Promise<void> {
+    let next = this.options.syncPeriodMs;
+    try {
+      const reply = (await this.deps.meta.call(
+        DuplicationMethod.SYNC,
+        { node: this.options.self, partitions: this.syncPartitions() },
+        this.options.callTimeoutMs,
+      )) as DuplicationSyncResponse;
+      await this.reconcile(reply);
+      next = Math.min(this.options.syncPeriodMs, Math.max(100, reply.nextSyncDelayMs));
+    } catch (error) {
+      this.logger.debug({ err: error }, "duplication sync failed");
+      next = Math.min(this.options.syncPeriodMs, SYNC_RETRY_MS);
+    }
+    this.schedule(next);
+  }
+
+  private syncPartitions(): DuplicationSyncPartition[] {
+    const partitions: DuplicationSyncPartition[] = [];
+    for (const replica of this.deps.replicas()) {
+      const report = replica.report();
+      const confirms = [];
+      if (report.status === "PRIMARY") {
+        for (const dup of this.listed.get(report.gpid.appId) ?? []) {
+          const key = this.key(report.gpid, dup.dupid);
+          const running = this.shippers.get(key);
+          const start = this.starts.get(key);
+          if (running !== undefined && running.ballot === report.ballot) {
+            confirms.push({
+              dupid: dup.dupid,
+              confirmedDecree: running.shipper.snapshot().lastDecree,
+            });
+          } else if (start !== undefined && start.ballot === report.ballot) {
+            confirms.push({ dupid: dup.dupid, confirmedDecree: start.decree });
+          }
+        }
+      }
+      partitions.push({
+        gpid: report.gpid,
+        ballot: report.ballot,
+        lastCommittedDecree: report.lastCommittedDecree,
+        confirms,
+      });
+    }
+    return partitions;
+  }
+
+  private key(gpid: Gpid, dupid: number): string {
+    return `${gpidKey(gpid)}/${dupid}`;
+  }
+
+  private async reconcile(reply: DuplicationSyncResponse): Promise<void> {
+    this.listed = new Map(reply.apps.map((app) => [app.appId, app.duplications]));
+    const live = new Set<string>();
+    for (const replica of this.deps.replicas()) {
+      const report = replica.report();
+      const dups = this.listed.get(report.gpid.appId) ?? [];
+      let hold: number | undefined;
+      for (const dup of dups) {
+        const key = this.key(report.gpid, dup.dupid);
+        live.add(key);
+        const confirmed = dup.confirmedDecrees[report.gpid.partitionIndex] ?? -1;
+        const primary = report.status === "PRIMARY";
+        let from = confirmed + 1;
+        if (confirmed < 0) {
+          // Meta waits for this partition's start: the primary fixes it now, for this term.
+          let start = this.starts.get(key);
+          if (primary && (start === undefined || start.ballot !== report.ballot)) {
+            start = { ballot: report.ballot, decree: replica.lastAppliedDecree };
+            this.starts.set(key, start);
+          }
+          from = start === undefined ? 1 : start.decree + 1;
+        }
+        const running = this.shippers.get(key);
+        if (running !== undefined && (!primary || running.ballot !== report.ballot))
+          await this.stop(key);
+        if (primary && confirmed >= 0) await this.run(replica, dup, confirmed, report.ballot, key);
+        const shipperHold = this.shippers.get(key)?.shipper.gcHoldDecree();
+        from = Math.min(from, shipperHold ?? from);
+        hold = hold === undefined ? from : Math.min(hold, from);
+      }
+      replica.setDuplicationLogHold(hold);
+    }
+    for (const key of [...this.shippers.keys()]) if (!live.has(key)) await this.stop(key);
+    for (const key of [...this.starts.keys()]) if (!live.has(key)) this.starts.delete(key);
+  }
+
+  private async run(
+    replica: PartitionReplica,
+    dup: DuplicationSyncEntry,
+    confirmed: number,
+    ballot: number,
+    key: string,
+  ): Promise<void> {
+    const status = runStatusOf(dup.status);
+    const existing = this.shippers.get(key);
+    if (existing !== undefined) {
+      existing.shipper.confirm(confirmed);
+      existing.shipper.configure({
+        ...(status === undefined ? {} : { status }),
+        failMode: dup.failMode,
+      });
+      return;
+    }
+    if (status === undefined || status === "remove") return;
+    const gpid = replica.report().gpid;
+    const table = this.remote(dup).table(dup.remoteAppName);
+    const start = this.starts.get(key);
+    const shipper = new DuplicationShipper(
+      { ...this.options.source, dupid: dup.dupid, gpid: gpidKey(gpid), logger: this.logger },
+      {
+        log: plogDuplicationReader(replica.logReader(), () => replica.lastAppliedDecree),
+        remote: {
+          duplicate: (index, entries, options) => table.duplicate(index, entries, options),
+          partitionCount: (timeoutMs) => table.partitionCount({ timeoutMs }),
+        },
+        deadLetters: await this.deadLetterStore(gpid),
+        init: {
+          // This term's start covers what meta has not persisted yet.
+          confirmedDecree: Math.max(confirmed, start?.ballot === ballot ? start.decree : -1),
+          targetPartitionCount: 0,
+          failMode: dup.failMode,
+          status,
+        },
+        reports: {
+          onPausedWithError: (error, atDecree) =>
+            this.logger.error(
+              { gpid: gpidKey(gpid), dupid: dup.dupid, error, atDecree },
+              "duplication paused (FAIL_FAST)",
+            ),
+          onLogTruncated: (reason, firstMissingDecree, message) =>
+            this.logger.error(
+              { gpid: gpidKey(gpid), dupid: dup.dupid, reason, firstMissingDecree },
+              `duplication fell out of the log: ${message}`,
+            ),
+        },
+      },
+    );
+    const untrack =
+      this.deps.metrics?.track(dup.dupid, gpidKey(gpid), () => shipper.snapshot()) ?? (() => {});
+    this.shippers.set(key, { shipper, ballot, untrack });
+    shipper.start();
+    this.logger.info(
+      { gpid: gpidKey(gpid), dupid: dup.dupid, remote: dup.remoteClusterName, confirmed },
+      "duplication shipper started",
+    );
+  }
+
+  private remote(dup: DuplicationSyncEntry): TalariaClient {
+    let client = this.remotes.get(dup.remoteClusterName);
+    if (client === undefined) {
+      client = createClient({
+        metaServers: dup.remoteMetas,
+        name: `duplication ${this.options.self}`,
+        timeoutMs: this.options.callTimeoutMs,
+      });
+      this.remotes.set(dup.remoteClusterName, client);
+    }
+    return client;
+  }
+
+  /** The dead-letter store of a partition (FAIL_SKIP), opened on first use. */
+  deadLetterStore(gpid: Gpid): Promise<DeadLetterStore> {
+    const key = gpidKey(gpid);
+    let store = this.deadLetters.get(key);
+    if (store === undefined) {
+      store = FileDeadLetterStore.open(join(this.options.dataDir, key, "dup-dead-letters"));
+      this.deadLetters.set(key, store);
+    }
+    return store;
+  }
+
+  /** The remote table of a listed duplication (dead-letter replay). */
+  remoteTableOf(appId: number, dupid: number) {
+    const dup = (this.listed.get(appId) ?? []).find((d) => d.dupid === dupid);
+    return dup === undefined ? undefined : this.remote(dup).table(dup.remoteAppName);
+  }
+
+  snapshots(): {
+    gpid: string;
+    dupid: number;
+    snapshot: ReturnType<DuplicationShipper["snapshot"]>;
+  }[] {
+    return [...this.shippers].map(([key, running]) => {
+      const [gpid = "", dupid = "0"] = key.split("/");
+      return { gpid, dupid: Number(dupid), snapshot: running.shipper.snapshot() };
+    });
+  }
+
+  private async stop(key: string): Promise<void> {
+    const running = this.shippers.get(key);
+    if (running === undefined) return;
+    this.shippers.delete(key);
+    running.untrack();
+    await running.shipper.close();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const key of [...this.shippers.keys()]) await this.stop(key);
+    await Promise.all([...this.remotes.values()].map((c) => c.close()));
+    for (const store of this.deadLetters.values())
+      await (await store.catch(() => undefined))?.close();
+  }
+}
