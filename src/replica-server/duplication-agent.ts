@@ -268,14 +268,27 @@ export class DuplicationAgent {
     return dup === undefined ? undefined : this.remote(dup).table(dup.remoteAppName);
   }
 
-  snapshots(): {
+  /** Every shipper here with what the status pages show about it. */
+  statuses(): {
     gpid: string;
     dupid: number;
     snapshot: ReturnType<DuplicationShipper["snapshot"]>;
+    remoteAppName: string;
+    confirmedByMeta: number;
   }[] {
     return [...this.shippers].map(([key, running]) => {
-      const [gpid = "", dupid = "0"] = key.split("/");
-      return { gpid, dupid: Number(dupid), snapshot: running.shipper.snapshot() };
+      const [gpid = "", dupidText = "0"] = key.split("/");
+      const dupid = Number(dupidText);
+      const appId = Number(gpid.split(".")[0]);
+      const partitionIndex = Number(gpid.split(".")[1]);
+      const dup = (this.listed.get(appId) ?? []).find((d) => d.dupid === dupid);
+      return {
+        gpid,
+        dupid,
+        snapshot: running.shipper.snapshot(),
+        remoteAppName: dup?.remoteAppName ?? "",
+        confirmedByMeta: dup?.confirmedDecrees[partitionIndex] ?? -1,
+      };
     });
   }
 

@@ -24,6 +24,11 @@ import {
 } from "../duplication/index.ts";
 import type { ReplicaMetrics } from "../metrics/index.ts";
 import {
+  DeadLetterMethod,
+  decodeListDeadLettersRequest,
+  decodeReplayDeadLettersRequest,
+} from "../protocol/dead-letter-messages.ts";
+import {
   type AppInfo,
   type BeaconResponse,
   type Gpid,
@@ -44,8 +49,10 @@ import type { RpcServer, Transport } from "../rpc/index.ts";
 import { AppEnvPolicy } from "./app-env-policy.ts";
 import { CheckpointMethod, CheckpointSource, fetchCheckpoint } from "./checkpoint-transfer.ts";
 import { registerClientHandlers, type ServedPartition } from "./client-handlers.ts";
+import { listDeadLetters, replayDeadLettersHere } from "./duplication-admin.ts";
 import { DuplicationAgent } from "./duplication-agent.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
+import type { TargetLagMetrics } from "./target-lag-metrics.ts";
 
 export interface ReplicaStubOptions {
   readonly self: NodeAddress;
@@ -77,6 +84,13 @@ export interface ReplicaStubDeps {
   readonly logger?: Logger;
   readonly metrics?: ReplicaMetrics;
   readonly duplicationMetrics?: DuplicationMetrics;
+  readonly targetLag?: TargetLagMetrics;
+}
+
+function duplicationDisabled(): TalariaError {
+  return new TalariaError("ERR_OPERATION_DISABLED", "duplication is not enabled on this cluster", {
+    details: { reason: "duplication_disabled" },
+  });
 }
 
 interface Hosted {
@@ -152,6 +166,26 @@ export class ReplicaStub {
         return {};
       });
     }
+    const agent = this.duplication;
+    const replicas = () => [...this.hosted.values()].map((h) => h.replica);
+    server.handle(DeadLetterMethod.LIST, async (payload) => {
+      if (agent === undefined) throw duplicationDisabled();
+      return listDeadLetters(
+        this.options.self,
+        agent,
+        replicas(),
+        decodeListDeadLettersRequest(payload),
+      );
+    });
+    server.handle(DeadLetterMethod.REPLAY, async (payload) => {
+      if (agent === undefined) throw duplicationDisabled();
+      return replayDeadLettersHere(
+        this.options.self,
+        agent,
+        replicas(),
+        decodeReplayDeadLettersRequest(payload),
+      );
+    });
     const source = new CheckpointSource((gpid, id) =>
       this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
     );
@@ -221,6 +255,10 @@ export class ReplicaStub {
             );
           }
           checkDuplicateRequest(request, receiver, gpidKey(gpid));
+          return hosted.replica.write(request).then((result) => {
+            this.deps.targetLag?.observe(request.entries, Date.now());
+            return result;
+          });
         }
         return hosted.replica.write(request);
       },

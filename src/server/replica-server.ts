@@ -17,7 +17,9 @@ import { DuplicationMetrics, duplicateReceiverPolicy } from "../duplication/inde
 import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
 import { ReplicaMetrics } from "../metrics/index.ts";
 import { parseGpid } from "../protocol/index.ts";
+import { duplicationStatusJson } from "../replica-server/duplication-admin.ts";
 import { ReplicaStub } from "../replica-server/replica-stub.ts";
+import { TargetLagMetrics } from "../replica-server/target-lag-metrics.ts";
 import { RpcClient, RpcMetrics, RpcServer } from "../rpc/index.ts";
 
 export interface RunningReplicaServer {
@@ -81,6 +83,7 @@ export async function startReplicaServer(
       logger,
       metrics: new ReplicaMetrics(registry),
       duplicationMetrics: new DuplicationMetrics(registry),
+      targetLag: new TargetLagMetrics(registry, config.pegasusServer.dupLaggingWriteThresholdMs),
     },
   );
   const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });
@@ -96,6 +99,28 @@ export async function startReplicaServer(
           path: "/replica/partitions",
           description: "every replica this server hosts: gpid, status, ballot, decrees",
           handler: async () => json({ node: address, replicas: stub.reports() }),
+        },
+        {
+          path: "/replica/duplication",
+          description: "duplications shipped by the primaries on this server (?appid=), ref §6.3",
+          handler: async (query) => {
+            const appId = Number(query.get("appid"));
+            if (!Number.isInteger(appId) || appId <= 0)
+              throw new TalariaError("ERR_INVALID_PARAMETERS", "appid must be a table id");
+            const agent = stub.duplicationAgent;
+            if (agent === undefined)
+              throw new TalariaError(
+                "ERR_OBJECT_NOT_FOUND",
+                "duplication is not enabled on this cluster",
+              );
+            const status = duplicationStatusJson(agent, appId);
+            if (Object.keys(status).length === 0)
+              throw new TalariaError(
+                "ERR_OBJECT_NOT_FOUND",
+                "no duplication assigned to a primary here",
+              );
+            return json(status);
+          },
         },
         {
           path: "/replica/partition",

@@ -1,0 +1,38 @@
+/**
+ * Duplication lag as the TARGET sees it (ref §6.2 `dup_time_lag_ms`, `dup_lagging_writes`): for
+ * every applied duplicated entry, now − its source timestamp. Clocks of the two clusters are not
+ * synchronized, so a negative lag (a source clock ahead) counts as 0.
+ */
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { DuplicateEntry } from "../codec/mutation.ts";
+
+const LAG_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export class TargetLagMetrics {
+  private readonly lag: Histogram;
+  private readonly lagging: Counter;
+  private readonly laggingThresholdMs: number;
+
+  constructor(registry: Registry, laggingThresholdMs: number) {
+    this.laggingThresholdMs = laggingThresholdMs;
+    this.lag = new Histogram({
+      name: "talaria_dup_time_lag_seconds",
+      help: "Target side: time from the source write to its apply here, per duplicated entry",
+      buckets: LAG_BUCKETS_SECONDS,
+      registers: [registry],
+    });
+    this.lagging = new Counter({
+      name: "talaria_dup_lagging_writes_total",
+      help: "Target side: duplicated entries applied later than dup_lagging_write_threshold_ms",
+      registers: [registry],
+    });
+  }
+
+  observe(entries: readonly DuplicateEntry[], nowMs: number): void {
+    for (const entry of entries) {
+      const lagMs = Math.max(0, nowMs - entry.timestampUs / 1000);
+      this.lag.observe(lagMs / 1000);
+      if (lagMs > this.laggingThresholdMs) this.lagging.inc();
+    }
+  }
+}
