@@ -138,6 +138,8 @@ export interface DuplicationPartitionState {
   readonly confirmedDecree: number;
   /** The primary's last committed decree at its latest sync (not persisted). -1: not heard. */
   readonly lastCommittedDecree: number;
+  /** Set while the partition's shipper has stopped by itself (its latest sync said why). */
+  readonly failure?: DuplicationFailure;
 }
 
 export interface DuplicationDetail extends DuplicationInfo {
@@ -180,6 +182,17 @@ export interface DuplicationConfirm {
   readonly confirmedDecree: number;
   /** Full duplication: the checkpoint covering the start decree is durable. */
   readonly checkpointPrepared?: boolean;
+  /** Why this partition's shipper stopped, when it did (shown by query / list). */
+  readonly failure?: DuplicationFailure;
+}
+
+/** A partition's shipper stopped by itself: FAIL_FAST gave up, or the log no longer reaches. */
+export interface DuplicationFailure {
+  readonly kind: "paused_with_error" | "log_truncated";
+  readonly code: string;
+  readonly message: string;
+  /** The first decree not shipped. */
+  readonly atDecree: number;
 }
 
 export interface DuplicationSyncPartition {

@@ -26,6 +26,7 @@ import {
   type SourceOptions,
 } from "../duplication/index.ts";
 import {
+  type DuplicationFailure,
   DuplicationMethod,
   type DuplicationSyncEntry,
   type DuplicationSyncPartition,
@@ -68,6 +69,10 @@ export class DuplicationAgent {
   private readonly starts = new Map<string, { ballot: number; decree: number }>();
   private readonly deadLetters = new Map<string, Promise<DeadLetterStore>>();
   private readonly remotes = new Map<string, TalariaClient>();
+  /** Why a shipper stopped by itself, reported in every sync until the operator starts it again. */
+  private readonly failures = new Map<string, DuplicationFailure>();
+  /** The status each duplication had in the previous reply (to see an operator's restart). */
+  private readonly lastStatus = new Map<string, string>();
   /** Duplications listed in the last reply, per app (for confirms in the next request). */
   private listed = new Map<number, readonly DuplicationSyncEntry[]>();
   private timer: NodeJS.Timeout | undefined;
@@ -117,10 +122,12 @@ export class DuplicationAgent {
           const key = this.key(report.gpid, dup.dupid);
           const running = this.shippers.get(key);
           const start = this.starts.get(key);
+          const failure = this.failures.get(key);
           if (running !== undefined && running.ballot === report.ballot) {
             confirms.push({
               dupid: dup.dupid,
               confirmedDecree: running.shipper.snapshot().lastDecree,
+              ...(failure === undefined ? {} : { failure }),
             });
           } else if (start !== undefined && start.ballot === report.ballot) {
             confirms.push({ dupid: dup.dupid, confirmedDecree: start.decree });
@@ -151,6 +158,11 @@ export class DuplicationAgent {
       for (const dup of dups) {
         const key = this.key(report.gpid, dup.dupid);
         live.add(key);
+        // An operator's start after a pause lifts a FAIL_FAST failure.
+        if (this.lastStatus.get(key) === "DS_PAUSE" && dup.status === "DS_LOG") {
+          this.failures.delete(key);
+        }
+        this.lastStatus.set(key, dup.status);
         const confirmed = dup.confirmedDecrees[report.gpid.partitionIndex] ?? -1;
         const primary = report.status === "PRIMARY";
         let from = confirmed + 1;
@@ -174,7 +186,9 @@ export class DuplicationAgent {
       replica.setDuplicationLogHold(hold);
     }
     for (const key of [...this.shippers.keys()]) if (!live.has(key)) await this.stop(key);
-    for (const key of [...this.starts.keys()]) if (!live.has(key)) this.starts.delete(key);
+    for (const map of [this.starts, this.failures, this.lastStatus]) {
+      for (const key of [...map.keys()]) if (!live.has(key)) map.delete(key);
+    }
   }
 
   private async run(
@@ -215,16 +229,30 @@ export class DuplicationAgent {
           status,
         },
         reports: {
-          onPausedWithError: (error, atDecree) =>
+          onPausedWithError: (error, atDecree) => {
+            this.failures.set(key, {
+              kind: "paused_with_error",
+              code: error.code,
+              message: error.message,
+              atDecree,
+            });
             this.logger.error(
               { gpid: gpidKey(gpid), dupid: dup.dupid, error, atDecree },
               "duplication paused (FAIL_FAST)",
-            ),
-          onLogTruncated: (reason, firstMissingDecree, message) =>
+            );
+          },
+          onLogTruncated: (reason, firstMissingDecree, message) => {
+            this.failures.set(key, {
+              kind: "log_truncated",
+              code: reason,
+              message,
+              atDecree: firstMissingDecree,
+            });
             this.logger.error(
               { gpid: gpidKey(gpid), dupid: dup.dupid, reason, firstMissingDecree },
               `duplication fell out of the log: ${message}`,
-            ),
+            );
+          },
         },
       },
     );

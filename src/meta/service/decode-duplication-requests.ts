@@ -7,6 +7,7 @@ import { TalariaError } from "../../common/errors.ts";
 import {
   type DuplicationConfirm,
   DuplicationFailMode,
+  type DuplicationFailure,
   DuplicationMethod,
   DuplicationStatus,
   type DuplicationSyncPartition,
@@ -38,7 +39,21 @@ function confirm(value: unknown, field: string): DuplicationConfirm {
     dupid: v.integer(c.dupid, `${field}.dupid`, 1, DUPID_MAX),
     confirmedDecree: v.integer(c.confirmedDecree, `${field}.confirmedDecree`, 0),
     checkpointPrepared: v.optionalBoolean(c.checkpointPrepared, `${field}.checkpointPrepared`),
+    failure:
+      c.failure === undefined || c.failure === null
+        ? undefined
+        : failure(c.failure, `${field}.failure`),
   });
+}
+
+function failure(value: unknown, field: string): DuplicationFailure {
+  const f = v.object(value, field);
+  return {
+    kind: v.oneOf(f.kind, `${field}.kind`, ["paused_with_error", "log_truncated"] as const),
+    code: v.string(f.code, `${field}.code`, 64),
+    message: v.string(f.message, `${field}.message`, 4096),
+    atDecree: v.integer(f.atDecree, `${field}.atDecree`, 0),
+  };
 }
 
 function syncPartition(value: unknown, field: string): DuplicationSyncPartition {

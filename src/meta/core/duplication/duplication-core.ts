@@ -158,6 +158,7 @@ export class DuplicationCore {
       for (const { dup, partitionIndex } of touched.progress)
         actions.push(...this.maybeWriteProgress(dup, partitionIndex));
       for (const dup of touched.starting) actions.push(...this.maybeStart(dup));
+      for (const dup of touched.failed) actions.push(...this.pauseAfterFailure(dup));
       value = syncReply(context.state, context.registry, context.options, body.node);
     } catch (error) {
       return [...actions, failure(requestId, error)];
@@ -205,6 +206,40 @@ export class DuplicationCore {
   }
 
   // ---- changes ----
+
+  /**
+   * FAIL_FAST: a partition's shipper gave up, so the whole duplication pauses (persisted like an
+   * operator's pause; the error stays visible per partition in query / list). Starting it again
+   * is the operator's call.
+   */
+  private pauseAfterFailure(dup: Duplication): MetaAction[] {
+    if (dup.status !== DS_LOG || dup.failMode !== "FAIL_FAST" || dup.altering !== undefined)
+      return [];
+    const { context } = this;
+    dup.altering = { kind: "modify" };
+    return [
+      this.persist(
+        "ALTER_DUPLICATION",
+        dup.changeKey,
+        [this.recordWrite(dup, DS_PAUSE, dup.failMode)],
+        {
+          commit: () => {
+            dup.altering = undefined;
+            context.log.warn(
+              { appId: dup.appId, dupid: dup.dupid },
+              "duplication paused: a partition failed under FAIL_FAST",
+            );
+            dup.status = DS_PAUSE;
+            return [];
+          },
+          abandon: () => {
+            dup.altering = undefined;
+            return [];
+          },
+        },
+      ),
+    ];
+  }
 
   private planModify(requestId: RequestId, body: ModifyDuplicationRequest): MetaAction[] {
     const { context } = this;

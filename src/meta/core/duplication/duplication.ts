@@ -14,6 +14,7 @@
 import type {
   AddDuplicationResponse,
   DuplicationFailMode,
+  DuplicationFailure,
   DuplicationInfo,
   NodeAddress,
 } from "../../../protocol/index.ts";
@@ -41,6 +42,8 @@ export interface PartitionProgress {
   lastWriteMs: number | undefined;
   /** DS_INIT only: the start decree the partition's primary reported. */
   start: StartReport | undefined;
+  /** Why the partition's shipper stopped by itself, per its primary's latest sync (volatile). */
+  failure: DuplicationFailure | undefined;
 }
 
 export type Alteration =
@@ -88,6 +91,7 @@ function freshProgress(storedDecree: number): PartitionProgress {
     writing: false,
     lastWriteMs: undefined,
     start: undefined,
+    failure: undefined,
   };
 }
 

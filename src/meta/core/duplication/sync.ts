@@ -27,6 +27,8 @@ export interface SyncTouched {
   readonly progress: { readonly dup: Duplication; readonly partitionIndex: number }[];
   /** DS_INIT duplications that got a start decree. */
   readonly starting: Duplication[];
+  /** Duplications a partition's shipper paused under FAIL_FAST. */
+  readonly failed: Duplication[];
 }
 
 export function applySyncReports(
@@ -35,7 +37,7 @@ export function applySyncReports(
   request: DuplicationSyncRequest,
   log: Logger,
 ): SyncTouched {
-  const touched: SyncTouched = { progress: [], starting: [] };
+  const touched: SyncTouched = { progress: [], starting: [], failed: [] };
   for (const report of request.partitions) {
     const { appId, partitionIndex } = report.gpid;
     if (state.apps.get(appId)?.status !== AppStatus.AVAILABLE) continue;
@@ -47,6 +49,9 @@ export function applySyncReports(
       if (dup === undefined || progress === undefined) continue;
       progress.lastCommittedDecree = report.lastCommittedDecree;
       progress.checkpointPrepared = confirm.checkpointPrepared === true;
+      progress.failure = confirm.failure;
+      if (confirm.failure?.kind === "paused_with_error" && !touched.failed.includes(dup))
+        touched.failed.push(dup);
       if (confirm.confirmedDecree > report.lastCommittedDecree) {
         log.warn(
           {

@@ -25,6 +25,7 @@ export function detailOf(dup: Duplication): DuplicationDetail {
     partitionStates: dup.partitions.map((progress, index) => ({
       confirmedDecree: confirmed[index] ?? -1,
       lastCommittedDecree: progress.lastCommittedDecree,
+      ...(progress.failure === undefined ? {} : { failure: progress.failure }),
     })),
   };
 }
@@ -112,6 +113,7 @@ export function pegasusQueryJson(response: QueryDuplicationResponse): unknown {
           {
             confirmed_decree: state.confirmedDecree,
             last_committed_decree: state.lastCommittedDecree,
+            ...(state.failure === undefined ? {} : { failure: state.failure }),
           },
         ]),
       ),

@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import { DuplicationMethod, DuplicationStatus } from "../../../src/protocol/index.ts";
+import { addStarted, dupCluster, primaryOf, query, sync } from "./duplication-harness.ts";
+
+it("a shipper's failure shows per partition; under FAIL_FAST the whole duplication pauses", () => {
+  const { driver, appId } = dupCluster(2);
+  const { dupid } = addStarted(driver, appId, () => 5);
+  const modified = driver.call(DuplicationMethod.MODIFY, {
+    appName: "t",
+    dupid,
+    failMode: "FAIL_FAST",
+  });
+  assert.ok(modified.ok);
+  const config = driver.config(appId, 1);
+  const failure = {
+    kind: "paused_with_error",
+    code: "ERR_TIMEOUT",
+    message: "remote did not answer",
+    atDecree: 6,
+  } as const;
+  const result = sync(driver, primaryOf(driver, appId, 1), [
+    {
+      gpid: { appId, partitionIndex: 1 },
+      ballot: config.ballot,
+      lastCommittedDecree: 9,
+      confirms: [{ dupid, confirmedDecree: 5, failure }],
+    },
+  ]);
+  assert.ok(result.ok);
+  const detail = query(driver).duplications[0];
+  assert.equal(detail?.status, DuplicationStatus.DS_PAUSE, "FAIL_FAST paused the duplication");
+  assert.deepEqual(detail?.partitionStates[1]?.failure, failure);
+  assert.equal(detail?.partitionStates[0]?.failure, undefined);
+});
+
+it("under FAIL_SLOW a reported log truncation is shown but does not pause", () => {
+  const { driver, appId } = dupCluster(1);
+  const { dupid } = addStarted(driver, appId, () => 5);
+  const config = driver.config(appId, 0);
+  const failure = {
+    kind: "log_truncated",
+    code: "retained_bytes",
+    message: "over dup_max_retained_log_bytes",
+    atDecree: 6,
+  } as const;
+  assert.ok(
+    sync(driver, primaryOf(driver, appId, 0), [
+      {
+        gpid: { appId, partitionIndex: 0 },
+        ballot: config.ballot,
+        lastCommittedDecree: 9,
+        confirms: [{ dupid, confirmedDecree: 5, failure }],
+      },
+    ]).ok,
+  );
+  const detail = query(driver).duplications[0];
+  assert.equal(detail?.status, DuplicationStatus.DS_LOG);
+  assert.deepEqual(detail?.partitionStates[0]?.failure, failure);
+});
