@@ -76,14 +76,9 @@ export interface ReplayDeadLettersResponse {
   readonly notReplayable: number;
 }
 
-/** Copies only the fields that are present (exactOptionalPropertyTypes). */
-function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
-}
-
 export function decodeListDeadLettersRequest(payload: unknown): ListDeadLettersRequest {
   const p = v.object(payload ?? {}, "payload");
-  return present<ListDeadLettersRequest>({
+  return v.present<ListDeadLettersRequest>({
     appId: v.optionalInteger(p.appId, "appId", 0, INT32_MAX),
     dupid: v.optionalInteger(p.dupid, "dupid", 1, INT32_MAX),
     limit: v.optionalInteger(p.limit, "limit", 1, DEAD_LETTER_LIST_LIMIT_MAX),

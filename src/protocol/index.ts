@@ -1,4 +1,5 @@
 /** Wire contracts shared by meta servers, replica servers, clients and the simulator. */
+export * from "./dead-letter-messages.ts";
 export * from "./duplication-messages.ts";
 export * from "./ids.ts";
 export * from "./meta-messages.ts";

@@ -3,6 +3,7 @@
  * ERR_INVALID_PARAMETERS naming the field — never a crash and never a half-trusted object.
  */
 import { TalariaError } from "../common/errors.ts";
+import { type Gpid, isNodeAddress } from "./ids.ts";
 
 export type Fields = Readonly<Record<string, unknown>>;
 
@@ -109,4 +110,24 @@ export function oneOf<T extends string>(value: unknown, field: string, values: r
     throw bad(field, `one of ${values.join("|")}`, value);
   }
   return value as T;
+}
+
+/** A `host:port` address. */
+export function nodeAddress(value: unknown, field: string): string {
+  if (!isNodeAddress(value)) throw bad(field, "a host:port address", value);
+  return value;
+}
+
+/** A gpid `{ appId, partitionIndex }`. */
+export function gpid(value: unknown, field: string): Gpid {
+  const g = object(value, field);
+  return {
+    appId: integer(g.appId, `${field}.appId`, 0),
+    partitionIndex: integer(g.partitionIndex, `${field}.partitionIndex`, 0),
+  };
+}
+
+/** Copies only the fields that are present (for exactOptionalPropertyTypes). */
+export function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
 }

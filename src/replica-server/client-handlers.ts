@@ -62,14 +62,6 @@ function refuse(gpid: Gpid, reason: string): TalariaError {
   });
 }
 
-function decodeGpid(value: unknown): Gpid {
-  const g = v.object(value, "gpid");
-  return {
-    appId: v.integer(g.appId, "gpid.appId", 0),
-    partitionIndex: v.integer(g.partitionIndex, "gpid.partitionIndex", 0),
-  };
-}
-
 function servedPartition(
   lookup: PartitionLookup,
   gpid: Gpid,
@@ -146,7 +138,7 @@ export function registerClientHandlers(server: RpcServer, lookup: PartitionLooku
   server.handle(ReplicaClientMethod.WRITE, async (payload, context) => {
     const body = v.object(payload, "payload");
     const message: ClientWriteRequest = {
-      gpid: decodeGpid(body.gpid),
+      gpid: v.gpid(body.gpid, "gpid"),
       partitionCount: v.integer(body.partitionCount, "partitionCount", 1),
       request: decodeWriteRequest(body.request),
     };
@@ -165,7 +157,7 @@ export function registerClientHandlers(server: RpcServer, lookup: PartitionLooku
   server.handle(ReplicaClientMethod.READ, async (payload) => {
     const body = v.object(payload, "payload");
     const message: ClientReadRequest = {
-      gpid: decodeGpid(body.gpid),
+      gpid: v.gpid(body.gpid, "gpid"),
       partitionCount: v.integer(body.partitionCount, "partitionCount", 1),
       read: decodeReadRequest(body.read),
     };

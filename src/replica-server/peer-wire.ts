@@ -7,8 +7,6 @@ import type { Mutation } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
 import {
   fromWireMutation,
-  type Gpid,
-  isNodeAddress,
   type LearnPayload,
   type PartitionConfiguration,
   PeerRole,
@@ -25,32 +23,21 @@ const LEARN_MUTATIONS_MAX = 1_000_000;
 
 type Wire = Record<string, unknown>;
 
-function node(value: unknown, field: string): string {
-  if (!isNodeAddress(value)) throw new v.TalariaErrorForField(field, "a host:port address", value);
-  return value;
-}
-
-function gpid(value: unknown, field: string): Gpid {
-  const g = v.object(value, field);
-  return {
-    appId: v.integer(g.appId, `${field}.appId`, 0),
-    partitionIndex: v.integer(g.partitionIndex, `${field}.partitionIndex`, 0),
-  };
-}
-
 export function decodeConfig(value: unknown, field: string): PartitionConfiguration {
   const c = v.object(value, field);
   const primary =
-    c.primary === undefined || c.primary === null ? undefined : node(c.primary, `${field}.primary`);
+    c.primary === undefined || c.primary === null
+      ? undefined
+      : v.nodeAddress(c.primary, `${field}.primary`);
   const lastDrops =
     c.lastDrops === undefined || c.lastDrops === null
       ? undefined
-      : v.array(c.lastDrops, `${field}.lastDrops`, MEMBERS_MAX, node);
+      : v.array(c.lastDrops, `${field}.lastDrops`, MEMBERS_MAX, v.nodeAddress);
   return {
-    gpid: gpid(c.gpid, `${field}.gpid`),
+    gpid: v.gpid(c.gpid, `${field}.gpid`),
     ballot: v.integer(c.ballot, `${field}.ballot`, 0),
     ...(primary === undefined ? {} : { primary }),
-    secondaries: v.array(c.secondaries, `${field}.secondaries`, MEMBERS_MAX, node),
+    secondaries: v.array(c.secondaries, `${field}.secondaries`, MEMBERS_MAX, v.nodeAddress),
     maxReplicaCount: v.integer(c.maxReplicaCount, `${field}.maxReplicaCount`, 1),
     lastCommittedDecree: v.integer(c.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
     ...(lastDrops === undefined ? {} : { lastDrops }),
@@ -81,7 +68,7 @@ function learnPayload(value: unknown): LearnPayload | undefined {
       return {
         kind: "CHECKPOINT",
         checkpoint: {
-          node: node(c.node, "payload.checkpoint.node"),
+          node: v.nodeAddress(c.node, "payload.checkpoint.node"),
           id: v.string(c.id, "payload.checkpoint.id", 256),
           decree: v.integer(c.decree, "payload.checkpoint.decree", 0),
           ballot: v.integer(c.ballot, "payload.checkpoint.ballot", 0),
@@ -121,7 +108,7 @@ export function isPeerMethod(method: string): method is ReplicaMessage["method"]
 
 export function decodePeerMessage(method: string, payload: unknown): ReplicaMessage {
   const m = v.object(payload, "message");
-  const base = { gpid: gpid(m.gpid, "gpid"), ballot: v.integer(m.ballot, "ballot", 0) };
+  const base = { gpid: v.gpid(m.gpid, "gpid"), ballot: v.integer(m.ballot, "ballot", 0) };
   switch (method) {
     case ReplicaMethod.PREPARE:
       return {

@@ -179,16 +179,9 @@ function fullKey(value: unknown, field: string): { hashKey: Buffer; sortKey: Buf
   };
 }
 
-/** Copies only the options that are present, so exactOptionalPropertyTypes holds. */
-function present<T extends object>(entries: { [K in keyof T]: T[K] | undefined }): T {
-  return Object.fromEntries(
-    Object.entries(entries).filter(([, value]) => value !== undefined),
-  ) as T;
-}
-
 function rangeOptions(value: unknown, field: string): MultiGetRangeOptions {
   const o = v.object(value ?? {}, field);
-  return present<MultiGetRangeOptions>({
+  return v.present<MultiGetRangeOptions>({
     startSortKey: v.optionalBytes(o.startSortKey, `${field}.startSortKey`),
     stopSortKey: v.optionalBytes(o.stopSortKey, `${field}.stopSortKey`),
     startInclusive: v.optionalBoolean(o.startInclusive, `${field}.startInclusive`),
@@ -203,7 +196,7 @@ function rangeOptions(value: unknown, field: string): MultiGetRangeOptions {
 
 function scanOptions(value: unknown, field: string): ScanOptions {
   const o = v.object(value ?? {}, field);
-  return present<ScanOptions>({
+  return v.present<ScanOptions>({
     startKey:
       o.startKey === undefined || o.startKey === null
         ? undefined
@@ -234,7 +227,7 @@ export function decodeReadRequest(value: unknown): ReadRequest {
         op: "multiGet",
         hashKey: hashKey(),
         sortKeys: v.array(r.sortKeys ?? [], "read.sortKeys", LIST_ITEMS_MAX, v.bytes),
-        ...present<{ maxKvCount?: number; maxKvSize?: number; noValue?: boolean }>({
+        ...v.present<{ maxKvCount?: number; maxKvSize?: number; noValue?: boolean }>({
           maxKvCount: v.optionalInteger(r.maxKvCount, "read.maxKvCount"),
           maxKvSize: v.optionalInteger(r.maxKvSize, "read.maxKvSize"),
           noValue: v.optionalBoolean(r.noValue, "read.noValue"),
@@ -278,7 +271,11 @@ export function executeRead(reads: ReplicaReads, read: ReadRequest): ReadRespons
       return reads.multiGet(
         read.hashKey,
         read.sortKeys,
-        present({ maxKvCount: read.maxKvCount, maxKvSize: read.maxKvSize, noValue: read.noValue }),
+        v.present({
+          maxKvCount: read.maxKvCount,
+          maxKvSize: read.maxKvSize,
+          noValue: read.noValue,
+        }),
       );
     case "multiGetRange":
       return reads.multiGetRange(read.hashKey, read.options);

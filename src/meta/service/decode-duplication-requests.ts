@@ -28,14 +28,9 @@ function optional<T>(value: unknown, decode: (value: unknown) => T): T | undefin
   return value === undefined || value === null ? undefined : decode(value);
 }
 
-/** Copies only the fields that are present (exactOptionalPropertyTypes). */
-function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
-}
-
 function confirm(value: unknown, field: string): DuplicationConfirm {
   const c = v.object(value, field);
-  return present<DuplicationConfirm>({
+  return v.present<DuplicationConfirm>({
     dupid: v.integer(c.dupid, `${field}.dupid`, 1, DUPID_MAX),
     confirmedDecree: v.integer(c.confirmedDecree, `${field}.confirmedDecree`, 0),
     checkpointPrepared: v.optionalBoolean(c.checkpointPrepared, `${field}.checkpointPrepared`),
@@ -81,7 +76,7 @@ export function decodeDuplicationRequest(method: DuplicationMethod, payload: unk
     case DuplicationMethod.ADD:
       return {
         method,
-        body: present({
+        body: v.present({
           appName: appName(),
           remoteClusterName: v.string(p.remoteClusterName, "remoteClusterName", NAME_LENGTH_MAX),
           remoteAppName: optional(p.remoteAppName, (n) =>
@@ -99,7 +94,7 @@ export function decodeDuplicationRequest(method: DuplicationMethod, payload: unk
     case DuplicationMethod.MODIFY:
       return {
         method,
-        body: present({
+        body: v.present({
           appName: appName(),
           dupid: v.integer(p.dupid, "dupid", 1, DUPID_MAX),
           status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(DuplicationStatus))),
@@ -113,7 +108,7 @@ export function decodeDuplicationRequest(method: DuplicationMethod, payload: unk
     case DuplicationMethod.LIST:
       return {
         method,
-        body: present({
+        body: v.present({
           appNamePattern: optional(p.appNamePattern, (s) =>
             v.string(s, "appNamePattern", NAME_LENGTH_MAX),
           ),

@@ -6,8 +6,6 @@ import { TalariaError } from "../../common/errors.ts";
 import {
   AppStatus,
   type ConfigurationChange,
-  type Gpid,
-  isNodeAddress,
   MetaMethod,
   NodeStatus,
   type ReplicaReport,
@@ -20,23 +18,10 @@ import { decodeDuplicationRequest, isDuplicationMethod } from "./decode-duplicat
 const REPORTS_MAX = 100_000;
 const ENVS_MAX = 1000;
 
-function node(value: unknown, field: string): string {
-  if (!isNodeAddress(value)) throw new v.TalariaErrorForField(field, "a host:port address", value);
-  return value;
-}
-
-function gpid(value: unknown, field: string): Gpid {
-  const g = v.object(value, field);
-  return {
-    appId: v.integer(g.appId, `${field}.appId`, 0),
-    partitionIndex: v.integer(g.partitionIndex, `${field}.partitionIndex`, 0),
-  };
-}
-
 function report(value: unknown, field: string): ReplicaReport {
   const r = v.object(value, field);
   return {
-    gpid: gpid(r.gpid, `${field}.gpid`),
+    gpid: v.gpid(r.gpid, `${field}.gpid`),
     ballot: v.integer(r.ballot, `${field}.ballot`, 0),
     status: v.oneOf(r.status, `${field}.status`, Object.values(ReplicaStatus)),
     lastCommittedDecree: v.integer(r.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
@@ -57,16 +42,11 @@ function envs(value: unknown, field: string): Record<string, string> {
 function change(value: unknown, field: string): ConfigurationChange {
   const c = v.object(value, field);
   const type = v.oneOf(c.type, `${field}.type`, ["REMOVE_SECONDARY", "ADD_SECONDARY"] as const);
-  return { type, node: node(c.node, `${field}.node`) };
+  return { type, node: v.nodeAddress(c.node, `${field}.node`) };
 }
 
 function optional<T>(value: unknown, decode: (value: unknown) => T): T | undefined {
   return value === undefined || value === null ? undefined : decode(value);
-}
-
-/** Copies only the fields that are present (exactOptionalPropertyTypes). */
-function present<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
 }
 
 export function isMetaMethod(method: string): method is MetaMethodName {
@@ -82,7 +62,7 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
       return {
         method,
         body: {
-          node: node(p.node, "node"),
+          node: v.nodeAddress(p.node, "node"),
           replicas: v.array(p.replicas, "replicas", REPORTS_MAX, report),
         },
       };
@@ -90,8 +70,8 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
       return {
         method,
         body: {
-          gpid: gpid(p.gpid, "gpid"),
-          node: node(p.node, "node"),
+          gpid: v.gpid(p.gpid, "gpid"),
+          node: v.nodeAddress(p.node, "node"),
           ballot: v.integer(p.ballot, "ballot", 0),
           change: change(p.change, "change"),
         },
@@ -101,7 +81,7 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
     case MetaMethod.CREATE_APP:
       return {
         method,
-        body: present({
+        body: v.present({
           appName: appName(),
           partitionCount: v.integer(p.partitionCount, "partitionCount", 1),
           replicaCount: v.integer(p.replicaCount, "replicaCount", 1),
@@ -111,7 +91,7 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
     case MetaMethod.DROP_APP:
       return {
         method,
-        body: present({
+        body: v.present({
           appName: appName(),
           reserveSeconds: v.optionalInteger(p.reserveSeconds, "reserveSeconds", 0),
         }),
@@ -119,7 +99,7 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
     case MetaMethod.RECALL_APP:
       return {
         method,
-        body: present({
+        body: v.present({
           appId: v.integer(p.appId, "appId", 1),
           newAppName: optional(p.newAppName, (n) => v.string(n, "newAppName", 256)),
         }),
@@ -127,14 +107,14 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
     case MetaMethod.LIST_APPS:
       return {
         method,
-        body: present({
+        body: v.present({
           status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(AppStatus))),
         }),
       };
     case MetaMethod.LIST_NODES:
       return {
         method,
-        body: present({
+        body: v.present({
           status: optional(p.status, (s) => v.oneOf(s, "status", Object.values(NodeStatus))),
         }),
       };
@@ -145,7 +125,7 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
     case MetaMethod.DEL_APP_ENVS:
       return {
         method,
-        body: present({
+        body: v.present({
           appName: appName(),
           keys: optional(p.keys, (k) =>
             v.array(k, "keys", ENVS_MAX, (key, f) => v.string(key, f, 256)),
