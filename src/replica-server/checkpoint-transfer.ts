@@ -67,11 +67,7 @@ export class CheckpointSource {
   }
 
   private dir(payload: Record<string, unknown>): string {
-    const g = v.object(payload.gpid, "gpid");
-    const gpid = {
-      appId: v.integer(g.appId, "gpid.appId", 0),
-      partitionIndex: v.integer(g.partitionIndex, "gpid.partitionIndex", 0),
-    };
+    const gpid = v.gpid(payload.gpid, "gpid");
     const id = v.string(payload.id, "id", 256);
     const dir = this.locate(gpid, id);
     if (dir === undefined)

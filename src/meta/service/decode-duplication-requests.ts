@@ -53,12 +53,8 @@ function failure(value: unknown, field: string): DuplicationFailure {
 
 function syncPartition(value: unknown, field: string): DuplicationSyncPartition {
   const p = v.object(value, field);
-  const gpid = v.object(p.gpid, `${field}.gpid`);
   return {
-    gpid: {
-      appId: v.integer(gpid.appId, `${field}.gpid.appId`, 0),
-      partitionIndex: v.integer(gpid.partitionIndex, `${field}.gpid.partitionIndex`, 0),
-    },
+    gpid: v.gpid(p.gpid, `${field}.gpid`),
     ballot: v.integer(p.ballot, `${field}.ballot`, 0),
     lastCommittedDecree: v.integer(p.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
     confirms: v.array(p.confirms, `${field}.confirms`, SYNC_CONFIRMS_PER_PARTITION_MAX, confirm),
