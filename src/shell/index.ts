@@ -1,6 +1,14 @@
 /** The Pegasus-style shell: `talaria shell` (REPL and one-shot mode) and its parts for tests. */
 export { parseArgs, usageLine } from "./args.ts";
-export { clientBackend, type ShellBackend, type ShellTable } from "./backend.ts";
+export {
+  type ClientBackendOptions,
+  clientBackend,
+  connectBackend,
+  SHELL_ADD_DUPLICATION_TIMEOUT_MS_DEFAULT,
+  SHELL_ADMIN_TIMEOUT_MS_DEFAULT,
+  type ShellBackend,
+  type ShellTable,
+} from "./backend.ts";
 export {
   clusterFromConfig,
   configPathFor,
@@ -24,4 +32,4 @@ export {
 export { registerShellCommand, type ShellCommandDeps, type ShellIo } from "./shell-command.ts";
 export { quoteText, type Token, TokenizeError, tokenize } from "./tokenizer.ts";
 export { type AnyVerbSpec, Args, UsageError } from "./verb-spec.ts";
-export { allVerbs, parseCommand } from "./verbs.ts";
+export { allVerbs, everyVerbSpec, parseCommand } from "./verbs.ts";

@@ -72,7 +72,7 @@ export function formatTimeMs(ms: number | undefined): string {
   return ms === undefined ? "-" : new Date(ms).toISOString();
 }
 
-/** "1 record" / "3 records". */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+/** "1 record" / "3 records" ("1 entry" / "3 entries" with `nouns`). */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
 }

@@ -116,32 +116,32 @@ export class ShellSession {
 
   private async runCommand(tokens: readonly Token[], signal: AbortSignal): Promise<CommandOutcome> {
     const name = tokens[0]?.text ?? "";
+    // The verb's name once parsed: sub-commands are named in full (`dup add`).
+    let command = findVerb(name)?.name ?? name;
     let result: VerbResult;
     try {
       const { verb, request } = parseCommand(tokens);
+      command = verb.name;
       const context = this.context(verb, signal);
       // Fails before any call when the verb needs a table and none is selected.
       if (verb.needsTable) context.table();
       result = await verb.run(context, request);
     } catch (error) {
-      if (error instanceof UsageError) return this.fail(name, { kind: "usage", error });
-      if (isTalariaError(error)) return this.fail(name, { kind: "failed", error });
+      if (error instanceof UsageError)
+        return this.fail(error.verb ?? command, { kind: "usage", error });
+      if (isTalariaError(error)) return this.fail(command, { kind: "failed", error });
       if (error instanceof InterruptedError) return { kind: "interrupted" };
       throw error;
     }
     await this.print(
       this.options.json
-        ? [
-            JSON.stringify(
-              { command: findVerb(name)?.name ?? name, ok: true, result: result.json },
-              jsonReplacer,
-            ),
-          ]
+        ? [JSON.stringify({ command, ok: true, result: result.json }, jsonReplacer)]
         : result.lines,
     );
     return result.exit === true ? { kind: "exit" } : { kind: "ok" };
   }
 
+  /** `name`: the command as the JSON document names it. */
   private async fail(
     name: string,
     outcome: CommandOutcome & { kind: "usage" | "failed" },
@@ -155,9 +155,7 @@ export class ShellSession {
               details: outcome.error.details,
             }
           : { code: USAGE_ERROR_CODE, message: usageMessage(outcome.error) };
-      await this.print([
-        JSON.stringify({ command: findVerb(name)?.name ?? name, ok: false, error }, jsonReplacer),
-      ]);
+      await this.print([JSON.stringify({ command: name, ok: false, error }, jsonReplacer)]);
     }
     return outcome;
   }

@@ -8,10 +8,9 @@
 import { existsSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { type Command, CommanderError, InvalidArgumentError } from "commander";
-import { createClient } from "../client/index.ts";
 import { assert } from "../common/index.ts";
 import { loadConfig } from "../config/index.ts";
-import { clientBackend, type ShellBackend } from "./backend.ts";
+import { connectBackend, type ShellBackend } from "./backend.ts";
 import {
   clusterFromConfig,
   configPathFor,
@@ -56,8 +55,7 @@ function defaultDeps(): ShellCommandDeps {
     env: process.env,
     cwd: process.cwd(),
     exists: existsSync,
-    createBackend: (metaServers) =>
-      clientBackend(createClient({ metaServers, name: "talaria-shell" })),
+    createBackend: (metaServers) => connectBackend(metaServers, { name: "talaria-shell" }),
   };
 }
 

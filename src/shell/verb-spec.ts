@@ -44,7 +44,7 @@ export interface PositionalSpec {
   readonly variadic?: boolean;
 }
 
-export type VerbGroup = "cluster" | "tables" | "data" | "scan" | "envs" | "shell";
+export type VerbGroup = "cluster" | "tables" | "data" | "scan" | "envs" | "duplication" | "shell";
 
 export interface VerbResult {
   /** The `result` of the command's JSON document. */
@@ -84,6 +84,12 @@ export interface VerbSpec<R> {
   readonly flags: readonly FlagSpec[];
   /** Whether the verb works on the current table (`use <table>` first). */
   readonly needsTable?: boolean;
+  /**
+   * Sub-commands (`dup add`, `dup list`): the first argument names one, which parses the rest.
+   * Each is a full spec whose name is the whole command (`"dup add"`); the parent's own `parse`
+   * and `run` are never called.
+   */
+  readonly subcommands?: readonly AnyVerbSpec[];
   /** Checks and converts arguments; pure; throws UsageError. */
   parse(args: Args): R;
   run(context: VerbContext, request: R): Promise<VerbResult>;

@@ -9,6 +9,10 @@ import type { Token } from "./tokenizer.ts";
 import { type AnyVerbSpec, defineVerb, UsageError, type VerbGroup } from "./verb-spec.ts";
 import { clusterVerbs } from "./verbs-cluster.ts";
 import { dataVerbs } from "./verbs-data.ts";
+import { deadLetterVerbs } from "./verbs-dead-letters.ts";
+import { dupVerbs } from "./verbs-dup.ts";
+import { dupAdminVerbs } from "./verbs-dup-admin.ts";
+import { dupsVerbs } from "./verbs-dups.ts";
 import { envVerbs } from "./verbs-envs.ts";
 import { scanVerbs } from "./verbs-scan.ts";
 
@@ -18,6 +22,7 @@ const GROUP_TITLES: Readonly<Record<VerbGroup, string>> = {
   data: "data (on the current table)",
   scan: "scans (on the current table)",
   envs: "app envs (on the current table)",
+  duplication: "duplication",
   shell: "shell",
 };
 
@@ -26,8 +31,25 @@ const INPUT_NOTES = [
   "Keys and values print as text when printable, else as 0x-hex. Separate commands with ;.",
 ];
 
+function named(verbs: readonly AnyVerbSpec[], name: string): AnyVerbSpec | undefined {
+  return verbs.find((v) => v.name === name || (v.aliases ?? []).includes(name));
+}
+
+/** The last word of a sub-command's name (`add` of `dup add`). */
+function lastWord(name: string): string {
+  return name.slice(name.lastIndexOf(" ") + 1);
+}
+
+/** A verb by name or alias; `"dup add"` (also `"dup ls"`) names a sub-command. */
 function findVerb(name: string): AnyVerbSpec | undefined {
-  return allVerbs.find((v) => v.name === name || (v.aliases ?? []).includes(name));
+  const [first = "", ...rest] = name.split(" ");
+  let verb = named(allVerbs, first);
+  for (const word of rest) verb = findSubcommand(verb?.subcommands ?? [], word);
+  return verb;
+}
+
+function findSubcommand(subs: readonly AnyVerbSpec[], word: string): AnyVerbSpec | undefined {
+  return subs.find((s) => lastWord(s.name) === word || (s.aliases ?? []).includes(word));
 }
 
 function unknownVerb(name: string): UsageError {
@@ -40,8 +62,27 @@ function unknownVerb(name: string): UsageError {
   );
 }
 
+function subcommandNames(spec: AnyVerbSpec): string[] {
+  return (spec.subcommands ?? []).flatMap((s) => [lastWord(s.name), ...(s.aliases ?? [])]);
+}
+
+function unknownSubcommand(spec: AnyVerbSpec, word: string): UsageError {
+  const names = (spec.subcommands ?? []).map((s) => lastWord(s.name));
+  const hint = suggest(word, subcommandNames(spec));
+  return new UsageError(
+    `unknown sub-command "${word}"${hint === undefined ? "" : `; did you mean "${hint}"?`} (one of ${names.join(", ")})`,
+    spec.name,
+  );
+}
+
 function verbHelp(spec: AnyVerbSpec): string[] {
   const lines = [`usage: ${usageLine(spec)}`, spec.summary, ...(spec.details ?? [])];
+  if (spec.subcommands !== undefined) {
+    lines.push(
+      "sub-commands (help <command> <sub-command> for its flags):",
+      ...spec.subcommands.map((s) => `  ${usageLine(s)}`),
+    );
+  }
   if (spec.needsTable) lines.push("Works on the current table: run use <app_name> first.");
   if (spec.aliases !== undefined) lines.push(`aliases: ${spec.aliases.join(", ")}`);
   if (spec.flags.length > 0) {
@@ -61,6 +102,9 @@ function verbJson(spec: AnyVerbSpec): unknown {
     summary: spec.summary,
     details: spec.details ?? [],
     needsTable: spec.needsTable === true,
+    ...(spec.subcommands === undefined
+      ? {}
+      : { subcommands: spec.subcommands.map((s) => ({ name: s.name, usage: usageLine(s) })) }),
     flags: spec.flags.map((f) => ({
       name: f.name,
       ...(f.short === undefined ? {} : { short: f.short }),
@@ -76,15 +120,23 @@ function verbJson(spec: AnyVerbSpec): unknown {
 const help = defineVerb<{ verb: AnyVerbSpec | undefined }>({
   name: "help",
   group: "shell",
-  summary: "list the commands, or describe one (help <command>)",
-  positionals: [{ name: "command", optional: true }],
+  summary: "list the commands, or describe one (help <command> [sub-command])",
+  positionals: [
+    { name: "command", optional: true },
+    { name: "sub-command", optional: true },
+  ],
   flags: [],
   parse(args) {
     const name = args.optionalPositional(0)?.text;
     if (name === undefined) return { verb: undefined };
     const verb = findVerb(name);
     if (verb === undefined) throw unknownVerb(name);
-    return { verb };
+    const sub = args.optionalPositional(1)?.text;
+    if (sub === undefined) return { verb };
+    if (verb.subcommands === undefined) throw args.error(`${verb.name} has no sub-commands`);
+    const subVerb = findSubcommand(verb.subcommands, sub);
+    if (subVerb === undefined) throw unknownSubcommand(verb, sub);
+    return { verb: subVerb };
   },
   async run(context, request) {
     if (request.verb !== undefined)
@@ -126,22 +178,47 @@ export const allVerbs: readonly AnyVerbSpec[] = [
   ...dataVerbs,
   ...scanVerbs,
   ...envVerbs,
+  ...dupVerbs,
+  ...dupsVerbs,
+  ...dupAdminVerbs,
+  ...deadLetterVerbs,
   help,
   exit,
 ];
+
+/** Every verb and sub-command spec (`dup add` next to `dup`), for checks over all of them. */
+export function everyVerbSpec(): AnyVerbSpec[] {
+  return allVerbs.flatMap((v) => [v, ...(v.subcommands ?? [])]);
+}
 
 export interface ParsedCommand {
   readonly verb: AnyVerbSpec;
   readonly request: unknown;
 }
 
-/** The verb of `tokens` and its checked request; throws UsageError. */
+/**
+ * The verb of `tokens` and its checked request; throws UsageError. For a verb with sub-commands
+ * the verb is the sub-command's spec (`dup add`).
+ */
 export function parseCommand(tokens: readonly Token[]): ParsedCommand {
   const [first, ...rest] = tokens;
   if (first === undefined) throw new UsageError("empty command");
-  const verb = findVerb(first.text);
+  let verb = findVerb(first.text);
   if (verb === undefined) throw unknownVerb(first.text);
-  return { verb, request: verb.parse(parseArgs(verb, rest)) };
+  let args = rest;
+  if (verb.subcommands !== undefined) {
+    const [word, ...subArgs] = rest;
+    if (word === undefined || word.quoted || word.text.startsWith("-"))
+      throw new UsageError(
+        `missing <sub-command> (one of ${verb.subcommands.map((s) => lastWord(s.name)).join(", ")})`,
+        verb.name,
+      );
+    const sub = findSubcommand(verb.subcommands, word.text);
+    if (sub === undefined) throw unknownSubcommand(verb, word.text);
+    verb = sub;
+    args = subArgs;
+  }
+  return { verb, request: verb.parse(parseArgs(verb, args)) };
 }
 
 /** Verb names and aliases, for completion. */

@@ -1,7 +1,8 @@
 /**
  * An in-memory ShellBackend: tables with records, app envs, nodes and cluster info, enough for
  * every shell verb to run without a cluster. Calls are recorded so tests can check requests, and
- * `failNext` makes the next call fail with a TalariaError.
+ * `failNext` makes the next call fail with a TalariaError. Duplications live in `duplications`
+ * (fake-duplications.ts); calls to replica servers go to `nodeHandler`.
  */
 
 import type {
@@ -13,6 +14,7 @@ import type {
 import { encodeKey, partitionIndex } from "../../src/codec/index.ts";
 import { TalariaError } from "../../src/common/index.ts";
 import {
+  type AddDuplicationRequest,
   type AppEnvsResponse,
   type AppInfo,
   AppStatus,
@@ -21,7 +23,9 @@ import {
   type DelAppEnvsRequest,
   type DropAppRequest,
   type ListAppsRequest,
+  type ListDuplicationsRequest,
   type ListNodesRequest,
+  type ModifyDuplicationRequest,
   type NodeInfo,
   NodeStatus,
   type PartitionConfiguration,
@@ -37,6 +41,7 @@ import {
   type KeyValue,
   type MultiGetResult,
 } from "../../src/storage/index.ts";
+import { FakeDuplications } from "./fake-duplications.ts";
 
 export const CREATED_AT_MS = Date.UTC(2026, 0, 2, 3, 4, 5);
 
@@ -336,6 +341,13 @@ export class FakeBackend implements ShellBackend {
   scanned = 0;
   closed = false;
   private nextAppId = 1;
+  readonly duplications = new FakeDuplications(this);
+  /** Answers `callNode`; by default every replica server is unreachable. */
+  nodeHandler: (address: string, method: string, payload: unknown) => Promise<unknown> = async (
+    address,
+  ) => {
+    throw new TalariaError("ERR_NETWORK_FAILURE", `cannot connect to ${address}`);
+  };
 
   record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
@@ -363,7 +375,11 @@ export class FakeBackend implements ShellBackend {
     return table;
   }
 
-  private available(name: string): AppInfo {
+  availableApps(): AppInfo[] {
+    return [...this.apps.values()].filter((a) => a.status === AppStatus.AVAILABLE);
+  }
+
+  available(name: string): AppInfo {
     const app = [...this.apps.values()].find(
       (a) => a.appName === name && a.status === AppStatus.AVAILABLE,
     );
@@ -476,6 +492,27 @@ export class FakeBackend implements ShellBackend {
     };
     this.apps.set(app.appId, app);
     return { app, keys };
+  }
+
+  addDuplication(request: AddDuplicationRequest) {
+    return this.duplications.add(request);
+  }
+
+  modifyDuplication(request: ModifyDuplicationRequest) {
+    return this.duplications.modify(request);
+  }
+
+  queryDuplication(appName: string) {
+    return this.duplications.query(appName);
+  }
+
+  listDuplications(request: ListDuplicationsRequest) {
+    return this.duplications.list(request);
+  }
+
+  async callNode(address: string, method: string, payload: unknown, timeoutMs: number) {
+    this.record("callNode", address, method, payload, timeoutMs);
+    return this.nodeHandler(address, method, payload);
   }
 
   table(name: string): FakeTable {

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { NodeStatus } from "../../src/protocol/index.ts";
+import { DuplicationFailMode, NodeStatus, PatternMatchType } from "../../src/protocol/index.ts";
 import { CheckType } from "../../src/replica/index.ts";
-import { allVerbs, parseCommand, tokenize, UsageError, usageLine } from "../../src/shell/index.ts";
+import {
+  allVerbs,
+  everyVerbSpec,
+  parseCommand,
+  tokenize,
+  UsageError,
+  usageLine,
+} from "../../src/shell/index.ts";
 import { FilterType } from "../../src/storage/index.ts";
 
 const b = (text: string) => Buffer.from(text, "utf8");
@@ -211,6 +218,137 @@ const CASES: readonly [string, unknown][] = [
   ["clear_app_envs -p replica.", { prefix: "replica." }],
   ["exit", null],
   ["quit", null],
+  // Duplication, Pegasus shell dialect.
+  [
+    "add_dup t dc2",
+    {
+      appName: "t",
+      remoteClusterName: "dc2",
+      remoteAppName: undefined,
+      remoteReplicaCount: undefined,
+      checkpoint: false,
+      freezed: false,
+    },
+  ],
+  [
+    "add_dup t dc2 -s -a t2 -r 3 --freezed",
+    {
+      appName: "t",
+      remoteClusterName: "dc2",
+      remoteAppName: "t2",
+      remoteReplicaCount: 3,
+      checkpoint: true,
+      freezed: true,
+    },
+  ],
+  [
+    "add_dup t dc2 --sst --remote_app_name=t2 --remote_replica_count 0",
+    {
+      appName: "t",
+      remoteClusterName: "dc2",
+      remoteAppName: "t2",
+      remoteReplicaCount: 0,
+      checkpoint: true,
+      freezed: false,
+    },
+  ],
+  ["query_dup t", { appName: "t", detailed: false }],
+  ["query_dup t --detail", { appName: "t", detailed: true }],
+  ["start_dup t 1767323045", { appName: "t", dupid: 1767323045 }],
+  ["pause_dup t 17", { appName: "t", dupid: 17 }],
+  ["remove_dup t 2147483647", { appName: "t", dupid: 2147483647 }],
+  [
+    "set_dup_fail_mode t 17 skip",
+    { appName: "t", dupid: 17, failMode: DuplicationFailMode.FAIL_SKIP },
+  ],
+  [
+    "dups",
+    {
+      appNamePattern: undefined,
+      matchType: PatternMatchType.MATCH_ALL,
+      listPartitions: false,
+      progressGap: undefined,
+      unhealthy: false,
+      json: false,
+    },
+  ],
+  [
+    "dups -m all -g 0",
+    {
+      appNamePattern: undefined,
+      matchType: PatternMatchType.MATCH_ALL,
+      listPartitions: false,
+      progressGap: 0,
+      unhealthy: false,
+      json: false,
+    },
+  ],
+  [
+    "dups -a temp",
+    {
+      appNamePattern: "temp",
+      matchType: PatternMatchType.MATCH_ANYWHERE,
+      listPartitions: false,
+      progressGap: undefined,
+      unhealthy: false,
+      json: false,
+    },
+  ],
+  [
+    "dups -a te -m prefix -p -g 100 -u -j",
+    {
+      appNamePattern: "te",
+      matchType: PatternMatchType.MATCH_PREFIX,
+      listPartitions: true,
+      progressGap: 100,
+      unhealthy: true,
+      json: true,
+    },
+  ],
+  [
+    "dups --app_name_pattern t --match_type exact",
+    {
+      appNamePattern: "t",
+      matchType: PatternMatchType.MATCH_EXACT,
+      listPartitions: false,
+      progressGap: undefined,
+      unhealthy: false,
+      json: false,
+    },
+  ],
+  // Duplication, admin-cli dialect (on the current table).
+  [
+    "dup add -c dc2",
+    {
+      remoteClusterName: "dc2",
+      remoteAppName: undefined,
+      remoteReplicaCount: undefined,
+      checkpoint: false,
+      freezed: false,
+    },
+  ],
+  [
+    "dup add --cluster dc2 -a t2 -r 2 -f -p",
+    {
+      remoteClusterName: "dc2",
+      remoteAppName: "t2",
+      remoteReplicaCount: 2,
+      checkpoint: true,
+      freezed: true,
+    },
+  ],
+  ["dup list", { detailed: false }],
+  ["dup ls -d", { detailed: true }],
+  ["dup pause -d 17", { dupid: 17 }],
+  ["dup start --dupid 17", { dupid: 17 }],
+  ["dup remove -d 17", { dupid: 17 }],
+  ["dup rm --dupid=17", { dupid: 17 }],
+  ["dup fail_mode -d 17 fast", { dupid: 17, failMode: DuplicationFailMode.FAIL_FAST }],
+  ["dup fail_mode slow -d 17", { dupid: 17, failMode: DuplicationFailMode.FAIL_SLOW }],
+  // Dead letters.
+  ["dup_dead_letters t", { appName: "t", dupid: undefined, limit: 100 }],
+  ["dup_dead_letters t 17 -n 1000", { appName: "t", dupid: 17, limit: 1000 }],
+  ["replay_dead_letters t 17", { appName: "t", dupid: 17 }],
 ];
 
 describe("shell command parsing", () => {
@@ -220,12 +358,21 @@ describe("shell command parsing", () => {
     });
   }
 
-  test("every verb has a parse case", () => {
+  test("every verb and sub-command has a parse case", () => {
     const covered = new Set(CASES.map(([line]) => parse(line).verb));
-    for (const verb of allVerbs) {
-      if (verb.name === "help") continue;
+    for (const verb of everyVerbSpec()) {
+      // help has its own test; a verb with sub-commands parses as one of them.
+      if (verb.name === "help" || verb.subcommands !== undefined) continue;
       assert.ok(covered.has(verb.name), `no case for ${verb.name}`);
     }
+    assert.ok(covered.has("dup add") && covered.has("dup fail_mode"));
+  });
+
+  test("sub-commands parse as their full name, aliases resolved", () => {
+    assert.equal(parse("dup ls").verb, "dup list");
+    assert.equal(parse("dup rm -d 1").verb, "dup remove");
+    const { request } = parse("help dup ls") as { request: { verb: { name: string } } };
+    assert.equal(request.verb.name, "dup list");
   });
 
   test("help takes an optional verb, resolving aliases", () => {
@@ -292,6 +439,51 @@ describe("shell usage errors", () => {
     ["del_app_envs", "del_app_envs", /missing <key>/],
     ["clear_app_envs", "clear_app_envs", /give exactly one of -a and -p/],
     ["clear_app_envs -a -p x", "clear_app_envs", /give exactly one of -a and -p/],
+    ["add_dup t", "add_dup", /missing <remote_cluster_name>/],
+    [
+      "add_dup t dc2 -r 17",
+      "add_dup",
+      /-r\|--remote_replica_count must be an integer in \[0, 16\]/,
+    ],
+    ["add_dup t dc2 -f", "add_dup", /unknown flag -f/],
+    ["add_dup t dc2 -a \\xff", "add_dup", /-a must be UTF-8 text/],
+    ["query_dup", "query_dup", /missing <app_name>/],
+    ["start_dup t", "start_dup", /missing <dupid>/],
+    ["pause_dup t 0", "pause_dup", /dupid must be an integer in \[1, 2147483647\], got "0"/],
+    ["remove_dup t 2147483648", "remove_dup", /dupid must be an integer/],
+    ["remove_dup t 1 2", "remove_dup", /too many arguments \(at most 2\)/],
+    [
+      "set_dup_fail_mode t 1 never",
+      "set_dup_fail_mode",
+      /fail mode must be one of slow, skip, fast, got "never"/,
+    ],
+    ["set_dup_fail_mode t 1", "set_dup_fail_mode", /missing <slow\|skip\|fast>/],
+    ["dups -m prefix", "dups", /-m prefix needs -a <pattern>/],
+    ["dups -a x -m all", "dups", /-m all lists every table/],
+    ["dups -m regex", "dups", /must be one of all, exact, anywhere, prefix, postfix/],
+    ["dups -g -1", "dups", /progress_gap must be an integer in \[0, /],
+    ["dups t", "dups", /takes no arguments/],
+    ["dup", "dup", /^missing <sub-command> \(one of add, list, pause, start, remove, fail_mode\)$/],
+    ["dup -c dc2", "dup", /missing <sub-command>/],
+    ["dup lst", "dup", /unknown sub-command "lst"; did you mean/],
+    ["dup frobnicate", "dup", /^unknown sub-command "frobnicate" \(one of add, /],
+    ["dup add", "dup add", /missing -c\|--cluster str/],
+    ["dup add -c dc2 -s", "dup add", /unknown flag -s/],
+    ["dup pause", "dup pause", /missing -d\|--dupid num/],
+    ["dup start -d 0", "dup start", /-d\|--dupid must be an integer in \[1, 2147483647\]/],
+    ["dup start -d 1 extra", "dup start", /takes no arguments/],
+    ["dup fail_mode -d 1", "dup fail_mode", /missing <slow\|skip\|fast>/],
+    ["dup fail_mode -d 1 quick", "dup fail_mode", /fail mode must be one of slow, skip, fast/],
+    ["dup_dead_letters", "dup_dead_letters", /missing <app_name>/],
+    ["dup_dead_letters t x", "dup_dead_letters", /dupid must be an integer/],
+    [
+      "dup_dead_letters t -n 1001",
+      "dup_dead_letters",
+      /max_count must be an integer in \[1, 1000\]/,
+    ],
+    ["replay_dead_letters t", "replay_dead_letters", /missing <dupid>/],
+    ["help get x", "help", /get has no sub-commands/],
+    ["help dup frob", "dup", /unknown sub-command "frob"/],
   ];
   for (const [line, verb, message] of ERRORS) {
     test(line, () => {
@@ -323,5 +515,13 @@ describe("usage lines", () => {
       /^check_and_set <hash_key> -c\|--check_sort_key str -t\|--check_type type /,
     );
     assert.match(line("create"), /\[-e\|--envs key=value\] \.\.\.$/);
+    assert.equal(
+      line("add_dup"),
+      "add_dup <app_name> <remote_cluster_name> [-s|--sst] [-a|--remote_app_name str] [-r|--remote_replica_count num] [--freezed]",
+    );
+    assert.equal(line("dup"), "dup <add|list|pause|start|remove|fail_mode> [flags ...]");
+    const sub = everyVerbSpec().find((v) => v.name === "dup fail_mode");
+    assert.ok(sub !== undefined);
+    assert.equal(usageLine(sub), "dup fail_mode <slow|skip|fast> -d|--dupid num");
   });
 });

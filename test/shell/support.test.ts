@@ -10,6 +10,7 @@ import {
   complete,
   configPathFor,
   directTarget,
+  everyVerbSpec,
   historyPath,
   parseMetaList,
   TargetError,
@@ -137,10 +138,12 @@ describe("byte rendering", () => {
 });
 
 describe("docs/shell.md", () => {
-  test("documents every verb with its exact usage line", () => {
+  test("documents every verb with its exact usage line, and every sub-command's", () => {
     const doc = readFileSync(new URL("../../docs/shell.md", import.meta.url), "utf8");
     for (const verb of allVerbs) {
       assert.ok(doc.includes(`#### \`${verb.name}\``), `no section for ${verb.name}`);
+    }
+    for (const verb of everyVerbSpec()) {
       assert.ok(
         doc.includes(`\n${usageLine(verb)}\n`),
         `usage of ${verb.name} differs from the doc`,

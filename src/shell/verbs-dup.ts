@@ -1,0 +1,316 @@
+/**
+ * Duplication verbs, Pegasus shell dialect (ref §7.1): add_dup, query_dup, start_dup, pause_dup,
+ * remove_dup, set_dup_fail_mode. Each is one meta-server call; the admin-cli dialect (`dup …`,
+ * verbs-dup-admin.ts) runs the same calls through the functions exported here.
+ */
+import {
+  type AddDuplicationRequest,
+  type DuplicationFailMode,
+  DuplicationStatus,
+  type ModifyDuplicationRequest,
+} from "../protocol/index.ts";
+import { parseIntText, tokenText } from "./args.ts";
+import {
+  DUPID_MAX,
+  DUPLICATION_HEADER,
+  duplicationJson,
+  duplicationRow,
+  FAIL_MODE_NAMES,
+  FAIL_MODES,
+  failureLines,
+  PARTITION_HEADER,
+  partitionRows,
+} from "./dup-view.ts";
+import { formatPairs, formatTable, plural } from "./render.ts";
+import {
+  type AnyVerbSpec,
+  type Args,
+  defineVerb,
+  type FlagSpec,
+  type VerbContext,
+  type VerbResult,
+} from "./verb-spec.ts";
+import { CREATE_REPLICA_COUNT_MAX } from "./verbs-cluster.ts";
+
+/** What `add_dup` and `dup add` ask, apart from the table. */
+export interface AddDupOptions {
+  readonly remoteClusterName: string;
+  readonly remoteAppName: string | undefined;
+  readonly remoteReplicaCount: number | undefined;
+  /** Full duplication (`-s` / `-p`): the meta server refuses it until it is available. */
+  readonly checkpoint: boolean;
+  readonly freezed: boolean;
+}
+
+/** The shared `-a` / `-r` flags of both add verbs. */
+export const REMOTE_TABLE_FLAGS: readonly FlagSpec[] = [
+  {
+    name: "remote_app_name",
+    short: "a",
+    kind: "string",
+    help: "the table on the remote cluster (default: the same name)",
+  },
+  {
+    name: "remote_replica_count",
+    short: "r",
+    kind: "int",
+    min: 0,
+    max: CREATE_REPLICA_COUNT_MAX,
+    help: "replica count of the remote table (default 0: the source's)",
+  },
+];
+
+export function parseRemoteTable(
+  args: Args,
+): Pick<AddDupOptions, "remoteAppName" | "remoteReplicaCount"> {
+  const remote = args.token("remote_app_name");
+  return {
+    remoteAppName: remote === undefined ? undefined : tokenText(remote, "-a", args.verb),
+    remoteReplicaCount: args.int("remote_replica_count"),
+  };
+}
+
+export function parseDupid(text: string, verb: string): number {
+  return parseIntText(text, "dupid", 1, DUPID_MAX, verb);
+}
+
+/** How to start a paused duplication, in the verb's own dialect. */
+export type StartHint = (appName: string, dupid: number) => string;
+
+export async function runAddDuplication(
+  context: VerbContext,
+  appName: string,
+  options: AddDupOptions,
+  startHint: StartHint,
+): Promise<VerbResult> {
+  const request: AddDuplicationRequest = {
+    appName,
+    remoteClusterName: options.remoteClusterName,
+    ...(options.remoteAppName === undefined ? {} : { remoteAppName: options.remoteAppName }),
+    ...(options.remoteReplicaCount === undefined
+      ? {}
+      : { remoteReplicaCount: options.remoteReplicaCount }),
+    // Sent explicitly, as Pegasus's shell does.
+    isDuplicatingCheckpoint: options.checkpoint,
+    ...(options.freezed ? { freezed: true } : {}),
+  };
+  const added = await context.backend.addDuplication(request);
+  const lines = [
+    `add duplication succeed: app_name=${appName} remote_cluster_name=${options.remoteClusterName} ` +
+      `app_id=${added.appId} dupid=${added.dupid} status=${added.status} ` +
+      `remote_app_name=${added.remoteAppName} remote_replica_count=${added.remoteReplicaCount} ` +
+      `is_duplicating_checkpoint=${options.checkpoint}`,
+  ];
+  if (added.status === DuplicationStatus.DS_INIT) {
+    lines.push(
+      `the start point is not fixed yet: the duplication completes in the background (its status turns ${options.freezed ? "DS_PAUSE" : "DS_LOG"})`,
+    );
+    if (added.hint !== undefined) lines.push(`hint: ${added.hint}`);
+  } else {
+    lines.push(`start_decrees: ${added.startDecrees.join(",")}`);
+  }
+  if (options.freezed)
+    lines.push(`paused (freezed): start it with ${startHint(appName, added.dupid)}`);
+  return {
+    json: {
+      appName,
+      remoteClusterName: options.remoteClusterName,
+      isDuplicatingCheckpoint: options.checkpoint,
+      ...added,
+    },
+    lines,
+  };
+}
+
+export async function runQueryDuplications(
+  context: VerbContext,
+  appName: string,
+  detailed: boolean,
+): Promise<VerbResult> {
+  const answer = await context.backend.queryDuplication(appName);
+  context.rememberTables([answer.appName]);
+  const lines = formatPairs([
+    ["app_name", answer.appName],
+    ["app_id", String(answer.appId)],
+    ["partition_count", String(answer.partitionCount)],
+  ]);
+  const dups = answer.duplications;
+  if (dups.length === 0) {
+    lines.push("", `no duplication of table ${answer.appName}`);
+  } else {
+    lines.push("", ...formatTable(DUPLICATION_HEADER, dups.map(duplicationRow)));
+    // Failures show with or without -d: a stopped shipper needs the operator.
+    const failures = dups.flatMap(failureLines);
+    if (failures.length > 0) lines.push("", ...failures);
+    if (detailed) {
+      for (const dup of dups)
+        lines.push("", `dupid ${dup.dupid}:`, ...formatTable(PARTITION_HEADER, partitionRows(dup)));
+    }
+    lines.push("", plural(dups.length, "duplication"));
+  }
+  return {
+    json: { ...answer, duplications: dups.map(duplicationJson) },
+    lines,
+  };
+}
+
+type Change = Pick<ModifyDuplicationRequest, "status" | "failMode">;
+
+/** What a change is called in its answer line. */
+function changeName(change: Change): string {
+  if (change.failMode !== undefined) return "set fail mode of";
+  switch (change.status) {
+    case DuplicationStatus.DS_LOG:
+      return "start";
+    case DuplicationStatus.DS_PAUSE:
+      return "pause";
+    case DuplicationStatus.DS_REMOVED:
+      return "remove";
+    default:
+      return "modify";
+  }
+}
+
+export async function runModifyDuplication(
+  context: VerbContext,
+  appName: string,
+  dupid: number,
+  change: Change,
+): Promise<VerbResult> {
+  const answer = await context.backend.modifyDuplication({ appName, dupid, ...change });
+  return {
+    json: { appName, ...answer },
+    lines: [
+      `${changeName(change)} duplication ${dupid} of table ${appName} succeed: ` +
+        `status=${answer.status} fail_mode=${answer.failMode}`,
+    ],
+  };
+}
+
+const pegasusStartHint: StartHint = (appName, dupid) => `start_dup ${appName} ${dupid}`;
+
+interface AddDupRequest extends AddDupOptions {
+  readonly appName: string;
+}
+
+const addDup = defineVerb<AddDupRequest>({
+  name: "add_dup",
+  group: "duplication",
+  summary: "duplicate a table to a remote cluster (waits until the start point is fixed)",
+  details: [
+    "The remote cluster must be in the meta server's [pegasus.clusters] and [duplication-group];",
+    "the remote table must exist. Every write acknowledged after the answer is duplicated.",
+    "-s (full duplication: checkpoint, then log) is refused with ERR_OPERATION_DISABLED for now.",
+  ],
+  positionals: [{ name: "app_name" }, { name: "remote_cluster_name" }],
+  flags: [
+    {
+      name: "sst",
+      short: "s",
+      kind: "switch",
+      help: "full duplication: copy the checkpoint first (not available yet)",
+    },
+    ...REMOTE_TABLE_FLAGS,
+    { name: "freezed", kind: "switch", help: "create it paused (DS_PAUSE); start it later" },
+  ],
+  parse: (args) => ({
+    appName: tokenText(args.positional(0), "app_name", args.verb),
+    remoteClusterName: tokenText(args.positional(1), "remote_cluster_name", args.verb),
+    ...parseRemoteTable(args),
+    checkpoint: args.has("sst"),
+    freezed: args.has("freezed"),
+  }),
+  run: (context, { appName, ...options }) =>
+    runAddDuplication(context, appName, options, pegasusStartHint),
+});
+
+const queryDup = defineVerb<{ appName: string; detailed: boolean }>({
+  name: "query_dup",
+  group: "duplication",
+  summary: "the duplications of a table (-d: every partition's progress)",
+  details: ["backlog = last committed decree − confirmed decree, summed over the partitions."],
+  positionals: [{ name: "app_name" }],
+  flags: [
+    {
+      name: "detail",
+      short: "d",
+      kind: "switch",
+      help: "per partition: confirmed decree, last committed decree, backlog",
+    },
+  ],
+  parse: (args) => ({
+    appName: tokenText(args.positional(0), "app_name", args.verb),
+    detailed: args.has("detail"),
+  }),
+  run: (context, r) => runQueryDuplications(context, r.appName, r.detailed),
+});
+
+interface ModifyRequest {
+  readonly appName: string;
+  readonly dupid: number;
+}
+
+function parseAppAndDupid(args: Args): ModifyRequest {
+  return {
+    appName: tokenText(args.positional(0), "app_name", args.verb),
+    dupid: parseDupid(args.positional(1).text, args.verb),
+  };
+}
+
+function statusVerb(name: string, status: DuplicationStatus, summary: string): AnyVerbSpec {
+  return defineVerb<ModifyRequest>({
+    name,
+    group: "duplication",
+    summary,
+    positionals: [{ name: "app_name" }, { name: "dupid" }],
+    flags: [],
+    parse: parseAppAndDupid,
+    run: (context, r) => runModifyDuplication(context, r.appName, r.dupid, { status }),
+  });
+}
+
+const startDup = statusVerb(
+  "start_dup",
+  DuplicationStatus.DS_LOG,
+  "start (resume) a paused duplication",
+);
+const pauseDup = statusVerb(
+  "pause_dup",
+  DuplicationStatus.DS_PAUSE,
+  "pause a duplication; its log stays held from the confirmed decree",
+);
+const removeDup = statusVerb(
+  "remove_dup",
+  DuplicationStatus.DS_REMOVED,
+  "remove a duplication; the replicas release its log",
+);
+
+export function parseFailMode(text: string, args: Args): DuplicationFailMode {
+  const mode = FAIL_MODES.get(text);
+  if (mode === undefined)
+    throw args.error(`the fail mode must be one of ${FAIL_MODE_NAMES.join(", ")}, got "${text}"`);
+  return mode;
+}
+
+const setDupFailMode = defineVerb<ModifyRequest & { failMode: DuplicationFailMode }>({
+  name: "set_dup_fail_mode",
+  group: "duplication",
+  summary:
+    "what the source does when it cannot ship: slow (retry), skip (dead-letter), fast (stop)",
+  positionals: [{ name: "app_name" }, { name: "dupid" }, { name: FAIL_MODE_NAMES.join("|") }],
+  flags: [],
+  parse: (args) => ({
+    ...parseAppAndDupid(args),
+    failMode: parseFailMode(args.positional(2).text, args),
+  }),
+  run: (context, r) => runModifyDuplication(context, r.appName, r.dupid, { failMode: r.failMode }),
+});
+
+export const dupVerbs: readonly AnyVerbSpec[] = [
+  addDup,
+  queryDup,
+  startDup,
+  pauseDup,
+  removeDup,
+  setDupFailMode,
+];
