@@ -90,7 +90,8 @@ export function duplicationStatusJson(
   const out: Record<string, Record<string, unknown>> = {};
   for (const { gpid, dupid, snapshot, remoteAppName, confirmedByMeta } of agent.statuses()) {
     if (!gpid.startsWith(`${appId}.`)) continue;
-    const byGpid = (out[String(dupid)] ??= {});
+    const byGpid = out[String(dupid)] ?? {};
+    out[String(dupid)] = byGpid;
     byGpid[gpid] = {
       duplicating:
         snapshot.phase !== "paused" &&
