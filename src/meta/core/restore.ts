@@ -158,6 +158,7 @@ export function restoreState(
     state.apps,
     duplicationOptions,
     problem,
+    (dupid) => state.duplications.raiseDupidFloor(dupid),
   ))
     state.duplications.insert(dup);
 

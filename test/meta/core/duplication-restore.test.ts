@@ -101,6 +101,20 @@ describe("duplication persistence and restore (ref §2.6)", () => {
     assert.deepEqual(after.durableState().duplications, []);
   });
 
+  it("never issues a removed dupid again, even after a restart with the clock behind", () => {
+    const { driver, appId } = dupCluster(2);
+    const { dupid } = addStarted(driver, appId);
+    driver.ok(DuplicationMethod.MODIFY, {
+      appName: "t",
+      dupid,
+      status: DuplicationStatus.DS_REMOVED,
+    });
+    const next = new Driver(restored(driver.store.list()), driver.nowMs - 5_000);
+    for (const [path, value] of driver.store.records) next.store.records.set(path, value);
+    sendAdd(next, { waitMs: 0 });
+    assert.ok(dupidOf(next) > dupid, "the table's duplication node keeps the largest dupid issued");
+  });
+
   it("tolerates corrupt records: skips and reports them, keeps what is sound", () => {
     const { driver, appId } = dupCluster(3);
     const good = addStarted(driver, appId, () => 5);

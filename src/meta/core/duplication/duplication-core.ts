@@ -36,7 +36,13 @@ import type { PendingChanges } from "../pending-changes.ts";
 import type { ClusterState } from "../state.ts";
 import { availableApp, checkDuplicationEnabled, planAddDuplication } from "./add-duplication.ts";
 import type { Duplication } from "./duplication.ts";
-import { duplicationPath, encodeDuplication, encodeProgress, progressPath } from "./layout.ts";
+import {
+  duplicationPath,
+  duplicationsPath,
+  encodeDuplication,
+  encodeProgress,
+  progressPath,
+} from "./layout.ts";
 import type { DuplicationOptions } from "./options.ts";
 import type { DuplicationRegistry } from "./registry.ts";
 import { checkAlteration, isValidTransition } from "./status.ts";
@@ -104,24 +110,29 @@ export class DuplicationCore {
     this.lastDupid = dup.dupid;
     this.creating.set(dup.changeKey, dup);
     return [
-      this.persist("ADD_DUPLICATION", dup.changeKey, [this.recordWrite(dup)], {
-        commit: () => {
-          this.creating.delete(dup.changeKey);
-          context.registry.insert(dup);
-          context.log.info(
-            { appId: dup.appId, dupid: dup.dupid, remote: dup.remoteClusterName },
-            "duplication added; waiting for the start decrees",
-          );
-          if (waitMs === 0)
-            return [reply(requestId, { ok: true, value: dup.addResponse(initHint) })];
-          dup.waiter = { requestId, deadlineMs: context.nowMs() + waitMs };
-          return [];
+      this.persist(
+        "ADD_DUPLICATION",
+        dup.changeKey,
+        [this.recordWrite(dup), this.dupidFloorWrite(dup)],
+        {
+          commit: () => {
+            this.creating.delete(dup.changeKey);
+            context.registry.insert(dup);
+            context.log.info(
+              { appId: dup.appId, dupid: dup.dupid, remote: dup.remoteClusterName },
+              "duplication added; waiting for the start decrees",
+            );
+            if (waitMs === 0)
+              return [reply(requestId, { ok: true, value: dup.addResponse(initHint) })];
+            dup.waiter = { requestId, deadlineMs: context.nowMs() + waitMs };
+            return [];
+          },
+          abandon: (error) => {
+            this.creating.delete(dup.changeKey);
+            return [reply(requestId, { ok: false, error })];
+          },
         },
-        abandon: (error) => {
-          this.creating.delete(dup.changeKey);
-          return [reply(requestId, { ok: false, error })];
-        },
-      }),
+      ),
     ];
   }
 
@@ -454,6 +465,15 @@ export class DuplicationCore {
         },
       ),
     ];
+  }
+
+  /** Keeps the largest dupid issued for the table, so one removed is never issued again. */
+  private dupidFloorWrite(dup: Duplication): MetaStoreWrite {
+    return {
+      op: "set",
+      path: duplicationsPath(this.context.clusterRoot, dup.appId),
+      data: Buffer.from(String(dup.dupid), "utf8"),
+    };
   }
 
   private recordWrite(

@@ -7,6 +7,7 @@ import { assert } from "../../../common/assert.ts";
 import type { Duplication, DuplicationRecord } from "./duplication.ts";
 
 export class DuplicationRegistry {
+  private dupidFloor = 0;
   private readonly byApp = new Map<number, Map<number, Duplication>>();
 
   get(appId: number, dupid: number): Duplication | undefined {
@@ -51,8 +52,16 @@ export class DuplicationRegistry {
   }
 
   /** The largest dupid held (0 if none): new dupids are above it. */
+  /**
+   * Raises the smallest dupid the registry may report as used: the largest dupid ever issued for
+   * a table, kept in its `duplication` node, covers duplications that were removed since.
+   */
+  raiseDupidFloor(dupid: number): void {
+    this.dupidFloor = Math.max(this.dupidFloor, dupid);
+  }
+
   largestDupid(): number {
-    let largest = 0;
+    let largest = this.dupidFloor;
     for (const dups of this.byApp.values())
       for (const dupid of dups.keys()) largest = Math.max(largest, dupid);
     return largest;

@@ -40,12 +40,20 @@ export function restoreDuplications(
   apps: ReadonlyMap<number, AppInfo>,
   options: Pick<DuplicationOptions, "remoteClusters">,
   problem: (path: string, reason: string) => void,
+  /** Called with the largest dupid a table's `duplication` node says was ever issued. */
+  onDupidFloor: (dupid: number) => void = () => {},
 ): Duplication[] {
   const dupRecords = new Map<string, DuplicationRecordInput & { dupid: number }>();
   const progress = new Map<string, Map<number, DuplicationRecordInput>>();
   for (const record of records) {
     const [dupidText, indexText, ...deeper] = record.below;
-    if (dupidText === undefined) continue; // the `duplication` node itself
+    if (dupidText === undefined) {
+      // The `duplication` node itself: the largest dupid ever issued for the table (or empty).
+      const text = Buffer.from(record.value).toString("utf8");
+      if (dupidPattern.test(text) && Number(text) <= dupidMax) onDupidFloor(Number(text));
+      else if (text !== "") problem(record.path, "not a duplication id");
+      continue;
+    }
     if (!dupidPattern.test(dupidText) || Number(dupidText) > dupidMax) {
       problem(record.path, "not a duplication id under duplication/");
       continue;
