@@ -28,7 +28,15 @@ if (files.length === 0) {
 console.log(`run-tests: ${files.length} test files`);
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", ...files],
+  [
+    "--import",
+    "tsx",
+    "--import",
+    "./test/support/deterministic.ts",
+    "--test",
+    "--test-reporter=spec",
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
