@@ -61,6 +61,8 @@ export interface ReplicaStubOptions {
   readonly clusterId: number;
   readonly beaconIntervalMs: number;
   readonly gcIntervalMs: number;
+  /** `[replication] checkpoint_interval_seconds`, in ms: how often storage is flushed durable. */
+  readonly checkpointIntervalMs?: number;
   readonly replication?: Partial<ReplicationOptions>;
   readonly writeLimits?: WriteLimits;
   readonly readLimits?: ReadLimits;
@@ -99,6 +101,7 @@ interface Hosted {
 }
 
 const CALL_TIMEOUT_MS_DEFAULT = 5000;
+const CHECKPOINT_INTERVAL_MS_DEFAULT = 100_000;
 
 export class ReplicaStub {
   private readonly options: ReplicaStubOptions;
@@ -217,6 +220,12 @@ export class ReplicaStub {
     this.logger.info({ replicas: this.hosted.size }, "replicas loaded");
     const beacon = setInterval(() => void this.beacon(), this.options.beaconIntervalMs);
     const gc = setInterval(() => void this.gcLogs(), this.options.gcIntervalMs);
+    const checkpoint = setInterval(
+      () => void this.checkpointAll(),
+      this.options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS_DEFAULT,
+    );
+    checkpoint.unref();
+    this.timers.push(checkpoint);
     beacon.unref();
     gc.unref();
     this.timers.push(beacon, gc);
@@ -441,6 +450,17 @@ export class ReplicaStub {
       // Measured from the send, in each replica's own time base.
       const start = sentAt.get(key) ?? hosted.replica.nowMs() - (Date.now() - sentAtMs);
       hosted.replica.step({ type: "LEASE", expiresAtMs: start + reply.leaseMs });
+    }
+  }
+
+  /** The checkpoint timer: makes each replica's applied state durable (see flushStorage). */
+  private async checkpointAll(): Promise<void> {
+    for (const [key, hosted] of this.hosted) {
+      try {
+        await hosted.replica.flushStorage();
+      } catch (error) {
+        this.logger.warn({ err: error, gpid: key }, "storage flush failed");
+      }
     }
   }
 

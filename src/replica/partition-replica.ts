@@ -332,6 +332,15 @@ export class PartitionReplica {
     return this.storage.checkpoint(dir);
   }
 
+  /**
+   * The checkpoint timer's step: waits until storage has flushed everything applied so far, which
+   * moves lastDurableDecree (and with it the plog GC bound) forward. lmdb flushes on its own
+   * after commits; this bounds how far the durable decree can lag behind an idle replica.
+   */
+  async flushStorage(): Promise<number> {
+    return this.storage.flush();
+  }
+
   /** Deletes plog segments that storage no longer needs (everything durable in the store). */
   gcLog(): Promise<{ segmentsDeleted: number; bytesDeleted: number }> {
     return this.runner.log.gc(this.logGcBoundDecree());

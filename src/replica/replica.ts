@@ -168,6 +168,11 @@ export class Replica {
     return this.partition.gcLog();
   }
 
+  /** Makes everything applied durable in storage (the checkpoint timer's step). */
+  flushStorage(): Promise<number> {
+    return this.partition.flushStorage();
+  }
+
   /** The decree below which the plog may be deleted (see PartitionReplica.logGcBoundDecree). */
   logGcBoundDecree(): number {
     return this.partition.logGcBoundDecree();

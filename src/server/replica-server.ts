@@ -50,6 +50,7 @@ export async function startReplicaServer(
       clusterId: config.duplicationGroup[replication.clusterName] ?? 0,
       beaconIntervalMs: replication.fdBeaconIntervalSeconds * 1000,
       gcIntervalMs: replication.gcIntervalMs,
+      checkpointIntervalMs: replication.checkpointIntervalSeconds * 1000,
       replication: {
         groupCheckIntervalMs: replication.groupCheckIntervalMs,
         prepareResendIntervalMs: replication.prepareTimeoutMsForSecondaries,
