@@ -334,6 +334,9 @@ export class ReplicaStub {
         logger: this.logger,
       },
     );
+    // Until this server's next duplication sync says which duplications hold the log, hold all of
+    // it: a replica opened (or reopened after a restart) must not collect log a duplication needs.
+    if (this.duplication !== undefined) replica.setDuplicationLogHold(1);
     const hosted: Hosted = { replica, policy: undefined };
     if (this.closed) {
       await replica.close();
