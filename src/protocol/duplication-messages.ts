@@ -131,7 +131,34 @@ export interface DuplicationInfo {
   readonly remoteReplicaCount: number;
   /** Meta-server time of `add`. */
   readonly createdAtMs: number;
+  /**
+   * Set while a full duplication copies data (DS_PREPARE, DS_APP): "create" makes a follower table
+   * on the remote cluster whose primaries pull the checkpoint; "resync" sends the checkpoint's
+   * contents into the existing remote table as duplicated writes (last write wins).
+   */
+  readonly fullSync?: FullSyncMode;
 }
+
+export const FullSyncMode = {
+  CREATE: "create",
+  RESYNC: "resync",
+} as const;
+export type FullSyncMode = (typeof FullSyncMode)[keyof typeof FullSyncMode];
+
+/** The app envs that make a table a duplication follower (notes §2.5). */
+export const FollowerEnv = {
+  MASTER_CLUSTER: "duplication.master_cluster",
+  MASTER_METAS: "duplication.master_metas",
+  MASTER_APP_NAME: "duplication.master_app_name",
+  FOLLOWER_APP_STATUS: "duplication.follower_app_status",
+} as const;
+
+/** Values of `duplication.follower_app_status`. */
+export const FollowerAppStatus = {
+  CREATING: "creating",
+  CREATED: "created",
+} as const;
+export type FollowerAppStatus = (typeof FollowerAppStatus)[keyof typeof FollowerAppStatus];
 
 export interface DuplicationPartitionState {
   /** Persisted by the meta server: every write up to it has reached the remote. -1: not known. */
@@ -140,6 +167,10 @@ export interface DuplicationPartitionState {
   readonly lastCommittedDecree: number;
   /** Set while the partition's shipper has stopped by itself (its latest sync said why). */
   readonly failure?: DuplicationFailure;
+  /** Full duplication: the primary's checkpoint is prepared (DS_PREPARE). */
+  readonly checkpointPrepared?: boolean;
+  /** Full duplication (DS_APP): the follower primary's copy ("create") or the re-sync's progress. */
+  readonly copy?: { readonly doneBytes: number; readonly totalBytes: number; readonly done: boolean };
 }
 
 export interface DuplicationDetail extends DuplicationInfo {
@@ -180,10 +211,22 @@ export interface DuplicationConfirm {
    * to it), or its start decree while the meta server has none for the partition (-1 listed).
    */
   readonly confirmedDecree: number;
-  /** Full duplication: the checkpoint covering the start decree is durable. */
+  /**
+   * Full duplication (DS_PREPARE): the checkpoint covering `confirmedDecree` (the start decree the
+   * primary chose: at least its last applied decree, and ≥ 1) is durable; the log after it is held.
+   */
   readonly checkpointPrepared?: boolean;
+  /** Full re-sync (DS_APP, fullSync "resync"): how much of the checkpoint has been sent. */
+  readonly resyncProgress?: ResyncProgress;
   /** Why this partition's shipper stopped, when it did (shown by query / list). */
   readonly failure?: DuplicationFailure;
+}
+
+export interface ResyncProgress {
+  readonly sentBytes: number;
+  readonly totalBytes: number;
+  /** Every record of the checkpoint has been acknowledged by the remote table. */
+  readonly done: boolean;
 }
 
 /** A partition's shipper stopped by itself: FAIL_FAST gave up, or the log no longer reaches. */
@@ -229,3 +272,18 @@ export interface DuplicationSyncResponse {
   /** When to sync next: short while a listed duplication waits for start decrees. */
   readonly nextSyncDelayMs: number;
 }
+
+// ---- full re-sync ----
+
+/**
+ * Runs the full procedure again for an existing duplication into its existing remote table: the
+ * primaries checkpoint (DS_PREPARE), send the checkpoint's contents as duplicated writes (DS_APP;
+ * last write wins keeps newer remote data), then ship the log from the checkpoint (DS_LOG).
+ * Meant for a duplication whose log fell out of retention (`log_truncated`).
+ */
+export interface ResyncDuplicationRequest {
+  readonly appName: string;
+  readonly dupid: number;
+}
+
+export type ResyncDuplicationResponse = ModifyDuplicationResponse;

@@ -24,6 +24,11 @@ export interface PartitionConfiguration {
    * returns and never promotes anyone else. Absent means empty.
    */
   readonly lastDrops?: readonly NodeAddress[];
+  /**
+   * Full duplication, on a follower table: the primary's copy progress while it pulls the
+   * partition's checkpoint from the master cluster (from its beacons; not persisted).
+   */
+  readonly followerCopy?: FollowerCopyProgress;
 }
 
 export const AppStatus = {
@@ -61,4 +66,16 @@ export interface ReplicaReport {
   readonly status: ReplicaStatus;
   readonly lastCommittedDecree: number;
   readonly lastPreparedDecree: number;
+  /**
+   * Full duplication, follower side: set while this server copies the partition's checkpoint from
+   * the master cluster (the replica is not open yet; status INACTIVE at ballot 0).
+   */
+  readonly followerCopy?: FollowerCopyProgress;
+}
+
+/** How far a follower primary has copied its partition's checkpoint from the master cluster. */
+export interface FollowerCopyProgress {
+  readonly copiedBytes: number;
+  /** 0 while the file list is not known yet. */
+  readonly totalBytes: number;
 }
