@@ -170,7 +170,11 @@ export interface DuplicationPartitionState {
   /** Full duplication: the primary's checkpoint is prepared (DS_PREPARE). */
   readonly checkpointPrepared?: boolean;
   /** Full duplication (DS_APP): the follower primary's copy ("create") or the re-sync's progress. */
-  readonly copy?: { readonly doneBytes: number; readonly totalBytes: number; readonly done: boolean };
+  readonly copy?: {
+    readonly doneBytes: number;
+    readonly totalBytes: number;
+    readonly done: boolean;
+  };
 }
 
 export interface DuplicationDetail extends DuplicationInfo {
