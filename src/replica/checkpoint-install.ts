@@ -10,18 +10,33 @@
  *     reset the log, clear `logResetDecree`, delete the old environment. A crash anywhere rolls
  *     forward on the next open (replica-layout.ts); a failure here stops the replica, since
  *     storage and log may then disagree until it reopens.
+ * Step-back (log-tail.ts): a checkpoint with a log tail leaves the log starting at the tail's first
+ * decree instead of empty. A crash before the install completes rolls forward to an empty log
+ * (the tail is only kept for duplication; storage and log agree either way), and a tail that
+ * cannot be applied is dropped the same way, with a warning.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import { StorageEngine, type StorageEngineOptions } from "../storage/index.ts";
-import { FETCH_DIR, nextDataDir, writeLayoutState } from "./replica-layout.ts";
+import { applyLogTail, LOG_TAIL_FILE } from "./log-tail.ts";
+import { FETCH_DIR, LEARNED_LOG_TAIL, nextDataDir, writeLayoutState } from "./replica-layout.ts";
 import type { ReplicaLog } from "./replica-log.ts";
 
 export interface PreparedCheckpoint {
   readonly engine: StorageEngine;
   readonly dataDir: string;
+  /** The checkpoint's log tail, moved out of the fetch directory (step-back). */
+  readonly logTailPath?: string;
+}
+
+/** What the commit did with the log. */
+export interface CommittedCheckpoint {
+  /** The log's first decree after the install (decree + 1 without a tail). */
+  readonly logFirstDecree: number;
+  /** Why a tail that came with the checkpoint was dropped. */
+  readonly tailDropped?: unknown;
 }
 
 export async function prepareCheckpoint(
@@ -36,6 +51,7 @@ export async function prepareCheckpoint(
   await mkdir(scratch, { recursive: true });
   try {
     const local = await fetchCheckpoint(ref, scratch);
+    const logTailPath = await takeLogTail(local, dir);
     const dataDir = nextDataDir(currentDataDir);
     const path = join(dir, dataDir);
     await rm(path, { recursive: true, force: true });
@@ -51,7 +67,7 @@ export async function prepareCheckpoint(
         { details: { id: ref.id, node: ref.node } },
       );
     }
-    return { engine, dataDir };
+    return logTailPath === undefined ? { engine, dataDir } : { engine, dataDir, logTailPath };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -63,11 +79,35 @@ export async function commitCheckpoint(
   oldEngine: StorageEngine,
   oldDataDir: string,
   prepared: PreparedCheckpoint,
-): Promise<void> {
+): Promise<CommittedCheckpoint> {
   const decree = prepared.engine.lastAppliedDecree;
   await oldEngine.close();
   await writeLayoutState(dir, { dataDir: prepared.dataDir, logResetDecree: decree });
   await log.resetTo(decree);
+  let result: CommittedCheckpoint = { logFirstDecree: decree + 1 };
+  if (prepared.logTailPath !== undefined) {
+    try {
+      result = { logFirstDecree: await applyLogTail(log, prepared.logTailPath, decree) };
+    } catch (error) {
+      await log.resetTo(decree);
+      result = { logFirstDecree: decree + 1, tailDropped: error };
+    }
+    await rm(prepared.logTailPath, { force: true });
+  }
   await writeLayoutState(dir, { dataDir: prepared.dataDir });
   await rm(join(dir, oldDataDir), { recursive: true, force: true });
+  return result;
+}
+
+/** Moves the fetched checkpoint's log tail (if any) next to the replica's files. */
+async function takeLogTail(fetched: string, dir: string): Promise<string | undefined> {
+  const tail = join(fetched, LOG_TAIL_FILE);
+  const present = await stat(tail).then(
+    () => true,
+    () => false,
+  );
+  if (!present) return undefined;
+  const path = join(dir, LEARNED_LOG_TAIL);
+  await rename(tail, path);
+  return path;
 }

@@ -56,6 +56,10 @@ export interface CoreRunnerConfig {
   readonly onStorageReplaced: (engine: StorageEngine) => void;
   /** The runner stopped for good after `error`. */
   readonly onFailed: (error: TalariaError) => void;
+  /** Duplication's log hold on this replica (learner checkpoints step back to it). */
+  readonly logHold: () => number | undefined;
+  /** The primary's duplication log hold changed (PEER_LOG_HOLD). */
+  readonly onPeerLogHold: (fromDecree: number | undefined) => void;
 }
 
 export interface CoreRunnerParts {
@@ -113,6 +117,7 @@ export class CoreRunner {
       logger: config.logger,
       log: () => this.log,
       storage: () => this.applier.storage,
+      logHold: () => config.logHold(),
     });
   }
 
@@ -236,6 +241,9 @@ export class CoreRunner {
       case "INSTALL_CHECKPOINT":
         this.installation = this.install(action.checkpoint);
         return;
+      case "PEER_LOG_HOLD":
+        this.config.onPeerLogHold(action.fromDecree);
+        return;
       default:
         unreachable(action, "replication action");
     }
@@ -277,8 +285,15 @@ export class CoreRunner {
       ports.fetchCheckpoint,
       storageOptions,
     );
+    let committed: Awaited<ReturnType<typeof commitCheckpoint>>;
     try {
-      await commitCheckpoint(dir, this.log, this.applier.storage, this.dataDir, prepared);
+      committed = await commitCheckpoint(
+        dir,
+        this.log,
+        this.applier.storage,
+        this.dataDir,
+        prepared,
+      );
     } catch (error) {
       await prepared.engine.close();
       this.fail(error, "switching to an installed checkpoint failed");
@@ -289,8 +304,18 @@ export class CoreRunner {
     this.dataDir = prepared.dataDir;
     this.clock.observe(engine.maxTimestampUs);
     this.config.onStorageReplaced(engine);
+    if (committed.tailDropped !== undefined)
+      this.config.logger.warn(
+        { err: committed.tailDropped, checkpoint: ref.id },
+        "the checkpoint's log tail could not be applied: the log starts after the checkpoint",
+      );
     this.config.logger.info(
-      { checkpoint: ref.id, from: ref.node, decree: engine.lastAppliedDecree },
+      {
+        checkpoint: ref.id,
+        from: ref.node,
+        decree: engine.lastAppliedDecree,
+        logFirstDecree: committed.logFirstDecree,
+      },
       "checkpoint installed",
     );
     return {

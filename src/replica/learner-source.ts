@@ -9,6 +9,9 @@
  *  - A checkpoint is offered only if it moves the learner forward (decree ≥ fromDecree) and the
  *    log still continues right after it, so the learner can go on by log; otherwise a new one is
  *    made. Making checkpoints is serialized, and at most checkpointsMax are kept (newest first).
+ *  - Step-back (ref §3.5): while duplication holds the log from decree h ≤ the checkpoint's decree,
+ *    the checkpoint also carries the log records h..decree (log-tail.ts), so the learner's log
+ *    starts at h too. A kept checkpoint is reused only if its tail reaches back to the hold.
  *  - Checkpoints live in `<dir>/checkpoints/<id>`; the directory is emptied on open. An id is
  *    `<sequence>`, unique within one opening; the ref also carries the decree, which the
  *    installing side checks against what it received, so a stale id cannot install other data.
@@ -23,6 +26,7 @@ import type { NodeAddress } from "../protocol/ids.ts";
 import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import type { ReplicationAction, ReplicationEvent } from "../replication/index.ts";
 import type { StorageEngine } from "../storage/index.ts";
+import { LOG_TAIL_FILE, writeLogTail } from "./log-tail.ts";
 import { CHECKPOINTS_DIR } from "./replica-layout.ts";
 import type { ReplicaLog } from "./replica-log.ts";
 
@@ -31,6 +35,8 @@ type ReadForLearner = Extract<ReplicationAction, { type: "READ_LOG_FOR_LEARNER" 
 interface KeptCheckpoint {
   readonly ref: CheckpointRef;
   readonly path: string;
+  /** The first decree of its log tail; ref.decree + 1 when it has none. */
+  readonly tailFrom: number;
 }
 
 export interface LearnerSourceHost {
@@ -40,6 +46,8 @@ export interface LearnerSourceHost {
   readonly logger: Logger;
   log(): ReplicaLog;
   storage(): StorageEngine;
+  /** Duplication's log hold here (the first decree it still needs), if any. */
+  logHold(): number | undefined;
 }
 
 export class LearnerSource {
@@ -89,10 +97,12 @@ export class LearnerSource {
 
   private async checkpointFrom(fromDecree: number): Promise<KeptCheckpoint> {
     const newest = this.kept.at(-1);
+    const hold = this.host.logHold();
     if (
       newest !== undefined &&
       newest.ref.decree >= fromDecree &&
-      newest.ref.decree + 1 >= this.host.log().firstDecree
+      newest.ref.decree + 1 >= this.host.log().firstDecree &&
+      (hold === undefined || newest.tailFrom <= Math.max(hold, this.host.log().firstDecree))
     ) {
       return newest;
     }
@@ -107,9 +117,15 @@ export class LearnerSource {
     const id = `${this.nextId++}`;
     const path = join(this.host.dir, CHECKPOINTS_DIR, id);
     const info = await this.host.storage().checkpoint(path);
+    const hold = this.host.logHold();
+    const tailFrom =
+      hold === undefined || hold > info.decree
+        ? info.decree + 1
+        : await writeLogTail(this.host.log(), hold, info.decree, join(path, LOG_TAIL_FILE));
     const kept: KeptCheckpoint = {
       ref: { node: this.host.self, id, decree: info.decree, ballot: info.ballot },
       path,
+      tailFrom,
     };
     this.kept.push(kept);
     while (this.kept.length > this.host.checkpointsMax) {
@@ -117,7 +133,12 @@ export class LearnerSource {
       if (oldest !== undefined) await rm(oldest.path, { recursive: true, force: true });
     }
     this.host.logger.info(
-      { checkpoint: id, decree: info.decree, bytes: info.bytes },
+      {
+        checkpoint: id,
+        decree: info.decree,
+        bytes: info.bytes,
+        ...(tailFrom <= info.decree ? { logTailFrom: tailFrom } : {}),
+      },
       "checkpoint made for learners",
     );
     return kept;

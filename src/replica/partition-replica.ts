@@ -57,7 +57,10 @@ import { validateWrite, type WriteRequest, type WriteResult } from "./write-requ
 import { type AtomicReadiness, WriteSequencer } from "./write-sequencer.ts";
 
 export class PartitionReplica {
+  /** This server's duplications' hold (setDuplicationLogHold). */
   private duplicationHold: number | undefined;
+  /** The primary's hold, from its group checks (this replica may become primary). */
+  private peerLogHold: number | undefined;
   readonly gpid: Gpid;
   /** Client reads: refused (ERR_INVALID_STATE, beforeExecution) unless this replica may serve. */
   readonly reads: ReplicaReads;
@@ -104,6 +107,10 @@ export class PartitionReplica {
         onProgress: () => this.sequencer.pump(),
         onStorageReplaced: () => this.startSweeper(),
         onFailed: (error) => this.settleAll(error),
+        logHold: () => this.logHoldDecree(),
+        onPeerLogHold: (fromDecree) => {
+          this.peerLogHold = fromDecree;
+        },
       },
       {
         core,
@@ -353,7 +360,13 @@ export class PartitionReplica {
    */
   logGcBoundDecree(): number {
     const durable = Math.min(this.storage.lastDurableDecree, this.runner.log.durableDecree) + 1;
-    return this.duplicationHold === undefined ? durable : Math.min(durable, this.duplicationHold);
+    return Math.min(durable, this.duplicationHold ?? durable, this.peerLogHold ?? durable);
+  }
+
+  /** The hold a learner's checkpoint must step back to (ref §3.5): the lowest one known here. */
+  logHoldDecree(): number | undefined {
+    const holds = [this.duplicationHold, this.peerLogHold].filter((d) => d !== undefined);
+    return holds.length === 0 ? undefined : Math.min(...holds);
   }
 
   /**
@@ -361,7 +374,10 @@ export class PartitionReplica {
    * (undefined releases it). Set by the replica server from its duplications.
    */
   setDuplicationLogHold(fromDecree: number | undefined): void {
+    if (fromDecree === this.duplicationHold) return;
     this.duplicationHold = fromDecree;
+    // A primary passes it on to its members in group checks.
+    this.step({ type: "LOG_HOLD", fromDecree });
   }
 
   /** The private log as duplication reads it: durable records and the segments held. */

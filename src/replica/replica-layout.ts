@@ -22,6 +22,8 @@ import { TalariaError } from "../common/errors.ts";
 export const PLOG_DIR = "plog";
 export const CHECKPOINTS_DIR = "checkpoints";
 export const FETCH_DIR = "fetch";
+/** A learned checkpoint's log tail between fetch and install (checkpoint-install.ts). */
+export const LEARNED_LOG_TAIL = "learned-log-tail";
 const CURRENT_FILE = "CURRENT";
 const LAYOUT_VERSION = 1;
 /** The storage environment of a replica that never installed a checkpoint. */
@@ -131,7 +133,11 @@ export async function removeLeftovers(dir: string, current: string): Promise<voi
     throw fileError("cannot list", dir, error);
   }
   for (const name of names) {
-    if ((DATA_DIR_PATTERN.test(name) && name !== current) || name === FETCH_DIR) {
+    if (
+      (DATA_DIR_PATTERN.test(name) && name !== current) ||
+      name === FETCH_DIR ||
+      name === LEARNED_LOG_TAIL
+    ) {
       await rm(join(dir, name), { recursive: true, force: true });
     }
   }

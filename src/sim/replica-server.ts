@@ -394,6 +394,9 @@ export class SimReplicaServer {
         });
         return;
       }
+      case "PEER_LOG_HOLD":
+        // The simulated replicas keep their whole log: there is nothing to hold back.
+        return;
       default:
         unreachable(action, "replication action");
     }

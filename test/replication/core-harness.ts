@@ -101,6 +101,8 @@ export function describe(actions: readonly ReplicationAction[]): string[] {
         return `read log for ${action.learner} ${action.fromDecree}..${action.toDecree}`;
       case "INSTALL_CHECKPOINT":
         return `install checkpoint ${action.checkpoint.decree}`;
+      case "PEER_LOG_HOLD":
+        return `peer log hold ${action.fromDecree ?? "none"}`;
       case "SEND":
         return `send ${action.to} ${describeMessage(action.message)}`;
       default:

@@ -20,9 +20,13 @@ export interface CoreContext {
   readonly status: ReplicaStatus;
   readonly lastCommittedDecree: number;
   readonly leaseExpiresAtMs: number;
+  /** This replica's own duplication log hold (LOG_HOLD), which a primary sends in group checks. */
+  readonly logHoldDecree: number | undefined;
   /** The configuration of the current ballot (defined whenever a role handler runs). */
   config(): PartitionConfiguration;
   emit(action: ReplicationAction): void;
+  /** Records the primary's log hold from a group check (emits PEER_LOG_HOLD when it changes). */
+  adoptPeerLogHold(fromDecree: number | undefined): void;
   send(to: NodeAddress, message: ReplicaMessage): void;
   /** Moves the commit point forward (never back, never past the last prepared decree). */
   advanceCommitted(decree: number): void;

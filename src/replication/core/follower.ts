@@ -95,6 +95,7 @@ export class FollowerRole {
 
   onGroupCheck(check: GroupCheck): void {
     this.adoptCommitted(check.committedDecree);
+    this.core.adoptPeerLogHold(check.confirmedDecreeForLogHold);
     const status = this.core.status;
     this.core.send(this.primary(), {
       method: ReplicaMethod.GROUP_CHECK_ACK,

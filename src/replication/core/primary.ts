@@ -319,6 +319,9 @@ export class PrimaryRole {
       config: core.config(),
       role,
       committedDecree: core.lastCommittedDecree,
+      ...(core.logHoldDecree === undefined
+        ? {}
+        : { confirmedDecreeForLogHold: core.logHoldDecree }),
     });
   }
 

@@ -64,6 +64,10 @@ export class ReplicaCore implements CoreContext {
   /** Never primary at a ballot ≤ this one (see RecoveredState.maxLogBallot). */
   private readonly primaryBallotFloor: number;
   private leaseEndMs = 0;
+  /** This replica's duplication log hold (LOG_HOLD), sent to members while primary. */
+  private ownLogHold: number | undefined;
+  /** The primary's log hold as its latest group check said (PEER_LOG_HOLD on change). */
+  private peerLogHold: number | undefined;
   private now = 0;
   private out: ReplicationAction[] = [];
   private primary: PrimaryRole | undefined;
@@ -101,6 +105,15 @@ export class ReplicaCore implements CoreContext {
   }
   get leaseExpiresAtMs(): number {
     return this.leaseEndMs;
+  }
+  get logHoldDecree(): number | undefined {
+    return this.ownLogHold;
+  }
+
+  adoptPeerLogHold(fromDecree: number | undefined): void {
+    if (fromDecree === this.peerLogHold) return;
+    this.peerLogHold = fromDecree;
+    this.emit({ type: "PEER_LOG_HOLD", fromDecree });
   }
 
   config(): PartitionConfiguration {
@@ -229,6 +242,9 @@ export class ReplicaCore implements CoreContext {
         return;
       case "CHECKPOINT_INSTALL_FAILED":
         this.follower.onCheckpointInstallFailed();
+        return;
+      case "LOG_HOLD":
+        this.ownLogHold = event.fromDecree;
         return;
       default:
         unreachable(event, "replication event");
@@ -369,6 +385,8 @@ export class ReplicaCore implements CoreContext {
     switch (status) {
       case ReplicaStatus.PRIMARY:
         if (this.primary === undefined) this.primary = new PrimaryRole(this);
+        // Its own duplications decide its hold now (the server's duplication sync sets it).
+        this.adoptPeerLogHold(undefined);
         this.primary.activate();
         return;
       case ReplicaStatus.SECONDARY:

@@ -63,7 +63,12 @@ export type ReplicationEvent =
     }
   /** Result of INSTALL_CHECKPOINT: storage holds the checkpoint, the log is empty after it. */
   | { readonly type: "CHECKPOINT_INSTALLED"; readonly decree: number; readonly ballot: number }
-  | { readonly type: "CHECKPOINT_INSTALL_FAILED" };
+  | { readonly type: "CHECKPOINT_INSTALL_FAILED" }
+  /**
+   * This replica's duplication log hold (no record from `fromDecree` on may be collected;
+   * undefined: none). A primary sends it to every member in its group checks.
+   */
+  | { readonly type: "LOG_HOLD"; readonly fromDecree: number | undefined };
 
 export type ReplyResult =
   | { readonly ok: true; readonly decree: number }
@@ -90,7 +95,13 @@ export type ReplicationAction =
       readonly toDecree: number;
       readonly bytesMax: number;
     }
-  | { readonly type: "INSTALL_CHECKPOINT"; readonly checkpoint: CheckpointRef };
+  | { readonly type: "INSTALL_CHECKPOINT"; readonly checkpoint: CheckpointRef }
+  /**
+   * The primary's log hold changed, as its group checks say (undefined: none, or this replica is
+   * primary itself now). The runtime keeps its log from `fromDecree` on, so a member that becomes
+   * primary still has what duplication has not shipped.
+   */
+  | { readonly type: "PEER_LOG_HOLD"; readonly fromDecree: number | undefined };
 
 /**
  * What a replica's runtime rebuilds from disk when it (re)starts, or all zeros for a new replica.
