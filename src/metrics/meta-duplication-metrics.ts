@@ -53,5 +53,65 @@ export class MetaDuplicationMetrics {
           }
       },
     });
+    /** Per duplication running a full sync (DS_PREPARE, DS_APP): its labels and progress. */
+    const fullSyncs = function* (list: ListDuplicationsResponse) {
+      for (const app of list.apps)
+        for (const dup of app.duplications) {
+          if (dup.fullSync === undefined) continue;
+          const labels = {
+            app: app.appName,
+            dupid: String(dup.dupid),
+            remote: dup.remoteClusterName,
+          };
+          yield { labels, dup };
+        }
+    };
+    new Gauge({
+      name: "talaria_meta_duplication_full_sync_ready_partitions",
+      help: "Full sync: partitions whose checkpoint is prepared (DS_PREPARE) or copy done (DS_APP)",
+      labelNames: ["app", "dupid", "remote", "status"],
+      registers,
+      collect() {
+        this.reset();
+        const list = source();
+        if (list === undefined) return;
+        for (const { labels, dup } of fullSyncs(list)) {
+          const ready = dup.partitionStates.filter((state) =>
+            dup.status === DuplicationStatus.DS_PREPARE
+              ? state.checkpointPrepared === true
+              : state.copy?.done === true,
+          ).length;
+          this.set({ ...labels, status: dup.status }, ready);
+        }
+      },
+    });
+    for (const [name, help, field] of [
+      [
+        "talaria_meta_duplication_full_sync_done_bytes",
+        "Full sync (DS_APP): bytes copied by the follower or sent by the re-sync, over partitions",
+        "doneBytes",
+      ],
+      [
+        "talaria_meta_duplication_full_sync_total_bytes",
+        "Full sync (DS_APP): bytes to copy or send over partitions (0 while not known)",
+        "totalBytes",
+      ],
+    ] as const)
+      new Gauge({
+        name,
+        help,
+        labelNames: ["app", "dupid", "remote"],
+        registers,
+        collect() {
+          this.reset();
+          const list = source();
+          if (list === undefined) return;
+          for (const { labels, dup } of fullSyncs(list)) {
+            let bytes = 0;
+            for (const state of dup.partitionStates) bytes += state.copy?.[field] ?? 0;
+            this.set(labels, bytes);
+          }
+        },
+      });
   }
 }

@@ -25,6 +25,8 @@ export const DuplicationMethod = {
   QUERY: "meta.query_duplication",
   LIST: "meta.list_duplications",
   SYNC: "meta.duplication_sync",
+  /** Full re-sync of an existing duplication (ResyncDuplicationRequest, below). */
+  RESYNC: "meta.resync_duplication",
 } as const;
 export type DuplicationMethod = (typeof DuplicationMethod)[keyof typeof DuplicationMethod];
 
@@ -32,9 +34,9 @@ export type DuplicationMethod = (typeof DuplicationMethod)[keyof typeof Duplicat
 export const DuplicationStatus = {
   /** Created; waiting for every partition's start decree. Nothing is shipped yet. */
   DS_INIT: "DS_INIT",
-  /** Full duplication: primaries make a checkpoint (not available yet). */
+  /** Full duplication: primaries make a checkpoint covering their start decree. */
   DS_PREPARE: "DS_PREPARE",
-  /** Full duplication: the follower table copies the checkpoint (not available yet). */
+  /** Full duplication: the follower table copies the checkpoint (or a re-sync sends it). */
   DS_APP: "DS_APP",
   /** Shipping the private log (steady state). */
   DS_LOG: "DS_LOG",
@@ -79,7 +81,7 @@ export interface AddDuplicationRequest {
   readonly remoteAppName?: string;
   /** Replica count of the remote table (full duplication creates it); 0 or absent: the source's. */
   readonly remoteReplicaCount?: number;
-  /** Full duplication (checkpoint, then log). Not available yet: ERR_OPERATION_DISABLED. */
+  /** Full duplication: checkpoint, a follower table created and filled from it, then log. */
   readonly isDuplicatingCheckpoint?: boolean;
   /** Start paused (DS_PAUSE) instead of shipping (DS_LOG). The start point is fixed either way. */
   readonly freezed?: boolean;

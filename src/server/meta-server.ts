@@ -72,6 +72,8 @@ export async function startMetaServer(
           ignoreOtherClusterIds: replication.dupIgnoreOtherClusterIds,
           progressMinUpdatePeriodMs: replication.dupProgressMinUpdatePeriodMs,
           syncPeriodMs: replication.duplicationSyncPeriodSecond * 1000,
+          // Told to follower tables made by full duplication (duplication.master_metas).
+          metaServers: meta.serverList.map(formatHostPort),
         },
       },
       tickIntervalMs: replication.fdCheckIntervalSeconds * 1000,

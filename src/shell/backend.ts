@@ -41,6 +41,8 @@ import {
   type QueryDuplicationResponse,
   type RecallAppRequest,
   type RecallAppResponse,
+  type ResyncDuplicationRequest,
+  type ResyncDuplicationResponse,
   type SetAppEnvsRequest,
 } from "../protocol/index.ts";
 import type { CheckType } from "../replica/index.ts";
@@ -116,6 +118,8 @@ export interface ShellBackend {
   modifyDuplication(request: ModifyDuplicationRequest): Promise<ModifyDuplicationResponse>;
   queryDuplication(appName: string): Promise<QueryDuplicationResponse>;
   listDuplications(request: ListDuplicationsRequest): Promise<ListDuplicationsResponse>;
+  /** Starts a full re-sync (answers once DS_PREPARE is persisted). */
+  resyncDuplication(request: ResyncDuplicationRequest): Promise<ResyncDuplicationResponse>;
   /**
    * One call to the process at `address` (a replica server), not through the meta servers. The
    * answer is the peer's payload as is: the caller decodes it.
@@ -165,6 +169,7 @@ export function clientBackend(
     modifyDuplication: (request) => call(DuplicationMethod.MODIFY, request),
     queryDuplication: (appName) => call(DuplicationMethod.QUERY, { appName }),
     listDuplications: (request) => call(DuplicationMethod.LIST, request),
+    resyncDuplication: (request) => call(DuplicationMethod.RESYNC, request),
     callNode: async (address, method, payload, deadlineMs) => {
       if (transport === undefined)
         throw new TalariaError(

@@ -17,6 +17,7 @@ const TABLE_VERBS = new Set([
   "pause_dup",
   "remove_dup",
   "set_dup_fail_mode",
+  "resync_dup",
   "dup_dead_letters",
   "replay_dead_letters",
 ]);

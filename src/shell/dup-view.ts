@@ -5,7 +5,9 @@
  * A partition's backlog is known only when both decrees are (-1 = not known: the meta server has
  * not persisted a confirmed decree yet, or has not heard from the primary since it leads). The
  * total counts the known partitions and says how many are unknown. A partition whose shipper
- * stopped by itself (FAIL_FAST gave up, or its log no longer reaches) carries a `failure`.
+ * stopped by itself (FAIL_FAST gave up, or its log no longer reaches) carries a `failure`. A
+ * full sync's progress (DS_PREPARE, DS_APP) is shown by dup-full-sync-view.ts, in an extra
+ * `full_sync` column only when a listed duplication runs one.
  */
 import { unreachable } from "../common/index.ts";
 import {
@@ -16,6 +18,12 @@ import {
   DuplicationStatus,
   invalidDecree,
 } from "../protocol/index.ts";
+import {
+  anyFullSync,
+  fullSyncProgress,
+  fullSyncText,
+  partitionFullSyncText,
+} from "./dup-full-sync-view.ts";
 import { formatTimeMs } from "./render.ts";
 
 /** The fail modes by the names the verbs take. */
@@ -130,7 +138,12 @@ export const DUPLICATION_HEADER = [
   "backlog",
 ] as const;
 
-export function duplicationRow(detail: DuplicationDetail): string[] {
+/** The duplication table's header: with a `full_sync` column when one of `details` runs one. */
+export function duplicationHeader(details: readonly DuplicationDetail[]): string[] {
+  return [...DUPLICATION_HEADER, ...(anyFullSync(details) ? ["full_sync"] : [])];
+}
+
+export function duplicationRow(detail: DuplicationDetail, withFullSync = false): string[] {
   return [
     String(detail.dupid),
     detail.status,
@@ -139,6 +152,7 @@ export function duplicationRow(detail: DuplicationDetail): string[] {
     detail.remoteAppName,
     formatTimeMs(detail.createdAtMs),
     formatBacklog(duplicationProgress(detail), detail.partitionStates.length),
+    ...(withFullSync ? [fullSyncText(detail) || "-"] : []),
   ];
 }
 
@@ -150,12 +164,19 @@ export const PARTITION_HEADER = [
   "failure",
 ] as const;
 
-export function partitionRows(detail: DuplicationDetail): string[][] {
+/** The partition table's header: with `full_sync` when `withFullSync`. */
+export function partitionHeader(withFullSync: boolean): string[] {
+  return [...PARTITION_HEADER.slice(0, -1), ...(withFullSync ? ["full_sync"] : []), "failure"];
+}
+
+/** One row per partition; the `full_sync` cell (before `failure`) when `withFullSync`. */
+export function partitionRows(detail: DuplicationDetail, withFullSync = false): string[][] {
   return detail.partitionStates.map((state, pidx) => [
     String(pidx),
     String(state.confirmedDecree),
     String(state.lastCommittedDecree),
     String(partitionBacklog(state) ?? "-"),
+    ...(withFullSync ? [partitionFullSyncText(detail, state) || "-"] : []),
     state.failure === undefined ? "" : failureText(state.failure),
   ]);
 }
@@ -173,5 +194,6 @@ export function duplicationJson(detail: DuplicationDetail): unknown {
     backlog: progress.backlog ?? null,
     partitionsUnknown: progress.partitionsUnknown,
     partitionsFailed: detail.partitionStates.filter((state) => state.failure !== undefined).length,
+    ...(detail.fullSync === undefined ? {} : { fullSyncProgress: fullSyncProgress(detail) }),
   };
 }

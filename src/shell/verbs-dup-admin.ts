@@ -1,7 +1,7 @@
 /**
  * Duplication verbs, Go admin-cli dialect (ref §7.2): `dup <sub-command>` on the current table —
- * add, list (ls), pause, start, remove (rm), fail_mode. The same meta-server calls as the Pegasus
- * shell dialect (verbs-dup.ts).
+ * add, list (ls), pause, start, remove (rm), fail_mode, and Talaria's resync. The same
+ * meta-server calls as the Pegasus shell dialect (verbs-dup.ts).
  */
 
 import { AssertionError, assert } from "../common/index.ts";
@@ -17,7 +17,11 @@ import {
   runAddDuplication,
   runModifyDuplication,
   runQueryDuplications,
+  runResyncDuplication,
+  type WatchHint,
 } from "./verbs-dup.ts";
+
+const adminWatchHint: WatchHint = () => "dup list -d";
 
 const DUPID_FLAG: FlagSpec = {
   name: "dupid",
@@ -34,7 +38,10 @@ const add = defineVerb<AddDupOptions>({
   group: "duplication",
   needsTable: true,
   summary: "duplicate the current table to a remote cluster (waits until the start point is fixed)",
-  details: ["-p (full duplication) is refused with ERR_OPERATION_DISABLED for now."],
+  details: [
+    "-p (full duplication) copies the table's data too: checkpoints, a remote table created from",
+    "them, then the log. It answers at once (DS_PREPARE); dup list -d shows the progress.",
+  ],
   positionals: [],
   flags: [
     {
@@ -50,7 +57,7 @@ const add = defineVerb<AddDupOptions>({
       name: "checkpoint",
       short: "p",
       kind: "switch",
-      help: "full duplication: copy the checkpoint first (not available yet)",
+      help: "full duplication: create the remote table and copy the data first",
     },
   ],
   parse(args) {
@@ -69,6 +76,7 @@ const add = defineVerb<AddDupOptions>({
       context.table().name,
       options,
       (_app, dupid) => `dup start -d ${dupid}`,
+      adminWatchHint,
     ),
 });
 
@@ -84,7 +92,7 @@ const list = defineVerb<{ detailed: boolean }>({
       name: "detail",
       short: "d",
       kind: "switch",
-      help: "per partition: confirmed decree, last committed decree, backlog",
+      help: "per partition: confirmed decree, last committed decree, backlog, full sync",
     },
   ],
   parse: (args) => ({ detailed: args.has("detail") }),
@@ -144,6 +152,17 @@ const SUBCOMMANDS: readonly AnyVerbSpec[] = [
   statusSub("dup start", [], DuplicationStatus.DS_LOG, "start (resume) a paused duplication"),
   statusSub("dup remove", ["rm"], DuplicationStatus.DS_REMOVED, "remove a duplication"),
   failMode,
+  defineVerb<{ dupid: number }>({
+    name: "dup resync",
+    group: "duplication",
+    needsTable: true,
+    summary: "copy the data to the remote again, then ship the log (e.g. after log_truncated)",
+    positionals: [],
+    flags: [DUPID_FLAG],
+    parse: (args) => ({ dupid: dupidOf(args) }),
+    run: (context, r) =>
+      runResyncDuplication(context, context.table().name, r.dupid, adminWatchHint),
+  }),
 ];
 
 const dup = defineVerb<never>({
@@ -151,7 +170,7 @@ const dup = defineVerb<never>({
   group: "duplication",
   needsTable: true,
   summary:
-    "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode",
+    "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync",
   positionals: [
     { name: SUBCOMMANDS.map((s) => s.name.slice("dup ".length)).join("|") },
     { name: "flags", optional: true, variadic: true },

@@ -1,7 +1,8 @@
 /**
  * Duplication verbs, Pegasus shell dialect (ref §7.1): add_dup, query_dup, start_dup, pause_dup,
- * remove_dup, set_dup_fail_mode. Each is one meta-server call; the admin-cli dialect (`dup …`,
- * verbs-dup-admin.ts) runs the same calls through the functions exported here.
+ * remove_dup, set_dup_fail_mode, and Talaria's resync_dup. Each is one meta-server call; the
+ * admin-cli dialect (`dup …`, verbs-dup-admin.ts) runs the same calls through the functions
+ * exported here.
  */
 import {
   type AddDuplicationRequest,
@@ -10,15 +11,16 @@ import {
   type ModifyDuplicationRequest,
 } from "../protocol/index.ts";
 import { parseIntText, tokenText } from "./args.ts";
+import { anyFullSync } from "./dup-full-sync-view.ts";
 import {
   DUPID_MAX,
-  DUPLICATION_HEADER,
+  duplicationHeader,
   duplicationJson,
   duplicationRow,
   FAIL_MODE_NAMES,
   FAIL_MODES,
   failureLines,
-  PARTITION_HEADER,
+  partitionHeader,
   partitionRows,
 } from "./dup-view.ts";
 import { formatPairs, formatTable, plural } from "./render.ts";
@@ -37,7 +39,7 @@ export interface AddDupOptions {
   readonly remoteClusterName: string;
   readonly remoteAppName: string | undefined;
   readonly remoteReplicaCount: number | undefined;
-  /** Full duplication (`-s` / `-p`): the meta server refuses it until it is available. */
+  /** Full duplication (`-s` / `-p`): checkpoint, follower table, then log. */
   readonly checkpoint: boolean;
   readonly freezed: boolean;
 }
@@ -76,12 +78,17 @@ export function parseDupid(text: string, verb: string): number {
 
 /** How to start a paused duplication, in the verb's own dialect. */
 export type StartHint = (appName: string, dupid: number) => string;
+/** How to watch a table's duplications with every partition, in the verb's own dialect. */
+export type WatchHint = (appName: string) => string;
+
+const pegasusWatchHint: WatchHint = (appName) => `query_dup ${appName} -d`;
 
 export async function runAddDuplication(
   context: VerbContext,
   appName: string,
   options: AddDupOptions,
   startHint: StartHint,
+  watchHint: WatchHint = pegasusWatchHint,
 ): Promise<VerbResult> {
   const request: AddDuplicationRequest = {
     appName,
@@ -101,7 +108,12 @@ export async function runAddDuplication(
       `remote_app_name=${added.remoteAppName} remote_replica_count=${added.remoteReplicaCount} ` +
       `is_duplicating_checkpoint=${options.checkpoint}`,
   ];
-  if (added.status === DuplicationStatus.DS_INIT) {
+  const full = added.status === DuplicationStatus.DS_PREPARE;
+  if (full) {
+    lines.push(
+      `full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (${options.freezed ? "DS_PAUSE" : "DS_LOG"}); watch it with ${watchHint(appName)}`,
+    );
+  } else if (added.status === DuplicationStatus.DS_INIT) {
     lines.push(
       `the start point is not fixed yet: the duplication completes in the background (its status turns ${options.freezed ? "DS_PAUSE" : "DS_LOG"})`,
     );
@@ -110,7 +122,11 @@ export async function runAddDuplication(
     lines.push(`start_decrees: ${added.startDecrees.join(",")}`);
   }
   if (options.freezed)
-    lines.push(`paused (freezed): start it with ${startHint(appName, added.dupid)}`);
+    lines.push(
+      full
+        ? `it stays paused (freezed) once copied: start it then with ${startHint(appName, added.dupid)}`
+        : `paused (freezed): start it with ${startHint(appName, added.dupid)}`,
+    );
   return {
     json: {
       appName,
@@ -138,13 +154,26 @@ export async function runQueryDuplications(
   if (dups.length === 0) {
     lines.push("", `no duplication of table ${answer.appName}`);
   } else {
-    lines.push("", ...formatTable(DUPLICATION_HEADER, dups.map(duplicationRow)));
+    const withFullSync = anyFullSync(dups);
+    lines.push(
+      "",
+      ...formatTable(
+        duplicationHeader(dups),
+        dups.map((dup) => duplicationRow(dup, withFullSync)),
+      ),
+    );
     // Failures show with or without -d: a stopped shipper needs the operator.
     const failures = dups.flatMap(failureLines);
     if (failures.length > 0) lines.push("", ...failures);
     if (detailed) {
-      for (const dup of dups)
-        lines.push("", `dupid ${dup.dupid}:`, ...formatTable(PARTITION_HEADER, partitionRows(dup)));
+      for (const dup of dups) {
+        const own = dup.fullSync !== undefined;
+        lines.push(
+          "",
+          `dupid ${dup.dupid}:`,
+          ...formatTable(partitionHeader(own), partitionRows(dup, own)),
+        );
+      }
     }
     lines.push("", plural(dups.length, "duplication"));
   }
@@ -187,6 +216,27 @@ export async function runModifyDuplication(
   };
 }
 
+/**
+ * A full re-sync of a duplication (typically one whose partitions report log_truncated): the
+ * primaries checkpoint again and send the checkpoints into the existing remote table, then ship
+ * the log from there.
+ */
+export async function runResyncDuplication(
+  context: VerbContext,
+  appName: string,
+  dupid: number,
+  watchHint: WatchHint = pegasusWatchHint,
+): Promise<VerbResult> {
+  const answer = await context.backend.resyncDuplication({ appName, dupid });
+  return {
+    json: { appName, ...answer },
+    lines: [
+      `resync duplication ${dupid} of table ${appName} succeed: status=${answer.status} fail_mode=${answer.failMode}`,
+      `the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with ${watchHint(appName)}`,
+    ],
+  };
+}
+
 const pegasusStartHint: StartHint = (appName, dupid) => `start_dup ${appName} ${dupid}`;
 
 interface AddDupRequest extends AddDupOptions {
@@ -200,7 +250,9 @@ const addDup = defineVerb<AddDupRequest>({
   details: [
     "The remote cluster must be in the meta server's [pegasus.clusters] and [duplication-group];",
     "the remote table must exist. Every write acknowledged after the answer is duplicated.",
-    "-s (full duplication: checkpoint, then log) is refused with ERR_OPERATION_DISABLED for now.",
+    "-s (full duplication) copies the table's data too: the primaries checkpoint, the meta server",
+    "creates the remote table and it copies the checkpoints, then the log ships. It answers at",
+    "once (DS_PREPARE); query_dup -d shows the progress.",
   ],
   positionals: [{ name: "app_name" }, { name: "remote_cluster_name" }],
   flags: [
@@ -208,7 +260,7 @@ const addDup = defineVerb<AddDupRequest>({
       name: "sst",
       short: "s",
       kind: "switch",
-      help: "full duplication: copy the checkpoint first (not available yet)",
+      help: "full duplication: create the remote table and copy the data first",
     },
     ...REMOTE_TABLE_FLAGS,
     { name: "freezed", kind: "switch", help: "create it paused (DS_PAUSE); start it later" },
@@ -228,14 +280,18 @@ const queryDup = defineVerb<{ appName: string; detailed: boolean }>({
   name: "query_dup",
   group: "duplication",
   summary: "the duplications of a table (-d: every partition's progress)",
-  details: ["backlog = last committed decree − confirmed decree, summed over the partitions."],
+  details: [
+    "backlog = last committed decree − confirmed decree, summed over the partitions.",
+    "A full sync (DS_PREPARE, DS_APP) adds a full_sync column: checkpoints prepared, then bytes",
+    "copied or sent of the total and partitions done.",
+  ],
   positionals: [{ name: "app_name" }],
   flags: [
     {
       name: "detail",
       short: "d",
       kind: "switch",
-      help: "per partition: confirmed decree, last committed decree, backlog",
+      help: "per partition: confirmed decree, last committed decree, backlog, full sync",
     },
   ],
   parse: (args) => ({
@@ -306,6 +362,21 @@ const setDupFailMode = defineVerb<ModifyRequest & { failMode: DuplicationFailMod
   run: (context, r) => runModifyDuplication(context, r.appName, r.dupid, { failMode: r.failMode }),
 });
 
+const resyncDup = defineVerb<ModifyRequest>({
+  name: "resync_dup",
+  group: "duplication",
+  summary: "copy a table's data to the remote again, then ship the log (e.g. after log_truncated)",
+  details: [
+    "For a duplication in DS_LOG or DS_PAUSE: the primaries checkpoint (DS_PREPARE), send the",
+    "checkpoints into the existing remote table (DS_APP; newer remote data wins), then ship the log",
+    "from there (DS_LOG, or DS_PAUSE if it was paused). query_dup -d shows the progress.",
+  ],
+  positionals: [{ name: "app_name" }, { name: "dupid" }],
+  flags: [],
+  parse: parseAppAndDupid,
+  run: (context, r) => runResyncDuplication(context, r.appName, r.dupid),
+});
+
 export const dupVerbs: readonly AnyVerbSpec[] = [
   addDup,
   queryDup,
@@ -313,4 +384,5 @@ export const dupVerbs: readonly AnyVerbSpec[] = [
   pauseDup,
   removeDup,
   setDupFailMode,
+  resyncDup,
 ];

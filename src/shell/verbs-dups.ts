@@ -9,14 +9,15 @@ import {
   type QueryDuplicationResponse,
 } from "../protocol/index.ts";
 import { tokenText } from "./args.ts";
+import { anyFullSync } from "./dup-full-sync-view.ts";
 import {
-  DUPLICATION_HEADER,
   type DuplicationProgress,
+  duplicationHeader,
   duplicationJson,
   duplicationProgress,
   duplicationRow,
   failureLines,
-  PARTITION_HEADER,
+  partitionHeader,
   partitionRows,
   type UnhealthyReason,
   unhealthyReasons,
@@ -196,16 +197,18 @@ const dups = defineVerb<DupsRequest>({
       summary,
     };
     if (r.json) return { json, lines: JSON.stringify(json, null, 2).split("\n") };
+    const listedDups = listed.map((l) => l.dup);
+    const withFullSync = anyFullSync(listedDups);
     const header = [
       "app_id",
       "app_name",
-      ...DUPLICATION_HEADER,
+      ...duplicationHeader(listedDups),
       ...(r.unhealthy ? ["unhealthy"] : []),
     ];
     const rows = listed.map((l) => [
       String(l.app.appId),
       l.app.appName,
-      ...duplicationRow(l.dup),
+      ...duplicationRow(l.dup, withFullSync),
       ...(r.unhealthy ? [l.reasons.join(",")] : []),
     ]);
     const lines =
@@ -220,9 +223,16 @@ const dups = defineVerb<DupsRequest>({
     if (failures.length > 0) lines.push("", ...failures);
     if (r.listPartitions && listed.length > 0) {
       const partitionLines = listed.flatMap((l) =>
-        partitionRows(l.dup).map((row) => [l.app.appName, String(l.dup.dupid), ...row]),
+        partitionRows(l.dup, withFullSync).map((row) => [
+          l.app.appName,
+          String(l.dup.dupid),
+          ...row,
+        ]),
       );
-      lines.push("", ...formatTable(["app_name", "dupid", ...PARTITION_HEADER], partitionLines));
+      lines.push(
+        "",
+        ...formatTable(["app_name", "dupid", ...partitionHeader(withFullSync)], partitionLines),
+      );
     }
     lines.push("", ...summaryLines(summary));
     return { json, lines };

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createClient } from "../../src/client/index.ts";
-import { isTalariaError } from "../../src/common/index.ts";
+import { isTalariaError, TalariaError } from "../../src/common/index.ts";
 import {
   DuplicationFailMode,
   DuplicationMethod,
   DuplicationStatus,
+  FullSyncMode,
   PatternMatchType,
 } from "../../src/protocol/index.ts";
 import type { CallOptions, Transport } from "../../src/rpc/index.ts";
@@ -83,17 +84,24 @@ describe("add_dup", () => {
     ]);
   });
 
-  test("-s asks for full duplication and surfaces ERR_OPERATION_DISABLED", async () => {
+  test("-s starts a full duplication: DS_PREPARE at once, and how to watch it", async () => {
     const { backend, stdout, session } = harness();
     backend.addTable("temp");
-    const outcome = await session.runInput("add_dup temp dc2 -s");
+    assert.deepEqual(await session.runInput("add_dup temp dc2 -s --freezed"), { kind: "ok" });
     assert.equal(lastRequest(backend).isDuplicatingCheckpoint, true);
-    assert.equal(outcome.kind, "failed");
-    assert.equal(
-      errorLine(outcome),
-      "error: ERR_OPERATION_DISABLED: full duplication is not available yet",
-    );
-    assert.equal(stdout.text, "");
+    assert.deepEqual(stdout.lines(), [
+      `add duplication succeed: app_name=temp remote_cluster_name=dc2 app_id=1 dupid=${D1} status=DS_PREPARE remote_app_name=temp remote_replica_count=3 is_duplicating_checkpoint=true`,
+      "full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (DS_PAUSE); watch it with query_dup temp -d",
+      `it stays paused (freezed) once copied: start it then with start_dup temp ${D1}`,
+    ]);
+  });
+
+  test("a refusal of -s by the meta server is shown as is", async () => {
+    const { backend, session } = harness();
+    backend.addTable("temp");
+    backend.failNext = new TalariaError("ERR_OPERATION_DISABLED", "duplication is disabled");
+    const outcome = await session.runInput("add_dup temp dc2 -s");
+    assert.equal(errorLine(outcome), "error: ERR_OPERATION_DISABLED: duplication is disabled");
   });
 
   test("an existing duplication to the cluster is ERR_DUP_EXIST; JSON carries its details", async () => {
@@ -177,6 +185,114 @@ describe("query_dup", () => {
       "",
       "2 duplications",
     ]);
+  });
+
+  test("a full sync adds a full_sync column: checkpoints prepared, then bytes copied and partitions done", async () => {
+    const { backend, stdout, session } = await withDup();
+    await session.runInput("add_dup temp dc3 -s");
+    backend.duplications.setProgress("temp", D2, [
+      { confirmedDecree: -1, lastCommittedDecree: 9, checkpointPrepared: true },
+      { confirmedDecree: -1, lastCommittedDecree: 9, checkpointPrepared: false },
+      { confirmedDecree: -1, lastCommittedDecree: 9, checkpointPrepared: true },
+      { confirmedDecree: -1, lastCommittedDecree: 9, checkpointPrepared: false },
+    ]);
+    stdout.clear();
+    await session.runInput("query_dup temp -d");
+    const lines = stdout.lines();
+    assert.equal(
+      lines[4],
+      "dupid       status      fail_mode  remote_cluster  remote_app_name  created_at                backlog  full_sync",
+    );
+    assert.match(lines[5] ?? "", /DS_LOG .* 0 +-$/);
+    assert.match(lines[6] ?? "", /DS_PREPARE .* create: prepared 2\/4$/);
+    const second = lines.indexOf(`dupid ${D2}:`);
+    assert.deepEqual(lines.slice(second + 1, second + 4), [
+      "pidx  confirmed_decree  last_committed_decree  backlog  full_sync  failure",
+      "0     -1                9                      -        prepared",
+      "1     -1                9                      -        preparing",
+    ]);
+    assert.equal(
+      lines[lines.indexOf(`dupid ${D1}:`) + 1],
+      "pidx  confirmed_decree  last_committed_decree  backlog  failure",
+      "no full_sync column for a duplication without one",
+    );
+
+    backend.duplications.setStatus("temp", D2, DuplicationStatus.DS_APP, FullSyncMode.CREATE);
+    const copy = (doneBytes: number, done = false) => ({ doneBytes, totalBytes: 1024, done });
+    backend.duplications.setProgress("temp", D2, [
+      { confirmedDecree: 5, lastCommittedDecree: 9, copy: copy(1024, true) },
+      { confirmedDecree: 5, lastCommittedDecree: 9, copy: copy(512) },
+      { confirmedDecree: 5, lastCommittedDecree: 9, copy: copy(0) },
+      {
+        confirmedDecree: 5,
+        lastCommittedDecree: 9,
+        copy: { doneBytes: 0, totalBytes: 0, done: false },
+      },
+    ]);
+    stdout.clear();
+    await session.runInput("query_dup temp -d");
+    const copying = stdout.lines();
+    assert.match(
+      copying[6] ?? "",
+      /DS_APP .* create: copied 1\.5 KiB\/3\.0 KiB \(50\.0%\), 1\/4 done$/,
+    );
+    const rows = copying.indexOf(`dupid ${D2}:`);
+    assert.deepEqual(copying.slice(rows + 2, rows + 6), [
+      "0     5                 9                      4        done",
+      "1     5                 9                      4        512 B/1.0 KiB (50.0%)",
+      "2     5                 9                      4        0 B/1.0 KiB (0.0%)",
+      "3     5                 9                      4        -/-",
+    ]);
+
+    // JSON and dups carry the same progress.
+    stdout.clear();
+    await session.runInput("dups -p -j");
+    const listed = (JSON.parse(stdout.text) as { duplications: { fullSyncProgress?: unknown }[] })
+      .duplications;
+    assert.deepEqual(listed[1]?.fullSyncProgress, {
+      mode: "create",
+      status: "DS_APP",
+      partitionCount: 4,
+      partitionsPrepared: 4,
+      partitionsDone: 1,
+      doneBytes: 1536,
+      totalBytes: 3072,
+      percent: 50,
+    });
+    assert.equal(listed[0]?.fullSyncProgress, undefined);
+    stdout.clear();
+    await session.runInput("dups -p");
+    const table = stdout.lines();
+    assert.match(table[0] ?? "", /backlog +full_sync$/);
+    assert.ok(
+      table.some((line) => /temp +\d+ +1 +5 +9 +4 +512 B\/1\.0 KiB \(50\.0%\)$/.test(line)),
+    );
+  });
+
+  test("resync_dup re-syncs a duplication; a full sync in progress is ERR_INVALID_STATE", async () => {
+    const { backend, stdout, session } = await withDup({ json: true });
+    await session.runInput(`resync_dup temp ${D1}`);
+    assert.deepEqual(backend.calls.at(-1), {
+      method: "resyncDuplication",
+      args: [{ appName: "temp", dupid: D1 }],
+    });
+    assert.deepEqual(stdout.documents(), [
+      {
+        command: "resync_dup",
+        ok: true,
+        result: {
+          appName: "temp",
+          appId: 1,
+          dupid: D1,
+          status: "DS_PREPARE",
+          failMode: "FAIL_SLOW",
+        },
+      },
+    ]);
+    stdout.clear();
+    const again = await session.runInput(`resync_dup temp ${D1}`);
+    assert.ok(again.kind === "failed" && isTalariaError(again.error, "ERR_INVALID_STATE"));
+    assert.equal((await session.runInput("resync_dup temp x")).kind, "usage");
   });
 
   test("a table without duplications says so; an unknown table is ERR_APP_NOT_EXIST", async () => {
@@ -582,14 +698,23 @@ describe("dup (admin-cli dialect)", () => {
     assert.equal(missing?.command, "dup");
   });
 
-  test("dup add -p asks for full duplication and surfaces ERR_OPERATION_DISABLED", async () => {
-    const { session } = await withDup();
-    const outcome = await session.runInput("use users; dup add -c dc2 -p");
-    assert.equal(outcome.kind, "failed");
-    assert.ok(
-      outcome.kind === "failed" && isTalariaError(outcome.error, "ERR_OPERATION_DISABLED"),
-      "ERR_OPERATION_DISABLED",
-    );
+  test("dup add -p starts a full duplication; dup resync -d re-syncs one", async () => {
+    const { backend, stdout, session } = await withDup();
+    await session.runInput("use users");
+    stdout.clear();
+    assert.deepEqual(await session.runInput("dup add -c dc2 -p"), { kind: "ok" });
+    assert.equal(lastRequest(backend).isDuplicatingCheckpoint, true);
+    assert.match(stdout.lines()[1] ?? "", /watch it with dup list -d$/);
+    stdout.clear();
+    assert.deepEqual(await session.runInput(`use temp; dup resync -d ${D1}`), { kind: "ok" });
+    assert.deepEqual(backend.calls.at(-1), {
+      method: "resyncDuplication",
+      args: [{ appName: "temp", dupid: D1 }],
+    });
+    assert.deepEqual(stdout.lines().slice(-2), [
+      `resync duplication ${D1} of table temp succeed: status=DS_PREPARE fail_mode=FAIL_SLOW`,
+      "the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with dup list -d",
+    ]);
   });
 });
 
@@ -598,8 +723,8 @@ describe("help and completion of the duplication verbs", () => {
     const { stdout, session } = harness();
     await session.runInput("help dup");
     assert.deepEqual(stdout.lines().slice(0, 4), [
-      "usage: dup <add|list|pause|start|remove|fail_mode> [flags ...]",
-      "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode",
+      "usage: dup <add|list|pause|start|remove|fail_mode|resync> [flags ...]",
+      "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync",
       "sub-commands (help <command> <sub-command> for its flags):",
       "  dup add -c|--cluster str [-a|--remote_app_name str] [-r|--remote_replica_count num] [-f|--freezed] [-p|--checkpoint]",
     ]);
@@ -627,10 +752,12 @@ describe("help and completion of the duplication verbs", () => {
       "ls",
       "pause",
       "remove",
+      "resync",
       "rm",
       "start",
     ]);
-    assert.deepEqual(candidates("dup r"), ["remove", "rm"]);
+    assert.deepEqual(candidates("dup r"), ["remove", "resync", "rm"]);
+    assert.deepEqual(candidates("resync_dup t"), ["temp"]);
     assert.deepEqual(candidates("dup add --c"), ["--checkpoint", "--cluster"]);
     assert.deepEqual(candidates("dups -m p"), ["postfix", "prefix"]);
     assert.deepEqual(candidates("help dup f"), ["fail_mode"]);
@@ -665,6 +792,7 @@ describe("clientBackend duplication calls", () => {
     await backend.modifyDuplication({ appName: "t", dupid: 1, status: DuplicationStatus.DS_PAUSE });
     await backend.queryDuplication("t");
     await backend.listDuplications({});
+    await backend.resyncDuplication({ appName: "t", dupid: 1 });
     await backend.callNode("10.0.0.1:34801", "replica.x", { a: 1 }, 1234);
     assert.equal(SHELL_ADD_DUPLICATION_TIMEOUT_MS_DEFAULT, 40_000);
     assert.deepEqual(
@@ -674,6 +802,7 @@ describe("clientBackend duplication calls", () => {
         ["meta:1", DuplicationMethod.MODIFY, SHELL_ADMIN_TIMEOUT_MS_DEFAULT],
         ["meta:1", DuplicationMethod.QUERY, SHELL_ADMIN_TIMEOUT_MS_DEFAULT],
         ["meta:1", DuplicationMethod.LIST, SHELL_ADMIN_TIMEOUT_MS_DEFAULT],
+        ["meta:1", DuplicationMethod.RESYNC, SHELL_ADMIN_TIMEOUT_MS_DEFAULT],
         ["10.0.0.1:34801", "replica.x", 1234],
       ],
     );

@@ -31,6 +31,7 @@ import {
   type PartitionConfiguration,
   type QueryConfigurationResponse,
   type RecallAppRequest,
+  type ResyncDuplicationRequest,
   type SetAppEnvsRequest,
 } from "../../src/protocol/index.ts";
 import { type CheckType, evaluateCheck } from "../../src/replica/index.ts";
@@ -508,6 +509,10 @@ export class FakeBackend implements ShellBackend {
 
   listDuplications(request: ListDuplicationsRequest) {
     return this.duplications.list(request);
+  }
+
+  resyncDuplication(request: ResyncDuplicationRequest) {
+    return this.duplications.resync(request);
   }
 
   async callNode(address: string, method: string, payload: unknown, timeoutMs: number) {

@@ -1,7 +1,7 @@
 /**
- * The duplications of the fake backend: add / modify / query / list as the meta server answers
- * them (checks in its order, ref §2.3.1, as far as the shell can observe), plus the replica
- * servers' dead-letter RPCs through a settable node handler.
+ * The duplications of the fake backend: add / modify / query / list / resync as the meta server
+ * answers them (checks in its order, ref §2.3.1, as far as the shell can observe), plus the
+ * replica servers' dead-letter RPCs through a settable node handler.
  */
 import { TalariaError } from "../../src/common/index.ts";
 import {
@@ -12,12 +12,15 @@ import {
   DuplicationFailMode,
   type DuplicationPartitionState,
   DuplicationStatus,
+  FullSyncMode,
   type ListDuplicationsRequest,
   type ListDuplicationsResponse,
   type ModifyDuplicationRequest,
   type ModifyDuplicationResponse,
   PatternMatchType,
   type QueryDuplicationResponse,
+  type ResyncDuplicationRequest,
+  type ResyncDuplicationResponse,
 } from "../../src/protocol/index.ts";
 
 /** The first dupid handed out (a meta server's unix seconds at add). */
@@ -83,12 +86,21 @@ export class FakeDuplications {
     list[index] = { ...(list[index] as DuplicationDetail), partitionStates: states };
   }
 
+  /** Sets a duplication's status and full sync (test setup, not recorded). */
+  setStatus(
+    appName: string,
+    dupid: number,
+    status: DuplicationStatus,
+    fullSync: FullSyncMode | undefined,
+  ): void {
+    const { list, index } = this.find(appName, dupid);
+    const { fullSync: _old, ...rest } = list[index] as DuplicationDetail;
+    list[index] = { ...rest, status, ...(fullSync === undefined ? {} : { fullSync }) };
+  }
+
   async add(request: AddDuplicationRequest): Promise<AddDuplicationResponse> {
     this.host.record("addDuplication", request);
-    if (request.isDuplicatingCheckpoint === true)
-      throw new TalariaError("ERR_OPERATION_DISABLED", "full duplication is not available yet", {
-        details: { reason: "not_implemented" },
-      });
+    if (request.isDuplicatingCheckpoint === true) return this.addFull(request);
     const app = this.host.available(request.appName);
     const list = this.of(app);
     const existing = list.find((d) => d.remoteClusterName === request.remoteClusterName);
@@ -128,6 +140,75 @@ export class FakeDuplications {
       ...(this.addTimesOut
         ? { hint: "not every partition reported its start decree within 30000 ms" }
         : {}),
+    };
+  }
+
+  /** Full duplication: DS_PREPARE at once, every partition asked for its checkpoint. */
+  private addFull(request: AddDuplicationRequest): AddDuplicationResponse {
+    const app = this.host.available(request.appName);
+    const list = this.of(app);
+    const existing = list.find((d) => d.remoteClusterName === request.remoteClusterName);
+    if (existing !== undefined)
+      throw new TalariaError(
+        "ERR_DUP_EXIST",
+        `${request.appName} already duplicates to ${request.remoteClusterName}`,
+        { details: { appId: app.appId, dupid: existing.dupid, status: existing.status } },
+      );
+    const detail: DuplicationDetail = {
+      dupid: this.nextDupid++,
+      status: DuplicationStatus.DS_PREPARE,
+      failMode: DuplicationFailMode.FAIL_SLOW,
+      remoteClusterName: request.remoteClusterName,
+      remoteAppName: request.remoteAppName ?? app.appName,
+      remoteReplicaCount: request.remoteReplicaCount || app.replicaCount,
+      createdAtMs: DUP_CREATED_AT_MS,
+      fullSync: FullSyncMode.CREATE,
+      partitionStates: Array.from({ length: app.partitionCount }, () => ({
+        confirmedDecree: -1,
+        lastCommittedDecree: -1,
+        checkpointPrepared: false,
+      })),
+    };
+    list.push(detail);
+    return {
+      appId: app.appId,
+      dupid: detail.dupid,
+      status: detail.status,
+      remoteAppName: detail.remoteAppName,
+      remoteReplicaCount: detail.remoteReplicaCount,
+      startDecrees: detail.partitionStates.map(() => -1),
+      hint: "full duplication runs in the background",
+    };
+  }
+
+  async resync(request: ResyncDuplicationRequest): Promise<ResyncDuplicationResponse> {
+    this.host.record("resyncDuplication", request);
+    const { list, index } = this.find(request.appName, request.dupid);
+    const current = list[index] as DuplicationDetail;
+    if (
+      current.status !== DuplicationStatus.DS_LOG &&
+      current.status !== DuplicationStatus.DS_PAUSE
+    )
+      throw new TalariaError(
+        "ERR_INVALID_STATE",
+        `duplication ${current.dupid} is ${current.status}`,
+        { details: { status: current.status } },
+      );
+    list[index] = {
+      ...current,
+      status: DuplicationStatus.DS_PREPARE,
+      fullSync: FullSyncMode.RESYNC,
+      partitionStates: current.partitionStates.map(() => ({
+        confirmedDecree: -1,
+        lastCommittedDecree: -1,
+        checkpointPrepared: false,
+      })),
+    };
+    return {
+      appId: this.host.available(request.appName).appId,
+      dupid: current.dupid,
+      status: DuplicationStatus.DS_PREPARE,
+      failMode: current.failMode,
     };
   }
 

@@ -261,6 +261,7 @@ const CASES: readonly [string, unknown][] = [
     "set_dup_fail_mode t 17 skip",
     { appName: "t", dupid: 17, failMode: DuplicationFailMode.FAIL_SKIP },
   ],
+  ["resync_dup t 17", { appName: "t", dupid: 17 }],
   [
     "dups",
     {
@@ -345,6 +346,7 @@ const CASES: readonly [string, unknown][] = [
   ["dup rm --dupid=17", { dupid: 17 }],
   ["dup fail_mode -d 17 fast", { dupid: 17, failMode: DuplicationFailMode.FAIL_FAST }],
   ["dup fail_mode slow -d 17", { dupid: 17, failMode: DuplicationFailMode.FAIL_SLOW }],
+  ["dup resync -d 17", { dupid: 17 }],
   // Dead letters.
   ["dup_dead_letters t", { appName: "t", dupid: undefined, limit: 100 }],
   ["dup_dead_letters t 17 -n 1000", { appName: "t", dupid: 17, limit: 1000 }],
@@ -463,7 +465,13 @@ describe("shell usage errors", () => {
     ["dups -m regex", "dups", /must be one of all, exact, anywhere, prefix, postfix/],
     ["dups -g -1", "dups", /progress_gap must be an integer in \[0, /],
     ["dups t", "dups", /takes no arguments/],
-    ["dup", "dup", /^missing <sub-command> \(one of add, list, pause, start, remove, fail_mode\)$/],
+    [
+      "dup",
+      "dup",
+      /^missing <sub-command> \(one of add, list, pause, start, remove, fail_mode, resync\)$/,
+    ],
+    ["resync_dup t", "resync_dup", /missing <dupid>/],
+    ["dup resync", "dup resync", /missing -d\|--dupid num/],
     ["dup -c dc2", "dup", /missing <sub-command>/],
     ["dup lst", "dup", /unknown sub-command "lst"; did you mean/],
     ["dup frobnicate", "dup", /^unknown sub-command "frobnicate" \(one of add, /],
@@ -519,7 +527,7 @@ describe("usage lines", () => {
       line("add_dup"),
       "add_dup <app_name> <remote_cluster_name> [-s|--sst] [-a|--remote_app_name str] [-r|--remote_replica_count num] [--freezed]",
     );
-    assert.equal(line("dup"), "dup <add|list|pause|start|remove|fail_mode> [flags ...]");
+    assert.equal(line("dup"), "dup <add|list|pause|start|remove|fail_mode|resync> [flags ...]");
     const sub = everyVerbSpec().find((v) => v.name === "dup fail_mode");
     assert.ok(sub !== undefined);
     assert.equal(usageLine(sub), "dup fail_mode <slow|skip|fast> -d|--dupid num");

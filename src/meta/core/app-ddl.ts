@@ -6,7 +6,9 @@
  *
  * Rules: a table name is unique among available tables and dropped tables that can still be
  * recalled; app ids are allocated monotonically and never reused; a dropped table keeps its id and
- * partition configurations until `dropExpireAtMs`, and a recall restores both.
+ * partition configurations until `dropExpireAtMs`, and a recall restores both. A create carrying
+ * the duplication follower envs is idempotent as follower-app.ts describes, and a follower table
+ * being created gets a primary only per partition.
  */
 import { checkLimit, TalariaError } from "../../common/errors.ts";
 import type {
@@ -21,8 +23,9 @@ import type {
   RecallAppResponse,
   SetAppEnvsRequest,
 } from "../../protocol/index.ts";
-import { AppStatus } from "../../protocol/index.ts";
+import { AppStatus, FollowerAppStatus, FollowerEnv } from "../../protocol/index.ts";
 import type { PersistKind } from "./events.ts";
+import { followerCreateAgain, isFollowerCreate, isFollowerCreating } from "./follower-app.ts";
 import {
   appPath,
   encodeApp,
@@ -170,6 +173,9 @@ export function planCreateApp(context: DdlContext, body: CreateAppRequest): DdlP
   );
   const envs = checkEnvs(context, body.envs ?? {});
   checkEnvCount(context, envs);
+  const existing = state.findAvailableApp(appName);
+  if (existing !== undefined && isFollowerCreate(envs))
+    return planFollowerCreateAgain(context, existing, envs);
   checkNameFree(context, appName);
   const nodes = state.servingNodes();
   if (nodes.length < replicaCount)
@@ -187,7 +193,11 @@ export function planCreateApp(context: DdlContext, body: CreateAppRequest): DdlP
     envs,
     createdAtMs: nowMs,
   };
-  const partitions = placeNewApp(appId, partitionCount, replicaCount, nodes, nodeLoads(state));
+  // A follower's partitions start with their primary only: it copies the master's checkpoint,
+  // then secondaries learn from it (follower-app.ts).
+  const partitions = placeNewApp(appId, partitionCount, replicaCount, nodes, nodeLoads(state), {
+    primaryOnly: isFollowerCreating(envs),
+  });
   const root = options.clusterRoot;
   // Partition records first, the app record and next_app_id last: if the writes are split into
   // parts and only some land, no table exists (the leftovers are reported on restore).
@@ -214,6 +224,33 @@ export function planCreateApp(context: DdlContext, body: CreateAppRequest): DdlP
     // Records of this id may now be in the store: never hand the id out again.
     abandoned: (target, partsPersisted) => {
       if (partsPersisted > 0) target.nextAppId = Math.max(target.nextAppId, appId + 1);
+    },
+  };
+}
+
+/** A repeated create of a follower table (notes §2.5; follower-app.ts). */
+function planFollowerCreateAgain(
+  context: DdlContext,
+  existing: AppInfo,
+  envs: Readonly<Record<string, string>>,
+): DdlPlan {
+  const outcome = followerCreateAgain(existing, envs);
+  const partitions = () => [...(context.state.partitions.get(existing.appId) ?? [])];
+  if (outcome.kind === "same")
+    return {
+      kind: "IMMEDIATE",
+      value: { app: existing, partitions: partitions() } satisfies CreateAppResponse,
+    };
+  const app: AppInfo = {
+    ...existing,
+    envs: { ...existing.envs, [FollowerEnv.FOLLOWER_APP_STATUS]: FollowerAppStatus.CREATED },
+  };
+  return {
+    kind: "FOLLOWER_APP_CREATED",
+    writes: [appWrite(context, app)],
+    commit: (target): CreateAppResponse => {
+      target.apps.set(app.appId, app);
+      return { app, partitions: [...(target.partitions.get(app.appId) ?? [])] };
     },
   };
 }

@@ -46,11 +46,14 @@ import type {
   QueryDuplicationResponse,
   RecallAppRequest,
   RecallAppResponse,
+  ResyncDuplicationRequest,
+  ResyncDuplicationResponse,
   SetAppEnvsRequest,
   UpdateConfigurationRequest,
   UpdateConfigurationResponse,
 } from "../../protocol/index.ts";
 import { DuplicationMethod, MetaMethod } from "../../protocol/index.ts";
+import type { DuplicationRemoteTask } from "./duplication/remote-tasks.ts";
 import type { MetaStoreWrite } from "./layout.ts";
 
 /** Chosen by the runtime; echoed in the reply. */
@@ -91,6 +94,10 @@ export interface MetaMethodTypes {
     response: ListDuplicationsResponse;
   };
   [DuplicationMethod.SYNC]: { request: DuplicationSyncRequest; response: DuplicationSyncResponse };
+  [DuplicationMethod.RESYNC]: {
+    request: ResyncDuplicationRequest;
+    response: ResyncDuplicationResponse;
+  };
 }
 
 export type MetaMethodName = keyof MetaMethodTypes;
@@ -122,6 +129,17 @@ export type MetaEvent =
   /** Time passes: failure detection, reassignment, learners, balancing, expiry, persist retries. */
   | { readonly type: "tick"; readonly nowMs: number }
   | { readonly type: "persisted"; readonly nowMs: number; readonly opId: OpId }
+  /**
+   * The outcome of a task the runtime ran against a remote cluster's meta servers on the core's
+   * behalf (full duplication: `MetaCore.duplicationRemoteTasks`). `result` holds the remote's
+   * answer, already validated by the runtime, or its error.
+   */
+  | {
+      readonly type: "duplicationRemote";
+      readonly nowMs: number;
+      readonly task: DuplicationRemoteTask;
+      readonly result: MetaResult;
+    }
   | {
       readonly type: "persistFailed";
       readonly nowMs: number;
@@ -149,12 +167,17 @@ export type PersistKind =
   | "PRIMARY_NOT_SERVING"
   | "LAST_PRIMARY_RETURNED"
   | "LAST_PRIMARY_NEVER_WRITTEN"
+  | "FOLLOWER_PRIMARY_REPLACED"
   | "BALANCE_PRIMARY"
   | "ADD_DUPLICATION"
   | "START_DUPLICATION"
   | "ALTER_DUPLICATION"
   | "REMOVE_DUPLICATION"
-  | "DUPLICATION_PROGRESS";
+  | "DUPLICATION_PROGRESS"
+  | "PREPARE_DUPLICATION"
+  | "FULL_SYNC_DUPLICATION"
+  | "RESYNC_DUPLICATION"
+  | "FOLLOWER_APP_CREATED";
 
 export type MetaAction =
   | {

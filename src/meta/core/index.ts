@@ -8,6 +8,7 @@ export type { AppEnvValidator } from "./app-ddl.ts";
 export {
   type DuplicationOptions,
   type DuplicationRecord,
+  type DuplicationRemoteTask,
   duplicationPath,
   duplicationTransitions,
   isValidTransition,

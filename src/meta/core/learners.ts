@@ -7,10 +7,12 @@
  * Invariants: at most one proposal per partition; a proposal names a serving node outside the
  * configuration of a partition that has a serving primary and fewer members than its replica
  * count; at most `learnerProposalsPerNodeMax` proposals name one node. The ballot sent with a
- * proposal is always the partition's current one.
+ * proposal is always the partition's current one. A duplication follower being created gets no
+ * learner before its primary serves the copied checkpoint (follower-app.ts).
  */
 import type { LearnerProposal, NodeAddress, PartitionConfiguration } from "../../protocol/index.ts";
 import { AppStatus, gpidKey, parseGpid, ReplicaStatus } from "../../protocol/index.ts";
+import { awaitsFollowerCopy } from "./follower-app.ts";
 import { chooseLearner } from "./placement.ts";
 import { type ClusterState, membersOf, nodeLoads } from "./state.ts";
 
@@ -104,7 +106,10 @@ function needsLearner(state: ClusterState, config: PartitionConfiguration): bool
   return (
     config.primary !== undefined &&
     state.isServing(config.primary) &&
-    membersOf(config).length < config.maxReplicaCount
+    membersOf(config).length < config.maxReplicaCount &&
+    !awaitsFollowerCopy(state.apps.get(config.gpid.appId), config, (node) =>
+      state.report(node, gpidKey(config.gpid)),
+    )
   );
 }
 

@@ -45,6 +45,7 @@ import { planPrimaryMoves } from "./balancer.ts";
 import { planConfigurationUpdate } from "./config-update.ts";
 import { DdlQueue, planQueuedDdl } from "./ddl-queue.ts";
 import { DuplicationCore } from "./duplication/duplication-core.ts";
+import type { DuplicationRemoteTask } from "./duplication/remote-tasks.ts";
 import type {
   MetaAction,
   MetaEvent,
@@ -54,6 +55,7 @@ import type {
   PersistKind,
   RequestId,
 } from "./events.ts";
+import { isFollowerCreating } from "./follower-app.ts";
 import { encodePartition, type MetaRecord, partitionPath } from "./layout.ts";
 import { LearnerProposals } from "./learners.ts";
 import { isAwaitedLastPrimary, watchMemberReports } from "./member-watch.ts";
@@ -63,10 +65,16 @@ import {
   resolveMetaCoreOptions,
 } from "./options.ts";
 import { PendingChanges } from "./pending-changes.ts";
-import { clusterInfo, listApps, listNodes, queryConfiguration } from "./queries.ts";
+import {
+  clusterInfo,
+  listApps,
+  listNodes,
+  queryConfiguration,
+  withFollowerCopy,
+} from "./queries.ts";
 import { planRepair, type RepairContext } from "./repair.ts";
 import { type RestoreReport, restoreState } from "./restore.ts";
-import { ClusterState, type DurableState, membersOf } from "./state.ts";
+import { ClusterState, compareAddress, type DurableState, membersOf, nodeLoads } from "./state.ts";
 
 export interface MetaCoreDeps {
   /** Validates one app env (the runtime passes src/config's validator). */
@@ -176,6 +184,9 @@ export class MetaCore {
       case "persistFailed":
         actions.push(...this.onPersistFailed(event.opId, event.error));
         break;
+      case "duplicationRemote":
+        actions.push(...this.duplication.onRemoteResult(event.task, event.result));
+        break;
       default:
         unreachable(event, "meta event");
     }
@@ -203,8 +214,11 @@ export class MetaCore {
     return listApps(this.state, request);
   }
 
+  /** With the copy progress of follower primaries pulling their checkpoint (not persisted). */
   queryConfiguration(request: QueryConfigurationRequest): QueryConfigurationResponse {
-    return queryConfiguration(this.state, request, (config) => this.present(config));
+    return queryConfiguration(this.state, request, (config) =>
+      withFollowerCopy(this.state, this.present(config)),
+    );
   }
 
   listNodes(request: ListNodesRequest = {}): ListNodesResponse {
@@ -225,6 +239,15 @@ export class MetaCore {
 
   listDuplications(request: ListDuplicationsRequest = {}): ListDuplicationsResponse {
     return this.duplication.list(request);
+  }
+
+  /**
+   * Full duplication: the calls to remote clusters' meta servers due now (at most one per
+   * duplication, by `key`). The runtime makes each one not already running and feeds its outcome
+   * back as a `duplicationRemote` event. Reads committed state only.
+   */
+  duplicationRemoteTasks(): DuplicationRemoteTask[] {
+    return this.duplication.remoteTasks();
   }
 
   // ---- events ----
@@ -266,6 +289,8 @@ export class MetaCore {
         return [replyAction(requestId, () => this.duplication.list(request.body))];
       case DuplicationMethod.SYNC:
         return this.duplication.sync(requestId, request.body);
+      case DuplicationMethod.RESYNC:
+        return this.duplication.resync(requestId, request.body);
       case MetaMethod.CREATE_APP:
       case MetaMethod.DROP_APP:
       case MetaMethod.RECALL_APP:
@@ -389,6 +414,20 @@ export class MetaCore {
         return refused?.ballot === ballot ? refused.value : 0;
       },
       observedCommittedDecree: (key) => this.observedCommitted.get(key) ?? 0,
+      isFollowerCopying: (appId) => isFollowerCreating(this.state.apps.get(appId)?.envs ?? {}),
+      choosePrimary: (exclude) => {
+        const loads = nodeLoads(this.state);
+        const load = (node: string) => loads.get(node) ?? { primaries: 0, replicas: 0 };
+        return this.state
+          .servingNodes()
+          .filter((node) => node !== exclude)
+          .sort(
+            (a, b) =>
+              load(a).primaries - load(b).primaries ||
+              load(a).replicas - load(b).replicas ||
+              compareAddress(a, b),
+          )[0];
+      },
     };
     for (const config of [...this.state.availablePartitions()]) {
       if (isBusy(gpidKey(config.gpid))) continue;

@@ -20,7 +20,9 @@ function loadOf(loads: Map<NodeAddress, NodeLoad>, address: NodeAddress): NodeLo
  * Configurations for every partition of a new table. All replicas are empty, so the primary and
  * `replicaCount - 1` secondaries are assigned at once at ballot 1, on distinct nodes. The primary
  * goes to the node with the fewest primaries (then fewest replicas), each secondary to the node
- * with the fewest replicas (then fewest primaries). `loads` is updated in place.
+ * with the fewest replicas (then fewest primaries). `loads` is updated in place. With
+ * `primaryOnly` (a duplication follower, whose primary copies the data first) no secondary is
+ * assigned; `maxReplicaCount` is still `replicaCount`.
  */
 export function placeNewApp(
   appId: number,
@@ -28,7 +30,9 @@ export function placeNewApp(
   replicaCount: number,
   nodes: readonly NodeAddress[],
   loads: Map<NodeAddress, NodeLoad>,
+  options: { readonly primaryOnly?: boolean } = {},
 ): PartitionConfiguration[] {
+  const secondaryCount = options.primaryOnly === true ? 0 : replicaCount - 1;
   assert(nodes.length >= replicaCount, "placement needs replicaCount nodes");
   const configs: PartitionConfiguration[] = [];
   for (let partitionIndex = 0; partitionIndex < partitionCount; partitionIndex += 1) {
@@ -47,7 +51,7 @@ export function placeNewApp(
           loadOf(loads, a).primaries - loadOf(loads, b).primaries ||
           compareAddress(a, b),
       )
-      .slice(0, replicaCount - 1);
+      .slice(0, secondaryCount);
     loadOf(loads, primary).primaries += 1;
     for (const member of [primary, ...secondaries]) loadOf(loads, member).replicas += 1;
     configs.push({

@@ -14,7 +14,7 @@ import type {
   QueryConfigurationRequest,
   QueryConfigurationResponse,
 } from "../../protocol/index.ts";
-import { NodeStatus } from "../../protocol/index.ts";
+import { gpidKey, NodeStatus } from "../../protocol/index.ts";
 import { type ClusterState, compareAddress, membersOf, nodeLoads } from "./state.ts";
 
 export type PartitionHealth = "HEALTHY" | "WRITABLE_ILL" | "UNWRITABLE";
@@ -44,6 +44,19 @@ export function queryConfiguration(
       `table ${JSON.stringify(request.appName)} does not exist`,
     );
   return { app, partitions: (state.partitions.get(app.appId) ?? []).map(present) };
+}
+
+/**
+ * The configuration with `followerCopy` from its primary's latest report, while that primary
+ * pulls the partition's checkpoint from the master cluster (full duplication, follower side).
+ */
+export function withFollowerCopy(
+  state: ClusterState,
+  config: PartitionConfiguration,
+): PartitionConfiguration {
+  if (config.primary === undefined) return config;
+  const copy = state.report(config.primary, gpidKey(config.gpid))?.followerCopy;
+  return copy === undefined ? config : { ...config, followerCopy: copy };
 }
 
 export function listNodes(state: ClusterState, request: ListNodesRequest = {}): ListNodesResponse {

@@ -25,6 +25,10 @@
  *   primary, once it beacons again and reports a replica of the partition (not in ERROR); nodes
  *   dropped earlier may lack writes committed after they left, so they are never promoted, and
  *   neither is an empty node. Re-replication then teaches the others.
+ * - Except on a duplication follower being created (follower-app.ts) whose partition never
+ *   committed anything: its only member was the primary copying the master's checkpoint, and the
+ *   copy can start over anywhere. When that primary is dead or reports ERROR, another serving
+ *   node becomes primary (the fewest primaries first) and pulls the checkpoint afresh.
  */
 import type { NodeAddress, PartitionConfiguration, ReplicaReport } from "../../protocol/index.ts";
 import { gpidKey, ReplicaStatus } from "../../protocol/index.ts";
@@ -43,6 +47,10 @@ export interface RepairContext {
   refusedBeacons(node: NodeAddress, key: string, ballot: number): number;
   /** Largest committed decree heard from the partition's members. */
   observedCommittedDecree(key: string): number;
+  /** The table is a duplication follower whose primaries still copy (follower-app.ts). */
+  isFollowerCopying(appId: number): boolean;
+  /** A serving node for a new primary (fewest primaries, then replicas), other than `exclude`. */
+  choosePrimary(exclude: NodeAddress | undefined): NodeAddress | undefined;
 }
 
 export type RepairReason =
@@ -52,7 +60,8 @@ export type RepairReason =
   | "DEAD_PRIMARY_NO_CANDIDATE"
   | "PRIMARY_NOT_SERVING"
   | "LAST_PRIMARY_RETURNED"
-  | "LAST_PRIMARY_NEVER_WRITTEN";
+  | "LAST_PRIMARY_NEVER_WRITTEN"
+  | "FOLLOWER_PRIMARY_REPLACED";
 
 export interface RepairPlan {
   readonly reason: RepairReason;
@@ -189,11 +198,13 @@ function planLastPrimaryReturn(
   committed: number,
 ): RepairPlan | undefined {
   const lastPrimary = config.lastDrops?.at(-1);
-  if (lastPrimary === undefined || !context.isServing(lastPrimary)) return undefined;
+  if (lastPrimary === undefined || !context.isServing(lastPrimary))
+    return planFollowerPrimaryReplaced(config, context, committed);
   const key = gpidKey(config.gpid);
   const report = context.report(lastPrimary, key);
   if (report === undefined) return planNeverWrittenRestart(config, lastPrimary, context, committed);
-  if (report.status === ReplicaStatus.ERROR) return undefined;
+  if (report.status === ReplicaStatus.ERROR)
+    return planFollowerPrimaryReplaced(config, context, committed);
   return {
     reason: "LAST_PRIMARY_RETURNED",
     config: nextConfiguration(
@@ -229,6 +240,30 @@ function planNeverWrittenRestart(
   return {
     reason: "LAST_PRIMARY_NEVER_WRITTEN",
     config: nextConfiguration(config, { primary: lastPrimary, secondaries: [], dropped: [] }, 0),
+    failures: {},
+  };
+}
+
+/**
+ * A creating follower's partition lost its copying primary (dead, or ERROR) before committing
+ * anything: nothing can be lost, so another serving node becomes primary and copies afresh.
+ */
+function planFollowerPrimaryReplaced(
+  config: PartitionConfiguration,
+  context: RepairContext,
+  committed: number,
+): RepairPlan | undefined {
+  if (!context.isFollowerCopying(config.gpid.appId)) return undefined;
+  const key = gpidKey(config.gpid);
+  if (config.lastCommittedDecree > 0 || committed > 0) return undefined;
+  const dropped = config.lastDrops ?? [];
+  if (dropped.some((node) => (context.report(node, key)?.lastCommittedDecree ?? 0) > 0))
+    return undefined;
+  const primary = context.choosePrimary(dropped.at(-1));
+  if (primary === undefined) return undefined;
+  return {
+    reason: "FOLLOWER_PRIMARY_REPLACED",
+    config: nextConfiguration(config, { primary, secondaries: [], dropped: [] }, 0),
     failures: {},
   };
 }

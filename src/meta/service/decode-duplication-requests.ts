@@ -13,6 +13,7 @@ import {
   type DuplicationSyncPartition,
   isNodeAddress,
   PatternMatchType,
+  type ResyncProgress,
 } from "../../protocol/index.ts";
 import * as v from "../../protocol/validate.ts";
 import type { MetaRequest } from "../core/index.ts";
@@ -34,11 +35,22 @@ function confirm(value: unknown, field: string): DuplicationConfirm {
     dupid: v.integer(c.dupid, `${field}.dupid`, 1, DUPID_MAX),
     confirmedDecree: v.integer(c.confirmedDecree, `${field}.confirmedDecree`, 0),
     checkpointPrepared: v.optionalBoolean(c.checkpointPrepared, `${field}.checkpointPrepared`),
+    resyncProgress: optional(c.resyncProgress, (r) => resyncProgress(r, `${field}.resyncProgress`)),
     failure:
       c.failure === undefined || c.failure === null
         ? undefined
         : failure(c.failure, `${field}.failure`),
   });
+}
+
+function resyncProgress(value: unknown, field: string): ResyncProgress {
+  const r = v.object(value, field);
+  const totalBytes = v.integer(r.totalBytes, `${field}.totalBytes`, 0);
+  return {
+    sentBytes: v.integer(r.sentBytes, `${field}.sentBytes`, 0),
+    totalBytes,
+    done: v.boolean(r.done, `${field}.done`),
+  };
 }
 
 function failure(value: unknown, field: string): DuplicationFailure {
@@ -124,6 +136,11 @@ export function decodeDuplicationRequest(method: DuplicationMethod, payload: unk
         },
       };
     }
+    case DuplicationMethod.RESYNC:
+      return {
+        method,
+        body: { appName: appName(), dupid: v.integer(p.dupid, "dupid", 1, DUPID_MAX) },
+      };
     default: {
       const unknown: never = method;
       throw new TalariaError("ERR_HANDLER_NOT_FOUND", `no duplication method ${String(unknown)}`);

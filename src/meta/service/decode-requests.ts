@@ -6,6 +6,7 @@ import { TalariaError } from "../../common/errors.ts";
 import {
   AppStatus,
   type ConfigurationChange,
+  type FollowerCopyProgress,
   MetaMethod,
   NodeStatus,
   type ReplicaReport,
@@ -26,6 +27,17 @@ function report(value: unknown, field: string): ReplicaReport {
     status: v.oneOf(r.status, `${field}.status`, Object.values(ReplicaStatus)),
     lastCommittedDecree: v.integer(r.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
     lastPreparedDecree: v.integer(r.lastPreparedDecree, `${field}.lastPreparedDecree`, 0),
+    ...(r.followerCopy === undefined || r.followerCopy === null
+      ? {}
+      : { followerCopy: followerCopy(r.followerCopy, `${field}.followerCopy`) }),
+  };
+}
+
+function followerCopy(value: unknown, field: string): FollowerCopyProgress {
+  const c = v.object(value, field);
+  return {
+    copiedBytes: v.integer(c.copiedBytes, `${field}.copiedBytes`, 0),
+    totalBytes: v.integer(c.totalBytes, `${field}.totalBytes`, 0),
   };
 }
 

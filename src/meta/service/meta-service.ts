@@ -8,6 +8,9 @@
  *  - A reply to a state change is sent only after the core saw its writes persisted.
  *  - Losing leadership is fatal for this process's core: it stops answering and reports through
  *    `onLeadershipLost` (the process exits and restarts clean, as Pegasus's meta server does).
+ *  - Full duplication's calls to other clusters' meta servers are the core's tasks
+ *    (`duplicationRemoteTasks`), made here at most one per duplication at a time, each outcome
+ *    fed back as a `duplicationRemote` event; the core decides retries and what follows.
  */
 import type { Clock } from "../../common/clock.ts";
 import { isTalariaError, TalariaError } from "../../common/errors.ts";
@@ -15,13 +18,21 @@ import { type Logger, silentLogger } from "../../common/logger.ts";
 import { MetaMethod } from "../../protocol/index.ts";
 import {
   type AppEnvValidator,
+  type DuplicationRemoteTask,
   type MetaAction,
   MetaCore,
   type MetaCoreOptionsInput,
   type MetaRecord,
+  type MetaResult,
 } from "../core/index.ts";
 import type { LeaderElection, MetaStore } from "../store/index.ts";
+import { decodeRemoteConfiguration } from "./decode-remote.ts";
 import { decodeMetaRequest, isMetaMethod } from "./decode-requests.ts";
+import {
+  connectRemoteMeta,
+  type RemoteMetaConnection,
+  type RemoteMetaConnector,
+} from "./remote-meta.ts";
 
 export interface MetaServiceOptions {
   /** This meta server's RPC address: its identity in the leader election. */
@@ -39,10 +50,16 @@ export interface MetaServiceDeps {
   readonly logger?: Logger;
   readonly validateAppEnv?: AppEnvValidator;
   readonly onLeadershipLost?: () => void;
+  /** How to reach another cluster's meta servers (full duplication); TCP by default. */
+  readonly connectRemoteMeta?: RemoteMetaConnector;
 }
 
 const TICK_INTERVAL_MS_DEFAULT = 1000;
+/** Deadline of one call to a remote cluster's meta servers (the core retries after a failure). */
+export const REMOTE_META_CALL_TIMEOUT_MS = 10_000;
 const RESTORE_NODES_MAX_DEFAULT = 1_000_000;
+
+const defaultConnector = connectRemoteMeta();
 
 interface Pending {
   resolve(value: unknown): void;
@@ -59,6 +76,10 @@ export class MetaService {
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
   private stopped = false;
+  /** Keys of the duplication remote tasks being run. */
+  private readonly remoteTasksRunning = new Set<string>();
+  /** One connection per remote cluster, made on first use. */
+  private readonly remoteMetas = new Map<string, RemoteMetaConnection>();
 
   constructor(options: MetaServiceOptions, deps: MetaServiceDeps) {
     this.options = options;
@@ -143,6 +164,71 @@ export class MetaService {
     const core = this.core;
     if (core === undefined) return;
     this.execute(core, core.tick(this.deps.clock.nowMs()));
+    this.runRemoteTasks(core);
+  }
+
+  /** Starts every due duplication remote task that is not running yet. */
+  private runRemoteTasks(core: MetaCore): void {
+    for (const task of core.duplicationRemoteTasks()) {
+      if (this.remoteTasksRunning.has(task.key)) continue;
+      this.remoteTasksRunning.add(task.key);
+      void this.runRemoteTask(core, task);
+    }
+  }
+
+  private async runRemoteTask(core: MetaCore, task: DuplicationRemoteTask): Promise<void> {
+    let result: MetaResult;
+    try {
+      const remote = this.remoteMeta(task.remoteClusterName, task.remoteMetas);
+      if (task.kind === "CREATE_FOLLOWER") {
+        await remote.call(MetaMethod.CREATE_APP, task.request, REMOTE_META_CALL_TIMEOUT_MS);
+        result = { ok: true, value: undefined };
+      } else {
+        const answer = await remote.call(
+          MetaMethod.QUERY_CONFIGURATION,
+          task.request,
+          REMOTE_META_CALL_TIMEOUT_MS,
+        );
+        result = { ok: true, value: decodeRemoteConfiguration(answer) };
+      }
+    } catch (error) {
+      result = {
+        ok: false,
+        error: isTalariaError(error)
+          ? error
+          : new TalariaError("ERR_NETWORK_FAILURE", "call to a remote meta server failed", {
+              cause: error,
+            }),
+      };
+    } finally {
+      this.remoteTasksRunning.delete(task.key);
+    }
+    if (this.core !== core) return; // leadership changed meanwhile; this core is gone
+    this.execute(
+      core,
+      core.step({ type: "duplicationRemote", nowMs: this.deps.clock.nowMs(), task, result }),
+    );
+  }
+
+  private remoteMeta(cluster: string, metaServers: readonly string[]): RemoteMetaConnection {
+    const key = `${cluster}=${metaServers.join(",")}`;
+    let connection = this.remoteMetas.get(key);
+    if (connection === undefined) {
+      const connect = this.deps.connectRemoteMeta ?? defaultConnector;
+      connection = connect(cluster, metaServers);
+      this.remoteMetas.set(key, connection);
+    }
+    return connection;
+  }
+
+  private closeRemoteMetas(): void {
+    for (const connection of this.remoteMetas.values())
+      connection
+        .close()
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error }, "meta: closing a remote meta connection failed"),
+        );
+    this.remoteMetas.clear();
   }
 
   private execute(core: MetaCore, actions: readonly MetaAction[]): void {
@@ -236,6 +322,7 @@ export class MetaService {
     for (const pending of this.pending.values())
       pending.reject(new TalariaError("ERR_NOT_LEADER", reason));
     this.pending.clear();
+    this.closeRemoteMetas();
     if (!this.stopped) this.deps.onLeadershipLost?.();
   }
 
@@ -246,6 +333,7 @@ export class MetaService {
     for (const pending of this.pending.values())
       pending.reject(new TalariaError("ERR_NOT_LEADER", "meta server stopping"));
     this.pending.clear();
+    this.closeRemoteMetas();
     await this.election.resign().catch(() => undefined);
   }
 }

@@ -6,12 +6,15 @@
 import assert from "node:assert/strict";
 import type {
   DuplicationOptions,
+  DuplicationRemoteTask,
   MetaCoreOptionsInput,
   MetaResult,
 } from "../../../src/meta/core/index.ts";
+import { decodeRemoteConfiguration } from "../../../src/meta/service/index.ts";
 import {
   type AddDuplicationRequest,
   type AddDuplicationResponse,
+  type DuplicationConfirm,
   DuplicationMethod,
   type DuplicationSyncPartition,
   type DuplicationSyncResponse,
@@ -26,6 +29,7 @@ export const dupOptions: Partial<DuplicationOptions> = {
   clusterIds: { dc1: 1, dc2: 2, dc3: 3 },
   progressMinUpdatePeriodMs: 5_000,
   addWaitMs: 30_000,
+  metaServers: ["10.0.1.1:34601", "10.0.1.2:34601"],
 };
 
 export interface DupCluster {
@@ -110,6 +114,67 @@ export function reportFromPrimaries(
     byNode.set(primary, list);
   }
   for (const [node, list] of byNode) syncOk(driver, node, list);
+}
+
+/**
+ * Every partition's current primary (of those `which` selects) reports the confirm `confirm(pidx)`
+ * with last committed decree `committed(pidx)`, one sync per node.
+ */
+export function reportConfirms(
+  driver: Driver,
+  appId: number,
+  confirm: (partitionIndex: number) => DuplicationConfirm | undefined,
+  committed: (partitionIndex: number) => number,
+): void {
+  const byNode = new Map<string, DuplicationSyncPartition[]>();
+  for (const config of driver.core.durableState().partitions) {
+    if (config.gpid.appId !== appId) continue;
+    const entry = confirm(config.gpid.partitionIndex);
+    if (entry === undefined) continue;
+    const primary = primaryOf(driver, appId, config.gpid.partitionIndex);
+    const list = byNode.get(primary) ?? [];
+    list.push({
+      gpid: config.gpid,
+      ballot: config.ballot,
+      lastCommittedDecree: committed(config.gpid.partitionIndex),
+      confirms: [entry],
+    });
+    byNode.set(primary, list);
+  }
+  for (const [node, list] of byNode) syncOk(driver, node, list);
+}
+
+/** A remote cluster "dc2" (its own meta core) with three live replica servers and no table. */
+export function targetCluster(): Driver {
+  const target = Driver.create(patientDetector);
+  target.beaconAll(nodes(3));
+  return target;
+}
+
+/**
+ * Runs the remote tasks the source core lists now against `remote` (the target cluster's core,
+ * or a function answering each task), feeding each outcome back; returns the tasks run.
+ */
+export function runRemoteTasks(
+  source: Driver,
+  remote: Driver | ((task: DuplicationRemoteTask) => MetaResult),
+): DuplicationRemoteTask[] {
+  const tasks = source.core.duplicationRemoteTasks();
+  for (const task of tasks) {
+    let result: MetaResult;
+    if (typeof remote === "function") result = remote(task);
+    else if (task.kind === "CREATE_FOLLOWER")
+      result = remote.call(MetaMethod.CREATE_APP, task.request);
+    else {
+      const answer = remote.call(MetaMethod.QUERY_CONFIGURATION, task.request);
+      // Through the runtime's validation, as the meta service does.
+      result = answer.ok ? { ok: true, value: decodeRemoteConfiguration(answer.value) } : answer;
+    }
+    source.handle(
+      source.core.step({ type: "duplicationRemote", nowMs: source.nowMs, task, result }),
+    );
+  }
+  return tasks;
 }
 
 /** Sends an add; returns its request id (the reply may come later). */

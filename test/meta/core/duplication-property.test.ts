@@ -1,12 +1,14 @@
 /**
- * Random histories of writes, duplication adds / modifies, duplication syncs from replica servers
- * (modelled as the replica side must behave: start decree = last acknowledged decree at first
- * sight of a DS_INIT duplication, then shipping forward), meta-store outcomes (success, retriable
- * and definite failures, held writes) and meta restarts (a held write may or may not have
- * landed). After every step:
+ * Random histories of writes, duplication adds (incremental and full) / modifies / re-syncs,
+ * duplication syncs from replica servers (modelled as the replica side must behave: start decree
+ * = last acknowledged decree at first sight of a DS_INIT duplication, a prepared checkpoint decree
+ * in DS_PREPARE, re-sync progress in DS_APP, then shipping forward), the remote meta calls of full
+ * duplication (answered or failed), meta-store outcomes (success, retriable and definite
+ * failures, held writes) and meta restarts (a held write may or may not have landed). After every
+ * step:
  * - a partition's confirmed decree, in memory and in the store, never goes down;
  * - every committed status change of a duplication is a transition of the table, and a removed
- *   dupid never comes back;
+ *   dupid never comes back; a full sync is recorded exactly in DS_PREPARE and DS_APP;
  * - no confirmed decree is above what the partition committed;
  * - an add answered with DS_LOG / DS_PAUSE has start decrees at most the acknowledged decrees at
  *   that moment (no write acknowledged afterwards can be missed);
@@ -17,16 +19,17 @@ import { it } from "node:test";
 import fc from "fast-check";
 import { TalariaError } from "../../../src/common/errors.ts";
 import { isValidTransition } from "../../../src/meta/core/duplication/index.ts";
-import { MetaCore } from "../../../src/meta/core/index.ts";
+import { MetaCore, type MetaResult } from "../../../src/meta/core/index.ts";
 import {
   type AddDuplicationResponse,
+  type DuplicationConfirm,
   DuplicationFailMode,
   DuplicationMethod,
   DuplicationStatus,
   type DuplicationSyncPartition,
   type DuplicationSyncResponse,
 } from "../../../src/protocol/index.ts";
-import { Driver, dupCluster, dupOptions } from "./duplication-harness.ts";
+import { Driver, dupCluster, dupOptions, runRemoteTasks } from "./duplication-harness.ts";
 
 const PARTITIONS = 3;
 /** A short progress period so histories see many progress writes (and their throttling). */
@@ -35,7 +38,15 @@ const REMOTES = ["dc2", "dc3"] as const;
 
 type Command =
   | { readonly t: "write"; readonly p: number; readonly n: number }
-  | { readonly t: "add"; readonly r: number; readonly freezed: boolean; readonly waitMs: number }
+  | {
+      readonly t: "add";
+      readonly r: number;
+      readonly freezed: boolean;
+      readonly waitMs: number;
+      readonly full: boolean;
+    }
+  | { readonly t: "resync"; readonly r: number }
+  | { readonly t: "remote"; readonly failMask: number }
   | { readonly t: "modify"; readonly r: number; readonly to: number }
   | { readonly t: "sync"; readonly node: number }
   | { readonly t: "ship"; readonly p: number; readonly n: number }
@@ -60,7 +71,13 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
       r: fc.nat(1),
       freezed: fc.boolean(),
       waitMs: fc.constantFrom(0, 2_000, 30_000),
+      full: fc.boolean(),
     }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("resync" as const), r: fc.nat(1) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ t: fc.constant("remote" as const), failMask: fc.nat(3) }),
   },
   {
     weight: 2,
@@ -128,12 +145,16 @@ function run(commands: readonly Command[]): void {
       if (before !== undefined && before !== dup.status) {
         const legal =
           isValidTransition(before, dup.status) ||
-          (before === DuplicationStatus.DS_INIT &&
+          ((before === DuplicationStatus.DS_INIT || before === DuplicationStatus.DS_APP) &&
             dup.status === DuplicationStatus.DS_PAUSE &&
             dup.freezed);
         assert.ok(legal, `${dup.dupid}: ${before} → ${dup.status}`);
       }
       lastStatus.set(dup.dupid, dup.status);
+      const copying =
+        dup.status === DuplicationStatus.DS_PREPARE || dup.status === DuplicationStatus.DS_APP;
+      assert.equal(dup.fullSync !== undefined, copying, `${dup.dupid}: fullSync in ${dup.status}`);
+      assert.ok(!dup.prepared || dup.status === DuplicationStatus.DS_PREPARE);
       dup.confirmedDecrees.forEach((decree, p) => {
         const key = `${dup.dupid}/${p}`;
         assert.ok(decree >= (maxConfirmed.get(key) ?? -1), `${key} confirmed went down`);
@@ -178,9 +199,24 @@ function run(commands: readonly Command[]): void {
     for (let p = 0; p < PARTITIONS; p += 1) {
       const config = driver.config(appId, p);
       if (config.primary !== node || entries.length === 0) continue;
-      const confirms = entries.map((entry) => {
+      const confirms = entries.map((entry): DuplicationConfirm => {
         const key = `${entry.dupid}/${p}`;
         const confirmed = entry.confirmedDecrees[p] ?? -1;
+        if (entry.status === DuplicationStatus.DS_PREPARE) {
+          // The checkpoint covers what is applied (an empty partition commits an empty write).
+          committed[p] = Math.max(committed[p] ?? 0, 1);
+          const decree = confirmed === -1 ? (committed[p] ?? 1) : confirmed;
+          return { dupid: entry.dupid, confirmedDecree: decree, checkpointPrepared: true };
+        }
+        if (entry.status === DuplicationStatus.DS_APP) {
+          return {
+            dupid: entry.dupid,
+            confirmedDecree: Math.max(confirmed, 0),
+            ...(entry.fullSync === "resync"
+              ? { resyncProgress: { sentBytes: 1, totalBytes: 1, done: true } }
+              : {}),
+          };
+        }
         if (confirmed === -1) {
           if (!server.starts.has(key)) server.starts.set(key, committed[p] ?? 0);
           return { dupid: entry.dupid, confirmedDecree: server.starts.get(key) ?? 0 };
@@ -213,9 +249,52 @@ function run(commands: readonly Command[]): void {
             remoteClusterName: REMOTES[command.r] ?? "dc2",
             freezed: command.freezed,
             waitMs: command.waitMs,
+            isDuplicatingCheckpoint: command.full,
           },
         });
-        addRequests.add(requestId);
+        if (!command.full) addRequests.add(requestId);
+        break;
+      }
+      case "resync": {
+        const dup = dupOf(REMOTES[command.r] ?? "dc2");
+        if (dup !== undefined)
+          driver.send({
+            method: DuplicationMethod.RESYNC,
+            body: { appName: "t", dupid: dup.dupid },
+          });
+        break;
+      }
+      case "remote": {
+        // The follower table: created at once, every partition serving far past any decree.
+        let index = 0;
+        runRemoteTasks(driver, (task): MetaResult => {
+          index += 1;
+          if (((command.failMask >> (index % 2)) & 1) === 1)
+            return { ok: false, error: new TalariaError("ERR_TIMEOUT", "injected") };
+          if (task.kind === "CREATE_FOLLOWER") return { ok: true, value: undefined };
+          return {
+            ok: true,
+            value: {
+              app: {
+                appId: 9,
+                appName: task.request.appName,
+                partitionCount: PARTITIONS,
+                replicaCount: 3,
+                status: "AVAILABLE",
+                envs: {},
+                createdAtMs: 0,
+              },
+              partitions: Array.from({ length: PARTITIONS }, (_, partitionIndex) => ({
+                gpid: { appId: 9, partitionIndex },
+                ballot: 3,
+                primary: "r1:1",
+                secondaries: ["r2:1"],
+                maxReplicaCount: 3,
+                lastCommittedDecree: 1_000_000,
+              })),
+            },
+          };
+        });
         break;
       }
       case "modify": {

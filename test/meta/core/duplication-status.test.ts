@@ -10,14 +10,17 @@ import { DuplicationFailMode, DuplicationStatus } from "../../../src/protocol/in
 
 const { FAIL_SLOW, FAIL_SKIP } = DuplicationFailMode;
 
-/** Pegasus's `is_valid_alteration` table (notes §2.2), written out independently of the code. */
+/**
+ * Pegasus's `is_valid_alteration` table (notes §2.2), written out independently of the code, plus
+ * Talaria's re-sync ("r": DS_LOG / DS_PAUSE → DS_PREPARE, resync_duplication).
+ */
 const pegasusTable = `
 from\\to   INIT PREPARE APP LOG PAUSE REMOVED
 INIT      =    y       n   y   n     y
 PREPARE   n    =       y   n   n     y
 APP       n    n       =   y   n     y
-LOG       n    n       n   =   y     y
-PAUSE     n    n       n   y   =     y
+LOG       n    r       n   =   y     y
+PAUSE     n    r       n   y   =     y
 REMOVED   n    n       n   n   n     n
 `;
 
@@ -28,14 +31,14 @@ function expectedTable(): Map<string, boolean> {
   for (const row of rows) {
     const [from, ...cells] = row.trim().split(/\s+/);
     cells.forEach((cell, index) => {
-      table.set(`DS_${from}->DS_${order[index]}`, cell === "=" || cell === "y");
+      table.set(`DS_${from}->DS_${order[index]}`, cell === "=" || cell === "y" || cell === "r");
     });
   }
   return table;
 }
 
 describe("duplication statuses", () => {
-  it("allows exactly Pegasus's transitions (every pair of the table, same-to-same included)", () => {
+  it("allows exactly Pegasus's transitions plus the re-sync (every pair, same-to-same included)", () => {
     const table = expectedTable();
     assert.equal(table.size, 36);
     for (const from of duplicationStatuses)
@@ -60,7 +63,7 @@ describe("duplication statuses", () => {
       (e) => isTalariaError(e, "ERR_OBJECT_NOT_FOUND"),
     );
     assert.throws(
-      () => checkAlteration(log, false, DuplicationStatus.DS_PREPARE, FAIL_SLOW),
+      () => checkAlteration(log, false, DuplicationStatus.DS_APP, FAIL_SLOW),
       (e) => isTalariaError(e, "ERR_INVALID_PARAMETERS"),
     );
     assert.deepEqual(checkAlteration(log, false, DuplicationStatus.DS_LOG, FAIL_SLOW), {

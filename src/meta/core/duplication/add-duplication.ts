@@ -2,7 +2,8 @@
  * Validation of `add_duplication` (Pegasus `meta_duplication_service::add_duplication`, notes
  * §2.3.1) and the dupid rule. Pure: the caller persists the duplication it returns.
  *
- * Codes: ERR_OPERATION_DISABLED (duplication off; full duplication not available yet),
+ * Codes: ERR_OPERATION_DISABLED (duplication off; full duplication without this cluster's meta
+ * server list),
  * ERR_INVALID_PARAMETERS (self-duplication, a remote not in `[duplication-group]` or
  * `[pegasus.clusters]`, a bad remote name or replica count, another table already duplicating to
  * the same remote table), ERR_APP_NOT_EXIST, ERR_DUP_EXIST (this table already duplicates to
@@ -11,7 +12,7 @@
  */
 import { TalariaError } from "../../../common/errors.ts";
 import type { AddDuplicationRequest, AppInfo } from "../../../protocol/index.ts";
-import { DuplicationFailMode, DuplicationStatus } from "../../../protocol/index.ts";
+import { DuplicationFailMode, DuplicationStatus, FullSyncMode } from "../../../protocol/index.ts";
 import type { ClusterState } from "../state.ts";
 import { Duplication } from "./duplication.ts";
 import { dupidMax } from "./layout.ts";
@@ -104,11 +105,12 @@ export function nextDupid(nowMs: number, lastDupid: number): number {
 export function planAddDuplication(context: AddContext, body: AddDuplicationRequest): AddPlan {
   const { options } = context;
   checkDuplicationEnabled(options);
-  if (body.isDuplicatingCheckpoint === true)
+  const full = body.isDuplicatingCheckpoint === true;
+  if (full && options.metaServers.length === 0)
     throw new TalariaError(
       "ERR_OPERATION_DISABLED",
-      "full duplication (checkpoint, then log) is not available yet; add an incremental duplication to an existing remote table instead",
-      { details: { reason: "not_implemented" } },
+      "full duplication needs this cluster's meta server list (the follower table is told where its master is)",
+      { details: { reason: "meta_servers_unknown" } },
     );
   const remote = checkRemote(options, body.remoteClusterName);
   const app = availableApp(context.state, body.appName);
@@ -154,8 +156,10 @@ export function planAddDuplication(context: AddContext, body: AddDuplicationRequ
     remoteReplicaCount,
     createdAtMs: context.nowMs,
     freezed: body.freezed === true,
-    status: DuplicationStatus.DS_INIT,
+    // Full duplication persists DS_PREPARE at once (Pegasus: DS_INIT → DS_PREPARE in memory).
+    status: full ? DuplicationStatus.DS_PREPARE : DuplicationStatus.DS_INIT,
     failMode: DuplicationFailMode.FAIL_SLOW,
+    fullSync: full ? FullSyncMode.CREATE : undefined,
   });
   return { dup, waitMs };
 }

@@ -12,14 +12,14 @@
  * - the start point is fixed by the partitions' primaries before `add` answers DS_LOG: the
  *   duplication is persisted in DS_INIT, each primary reports the last decree it acknowledged,
  *   and one change writes every start decree and DS_LOG (DS_PAUSE if freezed). A start decree
- *   counts only while its reporter is still primary at the ballot it reported under.
+ *   counts only while its reporter is still primary at the ballot it reported under;
+ * - a full duplication (add with a checkpoint, or a re-sync) is full-sync.ts's: it starts in
+ *   DS_PREPARE and reaches DS_LOG / DS_PAUSE by the meta server's own steps only.
  */
 import { assert } from "../../../common/assert.ts";
-import { isTalariaError, TalariaError } from "../../../common/errors.ts";
-import type { Logger } from "../../../common/logger.ts";
+import { TalariaError } from "../../../common/errors.ts";
 import type {
   AddDuplicationRequest,
-  DuplicationFailMode,
   DuplicationSyncRequest,
   DuplicationSyncResponse,
   ListDuplicationsRequest,
@@ -28,50 +28,24 @@ import type {
   ModifyDuplicationResponse,
   QueryDuplicationRequest,
   QueryDuplicationResponse,
+  ResyncDuplicationRequest,
 } from "../../../protocol/index.ts";
 import { AppStatus, DuplicationStatus } from "../../../protocol/index.ts";
-import type { MetaAction, MetaResult, PersistKind, RequestId } from "../events.ts";
+import type { MetaAction, MetaResult, RequestId } from "../events.ts";
 import type { MetaStoreWrite } from "../layout.ts";
-import type { PendingChanges } from "../pending-changes.ts";
-import type { ClusterState } from "../state.ts";
 import { availableApp, checkDuplicationEnabled, planAddDuplication } from "./add-duplication.ts";
-import type { Duplication } from "./duplication.ts";
-import {
-  duplicationPath,
-  duplicationsPath,
-  encodeDuplication,
-  encodeProgress,
-  progressPath,
-} from "./layout.ts";
-import type { DuplicationOptions } from "./options.ts";
-import type { DuplicationRegistry } from "./registry.ts";
+import { DuplicationChanges, type DuplicationCoreContext, failure, reply } from "./changes.ts";
+import type { Duplication, RecordChange } from "./duplication.ts";
+import { FullSync, fullSyncHint } from "./full-sync.ts";
+import { duplicationPath, duplicationsPath, encodeProgress, progressPath } from "./layout.ts";
+import type { DuplicationRemoteTask } from "./remote-tasks.ts";
 import { checkAlteration, isValidTransition } from "./status.ts";
 import { applySyncReports, syncReply } from "./sync.ts";
 import { listDuplications, queryOf } from "./views.ts";
 
 const { DS_INIT, DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE, DS_REMOVED } = DuplicationStatus;
 
-export interface DuplicationCoreContext {
-  readonly state: ClusterState;
-  readonly registry: DuplicationRegistry;
-  readonly pending: PendingChanges;
-  readonly options: DuplicationOptions;
-  readonly clusterRoot: string;
-  readonly appNameLengthMax: number;
-  readonly replicaCountMax: number;
-  readonly log: Logger;
-  /** The core's current time (from the event being handled). */
-  readonly nowMs: () => number;
-}
-
-function reply(requestId: RequestId, result: MetaResult): MetaAction {
-  return { type: "reply", requestId, result };
-}
-
-function failure(requestId: RequestId, error: unknown): MetaAction {
-  if (!isTalariaError(error)) throw error;
-  return reply(requestId, { ok: false, error });
-}
+export type { DuplicationCoreContext } from "./changes.ts";
 
 export const initHint =
   "not every partition has reported its start decree yet; the duplication starts in the background (query_duplication shows DS_LOG when it has). Writes committed after that point are all shipped";
@@ -79,9 +53,13 @@ export const initHint =
 export class DuplicationCore {
   private readonly creating = new Map<string, Duplication>();
   private lastDupid: number;
+  private readonly changes: DuplicationChanges;
+  private readonly fullSync: FullSync;
 
   constructor(private readonly context: DuplicationCoreContext) {
     this.lastDupid = context.registry.largestDupid();
+    this.changes = new DuplicationChanges(context);
+    this.fullSync = new FullSync(context, this.changes);
   }
 
   // ---- requests ----
@@ -110,18 +88,28 @@ export class DuplicationCore {
     this.lastDupid = dup.dupid;
     this.creating.set(dup.changeKey, dup);
     return [
-      this.persist(
+      this.changes.persist(
         "ADD_DUPLICATION",
         dup.changeKey,
-        [this.recordWrite(dup), this.dupidFloorWrite(dup)],
+        [this.changes.recordWrite(dup), this.dupidFloorWrite(dup)],
         {
           commit: () => {
             this.creating.delete(dup.changeKey);
             context.registry.insert(dup);
             context.log.info(
-              { appId: dup.appId, dupid: dup.dupid, remote: dup.remoteClusterName },
-              "duplication added; waiting for the start decrees",
+              {
+                appId: dup.appId,
+                dupid: dup.dupid,
+                remote: dup.remoteClusterName,
+                fullSync: dup.fullSync,
+              },
+              dup.fullSync === undefined
+                ? "duplication added; waiting for the start decrees"
+                : "full duplication added; waiting for the primaries' checkpoints",
             );
+            // A full duplication copies in the background (minutes): answer at once.
+            if (dup.fullSync !== undefined)
+              return [reply(requestId, { ok: true, value: dup.addResponse(fullSyncHint) })];
             if (waitMs === 0)
               return [reply(requestId, { ok: true, value: dup.addResponse(initHint) })];
             dup.waiter = { requestId, deadlineMs: context.nowMs() + waitMs };
@@ -154,6 +142,20 @@ export class DuplicationCore {
     return listDuplications(this.context.state, this.context.registry, body);
   }
 
+  resync(requestId: RequestId, body: ResyncDuplicationRequest): MetaAction[] {
+    return this.fullSync.resync(requestId, body);
+  }
+
+  /** Full duplication: the calls to remote meta servers the runtime should make now. */
+  remoteTasks(): DuplicationRemoteTask[] {
+    return this.fullSync.remoteTasks();
+  }
+
+  /** Full duplication: the outcome of a remote call the runtime made. */
+  onRemoteResult(task: DuplicationRemoteTask, result: MetaResult): MetaAction[] {
+    return this.fullSync.onRemoteResult(task, result);
+  }
+
   sync(requestId: RequestId, body: DuplicationSyncRequest): MetaAction[] {
     const { context } = this;
     let value: DuplicationSyncResponse;
@@ -169,6 +171,8 @@ export class DuplicationCore {
       for (const { dup, partitionIndex } of touched.progress)
         actions.push(...this.maybeWriteProgress(dup, partitionIndex));
       for (const dup of touched.starting) actions.push(...this.maybeStart(dup));
+      for (const dup of touched.preparing) actions.push(...this.fullSync.maybePrepare(dup));
+      for (const dup of touched.resyncing) actions.push(...this.fullSync.maybeFinishResync(dup));
       for (const dup of touched.failed) actions.push(...this.pauseAfterFailure(dup));
       value = syncReply(context.state, context.registry, context.options, body.node);
     } catch (error) {
@@ -179,7 +183,7 @@ export class DuplicationCore {
 
   // ---- time ----
 
-  /** Add replies whose wait ran out, start attempts, throttled progress writes. */
+  /** Add replies whose wait ran out, start and full-sync attempts, throttled progress writes. */
   tick(): MetaAction[] {
     const { context } = this;
     const now = context.nowMs();
@@ -204,6 +208,8 @@ export class DuplicationCore {
       }
       if (!available) continue;
       if (dup.status === DS_INIT) actions.push(...this.maybeStart(dup));
+      else if (dup.status === DS_PREPARE || dup.status === DS_APP)
+        actions.push(...this.fullSync.step(dup));
       else
         for (let index = 0; index < dup.partitionCount; index += 1)
           actions.push(...this.maybeWriteProgress(dup, index));
@@ -229,10 +235,10 @@ export class DuplicationCore {
     const { context } = this;
     dup.altering = { kind: "modify" };
     return [
-      this.persist(
+      this.changes.persist(
         "ALTER_DUPLICATION",
         dup.changeKey,
-        [this.recordWrite(dup, DS_PAUSE, dup.failMode)],
+        [this.changes.recordWrite(dup, { status: DS_PAUSE })],
         {
           commit: () => {
             dup.altering = undefined;
@@ -240,7 +246,7 @@ export class DuplicationCore {
               { appId: dup.appId, dupid: dup.dupid },
               "duplication paused: a partition failed under FAIL_FAST",
             );
-            dup.status = DS_PAUSE;
+            dup.apply({ status: DS_PAUSE });
             return [];
           },
           abandon: () => {
@@ -276,6 +282,11 @@ export class DuplicationCore {
         "ERR_BUSY",
         `duplication ${dup.dupid} is still waiting for start decrees; it moves to ${dup.freezed ? DS_PAUSE : DS_LOG} by itself`,
       );
+    if (dup.status === DS_APP && to === DS_LOG)
+      throw new TalariaError(
+        "ERR_BUSY",
+        `duplication ${dup.dupid} is still copying data; it moves to ${dup.freezed ? DS_PAUSE : DS_LOG} by itself`,
+      );
     const response = (status = to, failMode = toFailMode): ModifyDuplicationResponse => ({
       appId: dup.appId,
       dupid: dup.dupid,
@@ -288,23 +299,28 @@ export class DuplicationCore {
       return this.maybeRemove(dup);
     }
     dup.altering = { kind: "modify" };
+    const change: RecordChange = { status: to, failMode: toFailMode };
     return [
-      this.persist("ALTER_DUPLICATION", dup.changeKey, [this.recordWrite(dup, to, toFailMode)], {
-        commit: () => {
-          dup.altering = undefined;
-          context.log.info(
-            { appId: dup.appId, dupid: dup.dupid, from: dup.status, to, failMode: toFailMode },
-            "duplication altered",
-          );
-          dup.status = to;
-          dup.failMode = toFailMode;
-          return [reply(requestId, { ok: true, value: response() })];
+      this.changes.persist(
+        "ALTER_DUPLICATION",
+        dup.changeKey,
+        [this.changes.recordWrite(dup, change)],
+        {
+          commit: () => {
+            dup.altering = undefined;
+            context.log.info(
+              { appId: dup.appId, dupid: dup.dupid, from: dup.status, to, failMode: toFailMode },
+              "duplication altered",
+            );
+            dup.apply(change);
+            return [reply(requestId, { ok: true, value: response() })];
+          },
+          abandon: (error) => {
+            dup.altering = undefined;
+            return [reply(requestId, { ok: false, error })];
+          },
         },
-        abandon: (error) => {
-          dup.altering = undefined;
-          return [reply(requestId, { ok: false, error })];
-        },
-      }),
+      ),
     ];
   }
 
@@ -317,7 +333,7 @@ export class DuplicationCore {
     const { requestId } = altering;
     const path = duplicationPath(this.context.clusterRoot, dup.appId, dup.dupid);
     return [
-      this.persist("REMOVE_DUPLICATION", dup.changeKey, [{ op: "deleteTree", path }], {
+      this.changes.persist("REMOVE_DUPLICATION", dup.changeKey, [{ op: "deleteTree", path }], {
         commit: () => {
           dup.altering = undefined;
           dup.status = DS_REMOVED;
@@ -386,23 +402,16 @@ export class DuplicationCore {
     const decrees = dup.partitions.map((progress) =>
       Math.max(progress.storedDecree, progress.start?.decree ?? -1),
     );
-    const root = context.clusterRoot;
     const writes: MetaStoreWrite[] = [
-      ...decrees.map(
-        (decree, index): MetaStoreWrite => ({
-          op: "set",
-          path: progressPath(root, dup.appId, dup.dupid, index),
-          data: encodeProgress(decree),
-        }),
-      ),
-      this.recordWrite(dup, to),
+      ...this.changes.progressWrites(dup, decrees),
+      this.changes.recordWrite(dup, { status: to }),
     ];
     dup.altering = { kind: "start" };
     return [
-      this.persist("START_DUPLICATION", dup.changeKey, writes, {
+      this.changes.persist("START_DUPLICATION", dup.changeKey, writes, {
         commit: () => {
           dup.altering = undefined;
-          dup.status = to;
+          dup.apply({ status: to });
           const now = context.nowMs();
           for (const [index, progress] of dup.partitions.entries()) {
             const decree = decrees[index] ?? -1;
@@ -430,11 +439,14 @@ export class DuplicationCore {
     ];
   }
 
-  /** Persists a partition's reported confirmed decree, at most every progressMinUpdatePeriodMs. */
+  /**
+   * Persists a partition's reported confirmed decree, at most every progressMinUpdatePeriodMs
+   * (DS_LOG and DS_PAUSE only: nothing ships before, and a full sync writes the decrees itself).
+   */
   private maybeWriteProgress(dup: Duplication, index: number): MetaAction[] {
     const { context } = this;
     const progress = dup.partitions[index];
-    if (progress === undefined || dup.status === DS_INIT) return [];
+    if (progress === undefined || (dup.status !== DS_LOG && dup.status !== DS_PAUSE)) return [];
     if (progress.writing || dup.altering?.kind === "remove") return [];
     if (progress.reportedDecree <= progress.storedDecree) return [];
     const now = context.nowMs();
@@ -452,7 +464,7 @@ export class DuplicationCore {
       return this.maybeRemove(dup);
     };
     return [
-      this.persist(
+      this.changes.persist(
         "DUPLICATION_PROGRESS",
         dup.progressKey(index),
         [{ op: "set", path, data: encodeProgress(decree) }],
@@ -474,36 +486,5 @@ export class DuplicationCore {
       path: duplicationsPath(this.context.clusterRoot, dup.appId),
       data: Buffer.from(String(dup.dupid), "utf8"),
     };
-  }
-
-  private recordWrite(
-    dup: Duplication,
-    status: DuplicationStatus = dup.status,
-    failMode: DuplicationFailMode = dup.failMode,
-  ): MetaStoreWrite {
-    return {
-      op: "set",
-      path: duplicationPath(this.context.clusterRoot, dup.appId, dup.dupid),
-      data: encodeDuplication(dup, status, failMode),
-    };
-  }
-
-  private persist(
-    kind: PersistKind,
-    key: string,
-    writes: readonly MetaStoreWrite[],
-    handlers: {
-      commit: () => MetaAction[];
-      abandon: (error: TalariaError) => MetaAction[];
-    },
-  ): MetaAction {
-    return this.context.pending.start({
-      kind,
-      writes,
-      partitionKey: key,
-      ddl: false,
-      commit: handlers.commit,
-      abandon: (error) => handlers.abandon(error),
-    });
   }
 }

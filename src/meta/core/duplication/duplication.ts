@@ -8,8 +8,11 @@
  * - `status` and `failMode` are what the meta store holds; a change is applied only once
  *   persisted, and at most one change of them (`altering`) is in flight;
  * - per partition `storedDecree` never decreases and `reportedDecree ≥ storedDecree`;
- * - `start` (the start decree a primary reported) is only kept in DS_INIT, with the node and
- *   ballot it was reported under: it is valid while that is still the partition's configuration.
+ * - `start` (the start decree a primary reported in DS_INIT, or the checkpoint decree it prepared
+ *   in DS_PREPARE) is kept with the node and ballot it was reported under: it is valid while that
+ *   is still the partition's configuration;
+ * - `fullSync` is set exactly in DS_PREPARE and DS_APP; `prepared` (every partition's confirmed
+ *   decree is its checkpoint decree, persisted) only in DS_PREPARE; DS_APP implies it.
  */
 import type {
   AddDuplicationResponse,
@@ -18,8 +21,9 @@ import type {
   DuplicationInfo,
   NodeAddress,
 } from "../../../protocol/index.ts";
-import { DuplicationStatus, invalidDecree } from "../../../protocol/index.ts";
+import { DuplicationStatus, type FullSyncMode, invalidDecree } from "../../../protocol/index.ts";
 import type { RequestId } from "../events.ts";
+import { type CopyProgress, freshRemoteProgress, type RemoteProgress } from "./remote-tasks.ts";
 
 export interface StartReport {
   readonly decree: number;
@@ -36,11 +40,18 @@ export interface PartitionProgress {
   lastCommittedDecree: number;
   /** Full duplication: the primary's checkpoint covers the start decree (volatile). */
   checkpointPrepared: boolean;
+  /**
+   * DS_APP: the partition's copy progress (volatile): the follower primary's ("create", from the
+   * remote's configuration) or this primary's re-sync ("resync", from its sync, with `by`).
+   */
+  copy:
+    | (CopyProgress & { readonly by?: { readonly node: NodeAddress; readonly ballot: number } })
+    | undefined;
   /** A progress write of this partition is being persisted. */
   writing: boolean;
   /** When the latest progress write of this partition started (throttle). */
   lastWriteMs: number | undefined;
-  /** DS_INIT only: the start decree the partition's primary reported. */
+  /** DS_INIT: the start decree the primary reported; DS_PREPARE: the checkpoint decree it prepared. */
   start: StartReport | undefined;
   /** Why the partition's shipper stopped by itself, per its primary's latest sync (volatile). */
   failure: DuplicationFailure | undefined;
@@ -51,6 +62,8 @@ export type Alteration =
   | { readonly kind: "modify" }
   /** DS_INIT → DS_LOG / DS_PAUSE once every partition reported its start decree. */
   | { readonly kind: "start" }
+  /** A full sync's own step: checkpoint decrees persisted, DS_PREPARE → DS_APP, DS_APP → done. */
+  | { readonly kind: "fullSync" }
   /** Removal: waits until no progress write is in flight (`started` false), then deletes. */
   | { readonly kind: "remove"; readonly requestId: RequestId; started: boolean };
 
@@ -63,8 +76,10 @@ export interface AddWaiter {
 /** The durable part of a duplication (what restore rebuilds exactly). */
 export interface DuplicationRecord extends DuplicationInfo {
   readonly appId: number;
-  /** Start in DS_PAUSE rather than DS_LOG once the start decrees are in. */
+  /** End in DS_PAUSE rather than DS_LOG once the start decrees are in or the full sync is done. */
   readonly freezed: boolean;
+  /** DS_PREPARE: every partition's checkpoint decree is persisted as its confirmed decree. */
+  readonly prepared: boolean;
   /** Indexed by partition index; -1 where none is stored. */
   readonly confirmedDecrees: readonly number[];
 }
@@ -80,6 +95,27 @@ export interface DuplicationFields {
   readonly freezed: boolean;
   readonly status: DuplicationStatus;
   readonly failMode: DuplicationFailMode;
+  readonly fullSync?: FullSyncMode | undefined;
+  readonly prepared?: boolean;
+}
+
+/** What a record write may change (the rest is the duplication's committed value). */
+export interface RecordChange {
+  readonly status?: DuplicationStatus;
+  readonly failMode?: DuplicationFailMode;
+  /** null clears it. */
+  readonly fullSync?: FullSyncMode | null;
+  readonly prepared?: boolean;
+  readonly freezed?: boolean;
+}
+
+/** The persisted fields of a duplication's record after `change`. */
+export interface RecordFields {
+  readonly status: DuplicationStatus;
+  readonly failMode: DuplicationFailMode;
+  readonly fullSync: FullSyncMode | undefined;
+  readonly prepared: boolean;
+  readonly freezed: boolean;
 }
 
 function freshProgress(storedDecree: number): PartitionProgress {
@@ -88,6 +124,7 @@ function freshProgress(storedDecree: number): PartitionProgress {
     reportedDecree: storedDecree,
     lastCommittedDecree: invalidDecree,
     checkpointPrepared: false,
+    copy: undefined,
     writing: false,
     lastWriteMs: undefined,
     start: undefined,
@@ -103,11 +140,16 @@ export class Duplication {
   readonly remoteAppName: string;
   readonly remoteReplicaCount: number;
   readonly createdAtMs: number;
-  readonly freezed: boolean;
+  /** Mutable: a re-sync sets it to whether the duplication was paused. */
+  freezed: boolean;
   status: DuplicationStatus;
   failMode: DuplicationFailMode;
+  fullSync: FullSyncMode | undefined;
+  prepared: boolean;
   altering: Alteration | undefined;
   waiter: AddWaiter | undefined;
+  /** Full duplication ("create"): the remote meta calls' progress and backoff (volatile). */
+  remote: RemoteProgress = freshRemoteProgress();
   readonly partitions: PartitionProgress[];
 
   constructor(fields: DuplicationFields, storedDecrees: readonly number[] = []) {
@@ -121,6 +163,8 @@ export class Duplication {
     this.freezed = fields.freezed;
     this.status = fields.status;
     this.failMode = fields.failMode;
+    this.fullSync = fields.fullSync;
+    this.prepared = fields.prepared ?? false;
     this.partitions = Array.from({ length: fields.partitionCount }, (_, index) =>
       freshProgress(storedDecrees[index] ?? invalidDecree),
     );
@@ -140,13 +184,36 @@ export class Duplication {
   }
 
   /**
-   * The confirmed decrees as replicas and views see them: all -1 in DS_INIT (the primaries are
-   * asked for their start decrees), the stored ones otherwise.
+   * The confirmed decrees as replicas and views see them: all -1 in DS_INIT and in DS_PREPARE
+   * until the checkpoint decrees are persisted (the primaries are asked for their start or
+   * checkpoint decrees), the stored ones otherwise.
    */
   confirmedDecrees(): number[] {
-    return this.partitions.map((progress) =>
-      this.status === DuplicationStatus.DS_INIT ? invalidDecree : progress.storedDecree,
-    );
+    const asking =
+      this.status === DuplicationStatus.DS_INIT ||
+      (this.status === DuplicationStatus.DS_PREPARE && !this.prepared);
+    return this.partitions.map((progress) => (asking ? invalidDecree : progress.storedDecree));
+  }
+
+  /** The record's fields after `change`. */
+  fieldsAfter(change: RecordChange = {}): RecordFields {
+    return {
+      status: change.status ?? this.status,
+      failMode: change.failMode ?? this.failMode,
+      fullSync: change.fullSync === null ? undefined : (change.fullSync ?? this.fullSync),
+      prepared: change.prepared ?? this.prepared,
+      freezed: change.freezed ?? this.freezed,
+    };
+  }
+
+  /** Applies a persisted record change. */
+  apply(change: RecordChange): void {
+    const fields = this.fieldsAfter(change);
+    this.status = fields.status;
+    this.failMode = fields.failMode;
+    this.fullSync = fields.fullSync;
+    this.prepared = fields.prepared;
+    this.freezed = fields.freezed;
   }
 
   info(): DuplicationInfo {
@@ -158,6 +225,7 @@ export class Duplication {
       remoteAppName: this.remoteAppName,
       remoteReplicaCount: this.remoteReplicaCount,
       createdAtMs: this.createdAtMs,
+      ...(this.fullSync === undefined ? {} : { fullSync: this.fullSync }),
     };
   }
 
@@ -166,6 +234,7 @@ export class Duplication {
       appId: this.appId,
       ...this.info(),
       freezed: this.freezed,
+      prepared: this.prepared,
       confirmedDecrees: this.partitions.map((progress) => progress.storedDecree),
     };
   }

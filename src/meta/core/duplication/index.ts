@@ -6,6 +6,7 @@
 
 export type { DuplicationRecord } from "./duplication.ts";
 export { DuplicationCore, type DuplicationCoreContext, initHint } from "./duplication-core.ts";
+export { fullSyncHint } from "./full-sync.ts";
 export {
   dupidMax,
   duplicationPath,
@@ -20,6 +21,14 @@ export {
   resolveDuplicationOptions,
 } from "./options.ts";
 export { DuplicationRegistry } from "./registry.ts";
+export {
+  type CopyProgress,
+  type DuplicationRemoteTask,
+  type FollowerReadiness,
+  followerEnvs,
+  followerReadiness,
+  retryDelayMs,
+} from "./remote-tasks.ts";
 export { type DuplicationRecordInput, restoreDuplications } from "./restore.ts";
 export {
   checkAlteration,

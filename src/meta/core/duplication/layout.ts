@@ -4,20 +4,25 @@
  *   <root>/apps/<appId>/duplication/<dupid>          JSON, see below
  *   <root>/apps/<appId>/duplication/<dupid>/<pidx>   ASCII decimal confirmed decree, e.g. "12345"
  *
- * The duplication JSON has Pegasus's fields plus the format version and `freezed`:
+ * The duplication JSON has Pegasus's fields plus the format version, `freezed` and, during a full
+ * sync, `full_sync` and `prepared`:
  *   {"v":1,"remote":"tjsrv","status":"DS_LOG","create_timestamp_ms":1717138357000,
  *    "fail_mode":"FAIL_SLOW","remote_app_name":"t","remote_replica_count":3,"freezed":false}
+ *   {…,"status":"DS_PREPARE",…,"full_sync":"create","prepared":true}
  * `status` and `fail_mode` are names. As in Pegasus a missing `remote_app_name` means the source
- * table's name and a missing or 0 `remote_replica_count` the source table's replica count.
+ * table's name and a missing or 0 `remote_replica_count` the source table's replica count. A
+ * record in DS_PREPARE or DS_APP without `full_sync` (Pegasus's, or older) is a "create" full
+ * sync; `full_sync` outside those statuses is ignored; a missing `prepared` is false.
  *
  * Writes are absolute (create-or-overwrite, delete-if-present). A partition's confirmed decree is
  * written only after the duplication record exists and never after the record's removal was
  * started, so the store never holds a progress node without its record (restore reports one).
  */
 import { Buffer } from "node:buffer";
-import type { DuplicationFailMode, DuplicationStatus } from "../../../protocol/index.ts";
+import type { DuplicationFailMode } from "../../../protocol/index.ts";
+import { DuplicationStatus, FullSyncMode } from "../../../protocol/index.ts";
 import { type Decoded, layoutFormatVersion } from "../layout.ts";
-import type { Duplication } from "./duplication.ts";
+import type { Duplication, RecordChange } from "./duplication.ts";
 import { duplicationFailModes, duplicationStatuses } from "./status.ts";
 
 /** Pegasus's dupid is an int32 (unix seconds at creation). */
@@ -40,25 +45,32 @@ export function progressPath(
   return `${duplicationPath(root, appId, dupid)}/${partitionIndex}`;
 }
 
-/** The record of a duplication with another status or fail mode (what an alteration writes). */
-export function encodeDuplication(
-  dup: Duplication,
-  status: DuplicationStatus = dup.status,
-  failMode: DuplicationFailMode = dup.failMode,
-): Buffer {
+/** The record of a duplication after `change` (what an alteration writes). */
+export function encodeDuplication(dup: Duplication, change: RecordChange = {}): Buffer {
+  const fields = dup.fieldsAfter(change);
+  const fullSync = isFullSyncStatus(fields.status) ? fields.fullSync : undefined;
   return Buffer.from(
     JSON.stringify({
       v: layoutFormatVersion,
       remote: dup.remoteClusterName,
-      status,
+      status: fields.status,
       create_timestamp_ms: dup.createdAtMs,
-      fail_mode: failMode,
+      fail_mode: fields.failMode,
       remote_app_name: dup.remoteAppName,
       remote_replica_count: dup.remoteReplicaCount,
-      freezed: dup.freezed,
+      freezed: fields.freezed,
+      ...(fullSync === undefined ? {} : { full_sync: fullSync }),
+      ...(fields.prepared && fields.status === DuplicationStatus.DS_PREPARE
+        ? { prepared: true }
+        : {}),
     }),
     "utf8",
   );
+}
+
+/** The statuses of a running full sync. */
+export function isFullSyncStatus(status: DuplicationStatus): boolean {
+  return status === DuplicationStatus.DS_PREPARE || status === DuplicationStatus.DS_APP;
 }
 
 export function encodeProgress(decree: number): Buffer {
@@ -75,6 +87,9 @@ export interface DecodedDuplication {
   /** 0 when the record has none: the source table's replica count. */
   readonly remoteReplicaCount: number;
   readonly freezed: boolean;
+  /** Set exactly in DS_PREPARE and DS_APP. */
+  readonly fullSync: FullSyncMode | undefined;
+  readonly prepared: boolean;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -113,16 +128,28 @@ export function decodeDuplication(bytes: Uint8Array): Decoded<DecodedDuplication
   const replicaCount = r.remote_replica_count ?? 0;
   if (!isNonNegativeInteger(replicaCount)) return fail("bad remote_replica_count");
   if (r.freezed !== undefined && typeof r.freezed !== "boolean") return fail("bad freezed");
+  if (
+    r.full_sync !== undefined &&
+    !(Object.values(FullSyncMode) as unknown[]).includes(r.full_sync)
+  )
+    return fail(`unknown full_sync ${String(r.full_sync)}`);
+  if (r.prepared !== undefined && typeof r.prepared !== "boolean") return fail("bad prepared");
+  const status = r.status as DuplicationStatus;
+  const fullSync = isFullSyncStatus(status)
+    ? ((r.full_sync as FullSyncMode | undefined) ?? FullSyncMode.CREATE)
+    : undefined;
   return {
     ok: true,
     value: {
       remoteClusterName: r.remote,
-      status: r.status as DuplicationStatus,
+      status,
       failMode: r.fail_mode as DuplicationFailMode,
       createdAtMs: r.create_timestamp_ms,
       remoteAppName: r.remote_app_name,
       remoteReplicaCount: replicaCount,
       freezed: r.freezed === true,
+      fullSync,
+      prepared: status === DuplicationStatus.DS_PREPARE && r.prepared === true,
     },
   };
 }

@@ -25,6 +25,17 @@ export interface DuplicationOptions {
   readonly addWaitMs: number;
   /** Largest `waitMs` an add request may ask for. */
   readonly addWaitMsMax: number;
+  /**
+   * `[meta_server] server_list`: this cluster's meta servers, told to a follower table created by
+   * full duplication (`duplication.master_metas`). Full duplication is refused while empty.
+   */
+  readonly metaServers: readonly string[];
+  /** First delay before a failed call to a remote cluster's meta servers is made again. */
+  readonly remoteRetryDelayMs: number;
+  /** Largest such delay (it doubles per consecutive failure). */
+  readonly remoteRetryDelayMaxMs: number;
+  /** How often a follower table's copy progress is asked from the remote cluster (DS_APP). */
+  readonly followerPollIntervalMs: number;
 }
 
 export const defaultDuplicationOptions: DuplicationOptions = {
@@ -38,6 +49,10 @@ export const defaultDuplicationOptions: DuplicationOptions = {
   initSyncPeriodMs: 1_000,
   addWaitMs: 30_000,
   addWaitMsMax: 300_000,
+  metaServers: [],
+  remoteRetryDelayMs: 1_000,
+  remoteRetryDelayMaxMs: 30_000,
+  followerPollIntervalMs: 2_000,
 };
 
 function invalid(key: string, message: string): TalariaError {
@@ -64,6 +79,13 @@ export function resolveDuplicationOptions(
     throw invalid("initSyncPeriodMs", "must not exceed syncPeriodMs");
   if (resolved.addWaitMs > resolved.addWaitMsMax)
     throw invalid("addWaitMs", "must not exceed addWaitMsMax");
+  checkMs("remoteRetryDelayMs", resolved.remoteRetryDelayMs, 1);
+  checkMs("remoteRetryDelayMaxMs", resolved.remoteRetryDelayMaxMs, 1);
+  checkMs("followerPollIntervalMs", resolved.followerPollIntervalMs, 1);
+  if (resolved.remoteRetryDelayMs > resolved.remoteRetryDelayMaxMs)
+    throw invalid("remoteRetryDelayMs", "must not exceed remoteRetryDelayMaxMs");
+  if (!Array.isArray(resolved.metaServers))
+    throw invalid("metaServers", "must be a list of host:port");
   for (const [name, id] of Object.entries(resolved.clusterIds))
     if (!Number.isSafeInteger(id) || id < 1 || id > 127)
       throw invalid("clusterIds", `${name} = ${String(id)} is not a cluster id 1..127`);

@@ -11,6 +11,7 @@
  * | duplication of a missing or skipped table                   | skipped                       |
  * | confirmed decree not a decimal, or beyond the partitions    | that partition's decree is -1 |
  * | confirmed decree missing outside DS_INIT                    | reported; the decree is -1    |
+ * | DS_PREPARE `prepared` with a confirmed decree missing        | not prepared: asked again     |
  *
  * A partition whose confirmed decree is -1 outside DS_INIT gets it from its primary's next
  * report (its current decree: writes before it may not have been shipped, hence the report).
@@ -106,13 +107,19 @@ export function restoreDuplications(
       if (value.ok) decrees[index] = value.value;
       else problem(progressRecord.path, `${value.reason}: the confirmed decree is not known`);
     }
-    if (fields.status !== DuplicationStatus.DS_INIT)
+    const asking =
+      fields.status === DuplicationStatus.DS_INIT ||
+      (fields.status === DuplicationStatus.DS_PREPARE && !fields.prepared);
+    if (!asking)
       for (const [index, decree] of decrees.entries())
         if (decree === invalidDecree && byIndex.get(index) === undefined)
           problem(
             `${record.path}/${index}`,
-            "missing confirmed decree: the primary's next report sets it (writes before it may not be shipped)",
+            fields.status === DuplicationStatus.DS_PREPARE
+              ? "missing checkpoint decree: the primaries are asked for their checkpoints again"
+              : "missing confirmed decree: the primary's next report sets it (writes before it may not be shipped)",
           );
+    const prepared = fields.prepared && decrees.every((decree) => decree !== invalidDecree);
     restored.push(
       new Duplication(
         {
@@ -127,6 +134,8 @@ export function restoreDuplications(
           freezed: fields.freezed,
           status: fields.status,
           failMode: fields.failMode,
+          fullSync: fields.fullSync,
+          prepared,
         },
         decrees,
       ),

@@ -3,9 +3,14 @@
  * and the two-phase alteration check (`alter_status`). Same-to-same is valid everywhere except
  * from DS_REMOVED, so `pause` on a paused duplication is a no-op, not an error.
  *
- * Which transitions a user may ask for is narrower (modify-duplication.ts): DS_PREPARE and DS_APP
- * are the meta server's own steps of full duplication, and DS_INIT → DS_LOG is taken by the
- * start-point protocol once every partition has reported.
+ * Talaria adds DS_LOG → DS_PREPARE and DS_PAUSE → DS_PREPARE: a full re-sync of an existing
+ * duplication (`resync_duplication`) runs the full procedure again.
+ *
+ * Which transitions a user may ask for with `modify` is narrower (duplication-core.ts): DS_PREPARE
+ * and DS_APP are the meta server's own steps of full duplication (entered by `add` with a
+ * checkpoint or by a re-sync), and DS_INIT → DS_LOG is taken by the start-point protocol once
+ * every partition has reported. A freezed duplication ends its DS_INIT or DS_APP in DS_PAUSE in
+ * one step, which is the composition DS_INIT/DS_APP → DS_LOG → DS_PAUSE of the table.
  */
 import { TalariaError } from "../../../common/errors.ts";
 import { DuplicationFailMode, DuplicationStatus } from "../../../protocol/duplication-messages.ts";
@@ -19,8 +24,8 @@ export const duplicationTransitions: Readonly<
   [DS_INIT]: [DS_INIT, DS_PREPARE, DS_LOG, DS_REMOVED],
   [DS_PREPARE]: [DS_PREPARE, DS_APP, DS_REMOVED],
   [DS_APP]: [DS_APP, DS_LOG, DS_REMOVED],
-  [DS_LOG]: [DS_LOG, DS_PAUSE, DS_REMOVED],
-  [DS_PAUSE]: [DS_PAUSE, DS_LOG, DS_REMOVED],
+  [DS_LOG]: [DS_LOG, DS_PREPARE, DS_PAUSE, DS_REMOVED],
+  [DS_PAUSE]: [DS_PAUSE, DS_PREPARE, DS_LOG, DS_REMOVED],
   [DS_REMOVED]: [],
 };
 

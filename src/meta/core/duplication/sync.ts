@@ -5,17 +5,23 @@
  * A report counts only when the sender is the partition's primary at the current ballot of its
  * configuration (anything else is stale: ignored). Per duplication it carries a confirmed decree:
  * - in DS_INIT it is the primary's start decree, kept with the node and ballot it came under;
- * - otherwise it raises the partition's reported decree (never lowers it: stale or lower reports
- *   are ignored); the caller persists it, throttled per partition.
+ * - in DS_PREPARE, until the checkpoint decrees are persisted, it is the decree C the primary's
+ *   checkpoint covers, kept (with node and ballot) once `checkpointPrepared` says it is durable;
+ *   C must be ≥ 1 (an empty partition commits an empty write first);
+ * - in DS_APP of a re-sync, `resyncProgress` is the primary's progress, kept with node and ballot;
+ *   nothing else is taken during a full sync (nothing ships, so nothing is confirmed);
+ * - in DS_LOG and DS_PAUSE it raises the partition's reported decree (never lowers it: stale or
+ *   lower reports are ignored); the caller persists it, throttled per partition.
  * A confirmed decree above the partition's last committed decree is impossible and ignored.
  */
+import { unreachable } from "../../../common/assert.ts";
 import type { Logger } from "../../../common/logger.ts";
 import type {
   DuplicationSyncApp,
   DuplicationSyncRequest,
   DuplicationSyncResponse,
 } from "../../../protocol/index.ts";
-import { AppStatus, DuplicationStatus } from "../../../protocol/index.ts";
+import { AppStatus, DuplicationStatus, FullSyncMode } from "../../../protocol/index.ts";
 import { type ClusterState, membersOf } from "../state.ts";
 import type { Duplication } from "./duplication.ts";
 import type { DuplicationOptions } from "./options.ts";
@@ -27,6 +33,10 @@ export interface SyncTouched {
   readonly progress: { readonly dup: Duplication; readonly partitionIndex: number }[];
   /** DS_INIT duplications that got a start decree. */
   readonly starting: Duplication[];
+  /** DS_PREPARE duplications that got a prepared checkpoint decree. */
+  readonly preparing: Duplication[];
+  /** DS_APP re-syncs that got progress. */
+  readonly resyncing: Duplication[];
   /** Duplications a partition's shipper paused under FAIL_FAST. */
   readonly failed: Duplication[];
 }
@@ -37,7 +47,16 @@ export function applySyncReports(
   request: DuplicationSyncRequest,
   log: Logger,
 ): SyncTouched {
-  const touched: SyncTouched = { progress: [], starting: [], failed: [] };
+  const touched: SyncTouched = {
+    progress: [],
+    starting: [],
+    preparing: [],
+    resyncing: [],
+    failed: [],
+  };
+  const touch = (list: Duplication[], dup: Duplication): void => {
+    if (!list.includes(dup)) list.push(dup);
+  };
   for (const report of request.partitions) {
     const { appId, partitionIndex } = report.gpid;
     if (state.apps.get(appId)?.status !== AppStatus.AVAILABLE) continue;
@@ -64,18 +83,45 @@ export function applySyncReports(
         );
         continue;
       }
-      if (dup.status === DuplicationStatus.DS_INIT) {
-        progress.start = {
-          decree: confirm.confirmedDecree,
-          node: request.node,
-          ballot: report.ballot,
-        };
-        if (!touched.starting.includes(dup)) touched.starting.push(dup);
-        continue;
+      const reporter = { node: request.node, ballot: report.ballot };
+      switch (dup.status) {
+        case DuplicationStatus.DS_INIT:
+          progress.start = { decree: confirm.confirmedDecree, ...reporter };
+          touch(touched.starting, dup);
+          break;
+        case DuplicationStatus.DS_PREPARE:
+          if (dup.prepared) break;
+          if (confirm.checkpointPrepared === true && confirm.confirmedDecree >= 1) {
+            progress.start = { decree: confirm.confirmedDecree, ...reporter };
+            touch(touched.preparing, dup);
+          } else {
+            // The current primary has no durable checkpoint (yet): nothing counts for it.
+            progress.start = undefined;
+          }
+          break;
+        case DuplicationStatus.DS_APP: {
+          const sent = confirm.resyncProgress;
+          if (dup.fullSync !== FullSyncMode.RESYNC || sent === undefined) break;
+          progress.copy = {
+            doneBytes: sent.sentBytes,
+            totalBytes: sent.totalBytes,
+            done: sent.done,
+            by: reporter,
+          };
+          touch(touched.resyncing, dup);
+          break;
+        }
+        case DuplicationStatus.DS_LOG:
+        case DuplicationStatus.DS_PAUSE:
+          if (confirm.confirmedDecree <= progress.reportedDecree) break;
+          progress.reportedDecree = confirm.confirmedDecree;
+          touched.progress.push({ dup, partitionIndex });
+          break;
+        case DuplicationStatus.DS_REMOVED:
+          break;
+        default:
+          unreachable(dup.status, "duplication status");
       }
-      if (confirm.confirmedDecree <= progress.reportedDecree) continue;
-      progress.reportedDecree = confirm.confirmedDecree;
-      touched.progress.push({ dup, partitionIndex });
     }
   }
   return touched;
@@ -85,6 +131,8 @@ export function applySyncReports(
  * Every duplication (committed, DS_REMOVED never) of every available table of which `node`
  * hosts a replica, primary or secondary: secondaries learn the log hold from it too.
  */
+const { DS_LOG, DS_PAUSE } = DuplicationStatus;
+
 export function syncReply(
   state: ClusterState,
   registry: DuplicationRegistry,
@@ -98,7 +146,8 @@ export function syncReply(
     if (dups.length === 0) continue;
     const partitions = state.partitions.get(app.appId) ?? [];
     if (!partitions.some((config) => membersOf(config).includes(node))) continue;
-    if (dups.some((dup) => dup.status === DuplicationStatus.DS_INIT)) initializing = true;
+    // Short syncs while start or checkpoint decrees are collected and while a full sync runs.
+    if (dups.some((dup) => dup.status !== DS_LOG && dup.status !== DS_PAUSE)) initializing = true;
     apps.push({
       appId: app.appId,
       partitionCount: app.partitionCount,

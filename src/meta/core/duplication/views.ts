@@ -7,12 +7,13 @@ import { TalariaError } from "../../../common/errors.ts";
 import type {
   AppInfo,
   DuplicationDetail,
+  DuplicationPartitionState,
   DuplicationSyncEntry,
   ListDuplicationsRequest,
   ListDuplicationsResponse,
   QueryDuplicationResponse,
 } from "../../../protocol/index.ts";
-import { PatternMatchType } from "../../../protocol/index.ts";
+import { DuplicationStatus, PatternMatchType } from "../../../protocol/index.ts";
 import type { ClusterState } from "../state.ts";
 import type { Duplication } from "./duplication.ts";
 import type { DuplicationOptions } from "./options.ts";
@@ -26,8 +27,24 @@ export function detailOf(dup: Duplication): DuplicationDetail {
       confirmedDecree: confirmed[index] ?? -1,
       lastCommittedDecree: progress.lastCommittedDecree,
       ...(progress.failure === undefined ? {} : { failure: progress.failure }),
+      ...fullSyncStateOf(dup, progress),
     })),
   };
+}
+
+/**
+ * A partition's full-sync progress: in DS_PREPARE whether its checkpoint is prepared (reported by
+ * its current primary, or persisted), in DS_APP its copy.
+ */
+function fullSyncStateOf(
+  dup: Duplication,
+  progress: Duplication["partitions"][number],
+): Pick<DuplicationPartitionState, "checkpointPrepared" | "copy"> {
+  if (dup.status === DuplicationStatus.DS_PREPARE)
+    return { checkpointPrepared: dup.prepared || progress.start !== undefined };
+  if (dup.status !== DuplicationStatus.DS_APP) return {};
+  const copy = progress.copy ?? { doneBytes: 0, totalBytes: 0, done: false };
+  return { copy: { doneBytes: copy.doneBytes, totalBytes: copy.totalBytes, done: copy.done } };
 }
 
 export function syncEntryOf(dup: Duplication, options: DuplicationOptions): DuplicationSyncEntry {
@@ -107,6 +124,7 @@ export function pegasusQueryJson(response: QueryDuplicationResponse): unknown {
       create_ts: formatCreateTs(dup.createdAtMs),
       dupid: dup.dupid,
       fail_mode: dup.failMode,
+      ...(dup.fullSync === undefined ? {} : { full_sync: dup.fullSync }),
       partition_states: Object.fromEntries(
         dup.partitionStates.map((state, partitionIndex) => [
           String(partitionIndex),
@@ -114,6 +132,18 @@ export function pegasusQueryJson(response: QueryDuplicationResponse): unknown {
             confirmed_decree: state.confirmedDecree,
             last_committed_decree: state.lastCommittedDecree,
             ...(state.failure === undefined ? {} : { failure: state.failure }),
+            ...(state.checkpointPrepared === undefined
+              ? {}
+              : { checkpoint_prepared: state.checkpointPrepared }),
+            ...(state.copy === undefined
+              ? {}
+              : {
+                  copy: {
+                    done_bytes: state.copy.doneBytes,
+                    total_bytes: state.copy.totalBytes,
+                    done: state.copy.done,
+                  },
+                }),
           },
         ]),
       ),

@@ -1,0 +1,340 @@
+/**
+ * `resync_duplication` on the meta core: validation, then DS_PREPARE ("resync") → checkpoint
+ * decrees persisted with DS_APP → every current primary sent its checkpoint → DS_LOG, or DS_PAUSE
+ * when it was paused; failures cleared, nothing confirmed during the full sync, removal and a new
+ * leader mid-way.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MetaCore } from "../../../src/meta/core/index.ts";
+import {
+  type DuplicationConfirm,
+  type DuplicationFailure,
+  DuplicationMethod,
+  DuplicationStatus,
+  type ResyncProgress,
+} from "../../../src/protocol/index.ts";
+import {
+  addStarted,
+  dupCluster,
+  dupOptions,
+  primaryOf,
+  query,
+  reportConfirms,
+  reportFromPrimaries,
+  sendAdd,
+  syncOk,
+} from "./duplication-harness.ts";
+import { Driver } from "./harness.ts";
+
+const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE, DS_REMOVED } = DuplicationStatus;
+const RESYNC = DuplicationMethod.RESYNC;
+
+const truncated: DuplicationFailure = {
+  kind: "log_truncated",
+  code: "ERR_OBJECT_NOT_FOUND",
+  message: "the log no longer holds decree 9",
+  atDecree: 9,
+};
+
+function record(driver: Driver, dupid: number): Record<string, unknown> {
+  const value = driver.store.records.get(`/talaria/apps/1/duplication/${dupid}`);
+  assert.ok(value !== undefined);
+  return JSON.parse(Buffer.from(value).toString("utf8")) as Record<string, unknown>;
+}
+
+const prepared =
+  (dupid: number, decree: (p: number) => number) =>
+  (p: number): DuplicationConfirm => ({
+    dupid,
+    confirmedDecree: decree(p),
+    checkpointPrepared: true,
+  });
+
+const sending =
+  (dupid: number, decree: (p: number) => number, progress: (p: number) => ResyncProgress) =>
+  (p: number): DuplicationConfirm => ({
+    dupid,
+    confirmedDecree: decree(p),
+    resyncProgress: progress(p),
+  });
+
+/** Table t (2 partitions) duplicating to dc2 in DS_LOG with confirmed decrees 8, partition 0 truncated. */
+function truncatedDup(core = {}) {
+  const cluster = dupCluster(2, {}, core);
+  const { driver, appId } = cluster;
+  const { dupid } = addStarted(driver, appId, () => 5);
+  driver.tick(5_000);
+  reportFromPrimaries(driver, appId, dupid, () => 8);
+  reportConfirms(
+    driver,
+    appId,
+    (p) => (p === 0 ? { dupid, confirmedDecree: 8, failure: truncated } : undefined),
+    () => 30,
+  );
+  assert.deepEqual(query(driver).duplications[0]?.partitionStates[0]?.failure, truncated);
+  return { ...cluster, dupid };
+}
+
+describe("resync_duplication: validation", () => {
+  it("needs an existing duplication in DS_LOG or DS_PAUSE with no change in flight", () => {
+    const { driver, appId } = dupCluster(2);
+    const code = (body: { appName: string; dupid: number }) => driver.errorCode(RESYNC, body);
+    assert.equal(code({ appName: "nope", dupid: 1 }), "ERR_APP_NOT_EXIST");
+    assert.equal(code({ appName: "t", dupid: 1 }), "ERR_OBJECT_NOT_FOUND");
+    sendAdd(driver, { waitMs: 0 });
+    const init = query(driver).duplications[0]?.dupid ?? 0;
+    assert.equal(code({ appName: "t", dupid: init }), "ERR_INVALID_STATE", "DS_INIT");
+    reportFromPrimaries(driver, appId, init, () => 3);
+    const full = driver.ok(DuplicationMethod.ADD, {
+      appName: "t",
+      remoteClusterName: "dc3",
+      isDuplicatingCheckpoint: true,
+    });
+    const error = driver.call(RESYNC, { appName: "t", dupid: full.dupid });
+    assert.ok(!error.ok);
+    assert.equal(error.error.code, "ERR_INVALID_STATE", "already copying");
+    assert.equal(error.error.details.status, DS_PREPARE);
+    driver.autoPersist = false;
+    driver.send({
+      method: DuplicationMethod.MODIFY,
+      body: { appName: "t", dupid: init, status: DS_PAUSE },
+    });
+    assert.equal(code({ appName: "t", dupid: init }), "ERR_BUSY");
+    driver.release();
+    driver.autoPersist = true;
+    assert.ok(
+      driver.call(RESYNC, { appName: "t", dupid: init }).ok,
+      "a paused one may be re-synced",
+    );
+    const disabled = dupCluster(1, { enabled: false });
+    assert.equal(
+      disabled.driver.errorCode(RESYNC, { appName: "t", dupid: 1 }),
+      "ERR_OPERATION_DISABLED",
+    );
+  });
+});
+
+describe("resync_duplication: the flow", () => {
+  it("re-syncs a log_truncated duplication into DS_LOG from the checkpoint decrees", () => {
+    const {
+      driver,
+      appId,
+      dupid,
+      nodes: all,
+    } = truncatedDup({ fdLeaseMs: 9_000, fdGraceMs: 10_000 });
+    let alive = all;
+    /** Time passes with beacons from the live nodes (failure detection is 10 s here). */
+    const pass = (ms: number) => {
+      for (let t = 0; t < ms; t += 1_000) {
+        driver.tick(1_000);
+        driver.beaconAll(alive, 30);
+      }
+    };
+    const answer = driver.ok(RESYNC, { appName: "t", dupid });
+    assert.deepEqual(answer, { appId, dupid, status: DS_PREPARE, failMode: "FAIL_SLOW" });
+    assert.equal(driver.persists.at(-1)?.kind, "RESYNC_DUPLICATION");
+    assert.deepEqual(
+      [
+        record(driver, dupid).status,
+        record(driver, dupid).full_sync,
+        record(driver, dupid).freezed,
+      ],
+      ["DS_PREPARE", "resync", false],
+    );
+    const detail = query(driver).duplications[0];
+    assert.equal(detail?.fullSync, "resync");
+    assert.deepEqual(
+      detail?.partitionStates.map((s) => [s.confirmedDecree, s.failure, s.checkpointPrepared]),
+      [
+        [-1, undefined, false],
+        [-1, undefined, false],
+      ],
+      "failures cleared; the primaries are asked for their checkpoint decrees",
+    );
+    const entry = syncOk(driver, primaryOf(driver, appId, 0)).apps[0]?.duplications[0];
+    assert.deepEqual([entry?.fullSync, entry?.confirmedDecrees], ["resync", [-1, -1]]);
+
+    // Nothing is confirmed during the full sync; the user cannot start or pause it.
+    const progressWrites = () =>
+      driver.persists.filter((p) => p.kind === "DUPLICATION_PROGRESS").length;
+    const writes = progressWrites();
+    pass(10_000);
+    reportFromPrimaries(
+      driver,
+      appId,
+      dupid,
+      () => 12,
+      () => true,
+      () => 30,
+    );
+    pass(10_000);
+    assert.equal(progressWrites(), writes);
+    for (const status of [DS_LOG, DS_PAUSE])
+      assert.equal(
+        driver.errorCode(DuplicationMethod.MODIFY, { appName: "t", dupid, status }),
+        "ERR_INVALID_PARAMETERS",
+      );
+    driver.ok(DuplicationMethod.MODIFY, { appName: "t", dupid, failMode: "FAIL_SKIP" });
+    assert.equal(
+      record(driver, dupid).full_sync,
+      "resync",
+      "a fail-mode change keeps the full sync",
+    );
+
+    // Checkpoints prepared: partition 0's is below its persisted decree, which never goes down.
+    reportConfirms(
+      driver,
+      appId,
+      prepared(dupid, (p) => (p === 0 ? 6 : 20)),
+      () => 30,
+    );
+    assert.equal(
+      query(driver).duplications[0]?.status,
+      DS_APP,
+      "straight to DS_APP: the remote table exists",
+    );
+    assert.deepEqual(driver.core.duplicationRemoteTasks(), []);
+    assert.deepEqual(
+      syncOk(driver, primaryOf(driver, appId, 0)).apps[0]?.duplications[0]?.confirmedDecrees,
+      [8, 20],
+    );
+    assert.equal(
+      driver.errorCode(DuplicationMethod.MODIFY, { appName: "t", dupid, status: DS_LOG }),
+      "ERR_BUSY",
+    );
+    assert.equal(driver.errorCode(RESYNC, { appName: "t", dupid }), "ERR_INVALID_STATE");
+
+    // The primaries send their checkpoints.
+    reportConfirms(
+      driver,
+      appId,
+      sending(
+        dupid,
+        (p) => (p === 0 ? 8 : 20),
+        (p) => ({ sentBytes: p === 0 ? 50 : 100, totalBytes: 100, done: p === 1 }),
+      ),
+      () => 30,
+    );
+    assert.deepEqual(
+      query(driver).duplications[0]?.partitionStates.map((s) => s.copy),
+      [
+        { doneBytes: 50, totalBytes: 100, done: false },
+        { doneBytes: 100, totalBytes: 100, done: true },
+      ],
+    );
+    // Partition 1's primary dies: its "done" no longer counts, its successor sends again.
+    const old = primaryOf(driver, appId, 1);
+    alive = all.filter((n) => n !== old);
+    pass(12_000);
+    assert.notEqual(primaryOf(driver, appId, 1), old);
+    reportConfirms(
+      driver,
+      appId,
+      sending(
+        dupid,
+        (p) => (p === 0 ? 8 : 20),
+        (p) => ({ sentBytes: p === 0 ? 100 : 10, totalBytes: 100, done: p === 0 }),
+      ),
+      () => 30,
+    );
+    assert.equal(query(driver).duplications[0]?.status, DS_APP);
+    reportConfirms(
+      driver,
+      appId,
+      sending(
+        dupid,
+        (p) => (p === 0 ? 8 : 20),
+        () => ({ sentBytes: 100, totalBytes: 100, done: true }),
+      ),
+      () => 30,
+    );
+    const done = query(driver).duplications[0];
+    assert.equal(done?.status, DS_LOG);
+    assert.equal(done?.fullSync, undefined);
+    assert.equal(done?.failMode, "FAIL_SKIP");
+    assert.deepEqual(
+      done?.partitionStates.map((s) => [s.confirmedDecree, s.copy]),
+      [
+        [8, undefined],
+        [20, undefined],
+      ],
+    );
+    assert.equal(driver.persists.at(-1)?.kind, "FULL_SYNC_DUPLICATION");
+    assert.equal(record(driver, dupid).full_sync, undefined);
+    // Shipping then moves the confirmed decrees on as before.
+    pass(10_000);
+    reportFromPrimaries(
+      driver,
+      appId,
+      dupid,
+      () => 25,
+      () => true,
+      () => 30,
+    );
+    assert.deepEqual(
+      query(driver).duplications[0]?.partitionStates.map((s) => s.confirmedDecree),
+      [25, 25],
+    );
+  });
+
+  it("a paused duplication goes back to DS_PAUSE, also across a new leader", () => {
+    const { driver, appId, dupid } = truncatedDup();
+    driver.ok(DuplicationMethod.MODIFY, { appName: "t", dupid, status: DS_PAUSE });
+    driver.ok(RESYNC, { appName: "t", dupid });
+    assert.equal(record(driver, dupid).freezed, true);
+    reportConfirms(
+      driver,
+      appId,
+      prepared(dupid, () => 20),
+      () => 30,
+    );
+    const next = new Driver(
+      MetaCore.restore(driver.store.list(), {
+        fdLeaseMs: 3_599_000,
+        fdGraceMs: 3_600_000,
+        duplication: dupOptions,
+      }),
+      driver.nowMs + 1_000,
+    );
+    for (const [path, value] of driver.store.records) next.store.records.set(path, value);
+    assert.deepEqual(next.core.restoreReport.problems, []);
+    assert.deepEqual(next.core.durableState(), driver.core.durableState());
+    assert.equal(query(next).duplications[0]?.status, DS_APP);
+    reportConfirms(
+      next,
+      appId,
+      sending(
+        dupid,
+        () => 20,
+        () => ({ sentBytes: 7, totalBytes: 7, done: true }),
+      ),
+      () => 30,
+    );
+    assert.equal(query(next).duplications[0]?.status, DS_PAUSE);
+  });
+
+  it("removes a re-syncing duplication in DS_PREPARE and in DS_APP", () => {
+    for (const stage of [DS_PREPARE, DS_APP]) {
+      const { driver, appId, dupid } = truncatedDup();
+      driver.ok(RESYNC, { appName: "t", dupid });
+      if (stage === DS_APP)
+        reportConfirms(
+          driver,
+          appId,
+          prepared(dupid, () => 20),
+          () => 30,
+        );
+      assert.equal(query(driver).duplications[0]?.status, stage);
+      const removed = driver.ok(DuplicationMethod.MODIFY, {
+        appName: "t",
+        dupid,
+        status: DS_REMOVED,
+      });
+      assert.equal(removed.status, DS_REMOVED);
+      assert.deepEqual(query(driver).duplications, []);
+      const reply = syncOk(driver, primaryOf(driver, appId, 0));
+      assert.deepEqual(reply.apps, [], "the replicas release it");
+    }
+  });
+});
