@@ -18,6 +18,11 @@ export interface ClientOptions {
   readonly clock?: Clock;
   /** The name this client gives servers in its handshake. */
   readonly name?: string;
+  /**
+   * "host:port" of an HTTP CONNECT proxy that every connection (to meta and replica servers) goes
+   * through; ignored with `transport`. See `RpcClientOptions.connectProxy`.
+   */
+  readonly connectProxy?: string;
 }
 
 export const CLIENT_TIMEOUT_MS_DEFAULT = 5000;
@@ -33,7 +38,10 @@ export class TalariaClient {
     this.options = options;
     this.ownedRpc =
       options.transport === undefined
-        ? new RpcClient({ name: options.name ?? "talaria-client" })
+        ? new RpcClient({
+            name: options.name ?? "talaria-client",
+            ...(options.connectProxy === undefined ? {} : { connectProxy: options.connectProxy }),
+          })
         : undefined;
     this.transport = options.transport ?? (this.ownedRpc as RpcClient);
     this.meta = new MetaSession(options.metaServers, this.transport);

@@ -89,6 +89,24 @@ export const crossChecks: readonly CrossCheck[] = [
     },
   },
   {
+    section: "duplication-proxy",
+    key: "<cluster>",
+    doc: "Each key of `[duplication-proxy]` is a remote cluster: a key of `[pegasus.clusters]` other than `[replication] cluster_name`.",
+    check: ({ replication, pegasusClusters, duplicationProxy }) =>
+      Object.keys(duplicationProxy).flatMap((name) =>
+        name === replication.clusterName
+          ? [{ key: name, message: "is this cluster: a proxy is for traffic to another cluster" }]
+          : Object.hasOwn(pegasusClusters, name)
+            ? []
+            : [
+                {
+                  key: name,
+                  message: `is not a cluster of [pegasus.clusters] (known: ${Object.keys(pegasusClusters).join(", ") || "none"})`,
+                },
+              ],
+      ),
+  },
+  {
     section: "replication",
     key: "dup_max_retained_log_seconds",
     doc: "`[replication] dup_max_retained_log_seconds` ≤ `[pegasus.server] tombstone_retention_seconds`: a duplication never ships a write older than the tombstones it must lose against.",

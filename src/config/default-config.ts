@@ -50,6 +50,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): Config {
   const maps: Record<string, Readonly<Record<string, unknown>>> = {
     "pegasus.clusters": overrides.pegasusClusters ?? {},
     "duplication-group": overrides.duplicationGroup ?? { [clusterName]: 1 },
+    "duplication-proxy": overrides.duplicationProxy ?? {},
   };
   for (const [section, spec] of Object.entries(mapSections)) {
     const entries = new Map<string, RawEntry>();

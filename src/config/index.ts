@@ -28,6 +28,7 @@ export { DEFAULT_CLUSTER_NAME, defaultConfig } from "./default-config.ts";
 export { plogSegmentBytesMaxOf, readLimitsOf, writeLimitsOf } from "./limits.ts";
 export { loadConfig, type ParseConfigOptions, parseConfig } from "./parse-config.ts";
 export type { ConfigProblem } from "./problems.ts";
+export { type RemoteTransportOptions, remoteTransportOptions } from "./remote-transport.ts";
 export { type RenderConfigOptions, renderConfig } from "./render-config.ts";
 export { mapSections, sections } from "./schema.ts";
 export type { KeySpec, MapSectionSpec, Role, SectionSpec } from "./schema-types.ts";

@@ -145,10 +145,10 @@ export const replicationSection = {
       type: "bytes",
       min: 0,
       max: 64 * 1024 ** 2,
-      default: "4096",
-      doc: "Duplication reads committed mutations from the private log and ships them in batches of about this many bytes; 0 ships one mutation per batch.",
+      default: "256K",
+      doc: "Duplication reads committed mutations from the private log and ships them in batches of about this many bytes; 0 ships one mutation per batch. A batch holds at most what is committed, so this bounds catch-up, not the lag of a duplication that keeps up.",
       usedBy: ["replica"],
-      pegasus: "same",
+      pegasus: "same name; Pegasus's default is 4096",
     },
     dup_max_allowed_write_size: {
       type: "bytes",
@@ -209,6 +209,14 @@ export const replicationSection = {
       default: "60000",
       doc: "A duplication with a backlog whose confirmed decree has not moved for this long is reported as stalled. Longer than the sync period.",
       usedBy: ["meta", "replica"],
+    },
+    dup_checkpoint_copy_rate_mb: {
+      type: "int",
+      min: 0,
+      max: 100_000,
+      default: "100",
+      doc: "Full duplication, follower side: MiB per second one replica server may pull from master replica servers while copying checkpoints, over all the partitions it copies (a token bucket), so live traffic is not starved. 0 = unlimited.",
+      usedBy: ["replica"],
     },
   },
 } as const satisfies SectionSpec;

@@ -118,6 +118,17 @@ export const mapSections = {
     usedBy: ["meta", "replica"],
     pegasus: "same",
   },
+  "duplication-proxy": {
+    doc: "An HTTP CONNECT proxy per remote cluster: this cluster's servers reach that cluster's meta servers and replica servers for duplication through tunnels the proxy opens (`CONNECT host:port`), e.g. an egress proxy between datacenters. Clusters not listed are reached directly.",
+    keyDoc: "remote cluster name",
+    value: {
+      type: "host-port-list",
+      min: 1,
+      max: 1,
+      doc: "the proxy's `host:port`",
+    },
+    usedBy: ["meta", "replica"],
+  },
 } as const satisfies Readonly<Record<string, MapSectionSpec>>;
 
 export type SectionName = keyof typeof sections;

@@ -4,7 +4,7 @@
  * CRC32C before the install may use it. A failed or corrupt copy rejects; the learner asks again.
  */
 import { open, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { TalariaError } from "../common/errors.ts";
 import { type Gpid, gpidKey } from "../protocol/index.ts";
@@ -44,7 +44,8 @@ async function fileCrc(path: string): Promise<number> {
   }
 }
 
-function fileName(value: unknown, field: string): string {
+/** A plain file name from a peer (no directory part), or ERR_INVALID_PARAMETERS. */
+export function fileName(value: unknown, field: string): string {
   const name = v.string(value, field, 255);
   if (
     name.length === 0 ||
@@ -79,15 +80,7 @@ export class CheckpointSource {
   }
 
   async files(payload: unknown): Promise<{ files: CheckpointFile[] }> {
-    const dir = this.dir(v.object(payload, "payload"));
-    const names = (await readdir(dir)).sort();
-    const files: CheckpointFile[] = [];
-    for (const name of names) {
-      const path = join(dir, name);
-      const info = await stat(path);
-      if (info.isFile()) files.push({ name, bytes: info.size, crc32c: await fileCrc(path) });
-    }
-    return { files };
+    return { files: await checkpointFiles(this.dir(v.object(payload, "payload"))) };
   }
 
   async chunk(payload: unknown): Promise<{ data: Buffer }> {
@@ -95,21 +88,40 @@ export class CheckpointSource {
     const path = join(this.dir(p), fileName(p.file, "file"));
     const offset = v.integer(p.offset, "offset", 0);
     const length = v.integer(p.length, "length", 1, CHECKPOINT_CHUNK_BYTES);
-    const handle = await open(path, "r").catch((error: unknown) => {
-      throw new TalariaError(
-        "ERR_OBJECT_NOT_FOUND",
-        `no file ${String(p.file)} in the checkpoint`,
-        { cause: error },
-      );
-    });
-    try {
-      const data = Buffer.allocUnsafe(length);
-      const { bytesRead } = await handle.read(data, 0, length, offset);
-      return { data: data.subarray(0, bytesRead) };
-    } finally {
-      await handle.close();
-    }
+    return { data: await readFileChunk(path, offset, length) };
   }
+}
+
+/** Up to `length` bytes of the file at `path` from `offset` (short only at its end). */
+export async function readFileChunk(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, "r").catch((error: unknown) => {
+    throw new TalariaError("ERR_OBJECT_NOT_FOUND", `no file ${basename(path)} in the checkpoint`, {
+      cause: error,
+    });
+  });
+  try {
+    const data = Buffer.allocUnsafe(length);
+    const { bytesRead } = await handle.read(data, 0, length, offset);
+    return data.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The regular files of `dir` (except those `skip` names), sorted, with sizes and CRC32C. */
+export async function checkpointFiles(
+  dir: string,
+  skip: (name: string) => boolean = () => false,
+): Promise<CheckpointFile[]> {
+  const names = (await readdir(dir)).sort();
+  const files: CheckpointFile[] = [];
+  for (const name of names) {
+    if (skip(name)) continue;
+    const path = join(dir, name);
+    const info = await stat(path);
+    if (info.isFile()) files.push({ name, bytes: info.size, crc32c: await fileCrc(path) });
+  }
+  return files;
 }
 
 /** Copies checkpoint `ref` of `gpid` into `scratchDir`; resolves to `scratchDir`. */

@@ -11,16 +11,20 @@
  *    term's start decree): at-least-once, harmless under last-write-wins.
  *  - Every replica of a listed duplication holds its plog from the oldest decree not confirmed
  *    (everything, while the start is unknown); a duplication no longer listed holds nothing.
+ *  - A duplication copying data (DS_PREPARE, DS_APP: full duplication) runs no shipper; its
+ *    checkpoints, start decrees and re-syncs are FullSyncSource's (full-sync-source.ts).
  */
 import { join } from "node:path";
 import { createClient, type TalariaClient } from "../client/index.ts";
 import type { MetaSession } from "../client/meta-session.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
+import type { RemoteTransportOptions } from "../config/index.ts";
 import {
   type DeadLetterStore,
   type DuplicationMetrics,
   DuplicationShipper,
   FileDeadLetterStore,
+  isFullSyncStatus,
   plogDuplicationReader,
   runStatusOf,
   type SourceOptions,
@@ -34,6 +38,8 @@ import {
 } from "../protocol/duplication-messages.ts";
 import { type Gpid, gpidKey } from "../protocol/index.ts";
 import type { PartitionReplica } from "../replica/index.ts";
+import type { FullSyncMetrics } from "./full-sync-metrics.ts";
+import { FullSyncSource } from "./full-sync-source.ts";
 
 export interface DuplicationAgentOptions {
   readonly self: string;
@@ -42,6 +48,10 @@ export interface DuplicationAgentOptions {
   readonly syncPeriodMs: number;
   readonly source: SourceOptions;
   readonly callTimeoutMs: number;
+  /** How to reach a remote cluster (its `[duplication-proxy]`); absent: directly. */
+  readonly remoteTransport?: (clusterName: string) => RemoteTransportOptions;
+  /** `[duplication-group]` (cluster name → id): a re-sync sends a remote nothing it wrote. */
+  readonly clusterIds?: Readonly<Record<string, number>>;
 }
 
 export interface DuplicationAgentDeps {
@@ -50,6 +60,7 @@ export interface DuplicationAgentDeps {
   readonly replicas: () => Iterable<PartitionReplica>;
   readonly logger?: Logger;
   readonly metrics?: DuplicationMetrics;
+  readonly fullSyncMetrics?: FullSyncMetrics;
 }
 
 interface Running {
@@ -77,11 +88,38 @@ export class DuplicationAgent {
   private listed = new Map<number, readonly DuplicationSyncEntry[]>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Full duplication: dup checkpoints (and the OPEN / CHUNK server), start decrees, re-syncs. */
+  readonly fullSync: FullSyncSource;
+  private synced = false;
 
   constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
     this.options = options;
     this.deps = deps;
     this.logger = (deps.logger ?? silentLogger).child({ component: "duplication" });
+    this.fullSync = new FullSyncSource(
+      {
+        dataDir: options.dataDir,
+        source: options.source,
+        ...(options.clusterIds === undefined ? {} : { clusterIds: options.clusterIds }),
+      },
+      {
+        replica: (gpid) => {
+          for (const replica of this.deps.replicas())
+            if (gpidKey(replica.gpid) === gpidKey(gpid)) return replica;
+          return undefined;
+        },
+        listed: (appId) => (this.synced ? (this.listed.get(appId) ?? []) : undefined),
+        remoteTable: (dup) => {
+          const table = this.remote(dup).table(dup.remoteAppName);
+          return {
+            duplicate: (index, entries, options) => table.duplicate(index, entries, options),
+            partitionCount: (timeoutMs) => table.partitionCount({ timeoutMs }),
+          };
+        },
+        logger: this.logger,
+        ...(deps.fullSyncMetrics === undefined ? {} : { metrics: deps.fullSyncMetrics }),
+      },
+    );
   }
 
   start(): void {
@@ -119,6 +157,11 @@ export class DuplicationAgent {
       const confirms = [];
       if (report.status === "PRIMARY") {
         for (const dup of this.listed.get(report.gpid.appId) ?? []) {
+          if (isFullSyncStatus(dup.status)) {
+            const confirm = this.fullSync.confirm(report, dup);
+            if (confirm !== undefined) confirms.push(confirm);
+            continue;
+          }
           const key = this.key(report.gpid, dup.dupid);
           const running = this.shippers.get(key);
           const start = this.starts.get(key);
@@ -150,14 +193,26 @@ export class DuplicationAgent {
 
   private async reconcile(reply: DuplicationSyncResponse): Promise<void> {
     this.listed = new Map(reply.apps.map((app) => [app.appId, app.duplications]));
+    this.synced = true;
     const live = new Set<string>();
     for (const replica of this.deps.replicas()) {
       const report = replica.report();
       const dups = this.listed.get(report.gpid.appId) ?? [];
+      const fullSyncHolds = this.fullSync.reconcile(replica, report, dups);
       let hold: number | undefined;
       for (const dup of dups) {
         const key = this.key(report.gpid, dup.dupid);
         live.add(key);
+        const fullSyncHold = fullSyncHolds.get(dup.dupid);
+        if (fullSyncHold !== undefined) {
+          // Copying data: no shipper, and what an earlier run (a re-sync's DS_LOG) left is stale.
+          await this.stop(key);
+          this.starts.delete(key);
+          this.failures.delete(key);
+          this.lastStatus.set(key, dup.status);
+          hold = hold === undefined ? fullSyncHold : Math.min(hold, fullSyncHold);
+          continue;
+        }
         // An operator's start after a pause lifts a FAIL_FAST failure.
         if (this.lastStatus.get(key) === "DS_PAUSE" && dup.status === "DS_LOG") {
           this.failures.delete(key);
@@ -186,6 +241,7 @@ export class DuplicationAgent {
       replica.setDuplicationLogHold(hold);
     }
     for (const key of [...this.shippers.keys()]) if (!live.has(key)) await this.stop(key);
+    this.fullSync.retain(live);
     for (const map of [this.starts, this.failures, this.lastStatus]) {
       for (const key of [...map.keys()]) if (!live.has(key)) map.delete(key);
     }
@@ -273,6 +329,7 @@ export class DuplicationAgent {
         metaServers: dup.remoteMetas,
         name: `duplication ${this.options.self}`,
         timeoutMs: this.options.callTimeoutMs,
+        ...this.options.remoteTransport?.(dup.remoteClusterName),
       });
       this.remotes.set(dup.remoteClusterName, client);
     }
@@ -332,6 +389,7 @@ export class DuplicationAgent {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     for (const key of [...this.shippers.keys()]) await this.stop(key);
+    await this.fullSync.close();
     await Promise.all([...this.remotes.values()].map((c) => c.close()));
     for (const store of this.deadLetters.values())
       await (await store.catch(() => undefined))?.close();

@@ -16,6 +16,7 @@ import { MetaSession } from "../client/meta-session.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
 import type { ReadLimits, WriteLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
+import type { RemoteTransportOptions } from "../config/index.ts";
 import {
   checkDuplicateRequest,
   type DuplicateReceiverPolicy,
@@ -28,6 +29,7 @@ import {
   decodeListDeadLettersRequest,
   decodeReplayDeadLettersRequest,
 } from "../protocol/dead-letter-messages.ts";
+import { DupCheckpointMethod } from "../protocol/dup-checkpoint-messages.ts";
 import {
   type AppInfo,
   type BeaconResponse,
@@ -36,6 +38,7 @@ import {
   isNodeAddress,
   MetaMethod,
   type NodeAddress,
+  type PartitionConfiguration,
   parseGpid,
   type ReplicaReport,
   type UpdateConfigurationRequest,
@@ -45,12 +48,19 @@ import type { ReplicaMessage } from "../protocol/replica-messages.ts";
 import { ReplicaMethod } from "../protocol/replica-messages.ts";
 import { PartitionReplica } from "../replica/index.ts";
 import { defaultReplicationOptions, type ReplicationOptions } from "../replication/index.ts";
-import type { RpcServer, Transport } from "../rpc/index.ts";
+import { RpcClient, type RpcServer, type Transport } from "../rpc/index.ts";
 import { AppEnvPolicy } from "./app-env-policy.ts";
 import { CheckpointMethod, CheckpointSource, fetchCheckpoint } from "./checkpoint-transfer.ts";
 import { registerClientHandlers, type ServedPartition } from "./client-handlers.ts";
 import { listDeadLetters, replayDeadLettersHere } from "./duplication-admin.ts";
 import { DuplicationAgent } from "./duplication-agent.ts";
+import {
+  FollowerCopies,
+  type FollowerCopyLimits,
+  type FollowerCopyMetrics,
+  type MasterConnector,
+} from "./follower/index.ts";
+import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
 import type { TargetLagMetrics } from "./target-lag-metrics.ts";
 
@@ -73,11 +83,24 @@ export interface ReplicaStubOptions {
   readonly sweepBudget?: number;
   /** Timeout of one peer message or meta call. */
   readonly callTimeoutMs?: number;
+  /**
+   * Full duplication, follower side (follower/): `rateBytesPerSec` is
+   * `[replication] dup_checkpoint_copy_rate_mb` in bytes per second (0 = unlimited; default
+   * 100 MiB/s).
+   */
+  readonly followerCopy?: {
+    readonly rateBytesPerSec: number;
+    readonly limits?: Partial<FollowerCopyLimits>;
+  };
   /** Duplication (absent: this server ships nothing and refuses DUPLICATE writes' unknown ids). */
   readonly duplication?: {
     readonly syncPeriodMs: number;
     readonly source: SourceOptions;
     readonly receiver: DuplicateReceiverPolicy;
+    /** How to reach a remote cluster (`remoteTransportOptions(config, name)`); absent: directly. */
+    readonly remoteTransport?: (clusterName: string) => RemoteTransportOptions;
+    /** `[duplication-group]` (cluster name → id), for full re-syncs. */
+    readonly clusterIds?: Readonly<Record<string, number>>;
   };
 }
 
@@ -87,6 +110,8 @@ export interface ReplicaStubDeps {
   readonly metrics?: ReplicaMetrics;
   readonly duplicationMetrics?: DuplicationMetrics;
   readonly targetLag?: TargetLagMetrics;
+  readonly followerCopyMetrics?: FollowerCopyMetrics;
+  readonly fullSyncMetrics?: FullSyncMetrics;
 }
 
 function duplicationDisabled(): TalariaError {
@@ -101,6 +126,7 @@ interface Hosted {
 }
 
 const CALL_TIMEOUT_MS_DEFAULT = 5000;
+const FOLLOWER_COPY_RATE_BYTES_PER_SEC_DEFAULT = 100 * 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS_DEFAULT = 100_000;
 
 export class ReplicaStub {
@@ -114,7 +140,27 @@ export class ReplicaStub {
   private readonly timers: NodeJS.Timeout[] = [];
   private beaconInFlight = false;
   private readonly duplication: DuplicationAgent | undefined;
+  /** Full duplication, follower side: replicas filled from the master cluster before they open. */
+  private readonly followers: FollowerCopies;
+  /** Transports of remote clusters reached through a proxy (remoteTransportFor). */
+  private readonly remoteTransports = new Map<string, RpcClient>();
   private closed = false;
+
+  /**
+   * The one place that decides how this server reaches another cluster's meta and replica
+   * servers (the follower copy's MasterConnector): through the cluster's `[duplication-proxy]`
+   * when one is configured, else over the server's own transport.
+   */
+  private readonly remoteTransportFor: MasterConnector = (cluster) => {
+    const options = this.options.duplication?.remoteTransport?.(cluster) ?? {};
+    if (Object.keys(options).length === 0) return this.deps.transport;
+    let client = this.remoteTransports.get(cluster);
+    if (client === undefined) {
+      client = new RpcClient({ name: `replica ${this.options.self} → ${cluster}`, ...options });
+      this.remoteTransports.set(cluster, client);
+    }
+    return client;
+  };
 
   constructor(options: ReplicaStubOptions, deps: ReplicaStubDeps) {
     this.options = options;
@@ -124,6 +170,23 @@ export class ReplicaStub {
       node: options.self,
     });
     this.meta = new MetaSession(options.metaServers, deps.transport);
+    this.followers = new FollowerCopies(
+      {
+        self: options.self,
+        dataDir: options.dataDir,
+        rateBytesPerSec:
+          options.followerCopy?.rateBytesPerSec ?? FOLLOWER_COPY_RATE_BYTES_PER_SEC_DEFAULT,
+        ...(options.followerCopy?.limits === undefined
+          ? {}
+          : { limits: options.followerCopy.limits }),
+      },
+      {
+        connect: this.remoteTransportFor,
+        logger: this.logger,
+        onInstalled: (gpid, config) => this.openInstalledFollower(gpid, config),
+        ...(deps.followerCopyMetrics === undefined ? {} : { metrics: deps.followerCopyMetrics }),
+      },
+    );
     const duplication = options.duplication;
     this.duplication =
       duplication === undefined
@@ -135,6 +198,12 @@ export class ReplicaStub {
               syncPeriodMs: duplication.syncPeriodMs,
               source: duplication.source,
               callTimeoutMs: this.callTimeoutMs,
+              ...(duplication.remoteTransport === undefined
+                ? {}
+                : { remoteTransport: duplication.remoteTransport }),
+              ...(duplication.clusterIds === undefined
+                ? {}
+                : { clusterIds: duplication.clusterIds }),
             },
             {
               meta: this.meta,
@@ -143,6 +212,9 @@ export class ReplicaStub {
               ...(deps.duplicationMetrics === undefined
                 ? {}
                 : { metrics: deps.duplicationMetrics }),
+              ...(deps.fullSyncMetrics === undefined
+                ? {}
+                : { fullSyncMetrics: deps.fullSyncMetrics }),
             },
           );
   }
@@ -194,6 +266,15 @@ export class ReplicaStub {
     );
     server.handle(CheckpointMethod.FILES, (payload) => source.files(payload));
     server.handle(CheckpointMethod.CHUNK, (payload) => source.chunk(payload));
+    // Full duplication, master side: follower primaries of another cluster pull dup checkpoints.
+    server.handle(DupCheckpointMethod.OPEN, async (payload) => {
+      if (agent === undefined) throw duplicationDisabled();
+      return agent.fullSync.server.open(payload);
+    });
+    server.handle(DupCheckpointMethod.CHUNK, async (payload) => {
+      if (agent === undefined) throw duplicationDisabled();
+      return agent.fullSync.server.chunk(payload);
+    });
   }
 
   /**
@@ -212,6 +293,9 @@ export class ReplicaStub {
         continue;
       }
       try {
+        // An unfinished follower copy is not a replica yet: it resumes once meta configures it.
+        if (await this.followers.adoptFromDisk(gpid, join(this.options.dataDir, entry.name)))
+          continue;
         await this.open(gpid);
       } catch (error) {
         this.logger.error({ err: error, gpid: entry.name }, "cannot open a replica found on disk");
@@ -235,7 +319,13 @@ export class ReplicaStub {
 
   /** Replicas hosted here, for HTTP and beacons. */
   reports(): ReplicaReport[] {
-    return [...this.hosted.values()].map((h) => h.replica.report());
+    const hosted = [...this.hosted.values()].map((h) => h.replica.report());
+    return [...hosted, ...this.followers.reports()];
+  }
+
+  /** Full duplication, follower side: the copies this server runs or waits to resume. */
+  get followerCopies(): FollowerCopies {
+    return this.followers;
   }
 
   replica(gpid: Gpid): PartitionReplica | undefined {
@@ -298,6 +388,11 @@ export class ReplicaStub {
 
   private async openNow(gpid: Gpid): Promise<Hosted> {
     const key = gpidKey(gpid);
+    if (this.followers.owns(gpid)) {
+      throw new TalariaError("ERR_BUSY", `replica ${key} is being copied from the master cluster`, {
+        details: { gpid: key },
+      });
+    }
     const dir = join(this.options.dataDir, key);
     await mkdir(dir, { recursive: true });
     const o = this.options;
@@ -365,10 +460,12 @@ export class ReplicaStub {
 
   private async deliver(from: NodeAddress, message: ReplicaMessage): Promise<void> {
     const known = this.hosted.get(gpidKey(message.gpid));
-    // A primary teaching this server (or a new configuration naming it) creates the replica.
+    // A primary teaching this server (or a new configuration naming it) creates the replica;
+    // not while the follower side fills it from the master cluster.
     const hosted =
       known ??
-      (message.method === ReplicaMethod.GROUP_CHECK || message.method === ReplicaMethod.PREPARE
+      ((message.method === ReplicaMethod.GROUP_CHECK || message.method === ReplicaMethod.PREPARE) &&
+      !this.followers.owns(message.gpid)
         ? await this.open(message.gpid)
         : undefined);
     hosted?.replica.step({ type: "MESSAGE", from, message });
@@ -431,6 +528,7 @@ export class ReplicaStub {
     for (const app of reply.apps) this.apps.set(app.appId, app);
     for (const app of reply.droppedApps ?? []) this.apps.delete(app.appId);
     const dropped = new Set((reply.droppedApps ?? []).map((app) => app.appId));
+    for (const appId of dropped) await this.followers.dropApp(appId);
     for (const [key, hosted] of this.hosted) {
       if (dropped.has(hosted.replica.report().gpid.appId)) {
         this.hosted.delete(key);
@@ -443,6 +541,12 @@ export class ReplicaStub {
     }
     for (const raw of reply.configs) {
       const config = decodeConfig(raw, "config");
+      // A follower primary copies its checkpoint first (in the background); it opens after.
+      if (
+        !this.hosted.has(gpidKey(config.gpid)) &&
+        (await this.followers.claim(config, this.apps.get(config.gpid.appId)))
+      )
+        continue;
       const hosted = await this.open(config.gpid);
       hosted.replica.step({ type: "CONFIG", config });
     }
@@ -454,6 +558,20 @@ export class ReplicaStub {
       const start = sentAt.get(key) ?? hosted.replica.nowMs() - (Date.now() - sentAtMs);
       hosted.replica.step({ type: "LEASE", expiresAtMs: start + reply.leaseMs });
     }
+  }
+
+  /**
+   * A follower copy was installed in the replica's directory: open the replica, give it the
+   * configuration that makes it primary, and beacon now so the lease follows at once.
+   */
+  private async openInstalledFollower(
+    gpid: Gpid,
+    config: PartitionConfiguration | undefined,
+  ): Promise<void> {
+    if (this.closed) return;
+    const hosted = await this.open(gpid);
+    if (config !== undefined) hosted.replica.step({ type: "CONFIG", config });
+    void this.beacon();
   }
 
   /** The checkpoint timer: makes each replica's applied state durable (see flushStorage). */
@@ -480,9 +598,11 @@ export class ReplicaStub {
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    await this.followers.close();
     await this.duplication?.close();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));
     this.hosted.clear();
+    await Promise.all([...this.remoteTransports.values()].map((client) => client.close()));
   }
 }

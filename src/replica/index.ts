@@ -4,6 +4,12 @@
  */
 export type { CheckResolution, CheckValue, RecordReader, VisibleRecord } from "./atomic-ops.ts";
 export { CheckType, evaluateCheck, isCheckType } from "./check-type.ts";
+export {
+  discardCopiedCheckpoint,
+  installCopiedCheckpoint,
+  replicaDirHasData,
+  replicaDirInstalled,
+} from "./follower-install.ts";
 export { HybridClock } from "./hybrid-clock.ts";
 export { PartitionReplica } from "./partition-replica.ts";
 export {

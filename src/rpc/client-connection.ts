@@ -9,12 +9,15 @@
  * - Calls made before the handshake completes wait in `pending` unsent and are written when the
  *   WELCOME arrives, with the time they have left; the connect timeout bounds that wait.
  * - Once closed, a connection is never reused; the pool opens a new one on the next call.
+ * - Through a `connectProxy`, nothing is written to the socket before the proxy opened the tunnel;
+ *   the connect timeout covers the tunnel too.
  */
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { type ErrorCode, isTalariaError, TalariaError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { HostPort } from "./address.ts";
 import { FrameSocket } from "./frame-socket.ts";
+import { openHttpTunnel } from "./http-tunnel.ts";
 import { fromWireError } from "./remote-error.ts";
 import type { RpcMetrics } from "./rpc-metrics.ts";
 import { PROTOCOL_MAGIC, PROTOCOL_VERSION, type WireMessage } from "./wire.ts";
@@ -25,6 +28,8 @@ export interface ClientShared {
   readonly pendingCallsPerConnectionMax: number;
   readonly connectTimeoutMs: number;
   readonly writeBufferBytesMax: number;
+  /** HTTP CONNECT proxy every connection goes through (undefined: connect directly). */
+  readonly connectProxy: HostPort | undefined;
   readonly log: Logger;
   readonly metrics: RpcMetrics | undefined;
 }
@@ -48,7 +53,10 @@ export class ClientConnection {
   /** Resolves when the socket is gone. */
   readonly closed: Promise<void>;
   private readonly shared: ClientShared;
-  private readonly frames: FrameSocket;
+  /** Undefined while the tunnel through `connectProxy` is being opened. */
+  private frames: FrameSocket | undefined;
+  private opening: AbortController | undefined;
+  private resolveClosed: () => void = () => {};
   private state: "connecting" | "ready" | "closed" = "connecting";
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
@@ -59,38 +67,75 @@ export class ClientConnection {
   constructor(address: string, target: HostPort, shared: ClientShared) {
     this.address = address;
     this.shared = shared;
-    let resolveClosed: () => void = () => {};
     this.closed = new Promise((resolve) => {
-      resolveClosed = resolve;
+      this.resolveClosed = resolve;
     });
-    const socket = connect({ host: target.host, port: target.port });
+    this.connectTimer = setTimeout(() => {
+      this.destroy(`no handshake within connectTimeoutMs = ${shared.connectTimeoutMs}`);
+    }, shared.connectTimeoutMs);
+    const proxy = shared.connectProxy;
+    if (proxy === undefined) {
+      this.attach(connect({ host: target.host, port: target.port }));
+      return;
+    }
+    const opening = new AbortController();
+    this.opening = opening;
+    openHttpTunnel(proxy, target, opening.signal).then(
+      (socket) => {
+        this.opening = undefined;
+        if (opening.signal.aborted) {
+          socket.destroy();
+          this.tunnelFailed(String(opening.signal.reason), undefined);
+          return;
+        }
+        this.attach(socket);
+        socket.resume();
+      },
+      (error: unknown) => {
+        this.opening = undefined;
+        this.tunnelFailed(error instanceof Error ? error.message : String(error), error);
+      },
+    );
+  }
+
+  /** Speaks the protocol on `socket`: the HELLO is queued now, written once it connects. */
+  private attach(socket: Socket): void {
     this.frames = new FrameSocket(
       socket,
-      address,
+      this.address,
       {
         side: "client",
-        frameBytesMax: shared.frameBytesMax,
-        log: shared.log,
-        metrics: shared.metrics,
+        frameBytesMax: this.shared.frameBytesMax,
+        log: this.shared.log,
+        metrics: this.shared.metrics,
       },
       {
         onMessage: (message) => this.onMessage(message),
         onClose: (reason, error) => {
           this.onClose(reason, error);
-          resolveClosed();
+          this.resolveClosed();
         },
       },
     );
-    this.connectTimer = setTimeout(() => {
-      this.frames.destroy(`no handshake within connectTimeoutMs = ${shared.connectTimeoutMs}`);
-    }, shared.connectTimeoutMs);
-    // Queued now, written once the socket connects.
     this.frames.send({
       kind: "hello",
       magic: PROTOCOL_MAGIC,
       version: PROTOCOL_VERSION,
-      name: shared.name,
+      name: this.shared.name,
     });
+  }
+
+  /** The proxy did not open the tunnel (or the connection was closed first). */
+  private tunnelFailed(reason: string, error: unknown): void {
+    if (isTalariaError(error)) this.failure ??= error;
+    this.onClose(reason, error instanceof Error ? error : undefined);
+    this.resolveClosed();
+  }
+
+  /** Closes now: the socket, or the tunnel still being opened. */
+  private destroy(reason: string): void {
+    if (this.frames !== undefined) this.frames.destroy(reason);
+    else this.opening?.abort(reason);
   }
 
   get isClosed(): boolean {
@@ -110,7 +155,7 @@ export class ClientConnection {
         max,
       });
     }
-    const unsent = this.frames.unsentBytes;
+    const unsent = this.frames?.unsentBytes ?? 0;
     if (unsent > this.shared.writeBufferBytesMax) {
       return this.refuse(method, startedAt, "ERR_BUSY", `${unsent} bytes not yet sent`, {
         limit: "writeBufferBytesMax",
@@ -136,7 +181,7 @@ export class ClientConnection {
   }
 
   close(reason: string): Promise<void> {
-    this.frames.destroy(reason);
+    this.destroy(reason);
     return this.closed;
   }
 
@@ -155,7 +200,8 @@ export class ClientConnection {
       return;
     }
     try {
-      this.frames.send({
+      // Ready means the handshake is done, so the socket is there.
+      this.frames?.send({
         kind: "request",
         id: call.id,
         method: call.method,
@@ -221,7 +267,7 @@ export class ClientConnection {
       case "welcome":
         if (this.state !== "connecting") break;
         if (message.version !== PROTOCOL_VERSION) {
-          this.frames.reject("handshake", `server answered protocol version ${message.version}`);
+          this.frames?.reject("handshake", `server answered protocol version ${message.version}`);
           return;
         }
         clearTimeout(this.connectTimer);
@@ -243,7 +289,7 @@ export class ClientConnection {
           { address: this.address, code: message.code, reason: message.message },
           "rpc handshake rejected by server",
         );
-        this.frames.destroy(`handshake rejected: ${message.message}`);
+        this.frames?.destroy(`handshake rejected: ${message.message}`);
         return;
       case "reply":
       case "failure": {
@@ -263,7 +309,7 @@ export class ClientConnection {
       case "request":
         break;
     }
-    this.frames.reject("unexpected_kind", `a server may not send ${message.kind} now`);
+    this.frames?.reject("unexpected_kind", `a server may not send ${message.kind} now`);
   }
 
   private onClose(reason: string, cause: Error | undefined): void {

@@ -20,6 +20,11 @@ export interface RpcClientOptions {
   /** Deadline of calls that do not pass `timeoutMs`. */
   readonly callTimeoutMs?: number;
   readonly writeBufferBytesMax?: number;
+  /**
+   * "host:port" of an HTTP CONNECT proxy every connection of this client goes through (e.g. an
+   * egress proxy for cross-datacenter traffic, `[duplication-proxy]`). Unset: connect directly.
+   */
+  readonly connectProxy?: string;
 }
 
 export interface RpcClientDeps {
@@ -56,6 +61,8 @@ export class RpcClient implements Transport {
         options.writeBufferBytesMax ?? d.writeBufferBytesMax,
         Number.MAX_SAFE_INTEGER,
       ),
+      connectProxy:
+        options.connectProxy === undefined ? undefined : parseAddress(options.connectProxy),
       log: deps.log ?? silentLogger,
       metrics: deps.metrics,
     };

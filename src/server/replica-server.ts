@@ -11,6 +11,7 @@ import {
   formatHostPort,
   plogSegmentBytesMaxOf,
   readLimitsOf,
+  remoteTransportOptions,
   writeLimitsOf,
 } from "../config/index.ts";
 import { DuplicationMetrics, duplicateReceiverPolicy } from "../duplication/index.ts";
@@ -18,6 +19,8 @@ import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
 import { ReplicaMetrics } from "../metrics/index.ts";
 import { parseGpid } from "../protocol/index.ts";
 import { duplicationStatusJson } from "../replica-server/duplication-admin.ts";
+import { FollowerCopyMetrics } from "../replica-server/follower/index.ts";
+import { FullSyncMetrics } from "../replica-server/full-sync-metrics.ts";
 import { ReplicaStub } from "../replica-server/replica-stub.ts";
 import { TargetLagMetrics } from "../replica-server/target-lag-metrics.ts";
 import { RpcClient, RpcMetrics, RpcServer } from "../rpc/index.ts";
@@ -61,11 +64,14 @@ export async function startReplicaServer(
       tombstoneRetentionSeconds: config.pegasusServer.tombstoneRetentionSeconds,
       sweepIntervalMs: config.pegasusServer.ttlSweepIntervalMs,
       sweepBudget: config.pegasusServer.ttlSweepBudget,
+      followerCopy: { rateBytesPerSec: replication.dupCheckpointCopyRateMb * 1024 * 1024 },
       ...(replication.duplicationEnabled
         ? {
             duplication: {
               syncPeriodMs: replication.duplicationSyncPeriodSecond * 1000,
               receiver: duplicateReceiverPolicy(config),
+              remoteTransport: (clusterName) => remoteTransportOptions(config, clusterName),
+              clusterIds: config.duplicationGroup,
               source: {
                 sourceClusterId: config.duplicationGroup[replication.clusterName] ?? 0,
                 batchBytes: replication.duplicateLogBatchBytes,
@@ -84,7 +90,9 @@ export async function startReplicaServer(
       logger,
       metrics: new ReplicaMetrics(registry),
       duplicationMetrics: new DuplicationMetrics(registry),
+      fullSyncMetrics: new FullSyncMetrics(registry),
       targetLag: new TargetLagMetrics(registry, config.pegasusServer.dupLaggingWriteThresholdMs),
+      followerCopyMetrics: new FollowerCopyMetrics(registry),
     },
   );
   const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });

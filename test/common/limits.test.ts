@@ -4,6 +4,7 @@ import { it } from "node:test";
 import { defaultReadLimits, defaultWriteLimits, formatLimits } from "../../src/common/limits.ts";
 import { metaStoreLimits } from "../../src/meta/store/index.ts";
 import { defaultPrivateLogOptions } from "../../src/plog/index.ts";
+import { followerCopyDefaults } from "../../src/replica-server/follower/index.ts";
 import { rpcDefaults } from "../../src/rpc/index.ts";
 
 it("docs/limits.md lists every named limit", () => {
@@ -16,6 +17,7 @@ it("docs/limits.md lists every named limit", () => {
     ...Object.keys(defaultPrivateLogOptions).filter((name) => name !== "fsync"),
     ...Object.keys(metaStoreLimits),
     ...Object.keys(rpcDefaults),
+    ...Object.keys(followerCopyDefaults),
     "tombstoneRetentionSeconds",
     "sweepIntervalMs",
     "sweepBudget",

@@ -113,7 +113,8 @@ describe("parseConfig", () => {
     assert.match(error.message, /:6: \[replicaton\] unknown section/);
     assertOneProblem(() => parseConfig(`${MINIMAL}[apps.meta]\nports = 1\n`), {
       section: "apps.meta",
-      message: /unknown section \(known sections: meta_server, zookeeper,.*duplication-group\)/,
+      message:
+        /unknown section \(known sections: meta_server, zookeeper,.*duplication-group, duplication-proxy\)/,
     });
   });
 

@@ -58,7 +58,7 @@ describe("renderConfig", () => {
     assert.ok(!plain.includes(";"));
     assert.match(plain, /^\[meta_server\]\nhost = 127\.0\.0\.1\nport = 34601\n/);
     assert.match(plain, /\[zookeeper\]\nhosts_list =\n/);
-    assert.match(plain, /\[duplication-group\]\nonebox = 1\n$/);
+    assert.match(plain, /\[duplication-group\]\nonebox = 1\n\n\[duplication-proxy\]\n$/);
     const commented = renderConfig(defaultConfig());
     assert.match(commented, /; RPC port of the meta server\. Default: 34601\.\nport = 34601\n/);
     for (const line of commented.split("\n"))

@@ -13,6 +13,9 @@
  *    of an earlier request could otherwise reorder them on the target.
  *  - A request holds at most `requestEntriesMax` entries and `requestBytesMax` entry bytes, unless
  *    a single mutation's group alone is larger (then it travels alone; the remote decides).
+ *  - With `shipDuplicateEntries` (full re-sync only, whose "mutations" are a checkpoint's records
+ *    as DUPLICATE entries with their own timetags) DUPLICATE updates' entries ship unchanged,
+ *    timetags included. The private log never sets it: forwarding received writes would cycle.
  */
 import {
   type DuplicateEntry,
@@ -51,6 +54,8 @@ export interface PlanOptions {
   readonly sourceClusterId: number;
   readonly requestBytesMax: number;
   readonly requestEntriesMax: number;
+  /** Ship DUPLICATE updates' entries as they are instead of skipping them (re-sync). */
+  readonly shipDuplicateEntries?: boolean;
 }
 
 export function duplicateEntryBytes(entry: DuplicateEntry): number {
@@ -91,16 +96,7 @@ export function planBatch(mutations: readonly Mutation[], options: PlanOptions):
 
   for (const mutation of mutations) {
     const groups = new Map<number, Group>();
-    for (const update of mutation.updates) {
-      const entry = toEntry(update, mutation.timestampUs, options.sourceClusterId);
-      if (entry === "duplicate") {
-        skippedDuplicateUpdates++;
-        continue;
-      }
-      if (entry === "empty") {
-        skippedEmptyUpdates++;
-        continue;
-      }
+    const add = (entry: DuplicateEntry): void => {
       const partition = entryPartitionIndex(entry.update, options.targetPartitionCount);
       let group = groups.get(partition);
       if (group === undefined) {
@@ -112,6 +108,22 @@ export function planBatch(mutations: readonly Mutation[], options: PlanOptions):
       group.bytes += bytes;
       entryCount++;
       entryBytes += bytes;
+    };
+    for (const update of mutation.updates) {
+      if (update.kind === UpdateKind.DUPLICATE && options.shipDuplicateEntries === true) {
+        for (const entry of update.entries) add(entry);
+        continue;
+      }
+      const entry = toEntry(update, mutation.timestampUs, options.sourceClusterId);
+      if (entry === "duplicate") {
+        skippedDuplicateUpdates++;
+        continue;
+      }
+      if (entry === "empty") {
+        skippedEmptyUpdates++;
+        continue;
+      }
+      add(entry);
     }
     for (const [partition, group] of groups) {
       const current = open.get(partition);

@@ -28,6 +28,19 @@ export {
   DEAD_LETTERS_DIR,
   FileDeadLetterStore,
 } from "./file-dead-letter-store.ts";
+export {
+  chooseFullSyncStart,
+  fullSyncConfirm,
+  fullSyncDecree,
+  fullSyncHoldFrom,
+  isFullSyncStatus,
+  keepsDupCheckpoints,
+  type ListedDuplication,
+  newestCovering,
+  type OpenFloor,
+  openFloor,
+  type ResyncReport,
+} from "./full-sync-plan.ts";
 export { DuplicationMetrics } from "./metrics.ts";
 export {
   FailMode,
@@ -39,6 +52,7 @@ export {
   sourceDefaults,
 } from "./options.ts";
 export {
+  type DecodedBatch,
   type DuplicationLogReader,
   plogDuplicationReader,
   type RemoteDuplicateOptions,
@@ -53,6 +67,15 @@ export {
   replayDeadLetters,
   routeEntries,
 } from "./replay.ts";
+export {
+  countRecords,
+  type RecordSource,
+  type ResyncIds,
+  ResyncLogReader,
+  type ResyncTotals,
+  recordEntry,
+  recordMutation,
+} from "./resync-reader.ts";
 export { RETENTION_MARKS_MAX } from "./retention-marks.ts";
 export {
   DuplicationShipper,

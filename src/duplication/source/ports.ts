@@ -2,7 +2,7 @@
  * The ports the shipper runtime (shipper.ts) performs the core's actions through, and adapters
  * from Talaria's own pieces: the replica's private log and the client's Table.
  */
-import type { DuplicateEntry } from "../../codec/mutation.ts";
+import type { DuplicateEntry, Mutation } from "../../codec/mutation.ts";
 import { isTalariaError } from "../../common/errors.ts";
 import type { LogRecord, ReadOptions, SegmentInfo } from "../../plog/index.ts";
 import type { DuplicationError } from "./events.ts";
@@ -15,6 +15,17 @@ export interface DuplicationLogReader {
   committedDecree(): number;
   /** Plog bytes of the segments holding `decree` or anything after it. */
   retainedBytesFrom(decree: number): number;
+  /**
+   * A reader that holds mutations rather than log records (a re-sync's checkpoint, which has no
+   * payloads to decode) answers a LOAD with this instead of `read`; same contract.
+   */
+  readMutations?(fromDecree: number, options: ReadOptions): Promise<DecodedBatch>;
+}
+
+/** Mutations fromDecree.. in decree order, and the bytes they count for (batch sizing, stats). */
+export interface DecodedBatch {
+  readonly mutations: Mutation[];
+  readonly bytes: number;
 }
 
 export interface RemoteDuplicateOptions {

@@ -272,10 +272,12 @@ export class DuplicationShipper {
 
   private async load(action: Extract<SourceAction, { type: "LOAD" }>): Promise<SourceEvent> {
     try {
-      const records = await this.deps.log.read(action.fromDecree, {
-        bytesMax: action.bytesMax,
-        toDecree: action.toDecree,
-      });
+      const options = { bytesMax: action.bytesMax, toDecree: action.toDecree };
+      if (this.deps.log.readMutations !== undefined) {
+        const batch = await this.deps.log.readMutations(action.fromDecree, options);
+        return { type: "BATCH_LOADED", loadId: action.loadId, ...batch };
+      }
+      const records = await this.deps.log.read(action.fromDecree, options);
       let bytes = 0;
       const mutations: Mutation[] = [];
       for (const record of records) {

@@ -248,6 +248,7 @@ export class DuplicationSourceCore {
       sourceClusterId: this.options.sourceClusterId,
       requestBytesMax: this.options.requestBytesMax,
       requestEntriesMax: this.options.requestEntriesMax,
+      shipDuplicateEntries: this.options.shipDuplicateEntries,
     });
     this.counters.skippedDuplicateUpdates += plan.skippedDuplicateUpdates;
     this.batch = startBatch(mutations, plan, this.targetPartitionCount);
@@ -399,6 +400,7 @@ export class DuplicationSourceCore {
       sourceClusterId: this.options.sourceClusterId,
       requestBytesMax: this.options.requestBytesMax,
       requestEntriesMax: this.options.requestEntriesMax,
+      shipDuplicateEntries: this.options.shipDuplicateEntries,
     });
     this.batch = startBatch(batch.mutations, plan, partitionCount);
     if (this.batch.remaining === 0) this.completeBatch();

@@ -1,0 +1,152 @@
+/**
+ * FullSyncSource, the replica server's side of DS_PREPARE / DS_APP, on a real replica with a
+ * scripted sync listing: start decree per primary term, the log hold, the checkpoint made in the
+ * background and reported prepared, a new primary's own pick, meta's decree once listed, and the
+ * dup checkpoints deleted once no duplication copies data.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { silentLogger } from "../../src/common/logger.ts";
+import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
+import { type ReplicaReport, ReplicaStatus } from "../../src/protocol/partition-config.ts";
+import { type PartitionReplica, Replica } from "../../src/replica/index.ts";
+import { FullSyncSource } from "../../src/replica-server/full-sync-source.ts";
+import { b, tempDir } from "../replica/replica-fixture.ts";
+import { eventually } from "../server/cluster-support.ts";
+
+const GPID = { appId: 3, partitionIndex: 0 };
+
+function listed(
+  status: DuplicationSyncEntry["status"],
+  confirmed: number,
+  fullSync: "create" | "resync" = "create",
+): DuplicationSyncEntry {
+  return {
+    dupid: 5,
+    status,
+    failMode: "FAIL_SLOW",
+    remoteClusterName: "beta",
+    remoteAppName: "t",
+    remoteReplicaCount: 1,
+    createdAtMs: 1,
+    fullSync,
+    remoteMetas: [],
+    confirmedDecrees: [confirmed],
+  };
+}
+
+describe("FullSyncSource", () => {
+  it("picks per primary term, holds the log, prepares in the background, and cleans up", async () => {
+    const dataDir = tempDir("talaria-fullsync-");
+    const lone = await Replica.open({
+      dir: join(dataDir, "3.0"),
+      clusterId: 1,
+      plogFsync: false,
+      sweepIntervalMs: 0,
+    });
+    const state = { status: ReplicaStatus.PRIMARY as ReplicaStatus, ballot: 1, applied: 0 };
+    // The replica as the source sees it; its decree is scripted, its storage is real.
+    const replica = {
+      gpid: GPID,
+      get lastAppliedDecree() {
+        return state.applied;
+      },
+      whenApplied: async () => {},
+      flushStorage: () => lone.flushStorage(),
+      checkpoint: (dir: string) => lone.checkpoint(dir),
+      report: (): ReplicaReport => ({
+        gpid: GPID,
+        ballot: state.ballot,
+        status: state.status,
+        lastCommittedDecree: state.applied,
+        lastPreparedDecree: state.applied,
+      }),
+    } as unknown as PartitionReplica;
+    let dups: DuplicationSyncEntry[] = [];
+    const source = new FullSyncSource(
+      { dataDir, source: { sourceClusterId: 1 }, prepareRetryMs: 1 },
+      {
+        replica: () => replica,
+        listed: () => dups,
+        remoteTable: () => assert.fail("no re-sync here"),
+        logger: silentLogger,
+      },
+    );
+    const step = (list: DuplicationSyncEntry[]) => {
+      dups = list;
+      return source.reconcile(replica, replica.report(), list);
+    };
+
+    // An activating primary (nothing applied yet) picks nothing and holds everything.
+    assert.deepEqual(step([listed("DS_PREPARE", -1)]), new Map([[5, 1]]));
+    assert.equal(source.confirm(replica.report(), listed("DS_PREPARE", -1)), undefined);
+
+    // Active: C = its last applied decree, once per term.
+    for (let i = 0; i < 5; i++) {
+      await lone.write({
+        op: "set",
+        hashKey: b(`k${i}`),
+        sortKey: b(""),
+        value: b("v"),
+        expireTs: 0,
+      });
+    }
+    state.applied = lone.lastAppliedDecree;
+    const c1 = state.applied;
+    assert.deepEqual(step([listed("DS_PREPARE", -1)]), new Map([[5, c1 + 1]]));
+    await eventually("the checkpoint prepared", 10_000, async () => {
+      step([listed("DS_PREPARE", -1)]);
+      return (
+        source.confirm(replica.report(), listed("DS_PREPARE", -1))?.checkpointPrepared === true
+      );
+    });
+    assert.deepEqual(source.confirm(replica.report(), listed("DS_PREPARE", -1)), {
+      dupid: 5,
+      confirmedDecree: c1,
+      checkpointPrepared: true,
+    });
+    state.applied = c1 + 7; // more writes: the pick of this term stays
+    assert.equal(source.confirm(replica.report(), listed("DS_PREPARE", -1))?.confirmedDecree, c1);
+
+    // A new primary term picks again from its own state.
+    state.ballot = 2;
+    await lone.write({ op: "set", hashKey: b("x"), sortKey: b(""), value: b("v"), expireTs: 0 });
+    state.applied = lone.lastAppliedDecree;
+    step([listed("DS_PREPARE", -1)]);
+    const c2 = source.confirm(replica.report(), listed("DS_PREPARE", -1));
+    assert.equal(c2?.confirmedDecree, state.applied);
+    assert.equal(c2?.checkpointPrepared, false, "its checkpoint must cover the new pick");
+    await eventually("the new checkpoint prepared", 10_000, async () => {
+      step([listed("DS_PREPARE", -1)]);
+      return (
+        source.confirm(replica.report(), listed("DS_PREPARE", -1))?.checkpointPrepared === true
+      );
+    });
+
+    // Once meta lists a decree, that is what is reported and held.
+    assert.deepEqual(step([listed("DS_APP", c1)]), new Map([[5, c1 + 1]]));
+    assert.deepEqual(source.confirm(replica.report(), listed("DS_APP", c1)), {
+      dupid: 5,
+      confirmedDecree: c1,
+      checkpointPrepared: true,
+    });
+    // OPEN answers the newest checkpoint covering meta's decree.
+    const opened = await source.server.open({ gpid: GPID });
+    assert.ok(opened.decree >= state.applied);
+
+    // A secondary holds from meta's decree and reports nothing of its own.
+    state.status = ReplicaStatus.SECONDARY;
+    assert.deepEqual(step([listed("DS_APP", c1)]), new Map([[5, c1 + 1]]));
+
+    // Shipping (DS_LOG) or removed: the dup checkpoints go.
+    const dir = join(dataDir, "3.0", "dup-checkpoints");
+    assert.ok(readdirSync(dir).length >= 1);
+    step([listed("DS_LOG", c1)]);
+    await eventually("dup checkpoints deleted", 10_000, async () => readdirSync(dir).length === 0);
+    assert.ok(existsSync(dir));
+    await source.close();
+    await lone.close();
+  });
+});
