@@ -6,9 +6,14 @@ import { resolve } from "node:path";
 import { Registry } from "prom-client";
 import type { Logger } from "../common/logger.ts";
 import { monotonicClock } from "../common/monotonic-clock.ts";
-import { type Config, formatHostPort, validateAppEnv } from "../config/index.ts";
+import {
+  type Config,
+  formatHostPort,
+  remoteTransportOptions,
+  validateAppEnv,
+} from "../config/index.ts";
 import { commonRoutes, HttpServer, Router } from "../http/index.ts";
-import { MetaService } from "../meta/service/index.ts";
+import { connectRemoteMeta, MetaService } from "../meta/service/index.ts";
 import { type MetaStore, openMetaStore } from "../meta/store/index.ts";
 import { MetaDuplicationMetrics } from "../metrics/index.ts";
 import { DuplicationMethod, MetaMethod } from "../protocol/index.ts";
@@ -83,6 +88,10 @@ export async function startMetaServer(
       clock: monotonicClock(),
       logger,
       validateAppEnv,
+      // Full duplication creates follower tables on remote metas: through [duplication-proxy].
+      connectRemoteMeta: connectRemoteMeta((cluster) => remoteTransportOptions(config, cluster), {
+        log: logger,
+      }),
       onLeadershipLost: () => options.onFatal?.("meta server lost its leadership"),
     },
   );
