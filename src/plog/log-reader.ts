@@ -1,8 +1,10 @@
 /**
  * Reading records back (replay on restart, duplication, learning). Reads go through their own file
- * handles, so they run alongside appends; they only look at durable bytes of each segment, and
- * load one block at a time. Payloads are copied out of the block so a caller holding a small
- * record does not pin a whole block in memory.
+ * handles, so they run alongside appends; they only look at durable bytes of each segment. Blocks
+ * are parsed out of a read-ahead window (READ_WINDOW_BYTES, or one whole block when larger), so a
+ * read of many small group-commit blocks costs one file read per window instead of two per block
+ * (duplication reads the log's tail all the time: measured 17–163 reads for 6 records before).
+ * Payloads are copied out of the window so a caller holding a small record pins nothing else.
  *
  * Invariant: records come back in decree order, all >= fromDecree and <= toDecree, the first one
  * being the first durable record >= fromDecree.
@@ -10,9 +12,15 @@
 import * as path from "node:path";
 import { assert } from "../common/assert.ts";
 import { TalariaError } from "../common/errors.ts";
-import { readBlockBody, readBlockHeader } from "./block-reader.ts";
-import { BLOCK_HEADER_BYTES, type LogRecord } from "./format.ts";
-import { fsOp, isNotFound, type PlogFileHandle, type PlogFs } from "./fs-port.ts";
+import {
+  BLOCK_HEADER_BYTES,
+  type BlockHeader,
+  type Decoded,
+  decodeBlockBody,
+  decodeBlockHeader,
+  type LogRecord,
+} from "./format.ts";
+import { fsOp, isNotFound, type PlogFileHandle, type PlogFs, readAt } from "./fs-port.ts";
 import type { Segment } from "./segment-table.ts";
 
 export interface ReadRange {
@@ -48,6 +56,47 @@ async function openForRead(fs: PlogFs, dir: string, segment: Segment): Promise<P
   }
 }
 
+/** Bytes read ahead per file read. */
+export const READ_WINDOW_BYTES = 256 * 1024;
+
+/** A segment's durable bytes, read a window at a time. */
+class SegmentWindow {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+
+  constructor(
+    private readonly handle: PlogFileHandle,
+    private readonly fileBytes: number,
+  ) {}
+
+  /** Up to `length` bytes at `offset` (fewer only at the end of the durable bytes). */
+  async bytes(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.fileBytes);
+    if (offset < this.windowStart || end > this.windowStart + this.window.length) {
+      const want = Math.min(Math.max(length, READ_WINDOW_BYTES), this.fileBytes - offset);
+      this.window = await readAt(this.handle, Math.max(0, want), offset);
+      this.windowStart = offset;
+    }
+    return this.window.subarray(offset - this.windowStart, end - this.windowStart);
+  }
+
+  async header(offset: number, nonce: Buffer): Promise<Decoded<BlockHeader>> {
+    const decoded = decodeBlockHeader(await this.bytes(offset, BLOCK_HEADER_BYTES), {
+      nonce,
+      offset,
+    });
+    if (!decoded.ok) return decoded;
+    if (offset + BLOCK_HEADER_BYTES + decoded.value.bodyBytes > this.fileBytes)
+      return { ok: false, reason: "partial block body" };
+    return decoded;
+  }
+
+  async body(offset: number, header: BlockHeader, nonce: Buffer): Promise<Decoded<LogRecord[]>> {
+    const body = await this.bytes(offset + BLOCK_HEADER_BYTES, header.bodyBytes);
+    return decodeBlockBody(header, body, nonce);
+  }
+}
+
 /** `segments` is a snapshot starting at the segment that may hold `range.fromDecree`. */
 export async function readRecords(
   fs: PlogFs,
@@ -65,18 +114,17 @@ export async function readRecords(
     const handle = await openForRead(fs, dir, segment);
     const filePath = path.join(dir, segment.fileName);
     try {
+      const window = new SegmentWindow(handle, segment.durableBytes);
       let offset = segment.seekOffset(fromDecree);
       // Bounded by the segment's durable size: each step moves past one block.
       while (offset < segment.durableBytes) {
-        const header = await fsOp("read", filePath, () =>
-          readBlockHeader(handle, offset, segment.durableBytes, segment.nonce),
-        );
+        const header = await fsOp("read", filePath, () => window.header(offset, segment.nonce));
         if (!header.ok) throw damaged(segment.fileName, offset, header.reason);
         const blockBytes = BLOCK_HEADER_BYTES + header.value.bodyBytes;
         if (header.value.firstDecree > toDecree) return records;
         if (header.value.lastDecree >= fromDecree) {
           const body = await fsOp("read", filePath, () =>
-            readBlockBody(handle, offset, header.value, segment.nonce),
+            window.body(offset, header.value, segment.nonce),
           );
           if (!body.ok) throw damaged(segment.fileName, offset, body.reason);
           for (const record of body.value) {
