@@ -312,8 +312,13 @@ export class DuplicationAgent {
         },
       },
     );
-    const untrack =
+    const untrackMetrics =
       this.deps.metrics?.track(dup.dupid, gpidKey(gpid), () => shipper.snapshot()) ?? (() => {});
+    const unwatch = replica.watchApplied(() => shipper.poke());
+    const untrack = () => {
+      unwatch();
+      untrackMetrics();
+    };
     this.shippers.set(key, { shipper, ballot, untrack });
     shipper.start();
     this.logger.info(

@@ -57,6 +57,9 @@ import { validateWrite, type WriteRequest, type WriteResult } from "./write-requ
 import { type AtomicReadiness, WriteSequencer } from "./write-sequencer.ts";
 
 export class PartitionReplica {
+  /** Called when lastAppliedDecree moved (watchApplied). */
+  private readonly appliedWatchers = new Set<() => void>();
+  private lastNotifiedApplied = -1;
   /** This server's duplications' hold (setDuplicationLogHold). */
   private duplicationHold: number | undefined;
   /** The primary's hold, from its group checks (this replica may become primary). */
@@ -104,7 +107,10 @@ export class PartitionReplica {
         logger: files.logger,
         timeClock: defaultClocks(deps).timeClock,
         ports: deps,
-        onProgress: () => this.sequencer.pump(),
+        onProgress: () => {
+          this.sequencer.pump();
+          this.notifyApplied();
+        },
         onStorageReplaced: () => this.startSweeper(),
         onFailed: (error) => this.settleAll(error),
         logHold: () => this.logHoldDecree(),
@@ -378,6 +384,23 @@ export class PartitionReplica {
     this.duplicationHold = fromDecree;
     // A primary passes it on to its members in group checks.
     this.step({ type: "LOG_HOLD", fromDecree });
+  }
+
+  /**
+   * Calls `watcher` whenever the last applied decree has moved (at most once per runner step or
+   * apply); duplication ships new commits without polling. Returns the unsubscribe function.
+   */
+  watchApplied(watcher: () => void): () => void {
+    this.appliedWatchers.add(watcher);
+    return () => this.appliedWatchers.delete(watcher);
+  }
+
+  private notifyApplied(): void {
+    if (this.appliedWatchers.size === 0) return;
+    const applied = this.lastAppliedDecree;
+    if (applied === this.lastNotifiedApplied) return;
+    this.lastNotifiedApplied = applied;
+    for (const watcher of this.appliedWatchers) watcher();
   }
 
   /** The private log as duplication reads it: durable records and the segments held. */

@@ -90,6 +90,7 @@ export class DuplicationShipper {
   private readonly tickIntervalMs: number;
   private readonly inFlight = new Set<Promise<void>>();
   private stopTicks: (() => void) | undefined;
+  private pokeScheduled = false;
   private closed = false;
   private lookingUpCount = false;
   private lookupAtMs = 0;
@@ -130,12 +131,7 @@ export class DuplicationShipper {
   /** Feeds the replica's log state and the time; issues whatever is due. */
   tick(): void {
     if (this.closed) return;
-    const snapshot = this.core.snapshot();
-    this.feed({
-      type: "LOG_STATE",
-      committedDecree: this.deps.log.committedDecree(),
-      retainedBytes: this.deps.log.retainedBytesFrom(snapshot.confirmedDecree + 1),
-    });
+    this.feedLogState();
     this.feed({ type: "TICK", nowMs: this.timeClock.nowMs() });
     this.maybeLookUpPartitionCount();
     const stalled = this.core.snapshot().stalled;
@@ -144,6 +140,28 @@ export class DuplicationShipper {
       if (stalled) this.log.warn(this.core.snapshot(), "duplication stalled");
       else this.log.info("duplication no longer stalled");
     }
+  }
+
+  /**
+   * The replica committed more: tick soon (once per turn of the event loop however many commits
+   * arrive), so shipping does not wait for the next timer tick.
+   */
+  poke(): void {
+    if (this.pokeScheduled || this.closed) return;
+    this.pokeScheduled = true;
+    setImmediate(() => {
+      this.pokeScheduled = false;
+      this.tick();
+    });
+  }
+
+  private feedLogState(): void {
+    const snapshot = this.core.snapshot();
+    this.feed({
+      type: "LOG_STATE",
+      committedDecree: this.deps.log.committedDecree(),
+      retainedBytes: this.deps.log.retainedBytesFrom(snapshot.confirmedDecree + 1),
+    });
   }
 
   /** Meta persisted `confirmedDecree` (duplication sync reply). */
@@ -199,7 +217,10 @@ export class DuplicationShipper {
         return undefined;
       })
       .then((event) => {
-        if (event !== undefined) this.feed(event);
+        if (event === undefined) return;
+        // What committed meanwhile is known before the outcome lets the core load again.
+        this.feedLogState();
+        this.feed(event);
       });
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done));
