@@ -1,0 +1,139 @@
+/**
+ * What bench:dup reads from the servers' Prometheus /metrics: on the source's replica servers the
+ * duplication's per-partition gauges and counters (talaria_dup_*, docs/duplication.md), on the
+ * target's the lag histogram talaria_dup_time_lag_seconds. Readings are cumulative; a phase uses
+ * the difference of two.
+ */
+
+const SCRAPE_TIMEOUT_MS = 5000;
+
+interface Sample {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+function parseMetrics(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    const head = line.slice(0, space);
+    const brace = head.indexOf("{");
+    const name = brace < 0 ? head : head.slice(0, brace);
+    const labels: Record<string, string> = {};
+    if (brace >= 0) {
+      for (const match of head.slice(brace).matchAll(/(\w+)="([^"]*)"/g)) {
+        labels[match[1] as string] = match[2] as string;
+      }
+    }
+    samples.push({ name, labels, value: Number(line.slice(space + 1)) });
+  }
+  return samples;
+}
+
+async function scrape(port: number): Promise<Sample[]> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+    signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS),
+  });
+  return parseMetrics(await response.text());
+}
+
+export interface PartitionProgress {
+  /** The primary's committed decree as its shipper last saw it (backlog + confirmed). */
+  readonly committed: number;
+  /** Everything up to here is acknowledged by the target. */
+  readonly last: number;
+  /** What meta persisted and fed back (the backlog metric counts from here). */
+  readonly confirmed: number;
+}
+
+export interface SourceReading {
+  readonly atMs: number;
+  /** Σ talaria_dup_shipped_entries_total: entries the target acknowledged. */
+  readonly shippedEntries: number;
+  /** Σ talaria_dup_backlog_mutations: committed − confirmed (what operators alert on). */
+  readonly backlog: number;
+  /** Σ committed − last decree: mutations not yet acknowledged by the target. */
+  readonly unshipped: number;
+  readonly partitions: ReadonlyMap<string, PartitionProgress>;
+}
+
+/** The duplication `dupid` over the source's replica servers (only primaries ship). */
+export async function readSource(
+  httpPorts: readonly number[],
+  dupid: number,
+): Promise<SourceReading> {
+  const all = (await Promise.all(httpPorts.map(scrape))).flat();
+  const id = String(dupid);
+  const perGpid = new Map<string, { backlog: number; last: number; confirmed: number }>();
+  let shippedEntries = 0;
+  for (const sample of all) {
+    if (sample.labels.dupid !== id) continue;
+    const gpid = sample.labels.gpid ?? "";
+    const entry = perGpid.get(gpid) ?? { backlog: 0, last: 0, confirmed: 0 };
+    switch (sample.name) {
+      case "talaria_dup_shipped_entries_total":
+        shippedEntries += sample.value;
+        break;
+      case "talaria_dup_backlog_mutations":
+        entry.backlog = sample.value;
+        break;
+      case "talaria_dup_last_decree":
+        entry.last = sample.value;
+        break;
+      case "talaria_dup_confirmed_decree":
+        entry.confirmed = sample.value;
+        break;
+      default:
+        continue;
+    }
+    perGpid.set(gpid, entry);
+  }
+  let backlog = 0;
+  let unshipped = 0;
+  const partitions = new Map<string, PartitionProgress>();
+  for (const [gpid, e] of perGpid) {
+    const committed = e.confirmed + e.backlog;
+    backlog += e.backlog;
+    unshipped += Math.max(0, committed - e.last);
+    partitions.set(gpid, { committed, last: e.last, confirmed: e.confirmed });
+  }
+  return { atMs: performance.now(), shippedEntries, backlog, unshipped, partitions };
+}
+
+/** Cumulative counts of the target's lag histogram by bucket upper bound (seconds; +Inf last). */
+export interface LagHistogram {
+  readonly bounds: readonly number[];
+  readonly counts: readonly number[];
+}
+
+export async function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogram> {
+  const byBound = new Map<number, number>();
+  for (const sample of (await Promise.all(httpPorts.map(scrape))).flat()) {
+    if (sample.name !== "talaria_dup_time_lag_seconds_bucket") continue;
+    const le = sample.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(sample.labels.le);
+    byBound.set(le, (byBound.get(le) ?? 0) + sample.value);
+  }
+  const bounds = [...byBound.keys()].sort((a, b) => a - b);
+  return { bounds, counts: bounds.map((b) => byBound.get(b) ?? 0) };
+}
+
+/**
+ * The bucket bound (ms) under which fraction `q` of the observations made between two readings
+ * fall: the histogram only says "≤ bound", so this is an upper bound, not an estimate.
+ */
+export function lagBucketMs(before: LagHistogram, after: LagHistogram, q: number): number {
+  const deltas = after.bounds.map((bound, i) => {
+    const j = before.bounds.indexOf(bound);
+    return (after.counts[i] ?? 0) - (j < 0 ? 0 : (before.counts[j] ?? 0));
+  });
+  const total = deltas.at(-1) ?? 0;
+  if (total <= 0) return Number.NaN;
+  const index = deltas.findIndex((count) => count >= q * total);
+  return (after.bounds[index] ?? Number.NaN) * 1000;
+}
+
+export function histogramCount(before: LagHistogram, after: LagHistogram): number {
+  return (after.counts.at(-1) ?? 0) - (before.counts.at(-1) ?? 0);
+}

@@ -1,0 +1,230 @@
+/**
+ * The two kinds of bench:dup phase. A rate phase offers a fixed write rate to the source for a
+ * window and measures replication lag (probed end to end, and the target's histogram), backlog and
+ * shipped entries/s. A cut phase writes at a fixed rate, cuts the link through the proxy, heals it,
+ * and measures how fast the backlog built during the cut is shipped.
+ */
+import type { Table } from "../src/client/index.ts";
+import { type ProcessCpu, processCpu } from "./cluster-cpu.ts";
+import type { DupBench } from "./dup-cluster.ts";
+import { LagProber, OpenLoopWriter, type WriterResult } from "./dup-load.ts";
+import {
+  histogramCount,
+  lagBucketMs,
+  readSource,
+  readTargetLag,
+  type SourceReading,
+} from "./dup-metrics.ts";
+
+/** Writes one writer keeps outstanding; past it the offered rate is not reached (counted). */
+const IN_FLIGHT_MAX = 1024;
+/** Lag probes per second, whatever the write rate. */
+const PROBES_PER_SEC = 50;
+const PROBE_POLL_MS = 10;
+const PROBES_OUTSTANDING_MAX = 2000;
+const PROBE_GIVE_UP_MS = 60_000;
+/** After a window, how long probes of its last writes may still be polled for. */
+const PROBE_TAIL_MS = 15_000;
+const SAMPLE_MS = 500;
+const DRAIN_TIMEOUT_MS = 120_000;
+const CATCH_UP_POLL_MS = 250;
+/** Steady load before a cut, so the cut starts from the normal backlog. */
+const PRE_CUT_MS = 5000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface CpuShare {
+  /** CPU seconds per second of wall time, summed over the cluster's processes. */
+  readonly source: number;
+  readonly target: number;
+}
+
+function cpuOf(pids: readonly number[]): number {
+  return pids
+    .map(processCpu)
+    .reduce((sum, c: ProcessCpu) => sum + c.userSeconds + c.systemSeconds, 0);
+}
+
+function cpuMeter(bench: DupBench): () => CpuShare {
+  const startMs = performance.now();
+  const source = cpuOf(bench.pids.source);
+  const target = cpuOf(bench.pids.target);
+  return () => {
+    const seconds = (performance.now() - startMs) / 1000;
+    return {
+      source: (cpuOf(bench.pids.source) - source) / seconds,
+      target: (cpuOf(bench.pids.target) - target) / seconds,
+    };
+  };
+}
+
+/** Waits until the target acknowledged everything committed on the source (bounded). */
+export async function waitDrained(bench: DupBench): Promise<boolean> {
+  const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    const reading = await readSource(bench.sourceHttpPorts, bench.dupid).catch(() => undefined);
+    if (reading !== undefined && reading.partitions.size > 0 && reading.unshipped === 0)
+      return true;
+    await sleep(SAMPLE_MS);
+  }
+  return false;
+}
+
+export interface RatePhase {
+  readonly delayMs: number;
+  readonly label: string;
+  readonly writes: WriterResult;
+  readonly lag: Awaited<ReturnType<LagProber["stop"]>>;
+  /** Bucket bounds of the target's lag histogram (source timestamp → apply), ms. */
+  readonly histogramP50Ms: number;
+  readonly histogramP99Ms: number;
+  readonly histogramCount: number;
+  readonly backlogMax: number;
+  readonly unshippedMax: number;
+  readonly shippedPerSec: number;
+  readonly cpu: CpuShare;
+}
+
+export async function runRatePhase(
+  bench: DupBench,
+  tables: { readonly source: Table; readonly target: Table },
+  spec: { delayMs: number; label: string; ratePerSec: number; windowMs: number; keyPrefix: string },
+): Promise<RatePhase> {
+  await waitDrained(bench);
+  const prober = new LagProber(tables.target, {
+    pollIntervalMs: PROBE_POLL_MS,
+    outstandingMax: PROBES_OUTSTANDING_MAX,
+    giveUpMs: PROBE_GIVE_UP_MS,
+  });
+  const writer = new OpenLoopWriter(tables.source, {
+    ratePerSec: spec.ratePerSec,
+    inFlightMax: IN_FLIGHT_MAX,
+    keyPrefix: spec.keyPrefix,
+    probesPerSec: PROBES_PER_SEC,
+    onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
+  });
+  const lagBefore = await readTargetLag(bench.targetHttpPorts);
+  const before = await readSource(bench.sourceHttpPorts, bench.dupid);
+  const cpu = cpuMeter(bench);
+  prober.start();
+  writer.start();
+  let backlogMax = 0;
+  let unshippedMax = 0;
+  const endMs = performance.now() + spec.windowMs;
+  while (performance.now() < endMs) {
+    await sleep(Math.min(SAMPLE_MS, Math.max(0, endMs - performance.now())));
+    const reading = await readSource(bench.sourceHttpPorts, bench.dupid).catch(() => undefined);
+    backlogMax = Math.max(backlogMax, reading?.backlog ?? 0);
+    unshippedMax = Math.max(unshippedMax, reading?.unshipped ?? 0);
+  }
+  const writes = await writer.stop();
+  const after = await readSource(bench.sourceHttpPorts, bench.dupid);
+  const cpuShare = cpu();
+  const tailEnd = performance.now() + PROBE_TAIL_MS;
+  while (performance.now() < tailEnd && !(await waitDrainedOnce(bench))) await sleep(SAMPLE_MS);
+  // The last probes' gets: one more poll round after the drain.
+  await sleep(PROBE_POLL_MS * 5);
+  const lag = await prober.stop();
+  const lagAfter = await readTargetLag(bench.targetHttpPorts);
+  return {
+    delayMs: spec.delayMs,
+    label: spec.label,
+    writes,
+    lag,
+    histogramP50Ms: lagBucketMs(lagBefore, lagAfter, 0.5),
+    histogramP99Ms: lagBucketMs(lagBefore, lagAfter, 0.99),
+    histogramCount: histogramCount(lagBefore, lagAfter),
+    backlogMax,
+    unshippedMax,
+    shippedPerSec:
+      ((after.shippedEntries - before.shippedEntries) / (after.atMs - before.atMs)) * 1000,
+    cpu: cpuShare,
+  };
+}
+
+async function waitDrainedOnce(bench: DupBench): Promise<boolean> {
+  const reading = await readSource(bench.sourceHttpPorts, bench.dupid).catch(() => undefined);
+  return reading !== undefined && reading.unshipped === 0;
+}
+
+export interface CutPhase {
+  readonly delayMs: number;
+  readonly ratePerSec: number;
+  readonly cutMs: number;
+  readonly writes: WriterResult;
+  /** Mutations not shipped when the link healed. */
+  readonly backlogAtHeal: number;
+  /** Entries the target acknowledged per second from the heal until that backlog was shipped. */
+  readonly catchUpPerSec: number;
+  /** From the heal until everything committed before it was acknowledged by the target; NaN: not within the bound. */
+  readonly catchUpMs: number;
+  /** From the end of the writes until the backlog metric (committed − confirmed) read 0. */
+  readonly backlogZeroAfterStopMs: number;
+  readonly cpu: CpuShare;
+}
+
+function caughtUp(heal: SourceReading, now: SourceReading): boolean {
+  for (const [gpid, progress] of heal.partitions) {
+    const current = now.partitions.get(gpid);
+    if (current === undefined || current.last < progress.committed) return false;
+  }
+  return true;
+}
+
+export async function runCutPhase(
+  bench: DupBench,
+  source: Table,
+  spec: { delayMs: number; ratePerSec: number; cutMs: number; keyPrefix: string },
+): Promise<CutPhase> {
+  await waitDrained(bench);
+  const writer = new OpenLoopWriter(source, {
+    ratePerSec: spec.ratePerSec,
+    inFlightMax: IN_FLIGHT_MAX,
+    keyPrefix: spec.keyPrefix,
+    probesPerSec: 0,
+  });
+  const cpu = cpuMeter(bench);
+  writer.start();
+  await sleep(PRE_CUT_MS);
+  await bench.proxy.cut();
+  await sleep(spec.cutMs);
+  const heal = await readSource(bench.sourceHttpPorts, bench.dupid);
+  await bench.proxy.heal();
+  const healMs = performance.now();
+  const boundMs = Math.max(DRAIN_TIMEOUT_MS, 3 * spec.cutMs);
+  let last = heal;
+  let catchUpMs = Number.NaN;
+  while (performance.now() - healMs < boundMs) {
+    await sleep(CATCH_UP_POLL_MS);
+    const reading = await readSource(bench.sourceHttpPorts, bench.dupid).catch(() => undefined);
+    if (reading === undefined) continue;
+    last = reading;
+    if (caughtUp(heal, reading)) {
+      catchUpMs = reading.atMs - healMs;
+      break;
+    }
+  }
+  const writes = await writer.stop();
+  const cpuShare = cpu();
+  const stopMs = performance.now();
+  let backlogZeroAfterStopMs = Number.NaN;
+  while (performance.now() - stopMs < DRAIN_TIMEOUT_MS) {
+    const reading = await readSource(bench.sourceHttpPorts, bench.dupid).catch(() => undefined);
+    if (reading !== undefined && reading.backlog === 0) {
+      backlogZeroAfterStopMs = reading.atMs - stopMs;
+      break;
+    }
+    await sleep(CATCH_UP_POLL_MS);
+  }
+  return {
+    delayMs: spec.delayMs,
+    ratePerSec: spec.ratePerSec,
+    cutMs: spec.cutMs,
+    writes,
+    backlogAtHeal: heal.unshipped,
+    catchUpPerSec: ((last.shippedEntries - heal.shippedEntries) / (last.atMs - heal.atMs)) * 1000,
+    catchUpMs,
+    backlogZeroAfterStopMs,
+    cpu: cpuShare,
+  };
+}

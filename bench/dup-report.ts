@@ -1,0 +1,114 @@
+/** The tables bench:dup prints and appends to docs/benchmarks.md. */
+import type { CutPhase, RatePhase } from "./dup-phases.ts";
+import { formatCount, formatRatio, markdownTable } from "./harness.ts";
+
+function ms(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  return value < 10 ? value.toFixed(1) : value.toFixed(0);
+}
+
+function seconds(valueMs: number): string {
+  return Number.isFinite(valueMs) ? (valueMs / 1000).toFixed(1) : "not within the bound";
+}
+
+export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhase[]): string {
+  const rateRows = rates.map((p) => [
+    `${p.delayMs} ms`,
+    p.label,
+    `${formatCount(p.writes.achievedPerSec)}${p.writes.skipped > 0 ? ` (${formatCount(p.writes.skipped)} not issued)` : ""}${p.writes.errors > 0 ? ` (${p.writes.errors} errors)` : ""}`,
+    ms(p.writes.p99Ms),
+    ms(p.lag.p50Ms),
+    ms(p.lag.p99Ms),
+    ms(p.lag.maxMs),
+    `${p.lag.seen}${p.lag.unseen > 0 ? ` (+${p.lag.unseen} unseen)` : ""}`,
+    `≤${ms(p.histogramP50Ms)} / ≤${ms(p.histogramP99Ms)}`,
+    `${formatCount(p.unshippedMax)} / ${formatCount(p.backlogMax)}`,
+    formatCount(p.shippedPerSec),
+    `${p.cpu.source.toFixed(2)} / ${p.cpu.target.toFixed(2)}`,
+  ]);
+  const cutRows = cuts.map((c) => [
+    `${c.delayMs} ms`,
+    `${c.cutMs / 1000} s`,
+    formatCount(c.writes.achievedPerSec),
+    formatCount(c.backlogAtHeal),
+    formatCount(c.catchUpPerSec),
+    formatRatio(c.catchUpPerSec / c.writes.achievedPerSec),
+    seconds(c.catchUpMs),
+    seconds(c.backlogZeroAfterStopMs),
+    `${c.cpu.source.toFixed(2)} / ${c.cpu.target.toFixed(2)}`,
+  ]);
+  return [
+    markdownTable(
+      [
+        "one-way delay",
+        "offered writes/s",
+        "achieved writes/s",
+        "source write p99 ms",
+        "lag p50 ms",
+        "lag p99 ms",
+        "lag max ms",
+        "lag probes",
+        "target histogram p50 / p99 ms",
+        "backlog max: unshipped / metric",
+        "shipped entries/s",
+        "CPU source / target",
+      ],
+      rateRows,
+    ),
+    "",
+    "Lag: from a write's acknowledgement on the source to the first get that finds it on the target",
+    "(≈50 probed writes/s, polled every 10 ms, so up to 10 ms + one get above the true lag). The",
+    "target histogram (`talaria_dup_time_lag_seconds`: apply time − the write's source timestamp,",
+    "which is taken before the source's commit) only gives bucket bounds. Backlog: unshipped =",
+    "committed − last decree acknowledged by the target; metric = `talaria_dup_backlog_mutations`",
+    "(committed − confirmed decree, which trails by the duplication sync and meta's persist period).",
+    "CPU: seconds per second summed over each cluster's 4 processes (2.00 = both cores).",
+    "",
+    markdownTable(
+      [
+        "one-way delay",
+        "cut",
+        "writes/s during the cut",
+        "backlog at heal",
+        "catch-up entries/s",
+        "catch-up / write rate",
+        "time to ship the backlog s",
+        "backlog metric 0 after writes stop s",
+        "CPU source / target",
+      ],
+      cutRows,
+    ),
+    "",
+    "Catch-up: entries the target acknowledged per second from the heal until every partition had",
+    "shipped everything committed before the heal (writes continue meanwhile); that time is the",
+    "time to ship the backlog.",
+  ].join("\n");
+}
+
+export function settingsLine(
+  options: {
+    windowMs: number;
+    cutMs: number;
+    probeMs: number;
+    delaysMs: readonly number[];
+    batchBytes?: number;
+  },
+  table: { table: string; partitions: number; replicas: number },
+  maxRates: readonly number[],
+  cutRates: readonly number[],
+): string {
+  const perDelay = (values: readonly number[]) =>
+    values.map((v, i) => `${formatCount(v)} at ${options.delaysMs[i]} ms`).join(", ");
+  return [
+    "two onebox clusters (alpha → beta), each 1 meta server + 3 replica servers as separate processes, and the bench process, on one machine",
+    `table of ${table.partitions} partitions × ${table.replicas} replicas on both sides`,
+    "alpha reaches beta through the fault proxy (`[duplication-proxy]`), itself a separate process",
+    `keys: \`<phase>-<n>\` hash key + 1-byte sort key; values: 100 random bytes`,
+    `open-loop writes from one client (at most 1,024 in flight; a write due while 1,024 are in flight is not issued and counted); the highest rate the source sustains measured right before each "max" phase with 1,024 closed loops for ${options.probeMs / 1000} s after a 3 s warm-up: ${perDelay(maxRates)} writes/s`,
+    `a 10 s warm-up at 500 writes/s first; rate phases ${options.windowMs / 1000} s each, each starting with nothing to ship; cut phase: min(1k, max / 2) writes/s (${perDelay(cutRates)}), 5 s before a ${options.cutMs / 1000} s cut and on until the backlog is shipped`,
+    `one-way delays ${options.delaysMs.join(", ")} ms`,
+    options.batchBytes === undefined
+      ? "duplication settings at their defaults, onebox timings (duplication sync every 2 s)"
+      : `duplicate_log_batch_bytes = ${options.batchBytes} on the source, other duplication settings at their defaults, onebox timings (duplication sync every 2 s)`,
+  ].join("; ");
+}

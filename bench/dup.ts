@@ -1,0 +1,252 @@
+/**
+ * bench:dup — duplication between two onebox clusters (alpha → beta, 1 meta server + 3 replica
+ * servers each, every server its own process, all on 127.0.0.1), with alpha's traffic to beta
+ * going through the fault proxy (src/testing) as a stand-in for the cross-datacenter link.
+ *
+ * For each one-way link delay (0 and 30 ms by default):
+ *  - rate phases: open-loop writes to the source at 1k/s, 5k/s and the highest rate the source
+ *    sustains (measured right before its phase, closed loop), each for a window. Lag is measured end to end: about
+ *    50 acknowledged writes a second are polled for on the target every 10 ms, and a write's lag
+ *    is the time from its acknowledgement on the source to the first read that finds it on the
+ *    target. The target's own histogram (source timestamp → apply, bucketed) is shown beside it.
+ *    Also: backlog max, shipped entries/s, CPU of each cluster.
+ *  - a cut phase: writes at a fixed rate, the link cut for a while, then healed: catch-up rate
+ *    (entries/s the target acknowledged until everything committed before the heal was shipped),
+ *    that time, and when the backlog metric read 0 after the writes stopped.
+ *
+ * Bounded: fixed windows, bounded drains and catch-ups; the servers and the proxy are stopped and
+ * the directory removed at the end, on error too. About 10–12 min with the defaults.
+ *
+ *   npm run bench:dup [-- --seconds 10] [-- --cut-seconds 10] [-- --delays 0,30] [-- --rates 1000,5000]
+ *                     [-- --max-probe-seconds 15] [-- --batch-bytes 4096] [-- --no-doc]
+ */
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { freemem, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type DupBench, startDupBench } from "./dup-cluster.ts";
+import { measureMaxRate, OpenLoopWriter } from "./dup-load.ts";
+import {
+  type CutPhase,
+  type RatePhase,
+  runCutPhase,
+  runRatePhase,
+  waitDrained,
+} from "./dup-phases.ts";
+import { renderReport, settingsLine } from "./dup-report.ts";
+import { formatCount, machineInfo } from "./harness.ts";
+
+const TABLE = { table: "dup", partitions: 8, replicas: 3 } as const;
+const SECONDS_MAX = 600;
+/** As many as the open-loop writer allows, so "max" is the rate the phases can reach. */
+const MAX_RATE_IN_FLIGHT = 1024;
+const MAX_RATE_WARMUP_MS = 3000;
+const WARMUP_MS = 10_000;
+const WARMUP_RATE_PER_SEC = 500;
+/** The cut phase writes at this rate, or half the sustained rate if that is lower. */
+const CUT_RATE_PER_SEC = 1000;
+const DOC_PATH = join(import.meta.dirname, "..", "docs", "benchmarks.md");
+
+export interface DupOptions {
+  readonly windowMs: number;
+  readonly cutMs: number;
+  readonly probeMs: number;
+  readonly delaysMs: readonly number[];
+  readonly ratesPerSec: readonly number[];
+  /** `[replication] duplicate_log_batch_bytes` on the source instead of its default. */
+  readonly batchBytes?: number;
+  readonly doc: boolean;
+}
+
+function log(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+function parseOptions(): DupOptions {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: "string", default: "60" },
+      "cut-seconds": { type: "string" },
+      "max-probe-seconds": { type: "string", default: "15" },
+      delays: { type: "string", default: "0,30" },
+      rates: { type: "string", default: "1000,5000" },
+      "batch-bytes": { type: "string" },
+      "no-doc": { type: "boolean", default: false },
+    },
+  });
+  const seconds = (name: string, text: string): number => {
+    const value = Number(text);
+    if (!(Number.isInteger(value) && value >= 1 && value <= SECONDS_MAX)) {
+      throw new Error(`--${name} must be an integer 1..${SECONDS_MAX}`);
+    }
+    return value * 1000;
+  };
+  const list = (name: string, text: string, max: number): number[] => {
+    const items = text === "" ? [] : text.split(",").map(Number);
+    if (items.some((n) => !(Number.isInteger(n) && n >= 0 && n <= max))) {
+      throw new Error(`--${name} must be comma-separated integers 0..${max}`);
+    }
+    return items;
+  };
+  const windowMs = seconds("seconds", values.seconds);
+  return {
+    windowMs,
+    cutMs:
+      values["cut-seconds"] === undefined
+        ? windowMs
+        : seconds("cut-seconds", values["cut-seconds"]),
+    probeMs: seconds("max-probe-seconds", values["max-probe-seconds"]),
+    delaysMs: list("delays", values.delays, 1000),
+    ratesPerSec: list("rates", values.rates, 100_000).filter((r) => r > 0),
+    ...(values["batch-bytes"] === undefined
+      ? {}
+      : { batchBytes: list("batch-bytes", values["batch-bytes"], 64 * 1024 * 1024)[0] ?? 0 }),
+    doc: !values["no-doc"],
+  };
+}
+
+function describeRate(p: RatePhase): string {
+  const w = p.writes;
+  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s; CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)}`;
+}
+
+function describeCut(c: CutPhase): string {
+  return `${c.delayMs} ms, cut ${c.cutMs / 1000} s at ${formatCount(c.writes.achievedPerSec)} writes/s: backlog at heal ${c.backlogAtHeal}, catch-up ${formatCount(c.catchUpPerSec)}/s in ${(c.catchUpMs / 1000).toFixed(1)} s, backlog metric 0 ${(c.backlogZeroAfterStopMs / 1000).toFixed(1)} s after the writes stopped`;
+}
+
+async function main(): Promise<void> {
+  process.stdout.on("error", () => undefined);
+  const options = parseOptions();
+  const startLoad = loadavg();
+  const machine = machineInfo();
+  const startedMs = performance.now();
+  log(
+    `bench:dup on ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (free ${(freemem() / 1024 ** 3).toFixed(1)}), Node ${machine.node}; load ${startLoad.map((l) => l.toFixed(2)).join(" ")}`,
+  );
+  const dir = mkdtempSync(join(tmpdir(), "talaria-bench-dup-"));
+  const pids: number[] = [];
+  let bench: DupBench | undefined;
+  let cleaned = false;
+  process.once("exit", () => {
+    if (cleaned) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+  const cleanUp = async () => {
+    await bench?.close();
+    cleaned = true;
+    // TALARIA_BENCH_KEEP=1 keeps the servers' logs (<dir>/<cluster>/<process>/talaria.log).
+    if (process.env.TALARIA_BENCH_KEEP === undefined) rmSync(dir, { recursive: true, force: true });
+    else log(`kept ${dir}`);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`bench:dup: ${signal}, stopping the clusters`);
+    void cleanUp().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    bench = await startDupBench(
+      dir,
+      {
+        ...TABLE,
+        ...(options.batchBytes === undefined
+          ? {}
+          : { sourceReplication: { duplicateLogBatchBytes: options.batchBytes } }),
+      },
+      (pid) => pids.push(pid),
+    );
+    const b = bench;
+    log(
+      `clusters up on base port ${b.basePort}; proxy ${b.proxy.address}; table ${TABLE.table} (${TABLE.partitions} partitions × ${TABLE.replicas} replicas on each side), dupid ${b.dupid}`,
+    );
+    const tables = {
+      source: b.sourceClient.table(TABLE.table),
+      target: b.targetClient.table(TABLE.table),
+    };
+    await tables.source.partitionCount();
+    await tables.target.partitionCount();
+    // Warm-up, not measured: fresh processes (JIT, lmdb and plog files, connections) are slower.
+    const warmup = new OpenLoopWriter(tables.source, {
+      ratePerSec: WARMUP_RATE_PER_SEC,
+      inFlightMax: MAX_RATE_IN_FLIGHT,
+      keyPrefix: "warmup-",
+      probesPerSec: 0,
+    });
+    warmup.start();
+    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+    await warmup.stop();
+    const ratePhases: RatePhase[] = [];
+    const cutPhases: CutPhase[] = [];
+    const maxRates: number[] = [];
+    const cutRates: number[] = [];
+    for (const delayMs of options.delaysMs) {
+      await b.proxy.setDelay(delayMs);
+      const runRate = async (label: string, rate: number) => {
+        const phase = await runRatePhase(b, tables, {
+          delayMs,
+          label,
+          ratePerSec: rate,
+          windowMs: options.windowMs,
+          keyPrefix: `d${delayMs}-r${rate}-`,
+        });
+        log(describeRate(phase));
+        ratePhases.push(phase);
+      };
+      for (const rate of options.ratesPerSec) await runRate(`${formatCount(rate)}/s`, rate);
+      // Measured right before its phase, so both see the same machine (the load varies).
+      await waitDrained(b);
+      const maxRate = await measureMaxRate(tables.source, {
+        inFlight: MAX_RATE_IN_FLIGHT,
+        warmupMs: MAX_RATE_WARMUP_MS,
+        windowMs: options.probeMs,
+        keyPrefix: `d${delayMs}-max-probe-`,
+      });
+      maxRates.push(maxRate);
+      log(
+        `${delayMs} ms: the source sustains ${formatCount(maxRate)} writes/s (${MAX_RATE_IN_FLIGHT} closed loops, duplication on)`,
+      );
+      await runRate(`max (${formatCount(maxRate)}/s)`, Math.round(maxRate));
+      const cutRate = Math.round(Math.min(CUT_RATE_PER_SEC, maxRate / 2));
+      cutRates.push(cutRate);
+      const cut = await runCutPhase(b, tables.source, {
+        delayMs,
+        ratePerSec: cutRate,
+        cutMs: options.cutMs,
+        keyPrefix: `d${delayMs}-cut-`,
+      });
+      log(describeCut(cut));
+      cutPhases.push(cut);
+    }
+    const endLoad = loadavg();
+    const body = renderReport(ratePhases, cutPhases);
+    log("");
+    log(body);
+    if (options.doc) {
+      const date = new Date().toISOString().slice(0, 16).replace("T", " ");
+      const section = [
+        `## bench:dup — ${date} UTC`,
+        "",
+        `Machine: ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (${(totalmem() / 1024 ** 3).toFixed(0)} GiB total, ${(freemem() / 1024 ** 3).toFixed(0)} GiB free at the end), Node ${machine.node}, ${machine.platform}; shared with other engineers' work: load average (1/5/15 min) at start ${startLoad.map((l) => l.toFixed(2)).join(" ")}, at end ${endLoad.map((l) => l.toFixed(2)).join(" ")}.`,
+        `Settings: ${settingsLine(options, TABLE, maxRates, cutRates)}.`,
+        "",
+        body,
+        "",
+      ].join("\n");
+      appendFileSync(DOC_PATH, `${section}\n`);
+    }
+    log("");
+    log(
+      `done in ${((performance.now() - startedMs) / 1000).toFixed(0)} s${options.doc ? `; appended to ${DOC_PATH}` : ""}`,
+    );
+  } finally {
+    await cleanUp();
+  }
+}
+
+await main();
