@@ -1,6 +1,7 @@
 /** The HTTP surface shared by meta and replica servers. */
 export { commonRoutes } from "./common-routes.ts";
 export {
+  type FileBody,
   type HttpBody,
   type HttpRequest,
   type HttpResponse,

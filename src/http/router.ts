@@ -9,23 +9,90 @@ export interface HttpRequest {
   readonly method: string;
   readonly path: string;
   readonly query: URLSearchParams;
+  /** The `Range` header, when sent (only file bodies read it). */
+  readonly range?: string | undefined;
+}
+
+/**
+ * A file streamed from disk (the server reads it; the router only checks the range): from the
+ * `Range: bytes=<start>-` start (206) or whole (200); a start at or past `bytes` is 416.
+ */
+export interface FileBody {
+  readonly kind: "file";
+  readonly path: string;
+  /** The file's size as listed (what is served; the file must hold at least this much). */
+  readonly bytes: number;
+  /** Called once the response ended, with the bytes sent (fewer when the client went away). */
+  readonly onSent?: (bytes: number) => void;
 }
 
 export type HttpBody =
   | { readonly kind: "json"; readonly value: unknown }
-  | { readonly kind: "text"; readonly contentType: string; readonly text: string };
+  | { readonly kind: "text"; readonly contentType: string; readonly text: string }
+  | FileBody;
+
+/** Bytes [start, end) of a FileBody's file. */
+export interface FileSlice {
+  readonly path: string;
+  readonly start: number;
+  readonly end: number;
+  readonly onSent?: (bytes: number) => void;
+}
 
 export interface HttpResponse {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Streamed as the body instead of `body`. */
+  readonly file?: FileSlice;
 }
 
 export interface Route {
   readonly path: string;
   /** One line for docs/http.md and the index page. */
   readonly description: string;
-  readonly handler: (query: URLSearchParams) => Promise<HttpBody>;
+  readonly handler: (query: URLSearchParams, request: HttpRequest) => Promise<HttpBody>;
+}
+
+/** `bytes=<start>-`: one open-ended range, the only form served (resume from an offset). */
+const OPEN_RANGE = /^bytes=(\d{1,15})-$/;
+
+/** The response for a file body: 200 whole, 206 from the range's start, 416 a bad range. */
+function fileResponse(body: FileBody, range: string | undefined): HttpResponse {
+  let start = 0;
+  if (range !== undefined) {
+    const match = OPEN_RANGE.exec(range.trim());
+    start = match?.[1] === undefined ? -1 : Number(match[1]);
+    if (start < 0 || start >= body.bytes) {
+      return {
+        ...jsonResponse(416, {
+          code: "ERR_INVALID_PARAMETERS",
+          message: `range ${JSON.stringify(range.slice(0, 64))} is not bytes=<start>- inside the file (${body.bytes} bytes)`,
+        }),
+        headers: { "content-range": `bytes */${body.bytes}` },
+      };
+    }
+  }
+  const slice: FileSlice = {
+    path: body.path,
+    start,
+    end: body.bytes,
+    ...(body.onSent === undefined ? {} : { onSent: body.onSent }),
+  };
+  return {
+    status: range === undefined ? 200 : 206,
+    contentType: "application/octet-stream",
+    body: "",
+    headers: {
+      "accept-ranges": "bytes",
+      "content-length": String(body.bytes - start),
+      ...(range === undefined
+        ? {}
+        : { "content-range": `bytes ${start}-${body.bytes - 1}/${body.bytes}` }),
+    },
+    file: slice,
+  };
 }
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -97,7 +164,8 @@ export class Router {
         message: `no route ${request.path}`,
       });
     try {
-      const body = await route.handler(request.query);
+      const body = await route.handler(request.query, request);
+      if (body.kind === "file") return fileResponse(body, request.range);
       if (body.kind === "text")
         return { status: 200, contentType: body.contentType, body: body.text };
       return jsonResponse(200, body.value);

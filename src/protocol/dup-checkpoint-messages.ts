@@ -8,6 +8,11 @@
  *    under a stable id, so a follower resumes the same files after either side restarts; when the
  *    id is gone (ERR_OBJECT_NOT_FOUND on CHUNK) the follower opens again and starts over.
  *  - CHUNK returns up to `length` bytes of one file at `offset` (short only at the end of file).
+ *  - The same bytes in bulk, without msgpack framing: `GET DUP_CHECKPOINT_HTTP_PATH` on the
+ *    master replica server's HTTP server (OPEN's `httpAddress`), query `app_id`,
+ *    `partition_index`, `id`, `file`, header `Range: bytes=<start>-`: 206 and the file from
+ *    `start` to its end; 404 when the checkpoint or file is not kept there (as CHUNK's
+ *    ERR_OBJECT_NOT_FOUND, any server keeping it answers), 416 for a range outside the file.
  * Errors: ERR_OBJECT_NOT_FOUND (partition or checkpoint not here), ERR_INVALID_STATE (not the
  * primary), ERR_BUSY, ERR_INVALID_PARAMETERS (bad request).
  */
@@ -36,7 +41,15 @@ export interface DupCheckpointOpenResponse {
   /** The last decree the checkpoint holds. */
   readonly decree: number;
   readonly files: readonly DupCheckpointFile[];
+  /**
+   * "host:port" of the answering server's HTTP server, which streams the files
+   * (DUP_CHECKPOINT_HTTP_PATH); absent when it serves no HTTP (then only CHUNK).
+   */
+  readonly httpAddress?: string;
 }
+
+/** The HTTP route streaming a dup checkpoint file (query and Range: see the header). */
+export const DUP_CHECKPOINT_HTTP_PATH = "/replica/dup-checkpoint";
 
 export interface DupCheckpointChunkRequest {
   readonly gpid: Gpid;

@@ -11,6 +11,11 @@
  *    bytes of a listed file. Any server still keeping the checkpoint answers — after a primary
  *    change a follower may finish the files it started; ERR_OBJECT_NOT_FOUND once it is gone.
  *
+ *  - GET DUP_CHECKPOINT_HTTP_PATH (dupCheckpointRoute): the same files in bulk over the replica
+ *    server's HTTP server, streamed from disk without msgpack framing; OPEN names its address
+ *    (`httpAddress`) once the HTTP server listens. Same rules as CHUNK: any server keeping the
+ *    checkpoint answers, 404 once it is gone; the range is checked by the router (416).
+ *
  * Every field of a request is checked before anything is read: a peer's bad message answers
  * ERR_INVALID_PARAMETERS for that request only.
  */
@@ -19,6 +24,7 @@ import { join } from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { newestCovering, type OpenFloor } from "../duplication/index.ts";
+import type { FileBody, Route } from "../http/index.ts";
 import {
   DUP_CHECKPOINT_CHUNK_BYTES_MAX,
   type DupCheckpointChunkRequest,
@@ -26,7 +32,7 @@ import {
   type DupCheckpointOpenRequest,
   type DupCheckpointOpenResponse,
 } from "../protocol/dup-checkpoint-messages.ts";
-import { type Gpid, gpidKey } from "../protocol/index.ts";
+import { DUP_CHECKPOINT_HTTP_PATH, type Gpid, gpidKey } from "../protocol/index.ts";
 import { ReplicaStatus } from "../protocol/partition-config.ts";
 import * as v from "../protocol/validate.ts";
 import { fileName, readFileChunk } from "./checkpoint-transfer.ts";
@@ -51,6 +57,37 @@ export function decodeDupCheckpointChunk(payload: unknown): DupCheckpointChunkRe
     file: fileName(p.file, "file"),
     offset: v.integer(p.offset, "offset", 0),
     length: v.integer(p.length, "length", 1, DUP_CHECKPOINT_CHUNK_BYTES_MAX),
+  };
+}
+
+/** The query of DUP_CHECKPOINT_HTTP_PATH, each parameter exactly once and nothing else. */
+const HTTP_QUERY_KEYS = ["app_id", "partition_index", "id", "file"] as const;
+const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+
+export interface DupCheckpointFileRequest {
+  readonly gpid: Gpid;
+  readonly id: string;
+  readonly file: string;
+}
+
+export function decodeDupCheckpointHttpQuery(query: URLSearchParams): DupCheckpointFileRequest {
+  const keys = [...query.keys()];
+  for (const key of keys) {
+    if (!(HTTP_QUERY_KEYS as readonly string[]).includes(key) || query.getAll(key).length !== 1) {
+      throw new v.TalariaErrorForField(key, `one of ${HTTP_QUERY_KEYS.join(", ")}, once`, key);
+    }
+  }
+  const integer = (key: string): number => {
+    const text = query.get(key) ?? "";
+    if (!DECIMAL.test(text)) throw new v.TalariaErrorForField(key, "a decimal integer", text);
+    return Number(text);
+  };
+  const id = v.string(query.get("id") ?? "", "id", ID_CHARS_MAX);
+  if (decreeOfId(id) === undefined) throw new v.TalariaErrorForField("id", "dup-<decree>", id);
+  return {
+    gpid: { appId: integer("app_id"), partitionIndex: integer("partition_index") },
+    id,
+    file: fileName(query.get("file") ?? "", "file"),
   };
 }
 
@@ -80,11 +117,19 @@ function busy(gpid: Gpid, reason: string): TalariaError {
 }
 
 export class DupCheckpointServer {
+  /** "host:port" of this server's HTTP server, once it listens (OPEN's `httpAddress`). */
+  private httpAddress: string | undefined;
+
   constructor(
     private readonly host: DupCheckpointHost,
     private readonly logger: Logger,
     private readonly metrics?: FullSyncMetrics,
   ) {}
+
+  /** Names this server's HTTP server in OPEN replies, so followers stream files from it. */
+  advertiseHttp(address: string | undefined): void {
+    this.httpAddress = address;
+  }
 
   async open(payload: unknown): Promise<DupCheckpointOpenResponse> {
     const { gpid } = decodeDupCheckpointOpen(payload);
@@ -123,11 +168,29 @@ export class DupCheckpointServer {
       },
       "dup checkpoint opened by a follower",
     );
-    return { id: checkpoint.id, decree: checkpoint.decree, files };
+    return {
+      id: checkpoint.id,
+      decree: checkpoint.decree,
+      files,
+      ...(this.httpAddress === undefined ? {} : { httpAddress: this.httpAddress }),
+    };
   }
 
-  async chunk(payload: unknown): Promise<DupCheckpointChunkResponse> {
-    const request = decodeDupCheckpointChunk(payload);
+  /** The file DUP_CHECKPOINT_HTTP_PATH streams, checked like a CHUNK request. */
+  async httpFile(query: URLSearchParams): Promise<FileBody> {
+    const request = decodeDupCheckpointHttpQuery(query);
+    const { gpid } = request;
+    const { checkpoint, file } = await this.keptFile(request);
+    const key = gpidKey(gpid);
+    return {
+      kind: "file",
+      path: join(checkpoint.path, file.name),
+      bytes: file.bytes,
+      onSent: (bytes) => this.metrics?.served(key, bytes),
+    };
+  }
+
+  private async keptFile(request: DupCheckpointFileRequest) {
     const { gpid } = request;
     if (this.host.status(gpid) === undefined) throw notHere(gpid, "partition");
     const store = await this.host.store(gpid);
@@ -135,6 +198,13 @@ export class DupCheckpointServer {
     if (checkpoint === undefined) throw notHere(gpid, `checkpoint ${request.id}`);
     const file = (await store.files(checkpoint)).find((f) => f.name === request.file);
     if (file === undefined) throw notHere(gpid, `file ${request.file} of ${request.id}`);
+    return { checkpoint, file };
+  }
+
+  async chunk(payload: unknown): Promise<DupCheckpointChunkResponse> {
+    const request = decodeDupCheckpointChunk(payload);
+    const { gpid } = request;
+    const { checkpoint, file } = await this.keptFile(request);
     if (request.offset > file.bytes) {
       throw new TalariaError(
         "ERR_INVALID_PARAMETERS",
@@ -150,4 +220,23 @@ export class DupCheckpointServer {
     this.metrics?.served(gpidKey(gpid), data.length);
     return { data };
   }
+}
+
+/**
+ * DUP_CHECKPOINT_HTTP_PATH on a replica server's HTTP server: `server()` is its dup checkpoint
+ * server, undefined when duplication is off (404, ERR_OPERATION_DISABLED).
+ */
+export function dupCheckpointRoute(server: () => DupCheckpointServer | undefined): Route {
+  return {
+    path: DUP_CHECKPOINT_HTTP_PATH,
+    description:
+      "a dup checkpoint file for a follower copy (?app_id=&partition_index=&id=&file=, Range: bytes=<start>-)",
+    handler: async (query) => {
+      const dup = server();
+      if (dup === undefined) {
+        throw new TalariaError("ERR_OPERATION_DISABLED", "duplication is not enabled here");
+      }
+      return dup.httpFile(query);
+    },
+  };
 }

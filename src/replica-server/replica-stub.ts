@@ -55,6 +55,7 @@ import { registerClientHandlers, type ServedPartition } from "./client-handlers.
 import { listDeadLetters, replayDeadLettersHere } from "./duplication-admin.ts";
 import { DuplicationAgent } from "./duplication-agent.ts";
 import {
+  CheckpointHttpClient,
   FollowerCopies,
   type FollowerCopyLimits,
   type FollowerCopyMetrics,
@@ -144,6 +145,8 @@ export class ReplicaStub {
   private readonly followers: FollowerCopies;
   /** Transports of remote clusters reached through a proxy (remoteTransportFor). */
   private readonly remoteTransports = new Map<string, RpcClient>();
+  /** HTTP clients of remote clusters, for the follower copy's bulk path (remoteHttpFor). */
+  private readonly remoteHttp = new Map<string, CheckpointHttpClient>();
   private closed = false;
 
   /**
@@ -158,6 +161,16 @@ export class ReplicaStub {
     if (client === undefined) {
       client = new RpcClient({ name: `replica ${this.options.self} → ${cluster}`, ...options });
       this.remoteTransports.set(cluster, client);
+    }
+    return client;
+  };
+
+  /** The same rule for the follower copy's HTTP bulk path: one client per cluster (proxy or not). */
+  private readonly remoteHttpFor = (cluster: string): CheckpointHttpClient => {
+    let client = this.remoteHttp.get(cluster);
+    if (client === undefined) {
+      client = new CheckpointHttpClient(this.options.duplication?.remoteTransport?.(cluster) ?? {});
+      this.remoteHttp.set(cluster, client);
     }
     return client;
   };
@@ -182,6 +195,7 @@ export class ReplicaStub {
       },
       {
         connect: this.remoteTransportFor,
+        connectHttp: this.remoteHttpFor,
         logger: this.logger,
         onInstalled: (gpid, config) => this.openInstalledFollower(gpid, config),
         ...(deps.followerCopyMetrics === undefined ? {} : { metrics: deps.followerCopyMetrics }),
@@ -222,6 +236,14 @@ export class ReplicaStub {
   /** The duplication side of this server (HTTP, dead letters). */
   get duplicationAgent(): DuplicationAgent | undefined {
     return this.duplication;
+  }
+
+  /**
+   * Names this server's HTTP server ("host:port") in dup checkpoint OPEN replies, so follower
+   * copies stream the files over it (DUP_CHECKPOINT_HTTP_PATH); undefined: CHUNK only.
+   */
+  advertiseHttp(address: string | undefined): void {
+    this.duplication?.fullSync.server.advertiseHttp(address);
   }
 
   private get callTimeoutMs(): number {
@@ -604,5 +626,6 @@ export class ReplicaStub {
     await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));
     this.hosted.clear();
     await Promise.all([...this.remoteTransports.values()].map((client) => client.close()));
+    for (const client of this.remoteHttp.values()) client.close();
   }
 }

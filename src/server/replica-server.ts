@@ -18,6 +18,7 @@ import { DuplicationMetrics, duplicateReceiverPolicy } from "../duplication/inde
 import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
 import { ReplicaMetrics } from "../metrics/index.ts";
 import { parseGpid } from "../protocol/index.ts";
+import { dupCheckpointRoute } from "../replica-server/dup-checkpoint-server.ts";
 import { duplicationStatusJson } from "../replica-server/duplication-admin.ts";
 import { FollowerCopyMetrics } from "../replica-server/follower/index.ts";
 import { FullSyncMetrics } from "../replica-server/full-sync-metrics.ts";
@@ -80,6 +81,9 @@ export async function startReplicaServer(
                 retainedLogBytesMax: replication.dupMaxRetainedLogBytes,
                 retainedLogMsMax: replication.dupMaxRetainedLogSeconds * 1000,
                 stalledAfterMs: replication.dupStalledAfterMs,
+                skipAfterFailures: replication.dupFailSkipAfterFailures,
+                retryDelayMsMax: replication.dupRetryDelayMaxMs,
+                shipTimeoutMs: replication.dupShipTimeoutMs,
               },
             },
           }
@@ -149,10 +153,12 @@ export async function startReplicaServer(
             });
           },
         },
+        dupCheckpointRoute(() => stub.duplicationAgent?.fullSync.server),
       ]),
       logger,
     );
     httpPort = await http.listen(server.host, server.httpPort);
+    stub.advertiseHttp(`${server.host}:${httpPort}`);
   }
   await stub.start();
   logger.info(

@@ -11,6 +11,7 @@ import { crc32c } from "@node-rs/crc32";
 import { isTalariaError } from "../../src/common/errors.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import type { OpenFloor } from "../../src/duplication/index.ts";
+import { HttpServer, Router } from "../../src/http/index.ts";
 import { DUP_CHECKPOINT_CHUNK_BYTES_MAX } from "../../src/protocol/dup-checkpoint-messages.ts";
 import type { Gpid } from "../../src/protocol/index.ts";
 import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
@@ -18,7 +19,9 @@ import { Replica } from "../../src/replica/index.ts";
 import {
   DupCheckpointServer,
   decodeDupCheckpointChunk,
+  decodeDupCheckpointHttpQuery,
   decodeDupCheckpointOpen,
+  dupCheckpointRoute,
 } from "../../src/replica-server/dup-checkpoint-server.ts";
 import {
   type CheckpointedReplica,
@@ -157,6 +160,7 @@ describe("DupCheckpointStore", () => {
       ...Object.keys(dupCheckpointLimits),
       ...Object.keys(resyncLimits),
       "dupCheckpointChunkBytesMax",
+      "httpFileReadBytes",
       "checkpointReadRecordsMax",
     ]) {
       assert.match(doc, new RegExp(`^\\| \`${name}\` \\|`, "m"), name);
@@ -311,5 +315,93 @@ describe("DupCheckpointServer", () => {
     await store.clear();
     await assert.rejects(chunk({}), (e) => code(e) === "ERR_OBJECT_NOT_FOUND", "gone once cleared");
     await replica.close();
+  });
+
+  it("streams listed files over HTTP from a Range start; 404, 416 and 400 otherwise", async () => {
+    const { replica, store, state, server } = await setup();
+    state.floor = { kind: "floor", decree: replica.lastAppliedDecree };
+    await store.ensure(replica, replica.lastAppliedDecree);
+    assert.equal((await server.open({ gpid })).httpAddress, undefined, "no HTTP: not named");
+    const http = new HttpServer(new Router([dupCheckpointRoute(() => server)]), silentLogger);
+    const port = await http.listen("127.0.0.1", 0);
+    server.advertiseHttp(`127.0.0.1:${port}`);
+    try {
+      const opened = await server.open({ gpid });
+      assert.equal(opened.httpAddress, `127.0.0.1:${port}`);
+      const get = (query: Record<string, string>, range?: string) =>
+        fetch(
+          `http://127.0.0.1:${port}/replica/dup-checkpoint?${new URLSearchParams(query).toString()}`,
+          range === undefined ? {} : { headers: { range } },
+        );
+      const good = { app_id: "1", partition_index: "0", id: opened.id, file: "data.mdb" };
+      const data = opened.files.find((f) => f.name === "data.mdb");
+      assert.ok(data !== undefined);
+      const whole = await get(good, "bytes=0-");
+      assert.equal(whole.status, 206);
+      assert.equal(whole.headers.get("content-range"), `bytes 0-${data.bytes - 1}/${data.bytes}`);
+      const body = Buffer.from(await whole.arrayBuffer());
+      assert.equal(body.length, data.bytes);
+      assert.equal(crc32c(body), data.crc32c);
+      const tail = await get(good, "bytes=1000-");
+      assert.equal(tail.status, 206);
+      assert.deepEqual(Buffer.from(await tail.arrayBuffer()), body.subarray(1000));
+      for (const range of [
+        `bytes=${data.bytes}-`,
+        "bytes=-5",
+        "bytes=0-10",
+        "bytes=x-",
+        "items=0-",
+      ]) {
+        const res = await get(good, range);
+        assert.equal(res.status, 416, range);
+        await res.arrayBuffer();
+      }
+      for (const query of [
+        { ...good, id: "dup-999999" },
+        { ...good, file: "nope" },
+        { ...good, file: LMDB_LOCK_FILE },
+        { ...good, app_id: "9" },
+      ]) {
+        const res = await get(query, "bytes=0-");
+        assert.equal(res.status, 404, JSON.stringify(query));
+        assert.equal(((await res.json()) as { code: string }).code, "ERR_OBJECT_NOT_FOUND");
+      }
+      for (const query of [
+        { ...good, id: "12" },
+        { ...good, file: "../data.mdb" },
+        { ...good, app_id: "-1" },
+        { ...good, partition_index: "01" },
+        { ...good, extra: "1" },
+        { app_id: "1", partition_index: "0", id: opened.id },
+      ]) {
+        const res = await get(query, "bytes=0-");
+        assert.equal(res.status, 400, JSON.stringify(query));
+        await res.arrayBuffer();
+      }
+      // Served by a secondary too while kept; gone once cleared.
+      state.status = ReplicaStatus.SECONDARY;
+      const fromSecondary = await get(good, "bytes=0-");
+      assert.equal(fromSecondary.status, 206);
+      await fromSecondary.arrayBuffer();
+      await store.clear();
+      const gone = await get(good, "bytes=0-");
+      assert.equal(gone.status, 404);
+      await gone.arrayBuffer();
+    } finally {
+      await http.close();
+      await replica.close();
+    }
+    const off = await new Router([dupCheckpointRoute(() => undefined)]).handle({
+      method: "GET",
+      path: "/replica/dup-checkpoint",
+      query: new URLSearchParams(),
+    });
+    assert.equal(off.status, 404, "duplication off");
+    assert.deepEqual(
+      decodeDupCheckpointHttpQuery(
+        new URLSearchParams({ app_id: "3", partition_index: "7", id: "dup-5", file: "data.mdb" }),
+      ),
+      { gpid: { appId: 3, partitionIndex: 7 }, id: "dup-5", file: "data.mdb" },
+    );
   });
 });

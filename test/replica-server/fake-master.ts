@@ -2,10 +2,15 @@
  * A fake master cluster for follower-copy tests: one real RpcServer on 127.0.0.1 that answers as
  * the master meta server (query_configuration by app name) and as the master partitions' primary
  * (DupCheckpointMethod OPEN / CHUNK, per the contract in src/protocol/dup-checkpoint-messages.ts),
- * serving the files of a real StorageEngine checkpoint from a temp directory. Knobs inject the
- * faults the tests need; nothing here depends on the real master implementation.
+ * serving the files of a real StorageEngine checkpoint from a temp directory. `startHttp` adds the
+ * bulk path (GET DUP_CHECKPOINT_HTTP_PATH with `Range: bytes=<start>-`) on its own HTTP server,
+ * named in OPEN replies. Knobs inject the faults the tests need; nothing here depends on the real
+ * master implementation.
  */
+
 import { mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
+import { createServer, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
@@ -15,6 +20,7 @@ import { ManualClock } from "../../src/common/clock.ts";
 import { TalariaError } from "../../src/common/errors.ts";
 import {
   AppStatus,
+  DUP_CHECKPOINT_HTTP_PATH,
   type DupCheckpointFile,
   DupCheckpointMethod,
   MetaMethod,
@@ -109,6 +115,15 @@ export interface ChunkCall {
   readonly length: number;
 }
 
+export interface HttpCall {
+  readonly id: string;
+  readonly file: string;
+  readonly start: number;
+}
+
+/** Body pieces of the fake's HTTP responses: small, so a test can stop a stream midway. */
+const HTTP_PIECE_BYTES = 32 * 1024;
+
 export class FakeMaster {
   readonly server: RpcServer;
   readonly appName: string;
@@ -133,6 +148,18 @@ export class FakeMaster {
   queryReply: (() => unknown) | undefined;
   /** Replaces the CHUNK reply. */
   chunkReply: ((call: ChunkCall) => unknown) | undefined;
+  /** The HTTP server (startHttp), and the address OPEN names (may be set to a dead one). */
+  http: Server | undefined;
+  httpAddress: string | undefined;
+  readonly httpCalls: HttpCall[] = [];
+  /** Flip the first byte of the next this-many HTTP bodies. */
+  corruptHttp = 0;
+  /** Answer every HTTP request with this status and no file (e.g. 404: an old master). */
+  httpStatus: number | undefined;
+  /** Called before each HTTP request is answered (count = requests so far). */
+  onHttp: ((call: HttpCall, count: number) => void) | undefined;
+  /** Called after each body piece is sent (bytes of this response so far). */
+  onHttpBytes: ((call: HttpCall, sent: number) => void) | undefined;
 
   private constructor(
     server: RpcServer,
@@ -166,8 +193,89 @@ export class FakeMaster {
     return this.server.address;
   }
 
-  close(): Promise<void> {
-    return this.server.close();
+  /** Serves the HTTP bulk path on 127.0.0.1 and names it in OPEN replies. */
+  async startHttp(): Promise<string> {
+    const http = createServer((req, res) => {
+      void this.serveHttp(req.url ?? "/", req.headers.range, res).catch((error: unknown) =>
+        res.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", () => resolve()));
+    this.http = http;
+    this.httpAddress = `127.0.0.1:${(http.address() as AddressInfo).port}`;
+    return this.httpAddress;
+  }
+
+  /** Stops serving HTTP; OPEN keeps naming the address (a master whose HTTP went down). */
+  async stopHttp(): Promise<void> {
+    const http = this.http;
+    this.http = undefined;
+    if (http === undefined) return;
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  }
+
+  async close(): Promise<void> {
+    await this.stopHttp();
+    await this.server.close();
+  }
+
+  private async serveHttp(url: string, range: string | undefined, res: ServerResponse) {
+    const parsed = new URL(url, "http://localhost");
+    const query = parsed.searchParams;
+    const call: HttpCall = {
+      id: query.get("id") ?? "",
+      file: query.get("file") ?? "",
+      start: Number(/^bytes=(\d+)-$/.exec(range ?? "")?.[1] ?? Number.NaN),
+    };
+    this.httpCalls.push(call);
+    this.onHttp?.(call, this.httpCalls.length);
+    const file = this.checkpoint.files.find((f) => f.name === call.file);
+    const status =
+      this.httpStatus ??
+      (parsed.pathname !== DUP_CHECKPOINT_HTTP_PATH ||
+      Number(query.get("app_id")) !== this.appId ||
+      call.id !== this.id ||
+      file === undefined
+        ? 404
+        : !(call.start >= 0 && call.start < file.bytes)
+          ? 416
+          : 206);
+    if (status !== 206 || file === undefined) {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: "ERR_OBJECT_NOT_FOUND" }));
+      return;
+    }
+    const handle = await open(join(this.checkpoint.dir, call.file), "r");
+    try {
+      res.writeHead(206, {
+        "content-length": String(file.bytes - call.start),
+        "content-range": `bytes ${call.start}-${file.bytes - 1}/${file.bytes}`,
+      });
+      let sent = 0;
+      let corrupt = this.corruptHttp > 0;
+      if (corrupt) this.corruptHttp--;
+      for (let offset = call.start; offset < file.bytes; offset += HTTP_PIECE_BYTES) {
+        if (res.destroyed) return;
+        const piece = Buffer.alloc(Math.min(HTTP_PIECE_BYTES, file.bytes - offset));
+        await handle.read(piece, 0, piece.length, offset);
+        if (corrupt) {
+          piece[0] = (piece[0] ?? 0) ^ 0xff;
+          corrupt = false;
+        }
+        if (!res.write(piece) && !res.destroyed) {
+          await new Promise((resolve) => {
+            res.once("drain", resolve);
+            res.once("close", resolve);
+          });
+        }
+        sent += piece.length;
+        this.onHttpBytes?.(call, sent);
+      }
+      res.end();
+    } finally {
+      await handle.close();
+    }
   }
 
   private query(payload: unknown): unknown {
@@ -200,7 +308,12 @@ export class FakeMaster {
     this.openCalls++;
     v.gpid(v.object(payload, "payload").gpid, "gpid");
     if (this.openReply !== undefined) return this.openReply();
-    return { id: this.id, decree: this.checkpoint.decree, files: this.checkpoint.files };
+    return {
+      id: this.id,
+      decree: this.checkpoint.decree,
+      files: this.checkpoint.files,
+      ...(this.httpAddress === undefined ? {} : { httpAddress: this.httpAddress }),
+    };
   }
 
   private async chunk(payload: unknown): Promise<unknown> {

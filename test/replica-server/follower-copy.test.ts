@@ -8,6 +8,7 @@ import { isTalariaError } from "../../src/common/errors.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import type { Gpid } from "../../src/protocol/index.ts";
 import {
+  CheckpointHttpClient,
   copyDirOf,
   FollowerCopy,
   type FollowerCopyLimits,
@@ -20,6 +21,7 @@ import {
 } from "../../src/replica-server/follower/index.ts";
 import { RpcClient } from "../../src/rpc/index.ts";
 import { StorageEngine } from "../../src/storage/index.ts";
+import { FaultProxy } from "../../src/testing/index.ts";
 import {
   FakeMaster,
   MASTER_BALLOT,
@@ -38,6 +40,8 @@ const TEST_LIMITS: Partial<FollowerCopyLimits> = {
   followerCopyChunkBytes: 64 * KiB,
   followerCopyChunksInFlight: 3,
   followerCopyStateSyncBytes: 128 * KiB,
+  followerCopyHttpWriteBytes: 48 * KiB,
+  followerCopyHttpStallMs: 5_000,
   followerCopyRetryDelayMsMin: 0,
   followerCopyRetryDelayMsMax: 0,
 };
@@ -61,7 +65,10 @@ interface Fixture {
   readonly dir: string;
   readonly metrics: FollowerCopyMetrics;
   readonly registry: Registry;
-  copy(limits?: Partial<FollowerCopyLimits>): FollowerCopy;
+  copy(
+    limits?: Partial<FollowerCopyLimits>,
+    over?: { http?: CheckpointHttpClient; bucket?: TokenBucket },
+  ): FollowerCopy;
 }
 
 async function fixture(): Promise<Fixture> {
@@ -69,7 +76,9 @@ async function fixture(): Promise<Fixture> {
   const checkpoint = await makeMasterCheckpoint(root, RECORDS, VALUE_BYTES);
   const master = await FakeMaster.start("orders", 4, checkpoint);
   const transport = new RpcClient({ name: "follower test" });
+  const http = new CheckpointHttpClient();
   after(async () => {
+    http.close();
     await transport.close();
     await master.close();
     await remove();
@@ -84,12 +93,13 @@ async function fixture(): Promise<Fixture> {
     dir,
     metrics,
     registry,
-    copy: (limits = {}) =>
+    copy: (limits = {}, over = {}) =>
       new FollowerCopy(
         { gpid: GPID, dir, master: ref, partitionCount: 4 },
         {
           client: new MasterClient(ref, () => transport, 10_000),
-          bucket: new TokenBucket(0, 1, new ManualTime()),
+          http: over.http ?? http,
+          bucket: over.bucket ?? new TokenBucket(0, 1, new ManualTime()),
           limits: resolveFollowerCopyLimits({ ...TEST_LIMITS, ...limits }),
           logger: silentLogger,
           metrics,
@@ -347,6 +357,9 @@ describe("FollowerCopy", () => {
       { ...good, files: [{ name: "x", bytes: 1, crc32c: 2 ** 32 }] },
       { ...good, files: [{ name: "x", bytes: 1.5, crc32c: 0 }] },
       { ...good, files: [...good.files, ...good.files] },
+      { ...good, httpAddress: "not an address" },
+      { ...good, httpAddress: 8080 },
+      { ...good, httpAddress: "" },
       {
         ...good,
         files: Array.from({ length: 2000 }, (_, i) => ({ name: `f${i}`, bytes: 0, crc32c: 0 })),
@@ -450,5 +463,185 @@ describe("FollowerCopy", () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe("FollowerCopy over the HTTP bulk path", () => {
+  const totalOf = (f: Fixture) => f.checkpoint.files.reduce((sum, file) => sum + file.bytes, 0);
+
+  it("streams every file over HTTP, no CHUNK, and installs it", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    await f.copy().run(new AbortController().signal);
+    assert.equal(f.master.chunkCalls.length, 0, "nothing went through CHUNK");
+    assert.deepEqual(
+      f.master.httpCalls.map((c) => [c.file, c.start]),
+      f.checkpoint.files.filter((file) => file.bytes > 0).map((file) => [file.name, 0]),
+    );
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_bytes_total"), totalOf(f));
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_http_fallbacks_total"), 0);
+    await assertInstalled(f);
+  });
+
+  it("resumes a partly streamed file from the last synced prefix", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    const crash = new AbortController();
+    f.master.onHttpBytes = (call, sent) => {
+      if (call.file === "data.mdb" && sent >= 600 * KiB) crash.abort(new Error("crash"));
+    };
+    await assert.rejects(f.copy().run(crash.signal), /crash/);
+    const saved = await readCopyState(f.dir);
+    const data = saved?.files.find((file) => file.name === "data.mdb");
+    assert.ok(data !== undefined && data.doneBytes > 0 && data.doneBytes < data.bytes);
+    // A torn tail past the synced prefix must not survive.
+    const path = join(copyDirOf(f.dir), "files", "data.mdb");
+    const onDisk = await readFile(path);
+    await writeFile(
+      path,
+      Buffer.concat([onDisk.subarray(0, data.doneBytes), Buffer.alloc(100_000, 0xee)]),
+    );
+
+    f.master.onHttpBytes = undefined;
+    const before = f.master.httpCalls.length;
+    await f.copy().run(new AbortController().signal);
+    const resumed = f.master.httpCalls.slice(before).filter((c) => c.file === "data.mdb");
+    assert.deepEqual(
+      resumed.map((c) => c.start),
+      [data.doneBytes],
+      "one GET from the synced prefix",
+    );
+    assert.equal(f.master.chunkCalls.length, 0);
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_resumes_total"), 1);
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_restarts_total"), 0);
+    await assertInstalled(f);
+  });
+
+  it("a 404 from a master without the route falls back to CHUNK in the same attempt", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    f.master.httpStatus = 404;
+    await f.copy().run(new AbortController().signal);
+    assert.equal(f.master.httpCalls.length, 1, "HTTP is tried once per attempt");
+    assert.equal(
+      f.master.chunkCalls.reduce((sum, c) => sum + c.length, 0),
+      totalOf(f),
+      "every byte came through CHUNK",
+    );
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_http_fallbacks_total"), 1);
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_failures_total"), 0);
+    await assertInstalled(f);
+  });
+
+  it("a 404 because the checkpoint id is gone starts over, as with CHUNK", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    f.master.onHttp = (_call, count) => {
+      // After the first file, the master drops the checkpoint and serves a new one.
+      if (count === 2) f.master.id = "dup-2";
+    };
+    await f.copy().run(new AbortController().signal);
+    assert.equal(
+      await metric(f.registry, "talaria_dup_follower_copy_failures_total", {
+        code: "ERR_OBJECT_NOT_FOUND",
+      }),
+      1,
+      "CHUNK confirmed the id is gone",
+    );
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_restarts_total"), 1);
+    const afterSwitch = f.master.httpCalls.filter((c) => c.id === "dup-2");
+    assert.deepEqual(
+      afterSwitch.map((c) => [c.file, c.start]),
+      f.checkpoint.files.filter((file) => file.bytes > 0).map((file) => [file.name, 0]),
+      "the new checkpoint is streamed from the start",
+    );
+    await assertInstalled(f);
+  });
+
+  it("refetches a streamed file whose CRC32C does not match", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    f.master.corruptHttp = 1;
+    await f.copy().run(new AbortController().signal);
+    assert.equal(
+      await metric(f.registry, "talaria_dup_follower_copy_failures_total", {
+        code: "ERR_INVALID_DATA",
+      }),
+      1,
+    );
+    const first = f.master.httpCalls[0];
+    assert.ok(first !== undefined);
+    assert.equal(
+      f.master.httpCalls.filter((c) => c.file === first.file && c.start === 0).length,
+      2,
+      "the corrupt file was streamed again from its start",
+    );
+    assert.equal(f.master.chunkCalls.length, 0);
+    await assertInstalled(f);
+  });
+
+  it("goes through the master cluster's [duplication-proxy] (HTTP CONNECT)", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    const proxy = await FaultProxy.start();
+    after(() => proxy.close());
+    await f
+      .copy({}, { http: new CheckpointHttpClient({ connectProxy: proxy.address }) })
+      .run(new AbortController().signal);
+    assert.equal(f.master.chunkCalls.length, 0);
+    assert.equal(proxy.counters().tunnels, f.master.httpCalls.length);
+    assert.ok(proxy.counters().forwardedBytes.downstream >= totalOf(f));
+    await assertInstalled(f);
+  });
+
+  it("takes every received byte from the token bucket", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    const time = new ManualTime();
+    const rate = 1024 * KiB;
+    await f
+      .copy({}, { bucket: new TokenBucket(rate, 16 * KiB, time) })
+      .run(new AbortController().signal);
+    assert.equal(f.master.chunkCalls.length, 0);
+    // Waited for everything past the burst, at the rate (each wait rounds up to a ms).
+    const waitedMs = time.sleeps.reduce((sum, ms) => sum + ms, 0);
+    const expectedMs = ((totalOf(f) - 16 * KiB) / rate) * 1000;
+    assert.ok(
+      waitedMs >= expectedMs && waitedMs <= expectedMs + time.sleeps.length,
+      `${waitedMs} ms`,
+    );
+    await assertInstalled(f);
+  });
+
+  it("falls back to CHUNK when the master's HTTP server is down", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    await f.master.stopHttp(); // OPEN still names the address; nothing listens there
+    await f.copy().run(new AbortController().signal);
+    assert.equal(
+      f.master.chunkCalls.reduce((sum, c) => sum + c.length, 0),
+      totalOf(f),
+    );
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_http_fallbacks_total"), 1);
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_failures_total"), 0);
+    await assertInstalled(f);
+  });
+
+  it("falls back to CHUNK from the synced prefix when a stream breaks midway", async () => {
+    const f = await fixture();
+    await f.master.startHttp();
+    f.master.onHttpBytes = (call, sent) => {
+      if (call.file === "data.mdb" && sent >= 600 * KiB) void f.master.stopHttp();
+    };
+    await f.copy().run(new AbortController().signal);
+    const chunks = f.master.chunkCalls.filter((c) => c.file === "data.mdb");
+    assert.ok(chunks.length > 0 && (chunks[0]?.offset ?? 0) > 0, "CHUNK continued the file");
+    assert.ok((chunks[0]?.offset ?? 0) <= 600 * KiB, "from a synced prefix, not past it");
+    assert.equal(await metric(f.registry, "talaria_dup_follower_copy_http_fallbacks_total"), 1);
+    assert.equal(
+      (await metric(f.registry, "talaria_dup_follower_copy_bytes_total")) >= totalOf(f),
+      true,
+    );
+    await assertInstalled(f);
   });
 });

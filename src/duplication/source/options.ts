@@ -47,6 +47,8 @@ export interface SourceOptions {
   readonly retainedLogMsMax?: number;
   /** A backlog with no progress for this long is flagged stalled [dup_stalled_after_ms]. */
   readonly stalledAfterMs?: number;
+  /** Deadline of one DUPLICATE request, the client's retries included [dup_ship_timeout_ms]. */
+  readonly shipTimeoutMs?: number;
   /**
    * Full re-sync only (resync-reader.ts): the "log" is a checkpoint read as DUPLICATE entries
    * carrying each record's own timetag; ship them instead of skipping them (false).
@@ -72,6 +74,7 @@ export const sourceDefaults = {
   retainedLogBytesMax: 4 * 1024 * MiB,
   retainedLogMsMax: 43_200_000,
   stalledAfterMs: 60_000,
+  shipTimeoutMs: 10_000,
   shipDuplicateEntries: false,
 } as const satisfies Omit<ResolvedSourceOptions, "sourceClusterId">;
 
@@ -153,6 +156,7 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
       max,
     ),
     stalledAfterMs: integerIn("stalledAfterMs", options.stalledAfterMs ?? d.stalledAfterMs, 1, max),
+    shipTimeoutMs: integerIn("shipTimeoutMs", options.shipTimeoutMs ?? d.shipTimeoutMs, 1, max),
     shipDuplicateEntries: options.shipDuplicateEntries === true,
   };
 }

@@ -28,7 +28,7 @@ import type {
   SourceAction,
   SourceEvent,
 } from "./events.ts";
-import type { FailMode, SourceOptions } from "./options.ts";
+import { type FailMode, type SourceOptions, sourceDefaults } from "./options.ts";
 import {
   type DuplicationLogReader,
   type RemoteTable,
@@ -44,8 +44,6 @@ export interface DuplicationShipperOptions extends SourceOptions {
   readonly gpid: string;
   /** Period of the core's TICK and of the LOG_STATE it is fed (100 ms). */
   readonly tickIntervalMs?: number;
-  /** Deadline of one DUPLICATE request, retries inside the client included (10 s). */
-  readonly shipTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -77,7 +75,10 @@ export interface DuplicationShipperDeps {
   readonly reports?: ShipperReports;
 }
 
-export const shipperDefaults = { tickIntervalMs: 100, shipTimeoutMs: 10_000 } as const;
+export const shipperDefaults = {
+  tickIntervalMs: 100,
+  shipTimeoutMs: sourceDefaults.shipTimeoutMs,
+} as const;
 
 export class DuplicationShipper {
   readonly dupid: number;

@@ -65,7 +65,13 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
   });
 }
 
-async function openTarget(pump: FilePump): Promise<FileHandle> {
+/**
+ * Opens the local copy of `pump.file` for writing at its synced prefix (the caller truncates to
+ * it); a partly copied file that is gone restarts from 0.
+ */
+export async function openTarget(
+  pump: Pick<FilePump, "path" | "file" | "onBytes" | "logger">,
+): Promise<FileHandle> {
   const { file } = pump;
   if (file.doneBytes > 0) {
     try {

@@ -35,6 +35,7 @@ import {
   replicaDirHasData,
   replicaDirInstalled,
 } from "../../replica/index.ts";
+import type { CheckpointHttpClient } from "./checkpoint-http.ts";
 import {
   copiedBytes,
   copyDirOf,
@@ -59,6 +60,8 @@ export interface FollowerCopiesOptions {
 export interface FollowerCopiesDeps {
   /** How to reach a master cluster (see MasterConnector). */
   readonly connect: MasterConnector;
+  /** The HTTP bulk path to a master cluster (same proxy rules); absent: CHUNK only. */
+  readonly connectHttp?: (cluster: string) => CheckpointHttpClient;
   readonly logger: Logger;
   readonly metrics?: FollowerCopyMetrics;
   /**
@@ -338,6 +341,9 @@ export class FollowerCopies {
             this.deps.connect,
             this.limits.followerCopyCallTimeoutMs,
           ),
+          ...(this.deps.connectHttp === undefined
+            ? {}
+            : { http: this.deps.connectHttp(master.cluster) }),
           bucket: this.bucket,
           limits: this.limits,
           logger: this.logger,

@@ -17,6 +17,10 @@
  *    installed or aborted: every reply is validated, and a bad one fails only that attempt.
  *  - CHUNK calls stay in order of offset: at most `followerCopyChunksInFlight` in flight, their
  *    data written and CRC'd in offset order, each admitted by the server's shared token bucket.
+ *  - When OPEN names the master's HTTP server, files are streamed over it instead (file-stream.ts:
+ *    same prefix, CRC and sync rules). Any failure of that path falls back to CHUNK for the rest
+ *    of the attempt, from the synced prefix; whether the checkpoint is still there is CHUNK's
+ *    answer, so resume, refetch and start-over are the same on both paths.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -29,6 +33,7 @@ import {
   gpidKey,
 } from "../../protocol/index.ts";
 import { discardCopiedCheckpoint, installCopiedCheckpoint } from "../../replica/index.ts";
+import { type CheckpointHttpClient, CheckpointHttpError } from "./checkpoint-http.ts";
 import {
   type CopiedFile,
   type CopyState,
@@ -40,6 +45,7 @@ import {
   writeCopyState,
 } from "./copy-state.ts";
 import { abortable, pumpFile } from "./file-pump.ts";
+import { streamFile } from "./file-stream.ts";
 import type { MasterClient, MasterPartition, MasterRef } from "./master-client.ts";
 import type { FollowerCopyMetrics } from "./metrics.ts";
 import type { FollowerCopyLimits } from "./options.ts";
@@ -57,6 +63,8 @@ export interface FollowerCopyInit {
 
 export interface FollowerCopyDeps {
   readonly client: MasterClient;
+  /** The master cluster's HTTP bulk path; absent: CHUNK only. */
+  readonly http?: CheckpointHttpClient;
   readonly bucket: TokenBucket;
   readonly limits: FollowerCopyLimits;
   readonly logger: Logger;
@@ -112,6 +120,8 @@ export class FollowerCopy {
   private copied = 0;
   private lastLogMs: number;
   private lastLogCopied = 0;
+  /** An HTTP failure was logged (once per copy; each one is counted). */
+  private httpFailureLogged = false;
 
   constructor(init: FollowerCopyInit, deps: FollowerCopyDeps) {
     this.init = init;
@@ -185,9 +195,24 @@ export class FollowerCopy {
       signal,
     );
     const current = await this.resumeOrStartOver(state, partition, opened);
+    // The HTTP path for this attempt, until it fails once.
+    let httpAddress = this.deps.http === undefined ? undefined : opened.httpAddress;
     for (const file of current.files) {
       if (file.doneBytes === file.bytes && file.bytes > 0) continue;
-      await this.copyFile(current, file, partition, signal);
+      let crc: number | undefined;
+      if (httpAddress !== undefined) {
+        try {
+          crc = await this.streamFile(current, file, partition, httpAddress, signal);
+        } catch (error) {
+          if (signal.aborted || !(error instanceof CheckpointHttpError)) throw error;
+          this.httpFailed(error, httpAddress);
+          httpAddress = undefined;
+          // Bytes past the synced prefix are copied again.
+          this.copied = copiedBytes(current);
+        }
+      }
+      crc ??= await this.pumpFile(current, file, partition, signal);
+      await this.checkFile(current, file, crc);
     }
     current.phase = "installing";
     await writeCopyState(this.init.dir, current, { syncDir: true });
@@ -261,14 +286,68 @@ export class FollowerCopy {
     return fresh;
   }
 
-  private async copyFile(
+  private httpFailed(error: CheckpointHttpError, address: string): void {
+    this.deps.metrics?.httpFallbacks.inc();
+    const fields = { err: error, httpAddress: address };
+    if (this.httpFailureLogged) {
+      this.logger.debug(fields, "follower copy: HTTP path failed, copying with CHUNK");
+      return;
+    }
+    this.httpFailureLogged = true;
+    this.logger.warn(
+      fields,
+      "follower copy: HTTP path failed, copying with CHUNK for the rest of this attempt (logged once per copy)",
+    );
+  }
+
+  private onBytes(state: CopyState): (bytes: number) => void {
+    return (bytes) => {
+      this.copied += bytes;
+      if (bytes > 0) this.deps.metrics?.bytes.inc(bytes);
+      this.logProgress(state);
+    };
+  }
+
+  /** The rest of `file` over the master's HTTP server; resolves to the whole file's CRC32C. */
+  private streamFile(
+    state: CopyState,
+    file: CopiedFile,
+    partition: MasterPartition,
+    address: string,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const http = this.deps.http;
+    if (http === undefined) throw new Error("streamFile without an HTTP client");
+    const ref = { gpid: partition.gpid, id: state.id, file: file.name, bytes: file.bytes };
+    return streamFile({
+      path: join(copyFilesDirOf(this.init.dir), file.name),
+      file,
+      get: (start, sink) =>
+        http.get(
+          address,
+          ref,
+          start,
+          { stallMs: this.deps.limits.followerCopyHttpStallMs, signal },
+          sink,
+        ),
+      bucket: this.deps.bucket,
+      limits: this.deps.limits,
+      saveState: () => writeCopyState(this.init.dir, state),
+      onBytes: this.onBytes(state),
+      logger: this.logger,
+      signal,
+    });
+  }
+
+  /** The rest of `file` in CHUNKs; resolves to the whole file's CRC32C. */
+  private pumpFile(
     state: CopyState,
     file: CopiedFile,
     partition: MasterPartition,
     signal: AbortSignal,
-  ): Promise<void> {
-    const { client, metrics } = this.deps;
-    const crc = await pumpFile({
+  ): Promise<number> {
+    const { client } = this.deps;
+    return pumpFile({
       path: join(copyFilesDirOf(this.init.dir), file.name),
       file,
       fetch: (offset, length) =>
@@ -282,14 +361,15 @@ export class FollowerCopy {
       bucket: this.deps.bucket,
       limits: this.deps.limits,
       saveState: () => writeCopyState(this.init.dir, state),
-      onBytes: (bytes) => {
-        this.copied += bytes;
-        if (bytes > 0) metrics?.bytes.inc(bytes);
-        this.logProgress(state);
-      },
+      onBytes: this.onBytes(state),
       logger: this.logger,
       signal,
     });
+  }
+
+  /** Marks `file` done when `crc` is the master's, else resets it and fails the attempt. */
+  private async checkFile(state: CopyState, file: CopiedFile, crc: number): Promise<void> {
+    const { metrics } = this.deps;
     if (crc !== file.crc32c) {
       // Fetch the whole file again on the next attempt.
       this.copied -= file.bytes;

@@ -3,6 +3,14 @@
  * before its replica opens (docs/duplication.md, "Full duplication: the follower side").
  */
 export {
+  type BodySink,
+  type BodyTransfer,
+  type CheckpointFileRef,
+  CheckpointHttpClient,
+  CheckpointHttpError,
+  type CheckpointHttpOptions,
+} from "./checkpoint-http.ts";
+export {
   type CopyState,
   copyDirOf,
   copyFilesDirOf,

@@ -174,5 +174,7 @@ export function decodeOpenResponse(reply: unknown, filesMax: number): DupCheckpo
   });
   const names = new Set(files.map((f) => f.name));
   if (names.size !== files.length) throw new v.TalariaErrorForField("files", "unique names", files);
-  return { id, decree: v.integer(r.decree, "decree", 0), files };
+  const decree = v.integer(r.decree, "decree", 0);
+  if (r.httpAddress === undefined) return { id, decree, files };
+  return { id, decree, files, httpAddress: v.nodeAddress(r.httpAddress, "httpAddress") };
 }

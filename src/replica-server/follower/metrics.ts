@@ -11,6 +11,7 @@ export class FollowerCopyMetrics {
   readonly resumes: Counter;
   readonly restarts: Counter;
   readonly completed: Counter;
+  readonly httpFallbacks: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -48,6 +49,11 @@ export class FollowerCopyMetrics {
     this.completed = new Counter({
       name: "talaria_dup_follower_copies_completed_total",
       help: "Full duplication, follower side: copies installed as a replica's storage",
+      registers,
+    });
+    this.httpFallbacks = new Counter({
+      name: "talaria_dup_follower_copy_http_fallbacks_total",
+      help: "Full duplication, follower side: HTTP streams of checkpoint files that failed, the attempt going on with CHUNK",
       registers,
     });
   }

@@ -18,6 +18,13 @@ export const followerCopyDefaults = {
   followerCopyChunksInFlight: 8,
   /** Local writes one copy keeps outstanding (memory: this × followerCopyChunkBytes more). */
   followerCopyWritesInFlight: 4,
+  /**
+   * HTTP path: bytes gathered from the socket before one positional write (buffers reused; this
+   * × followerCopyWritesInFlight of memory per copy).
+   */
+  followerCopyHttpWriteBytes: 4 * MiB,
+  /** HTTP path: no answer or no body bytes for this long fails the stream (then CHUNK). */
+  followerCopyHttpStallMs: 30_000,
   /** Bytes copied between two fsyncs of the data file and the state file (what a crash re-copies). */
   followerCopyStateSyncBytes: 64 * MiB,
   /** Most files an OPEN reply may list. */
@@ -65,6 +72,16 @@ export function resolveFollowerCopyLimits(
     throw invalid("followerCopyChunksInFlight", limits.followerCopyChunksInFlight, "≥ 1");
   if (limits.followerCopyWritesInFlight < 1)
     throw invalid("followerCopyWritesInFlight", limits.followerCopyWritesInFlight, "≥ 1");
+  // At least a response head (checkpoint-http.ts RESPONSE_HEAD_BYTES_MAX): the body bytes that
+  // come with the head fit in one buffer.
+  if (limits.followerCopyHttpWriteBytes < 16 * 1024 || limits.followerCopyHttpWriteBytes > 64 * MiB)
+    throw invalid(
+      "followerCopyHttpWriteBytes",
+      limits.followerCopyHttpWriteBytes,
+      `in [${16 * 1024}, ${64 * MiB}]`,
+    );
+  if (limits.followerCopyHttpStallMs < 1)
+    throw invalid("followerCopyHttpStallMs", limits.followerCopyHttpStallMs, "≥ 1");
   if (limits.followerCopiesConcurrentMax < 1)
     throw invalid("followerCopiesConcurrentMax", limits.followerCopiesConcurrentMax, "≥ 1");
   if (limits.followerCopyRetryDelayMsMax < limits.followerCopyRetryDelayMsMin)

@@ -50,12 +50,25 @@ export class TokenBucket {
 
   /** Waits until `bytes` may pass (immediately when unlimited). */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    if (this.unlimited || bytes <= 0) return;
+    const waitMs = this.reserve(bytes);
+    if (waitMs > 0) await this.deps.sleep(waitMs, signal);
+  }
+
+  /**
+   * Reserves `bytes` now and answers how long the caller must wait before using them (0: at
+   * once) — for callers that cannot await, e.g. a socket read callback that pauses its socket.
+   */
+  reserve(bytes: number): number {
+    if (this.unlimited || bytes <= 0) return 0;
     this.refill();
     this.balance -= bytes;
-    if (this.balance >= 0) return;
-    const waitMs = Math.ceil((-this.balance * 1000) / this.rateBytesPerSec);
-    await this.deps.sleep(waitMs, signal);
+    if (this.balance >= 0) return 0;
+    return Math.ceil((-this.balance * 1000) / this.rateBytesPerSec);
+  }
+
+  /** Resolves after `ms` (the bucket's clock), or rejects once `signal` aborts. */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.deps.sleep(ms, signal);
   }
 
   private refill(): void {
