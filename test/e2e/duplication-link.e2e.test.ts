@@ -1,0 +1,283 @@
+// End-to-end duplication over a faulty link: two real clusters (alpha → beta, child processes),
+// alpha's replica servers configured with `[duplication-proxy] beta = <fault proxy>`, so every
+// DUPLICATE request and every call to beta's meta server crosses the proxy. The link is cut for
+// 10 s under write load (FAIL_SLOW: nothing may be lost, the backlog must rise and fall back to
+// 0), then run with a 30 ms one-way delay and a bandwidth limit, which must still converge.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, it } from "node:test";
+import { createClient, type TalariaClient } from "../../src/client/index.ts";
+import {
+  type AddDuplicationResponse,
+  DuplicationMethod,
+} from "../../src/protocol/duplication-messages.ts";
+import { MetaMethod } from "../../src/protocol/index.ts";
+import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
+import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
+import { FaultProxy } from "../../src/testing/index.ts";
+import { allHealthy, eventually } from "../server/cluster-support.ts";
+
+const TABLE = "link";
+const CUT_MS = 10_000;
+const WRITERS = 4;
+
+let dir: string;
+let clusters: readonly OneboxCluster[];
+let onebox: RunningOnebox;
+let proxy: FaultProxy;
+let alpha: TalariaClient;
+let beta: TalariaClient;
+let dupid: number;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A two-cluster onebox on a free port range whose alpha servers reach beta through `proxyAddress`.
+ * Alpha's meta server persists confirmed decrees every second (default 5 s), so the backlog
+ * reaches 0 soon after the last write ships.
+ */
+async function planThroughProxy(base: string, proxyAddress: string): Promise<OneboxCluster[]> {
+  const [host = "", port = ""] = proxyAddress.split(":");
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const basePort = 20_000 + 1000 * Math.floor(Math.random() * 20);
+    const plan = planOnebox({ dir: base, clusters: 2, replicas: 3, basePort });
+    const ports = plan.flatMap((c) =>
+      c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),
+    );
+    if (!(await Promise.all(ports.map(portFree))).every(Boolean)) continue;
+    return plan.map((cluster) =>
+      cluster.name !== "alpha"
+        ? cluster
+        : {
+            ...cluster,
+            processes: cluster.processes.map((p) => ({
+              ...p,
+              config: {
+                ...p.config,
+                replication: { ...p.config.replication, dupProgressMinUpdatePeriodMs: 1000 },
+                duplicationProxy: { beta: [{ host, port: Number(port) }] },
+              },
+            })),
+          },
+    );
+  }
+  throw new Error("no free port range for a onebox");
+}
+
+function cluster(name: string): OneboxCluster {
+  const found = clusters.find((c) => c.name === name);
+  assert.ok(found !== undefined, `no cluster ${name}`);
+  return found;
+}
+
+/** Σ of `talaria_dup_backlog_mutations` of the duplication over alpha's replica servers. */
+async function backlog(): Promise<{ total: number; series: number }> {
+  let total = 0;
+  let series = 0;
+  for (const server of cluster("alpha").processes.filter((p) => p.role === "replica")) {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("talaria_dup_backlog_mutations{")) continue;
+      if (!line.includes(`dupid="${dupid}"`)) continue;
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+      series++;
+    }
+  }
+  return { total, series };
+}
+
+/** Observations of beta's lag histogram at or under `le` seconds, over beta's replica servers. */
+async function lagCountAtMost(le: string): Promise<number> {
+  let count = 0;
+  for (const server of cluster("beta").processes.filter((p) => p.role === "replica")) {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    const line = text
+      .split("\n")
+      .find((l) => l.startsWith(`talaria_dup_time_lag_seconds_bucket{le="${le}"}`));
+    count += Number(line?.slice(line.lastIndexOf(" ") + 1) ?? 0);
+  }
+  return count;
+}
+
+interface Acked {
+  readonly n: number;
+  /** performance.now() when the write was sent, and when its acknowledgement arrived. */
+  readonly sentAtMs: number;
+  readonly ackedAtMs: number;
+}
+
+/** Loads still running: after() stops them, so a failed test does not leave writers looping. */
+const running = new Set<{ stop(): Promise<Acked[]> }>();
+
+/** `WRITERS` loops writing `<prefix>-<n>` → `v<n>` on alpha until stopped; the acknowledged ones. */
+function writeLoad(prefix: string): { acked: Acked[]; stop(): Promise<Acked[]> } {
+  const acked: Acked[] = [];
+  let next = 0;
+  let writing = true;
+  const writers = Array.from({ length: WRITERS }, async () => {
+    while (writing) {
+      const n = next++;
+      const sentAtMs = performance.now();
+      try {
+        await alpha.table(TABLE).set(`${prefix}-${n}`, "s", `v${n}`, { timeoutMs: 15_000 });
+        acked.push({ n, sentAtMs, ackedAtMs: performance.now() });
+      } catch {
+        // not acknowledged: may or may not be there
+      }
+    }
+  });
+  const load = {
+    acked,
+    async stop() {
+      writing = false;
+      await Promise.all(writers);
+      running.delete(load);
+      return acked;
+    },
+  };
+  running.add(load);
+  return load;
+}
+
+/** Waits until beta has every acknowledged write of `prefix`; fails listing some missing ones. */
+async function assertAllOnBeta(prefix: string, acked: readonly Acked[]): Promise<void> {
+  let missing: number[] = [];
+  await eventually(`every acknowledged ${prefix} write on beta`, 60_000, async () => {
+    const present = new Map<string, string>();
+    for await (const kv of beta.table(TABLE).scan({ batchSize: 1000 }))
+      present.set(kv.hashKey.toString(), kv.value.toString());
+    missing = acked.filter(({ n }) => present.get(`${prefix}-${n}`) !== `v${n}`).map((a) => a.n);
+    return missing.length === 0;
+  }).catch((error: unknown) => {
+    throw new Error(`${String(error)}: ${missing.length} missing, e.g. ${missing.slice(0, 20)}`);
+  });
+}
+
+before(async () => {
+  proxy = await FaultProxy.start();
+  dir = mkdtempSync(join(tmpdir(), "talaria-e2e-"));
+  clusters = await planThroughProxy(dir, proxy.address);
+  onebox = await startOnebox(clusters, {
+    readyTimeoutMs: 60_000,
+    onExit: (p, code, signal) => console.log(`# ${p.cluster}/${p.name} exited: ${code ?? signal}`),
+  });
+  alpha = createClient({ metaServers: [cluster("alpha").metaAddress], timeoutMs: 20_000 });
+  beta = createClient({ metaServers: [cluster("beta").metaAddress], timeoutMs: 20_000 });
+  await alpha.metaSession.call(
+    MetaMethod.CREATE_APP,
+    { appName: TABLE, partitionCount: 4, replicaCount: 3 },
+    10_000,
+  );
+  await beta.metaSession.call(
+    MetaMethod.CREATE_APP,
+    { appName: TABLE, partitionCount: 3, replicaCount: 3 },
+    10_000,
+  );
+  await eventually("alpha healthy", 30_000, allHealthy(alpha));
+  await eventually("beta healthy", 30_000, allHealthy(beta));
+  const added = (await alpha.metaSession.call(
+    DuplicationMethod.ADD,
+    { appName: TABLE, remoteClusterName: "beta" },
+    60_000,
+  )) as AddDuplicationResponse;
+  assert.equal(added.status, "DS_LOG");
+  dupid = added.dupid;
+});
+after(async () => {
+  for (const load of [...running]) await load.stop();
+  await alpha?.close();
+  await beta?.close();
+  await onebox?.stop();
+  await proxy?.close();
+  // TALARIA_E2E_KEEP=1 keeps the processes' logs (<dir>/<cluster>/<process>/talaria.log).
+  if (dir !== undefined && process.env.TALARIA_E2E_KEEP === undefined)
+    rmSync(dir, { recursive: true, force: true });
+});
+
+it("a 10 s link cut under write load: the backlog rises, then every acknowledged write arrives and it falls to 0", async (t) => {
+  const load = writeLoad("cut");
+  let peak = 0;
+  let acked: Acked[] = [];
+  try {
+    // Every source primary runs a shipper (each appears at its server's next duplication sync).
+    await eventually("shipping through the proxy from every source partition", 60_000, async () => {
+      const shipping = load.acked.length > 50 && proxy.counters().forwardedBytes.upstream > 10_000;
+      return shipping && (await backlog()).series >= 4;
+    });
+    const before = await backlog();
+
+    proxy.cut();
+    const cutAtMs = performance.now();
+    const forwardedAtCut = proxy.counters().forwardedBytes;
+    const during: number[] = [];
+    while (performance.now() - cutAtMs < CUT_MS) {
+      await sleep(1000);
+      during.push((await backlog()).total);
+    }
+    const peakAtMs = performance.now();
+    peak = (await backlog()).total;
+    // Writes sent after the cut have decrees no shipper could have shipped: all are backlog once
+    // the shippers have seen them committed (their tick is 100 ms; 1 s of margin).
+    const sentInCut = load.acked.filter(
+      (a) => a.sentAtMs > cutAtMs && a.ackedAtMs < peakAtMs - 1000,
+    ).length;
+    assert.deepEqual(proxy.counters().forwardedBytes, forwardedAtCut, "nothing crossed the cut");
+    t.diagnostic(
+      `backlog before ${before.total}, during the cut ${during.join(" ")}, at heal ${peak}; ${sentInCut} writes acknowledged during the cut`,
+    );
+    assert.ok(sentInCut > 20, `only ${sentInCut} writes acknowledged during the cut`);
+    assert.ok(
+      peak >= sentInCut,
+      `backlog ${peak} at the heal, ${sentInCut} written during the cut`,
+    );
+    assert.ok(peak > before.total, "the backlog rose");
+
+    proxy.heal();
+    await sleep(3000);
+  } finally {
+    // Also when an assertion failed: the next test needs a healed link and no writers.
+    proxy.heal();
+    acked = await load.stop();
+  }
+  assert.ok(proxy.counters().severed >= 1, "the cut connections were severed at the heal");
+  await assertAllOnBeta("cut", acked);
+  let last = peak;
+  await eventually("the backlog back to 0", 30_000, async () => {
+    last = (await backlog()).total;
+    return last === 0;
+  }).catch((error: unknown) => {
+    throw new Error(`${String(error)}: backlog ${last}`);
+  });
+  t.diagnostic(`${acked.length} writes, proxy ${JSON.stringify(proxy.counters())}`);
+});
+
+it("a 30 ms one-way delay and a 256 KB/s bandwidth limit: every write arrives, none sooner than the delay", async (t) => {
+  proxy.setDelay(30);
+  proxy.setBandwidth(256 * 1024);
+  // Entries applied from now on crossed the delayed link: none may show a lag under 25 ms.
+  const fastBefore = await lagCountAtMost("0.025");
+  const load = writeLoad("slow");
+  let acked: Acked[] = [];
+  try {
+    await sleep(8000);
+  } finally {
+    acked = await load.stop();
+  }
+  assert.ok(acked.length > 50, `only ${acked.length} writes acknowledged`);
+  await assertAllOnBeta("slow", acked);
+  await eventually("the backlog back to 0", 30_000, async () => (await backlog()).total === 0);
+  const fastAfter = await lagCountAtMost("0.025");
+  assert.equal(fastAfter, fastBefore, "no entry applied faster than the link's one-way delay");
+  t.diagnostic(`${acked.length} writes, proxy ${JSON.stringify(proxy.counters())}`);
+});
