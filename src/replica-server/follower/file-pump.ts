@@ -66,6 +66,50 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 }
 
 /**
+ * The sync rule both transfers share: every `everyBytes` written (short of the file's end), once
+ * the writes started so far are done, an fdatasync and then the state file record the synced
+ * prefix — one sync at a time, the copy going on meanwhile. So the state never names a prefix
+ * that an fdatasync started after its writes has not covered. Never rejects: a failure goes to
+ * `onError` (and the next syncs are skipped once `failed()` says so).
+ */
+export class PrefixSyncer {
+  private unsynced = 0;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly file: CopiedFile,
+    private readonly everyBytes: number,
+    private readonly saveState: () => Promise<void>,
+    private readonly failed: () => boolean,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** `bytes` more were handed to `writes`; the file is now `done` bytes long with CRC `crc`. */
+  wrote(bytes: number, done: number, crc: number, writes: Iterable<Promise<void>>): void {
+    this.unsynced += bytes;
+    if (this.unsynced < this.everyBytes || done >= this.file.bytes) return;
+    this.unsynced = 0;
+    const written = Promise.all([...writes]);
+    this.chain = this.chain
+      .then(async () => {
+        await written;
+        if (this.failed()) return;
+        await this.handle.datasync();
+        this.file.doneBytes = done;
+        this.file.doneCrc32c = crc;
+        await this.saveState();
+      })
+      .catch(this.onError);
+  }
+
+  /** Resolves once every sync started so far is over (or failed, reported to onError). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+}
+
+/**
  * Opens the local copy of `pump.file` for writing at its synced prefix (the caller truncates to
  * it); a partly copied file that is gone restarts from 0.
  */
@@ -98,18 +142,24 @@ export async function pumpFile(pump: FilePump): Promise<number> {
   const { file, limits, signal } = pump;
   const handle = await openTarget(pump);
   const writes = new Set<Promise<void>>();
-  let syncing: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;
   const fail = (error: unknown) => {
     failure ??= { error };
   };
+  const syncer = new PrefixSyncer(
+    handle,
+    file,
+    limits.followerCopyStateSyncBytes,
+    pump.saveState,
+    () => failure !== undefined,
+    fail,
+  );
   try {
     // The file may hold more than the state says (written after the last sync): cut it back.
     await handle.truncate(file.doneBytes);
     let crc = file.doneCrc32c;
     let done = file.doneBytes;
     let next = done;
-    let unsynced = 0;
     const inFlight: { offset: number; length: number; reply: Promise<Settled> }[] = [];
     while (done < file.bytes) {
       while (inFlight.length < limits.followerCopyChunksInFlight && next < file.bytes) {
@@ -131,32 +181,17 @@ export async function pumpFile(pump: FilePump): Promise<number> {
         .finally(() => writes.delete(write));
       writes.add(write);
       done += head.length;
-      unsynced += head.length;
       pump.onBytes(head.length);
-      if (unsynced >= limits.followerCopyStateSyncBytes && done < file.bytes) {
-        unsynced = 0;
-        const prefix = { doneBytes: done, doneCrc32c: crc };
-        const written = Promise.all([...writes]);
-        // One sync at a time: the next one starts after the previous one (and its state write).
-        syncing = syncing.then(async () => {
-          await written;
-          if (failure !== undefined) return;
-          await handle.datasync();
-          file.doneBytes = prefix.doneBytes;
-          file.doneCrc32c = prefix.doneCrc32c;
-          await pump.saveState();
-        });
-        syncing = syncing.catch(fail);
-      }
+      syncer.wrote(head.length, done, crc, writes);
     }
     await Promise.all([...writes]);
-    await syncing;
+    await syncer.settled();
     if (failure !== undefined) throw failure.error;
     await handle.sync();
     return crc;
   } finally {
     await Promise.allSettled([...writes]);
-    await syncing.catch(() => {});
+    await syncer.settled();
     await handle.close();
   }
 }

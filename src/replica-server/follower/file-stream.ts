@@ -22,7 +22,7 @@ import { crc32c } from "@node-rs/crc32";
 import type { Logger } from "../../common/logger.ts";
 import type { BodySink, BodyTransfer } from "./checkpoint-http.ts";
 import type { CopiedFile } from "./copy-state.ts";
-import { openTarget } from "./file-pump.ts";
+import { openTarget, PrefixSyncer } from "./file-pump.ts";
 import type { FollowerCopyLimits } from "./options.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
@@ -51,17 +51,26 @@ export async function streamFile(stream: FileStream): Promise<number> {
   const { file, limits, signal } = stream;
   const handle = await openTarget(stream);
   const writes = new Set<Promise<void>>();
-  let syncing: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;
   const fail = (error: unknown) => {
     failure ??= { error };
   };
   let transfer: BodyTransfer | undefined;
+  const syncer = new PrefixSyncer(
+    handle,
+    file,
+    limits.followerCopyStateSyncBytes,
+    stream.saveState,
+    () => failure !== undefined,
+    (error) => {
+      fail(error);
+      transfer?.destroy(error);
+    },
+  );
   try {
     await handle.truncate(file.doneBytes);
     let crc = file.doneCrc32c;
     let done = file.doneBytes;
-    let unsynced = 0;
     if (done < file.bytes) {
       // One buffer being filled plus at most followerCopyWritesInFlight being written, so a
       // filled buffer always has a successor: the read after a stop lands in it.
@@ -94,25 +103,8 @@ export async function streamFile(stream: FileStream): Promise<number> {
           });
         writes.add(write);
         done += length;
-        unsynced += length;
         stream.onBytes(length);
-        if (unsynced >= limits.followerCopyStateSyncBytes && done < file.bytes) {
-          unsynced = 0;
-          const prefix = { doneBytes: done, doneCrc32c: crc };
-          const written = Promise.all([...writes]);
-          syncing = syncing.then(async () => {
-            await written;
-            if (failure !== undefined) return;
-            await handle.datasync();
-            file.doneBytes = prefix.doneBytes;
-            file.doneCrc32c = prefix.doneCrc32c;
-            await stream.saveState();
-          });
-          syncing = syncing.catch((error: unknown) => {
-            fail(error);
-            transfer?.destroy(error);
-          });
-        }
+        syncer.wrote(length, done, crc, writes);
       };
 
       const sink: BodySink = {
@@ -169,14 +161,14 @@ export async function streamFile(stream: FileStream): Promise<number> {
       }
     }
     await Promise.all([...writes]);
-    await syncing;
+    await syncer.settled();
     if (failure !== undefined) throw failure.error;
     await handle.sync();
     return crc;
   } finally {
     transfer?.destroy(new Error("file stream closed"));
     await Promise.allSettled([...writes]);
-    await syncing.catch(() => {});
+    await syncer.settled();
     await handle.close();
   }
 }
