@@ -65,6 +65,35 @@ export class DuplicationChanges {
     );
   }
 
+  /**
+   * Persists `change` of the duplication's record as its one alteration in flight (`altering`);
+   * once persisted it is applied and `committed` runs with the status it had before. Either way
+   * the alteration is over when a handler runs.
+   */
+  alterRecord(
+    kind: PersistKind,
+    dup: Duplication,
+    change: RecordChange,
+    handlers: {
+      committed: (from: Duplication["status"]) => MetaAction[];
+      abandoned: (error: TalariaError) => MetaAction[];
+    },
+  ): MetaAction {
+    dup.altering = { kind: "modify" };
+    return this.persist(kind, dup.changeKey, [this.recordWrite(dup, change)], {
+      commit: () => {
+        dup.altering = undefined;
+        const from = dup.status;
+        dup.apply(change);
+        return handlers.committed(from);
+      },
+      abandon: (error) => {
+        dup.altering = undefined;
+        return handlers.abandoned(error);
+      },
+    });
+  }
+
   persist(
     kind: PersistKind,
     key: string,

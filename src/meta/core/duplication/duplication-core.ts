@@ -233,26 +233,20 @@ export class DuplicationCore {
     if (dup.status !== DS_LOG || dup.failMode !== "FAIL_FAST" || dup.altering !== undefined)
       return [];
     const { context } = this;
-    dup.altering = { kind: "modify" };
     return [
-      this.changes.persist(
+      this.changes.alterRecord(
         "ALTER_DUPLICATION",
-        dup.changeKey,
-        [this.changes.recordWrite(dup, { status: DS_PAUSE })],
+        dup,
+        { status: DS_PAUSE },
         {
-          commit: () => {
-            dup.altering = undefined;
+          committed: () => {
             context.log.warn(
               { appId: dup.appId, dupid: dup.dupid },
               "duplication paused: a partition failed under FAIL_FAST",
             );
-            dup.apply({ status: DS_PAUSE });
             return [];
           },
-          abandon: () => {
-            dup.altering = undefined;
-            return [];
-          },
+          abandoned: () => [],
         },
       ),
     ];
@@ -298,29 +292,18 @@ export class DuplicationCore {
       dup.altering = { kind: "remove", requestId, started: false };
       return this.maybeRemove(dup);
     }
-    dup.altering = { kind: "modify" };
     const change: RecordChange = { status: to, failMode: toFailMode };
     return [
-      this.changes.persist(
-        "ALTER_DUPLICATION",
-        dup.changeKey,
-        [this.changes.recordWrite(dup, change)],
-        {
-          commit: () => {
-            dup.altering = undefined;
-            context.log.info(
-              { appId: dup.appId, dupid: dup.dupid, from: dup.status, to, failMode: toFailMode },
-              "duplication altered",
-            );
-            dup.apply(change);
-            return [reply(requestId, { ok: true, value: response() })];
-          },
-          abandon: (error) => {
-            dup.altering = undefined;
-            return [reply(requestId, { ok: false, error })];
-          },
+      this.changes.alterRecord("ALTER_DUPLICATION", dup, change, {
+        committed: (from) => {
+          context.log.info(
+            { appId: dup.appId, dupid: dup.dupid, from, to, failMode: toFailMode },
+            "duplication altered",
+          );
+          return [reply(requestId, { ok: true, value: response() })];
         },
-      ),
+        abandoned: (error) => [reply(requestId, { ok: false, error })],
+      }),
     ];
   }
 

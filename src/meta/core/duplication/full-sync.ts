@@ -95,42 +95,31 @@ export class FullSync {
       prepared: false,
       freezed: dup.status === DS_PAUSE,
     };
-    dup.altering = { kind: "modify" };
     const target = dup;
     return [
-      this.changes.persist(
-        "RESYNC_DUPLICATION",
-        target.changeKey,
-        [this.changes.recordWrite(target, change)],
-        {
-          commit: () => {
-            target.altering = undefined;
-            context.log.info(
-              { appId: target.appId, dupid: target.dupid, from: target.status },
-              "duplication re-sync started: the primaries make checkpoints",
-            );
-            target.apply(change);
-            target.remote = freshRemoteProgress();
-            for (const progress of target.partitions) {
-              progress.start = undefined;
-              progress.copy = undefined;
-              progress.failure = undefined;
-              progress.checkpointPrepared = false;
-            }
-            const value: ResyncDuplicationResponse = {
-              appId: target.appId,
-              dupid: target.dupid,
-              status: target.status,
-              failMode: target.failMode,
-            };
-            return [reply(requestId, { ok: true, value })];
-          },
-          abandon: (error) => {
-            target.altering = undefined;
-            return [reply(requestId, { ok: false, error })];
-          },
+      this.changes.alterRecord("RESYNC_DUPLICATION", target, change, {
+        committed: (from) => {
+          context.log.info(
+            { appId: target.appId, dupid: target.dupid, from },
+            "duplication re-sync started: the primaries make checkpoints",
+          );
+          target.remote = freshRemoteProgress();
+          for (const progress of target.partitions) {
+            progress.start = undefined;
+            progress.copy = undefined;
+            progress.failure = undefined;
+            progress.checkpointPrepared = false;
+          }
+          const value: ResyncDuplicationResponse = {
+            appId: target.appId,
+            dupid: target.dupid,
+            status: target.status,
+            failMode: target.failMode,
+          };
+          return [reply(requestId, { ok: true, value })];
         },
-      ),
+        abandoned: (error) => [reply(requestId, { ok: false, error })],
+      }),
     ];
   }
 
