@@ -114,10 +114,14 @@ export async function readRecords(
     const handle = await openForRead(fs, dir, segment);
     const filePath = path.join(dir, segment.fileName);
     try {
-      const window = new SegmentWindow(handle, segment.durableBytes);
+      // The durable size when the read starts: appends that become durable meanwhile grow
+      // segment.durableBytes, but this read ends where its window does (toDecree was capped at
+      // the durable decree when it started, so it needs nothing past here).
+      const durableBytes = segment.durableBytes;
+      const window = new SegmentWindow(handle, durableBytes);
       let offset = segment.seekOffset(fromDecree);
       // Bounded by the segment's durable size: each step moves past one block.
-      while (offset < segment.durableBytes) {
+      while (offset < durableBytes) {
         const header = await fsOp("read", filePath, () => window.header(offset, segment.nonce));
         if (!header.ok) throw damaged(segment.fileName, offset, header.reason);
         const blockBytes = BLOCK_HEADER_BYTES + header.value.bodyBytes;

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { describe, test } from "node:test";
 import { isTalariaError } from "../../src/common/errors.ts";
 import { type LogRecord, PrivateLog } from "../../src/plog/index.ts";
-import { blockMap, payloadFor, segmentFiles, withTempDir } from "./plog-helpers.ts";
+import { blockMap, FaultyFs, payloadFor, segmentFiles, withTempDir } from "./plog-helpers.ts";
 
 const SMALL = { segmentBytesMax: 1024, fsync: false } as const;
 
@@ -34,7 +34,39 @@ async function readAll(log: PrivateLog, from: number, batchBytes = 1 << 20): Pro
 
 const size = (d: number) => 20 + ((d * 13) % 90);
 
+/** A FaultyFs whose next file read first runs `hook` (an append landing mid-read). */
+class HookedReadFs extends FaultyFs {
+  hook: (() => Promise<void>) | undefined;
+
+  override async open(filePath: string, flags: "r" | "r+" | "wx") {
+    const handle = await super.open(filePath, flags);
+    return {
+      ...handle,
+      read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        const hook = this.hook;
+        this.hook = undefined;
+        if (hook !== undefined) await hook();
+        return handle.read(buffer, offset, length, position);
+      },
+    };
+  }
+}
+
 describe("plog append and read", () => {
+  test("a read to the durable tail is not disturbed by appends that become durable during it", async () => {
+    await withTempDir(async (dir) => {
+      const fs = new HookedReadFs();
+      const log = await PrivateLog.open({ dir, fsync: false }, { fs });
+      await appendEach(log, range(1, 5), size);
+      // The read starts with decree 5 durable; decrees 6 and 7 become durable before its first
+      // file read returns. It must return 1..5, not report the new tail as a damaged block.
+      fs.hook = () => appendEach(log, [6, 7], size);
+      assertRecords(await log.read(1, { bytesMax: 1 << 20 }), range(1, 5), size);
+      assertRecords(await log.read(6, { bytesMax: 1 << 20 }), [6, 7], size);
+      await log.close();
+    });
+  });
+
   test("round trip across several segment rollovers, and after reopen", async () => {
     await withTempDir(async (dir) => {
       const log = await PrivateLog.open({ dir, ...SMALL });
