@@ -44,6 +44,24 @@ export const replicationSection = {
       usedBy: ["replica"],
       pegasus: "same",
     },
+    write_coalesce_max_updates: {
+      type: "int",
+      min: 1,
+      max: 1000,
+      default: "256",
+      doc: "A primary coalesces plain client writes (set, multiSet, del, multiDel) that arrive while its previous batch is still being replicated into one mutation of at most this many writes: one decree, log record, prepare and apply for the lot. 1 turns coalescing off (one mutation per write).",
+      usedBy: ["replica"],
+      pegasus:
+        "Pegasus batches writes the same way (its mutation queue); it has no key for the bound",
+    },
+    write_coalesce_max_bytes: {
+      type: "bytes",
+      min: 1,
+      max: 16 * 1024 ** 2,
+      default: "1M",
+      doc: "Most request bytes (keys and values) one coalesced mutation carries; a write that would go past it starts the next mutation.",
+      usedBy: ["replica"],
+    },
     log_private_file_size_mb: {
       type: "int",
       min: 1,

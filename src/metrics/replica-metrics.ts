@@ -18,6 +18,10 @@ export interface ReplicaStatsSnapshot {
   readonly expiredSwept: number;
   readonly tombstonesCollected: number;
   readonly staleEntriesSkipped: number;
+  /** Mutations the write sequencer submitted for plain and duplicate writes (coalesced). */
+  readonly coalescedMutations: number;
+  /** Writes those mutations carried (writes ÷ mutations = the coalescing ratio). */
+  readonly coalescedWrites: number;
 }
 
 type SnapshotSource = () => ReplicaStatsSnapshot;
@@ -116,6 +120,16 @@ export class ReplicaMetrics {
       "talaria_storage_tombstones_collected_total",
       "Tombstones collected after their retention",
       (s) => s.tombstonesCollected,
+    );
+    counter(
+      "talaria_replica_coalesced_mutations_total",
+      "Mutations submitted for plain and duplicate client writes (several writes may share one)",
+      (s) => s.coalescedMutations,
+    );
+    counter(
+      "talaria_replica_coalesced_writes_total",
+      "Plain and duplicate client writes submitted in those mutations",
+      (s) => s.coalescedWrites,
     );
     counter(
       "talaria_storage_stale_entries_skipped_total",

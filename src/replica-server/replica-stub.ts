@@ -46,7 +46,7 @@ import {
 } from "../protocol/index.ts";
 import type { ReplicaMessage } from "../protocol/replica-messages.ts";
 import { ReplicaMethod } from "../protocol/replica-messages.ts";
-import { PartitionReplica } from "../replica/index.ts";
+import { type CoalesceLimits, PartitionReplica } from "../replica/index.ts";
 import { defaultReplicationOptions, type ReplicationOptions } from "../replication/index.ts";
 import { RpcClient, type RpcServer, type Transport } from "../rpc/index.ts";
 import { AppEnvPolicy } from "./app-env-policy.ts";
@@ -76,6 +76,8 @@ export interface ReplicaStubOptions {
   readonly checkpointIntervalMs?: number;
   readonly replication?: Partial<ReplicationOptions>;
   readonly writeLimits?: WriteLimits;
+  /** `[replication] write_coalesce_max_updates` / `_bytes`: client writes per mutation. */
+  readonly writeCoalesce?: CoalesceLimits;
   readonly readLimits?: ReadLimits;
   readonly plogSegmentBytesMax?: number;
   readonly plogFsync?: boolean;
@@ -431,6 +433,7 @@ export class ReplicaStub {
         keepTombstones: true,
         replication: { ...defaultReplicationOptions, ...o.replication },
         ...(o.writeLimits === undefined ? {} : { writeLimits: o.writeLimits }),
+        ...(o.writeCoalesce === undefined ? {} : { writeCoalesce: o.writeCoalesce }),
         ...(o.readLimits === undefined ? {} : { readLimits: o.readLimits }),
         ...(o.plogSegmentBytesMax === undefined
           ? {}

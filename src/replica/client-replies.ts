@@ -73,7 +73,14 @@ export class ClientReplies {
       return;
     }
     void applied.then(
-      (outcome) => pending.resolve({ decree, staleEntriesSkipped: outcome.staleEntriesSkipped }),
+      (outcome) =>
+        pending.resolve({
+          decree,
+          staleEntriesSkipped: outcome.staleEntriesSkipped,
+          ...(outcome.staleEntriesSkippedByUpdate === undefined
+            ? {}
+            : { staleEntriesSkippedByUpdate: outcome.staleEntriesSkippedByUpdate }),
+        }),
       pending.reject,
     );
   }

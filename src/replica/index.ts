@@ -25,3 +25,4 @@ export type { ReplicaLog } from "./replica-log.ts";
 export { ReplicaReads } from "./replica-reads.ts";
 export { decodeReadRequest, decodeWriteRequest, executeRead } from "./request-decoder.ts";
 export * from "./write-request.ts";
+export { type CoalesceLimits, defaultCoalesceLimits } from "./write-sequencer.ts";

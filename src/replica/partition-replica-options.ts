@@ -14,6 +14,7 @@ import type { UpdateConfigurationRequest } from "../protocol/meta-messages.ts";
 import type { CheckpointRef, ReplicaMessage } from "../protocol/replica-messages.ts";
 import type { ReplicationOptions } from "../replication/index.ts";
 import type { LogOpener } from "./replica-files.ts";
+import type { CoalesceLimits } from "./write-sequencer.ts";
 
 export interface PartitionReplicaOptions {
   /** Directory of this replica (layout in replica-layout.ts). */
@@ -42,6 +43,8 @@ export interface PartitionReplicaOptions {
   readonly tickIntervalMs?: number;
   /** Writes waiting behind an atomic operation for their turn; one more is ERR_BUSY. Default 1,024. */
   readonly pendingWritesMax?: number;
+  /** How many plain writes one coalesced mutation may carry (write-sequencer.ts). */
+  readonly writeCoalesce?: CoalesceLimits;
   /** Checkpoints kept for learners (the newest); older ones are deleted. Default 2. */
   readonly learnerCheckpointsMax?: number;
   /** Where to report metrics, and the partition label (`<appId>.<partitionIndex>`). */

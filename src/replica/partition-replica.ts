@@ -147,6 +147,7 @@ export class PartitionReplica {
         refuse: (code, reason) => refusedBeforeExecution(this.gpid, code, reason),
       },
       options.pendingWritesMax ?? replicaDefaults.pendingWritesMax,
+      options.writeCoalesce,
     );
     this.untrackMetrics =
       options.metrics?.track(gpidKey(options.gpid), () => this.statsSnapshot()) ?? (() => {});
@@ -207,8 +208,8 @@ export class PartitionReplica {
     try {
       const refusal = this.unwritable();
       if (refusal !== undefined) throw refusal;
-      validateWrite(request, this.writeLimits);
-      const result = await this.sequencer.enqueue(request);
+      const bytes = validateWrite(request, this.writeLimits);
+      const result = await this.sequencer.enqueue(request, bytes);
       metrics?.writes.inc({ op: request.op });
       metrics?.writeDuration.observe({ op: request.op }, (performance.now() - startMs) / 1000);
       return result;
@@ -337,6 +338,8 @@ export class PartitionReplica {
       expiredSwept: storage.expiredSwept,
       tombstonesCollected: storage.tombstonesCollected,
       staleEntriesSkipped: storage.staleEntriesSkipped,
+      coalescedMutations: this.sequencer.stats.mutations,
+      coalescedWrites: this.sequencer.stats.writes,
     };
   }
 

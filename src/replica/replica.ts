@@ -29,6 +29,7 @@ import type { PartitionReplicaDeps } from "./partition-replica-options.ts";
 import { INITIAL_DATA_DIR } from "./replica-layout.ts";
 import type { ReplicaReads } from "./replica-reads.ts";
 import type { WriteRequest, WriteResult } from "./write-request.ts";
+import type { CoalesceLimits } from "./write-sequencer.ts";
 
 export interface ReplicaOptions {
   /** Directory of this replica (layout in replica-layout.ts). */
@@ -56,6 +57,8 @@ export interface ReplicaOptions {
   /** Where to report metrics, and the partition id (`<appId>.<partitionIndex>`) to label them with. */
   readonly metrics?: ReplicaMetrics;
   readonly gpid?: string;
+  /** How many plain writes one coalesced mutation may carry; default defaultCoalesceLimits. */
+  readonly writeCoalesce?: CoalesceLimits;
 }
 
 /** The address a lone replica calls itself in its one-member configuration. */

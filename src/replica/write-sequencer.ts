@@ -13,6 +13,14 @@
  *  - Writes behind a waiting atomic operation wait too: at most pendingWritesMax, then ERR_BUSY.
  *  - Nothing here has happened when a write is refused before submission: such refusals carry
  *    `details.beforeExecution`, so clients may retry even non-idempotent requests elsewhere.
+ *  - Plain writes (set, multiSet, del, multiDel) and duplicate requests (each one DUPLICATE
+ *    update) that start in the same event-loop turn while an earlier coalesced mutation is still
+ *    unanswered are coalesced into one mutation (Pegasus batches client writes the same way), in arrival order,
+ *    up to `CoalesceLimits`: one decree, one log record, one prepare per peer and one apply for
+ *    the lot, all sharing one timestamp (after every duplicated entry's, which the clock observed).
+ *    Every write of a batch gets the same answer (a duplicate request its own stale count). A
+ *    batch is submitted before an atomic operation, so coalescing never reorders writes. Equal timestamps are safe for last-write-wins: updates of
+ *    one mutation apply in order on every cluster (storage/apply.ts).
  */
 import { type Update, UpdateKind } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
@@ -36,6 +44,8 @@ import {
 export interface CoreWriteOutcome {
   readonly decree: number;
   readonly staleEntriesSkipped: number;
+  /** Per update, when the mutation held several DUPLICATE updates. */
+  readonly staleEntriesSkippedByUpdate?: readonly number[];
 }
 
 export type AtomicReadiness =
@@ -58,31 +68,68 @@ export interface SequencerHost {
 
 interface WaitingWrite {
   readonly request: WriteRequest;
+  /** The request's size as validateWrite counted it (keys + values). */
+  readonly bytes: number;
   readonly resolve: (result: WriteResult) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** How many plain writes one coalesced mutation may carry. */
+export interface CoalesceLimits {
+  /** Most updates in one coalesced mutation; 1 turns coalescing off. */
+  readonly writeCoalesceUpdatesMax: number;
+  /** Most request bytes (keys + values) in one coalesced mutation; a larger write goes alone. */
+  readonly writeCoalesceBytesMax: number;
+}
+
+export const defaultCoalesceLimits: CoalesceLimits = {
+  writeCoalesceUpdatesMax: 256,
+  writeCoalesceBytesMax: 1024 * 1024,
+};
+
+/** Plain writes waiting for the end of the turn to be submitted as one mutation. */
+interface CoalescedBatch {
+  readonly updates: Update[];
+  bytes: number;
+  readonly waiters: BatchWaiter[];
+}
+
+interface BatchWaiter {
+  readonly resolve: (result: WriteResult) => void;
+  readonly reject: (error: unknown) => void;
+  /** A duplicate request: answered with its own update's stale-entry count. */
+  readonly duplicate: boolean;
 }
 
 export class WriteSequencer {
   private queue: WaitingWrite[] = [];
   private pumping = false;
+  private batch: CoalescedBatch | undefined;
+  private flushScheduled = false;
+  /** Coalesced mutations submitted and not yet answered. */
+  private submittedUnanswered = 0;
+  /** Cumulative: mutations submitted for plain and duplicate writes, and the writes they held. */
+  readonly stats = { mutations: 0, writes: 0 };
 
   constructor(
     private readonly host: SequencerHost,
     private readonly pendingWritesMax: number,
+    private readonly coalesce: CoalesceLimits = defaultCoalesceLimits,
   ) {}
 
   get waiting(): number {
     return this.queue.length;
   }
 
-  enqueue(request: WriteRequest): Promise<WriteResult> {
+  /** `bytes`: the request's size as validateWrite returned it (bounds coalescing). */
+  enqueue(request: WriteRequest, bytes = 0): Promise<WriteResult> {
     if (this.queue.length >= this.pendingWritesMax) {
       return Promise.reject(
         this.host.refuse("ERR_BUSY", "too many writes waiting behind an atomic operation"),
       );
     }
     return new Promise<WriteResult>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.queue.push({ request, bytes, resolve, reject });
       this.pump();
     });
   }
@@ -104,9 +151,83 @@ export class WriteSequencer {
 
   /** Refuses every waiting write (the replica closed or failed). */
   refuseAll(reason: string): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    for (const waiter of batch?.waiters ?? []) {
+      waiter.reject(this.host.refuse("ERR_INVALID_STATE", reason));
+    }
     const waiting = this.queue;
     this.queue = [];
     for (const write of waiting) write.reject(this.host.refuse("ERR_INVALID_STATE", reason));
+  }
+
+  /** Submits the coalesced batch, if any, as one mutation. */
+  flush(): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    this.batch = undefined;
+    let submitted: Promise<CoreWriteOutcome>;
+    try {
+      submitted = this.host.submit(batch.updates, this.host.clock.next());
+    } catch (error) {
+      submitted = Promise.reject(error);
+    }
+    this.submittedUnanswered++;
+    this.stats.mutations++;
+    this.stats.writes += batch.waiters.length;
+    submitted.then(
+      (outcome) => {
+        this.submittedUnanswered--;
+        batch.waiters.forEach((waiter, index) => {
+          waiter.resolve(
+            waiter.duplicate
+              ? {
+                  decree: outcome.decree,
+                  staleEntriesSkipped:
+                    outcome.staleEntriesSkippedByUpdate?.[index] ?? outcome.staleEntriesSkipped,
+                }
+              : { decree: outcome.decree },
+          );
+        });
+      },
+      (error: unknown) => {
+        this.submittedUnanswered--;
+        for (const waiter of batch.waiters) waiter.reject(error);
+      },
+    );
+  }
+
+  private addToBatch(update: Update, bytes: number, duplicate: boolean): Promise<WriteResult> {
+    const limits = this.coalesce;
+    const current = this.batch;
+    if (
+      current !== undefined &&
+      (current.updates.length >= limits.writeCoalesceUpdatesMax ||
+        current.bytes + bytes > limits.writeCoalesceBytesMax)
+    ) {
+      this.flush();
+    }
+    const batch = this.batch ?? { updates: [], bytes: 0, waiters: [] };
+    this.batch = batch;
+    return new Promise<WriteResult>((resolve, reject) => {
+      batch.updates.push(update);
+      batch.bytes += bytes;
+      batch.waiters.push({ resolve, reject, duplicate });
+      // With nothing of ours in flight there is nothing to wait behind: submit at once, so a lone
+      // write pays no extra turn. Writes that arrive while a mutation is in flight coalesce.
+      if (
+        batch.updates.length >= limits.writeCoalesceUpdatesMax ||
+        this.submittedUnanswered === 0
+      ) {
+        this.flush();
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
   }
 
   private tryStart(write: WaitingWrite): boolean {
@@ -114,6 +235,8 @@ export class WriteSequencer {
     let started: Promise<WriteResult>;
     try {
       if (isAtomicRequest(request)) {
+        // An atomic operation reads the applied state: what came before it must be submitted.
+        this.flush();
         const readiness = this.host.atomicReadiness();
         if (!readiness.ready) {
           if (readiness.refusal === undefined) return false;
@@ -121,7 +244,7 @@ export class WriteSequencer {
         }
         started = this.startAtomic(request);
       } else {
-        started = this.startPlain(request);
+        started = this.startPlain(request, write.bytes);
       }
     } catch (error) {
       write.reject(error);
@@ -131,18 +254,16 @@ export class WriteSequencer {
     return true;
   }
 
-  private startPlain(request: Exclude<WriteRequest, AtomicRequest>): Promise<WriteResult> {
+  private startPlain(
+    request: Exclude<WriteRequest, AtomicRequest>,
+    bytes: number,
+  ): Promise<WriteResult> {
     const clock = this.host.clock;
     if (request.op === "duplicate") {
       for (const entry of request.entries) clock.observe(entry.timestampUs);
-      const updates = [{ kind: UpdateKind.DUPLICATE, entries: request.entries }] as const;
-      return this.host
-        .submit(updates, clock.next())
-        .then((o) => ({ decree: o.decree, staleEntriesSkipped: o.staleEntriesSkipped }));
+      return this.addToBatch({ kind: UpdateKind.DUPLICATE, entries: request.entries }, bytes, true);
     }
-    return this.host
-      .submit([requestToUpdate(request)], clock.next())
-      .then((o) => ({ decree: o.decree }));
+    return this.addToBatch(requestToUpdate(request), bytes, false);
   }
 
   /** Evaluates and submits in one synchronous turn; throws ERR_TRY_AGAIN on a failed check. */

@@ -60,6 +60,10 @@ export async function startReplicaServer(
         prepareResendIntervalMs: replication.prepareTimeoutMsForSecondaries,
       },
       writeLimits: writeLimitsOf(config),
+      writeCoalesce: {
+        writeCoalesceUpdatesMax: replication.writeCoalesceMaxUpdates,
+        writeCoalesceBytesMax: replication.writeCoalesceMaxBytes,
+      },
       readLimits: readLimitsOf(config),
       plogSegmentBytesMax: plogSegmentBytesMaxOf(config),
       tombstoneRetentionSeconds: config.pegasusServer.tombstoneRetentionSeconds,

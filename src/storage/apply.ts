@@ -44,6 +44,11 @@ export interface RecordStore {
 export interface ApplyOutcome {
   readonly meta: EngineMeta;
   readonly staleEntriesSkipped: number;
+  /**
+   * Per update of a mutation holding more than one DUPLICATE update (coalesced DUPLICATE
+   * requests): how many of that update's entries were stale. Absent otherwise.
+   */
+  readonly staleEntriesSkippedByUpdate?: readonly number[];
 }
 
 const EMPTY_VALUE = Buffer.alloc(0);
@@ -142,7 +147,8 @@ export function applyMutation(
   const applier = new MutationApplier(records, storedKeyBytesMax);
   const localMode: WriteMode = { lastWriteWins: false, keepTombstones: ctx.keepTombstones };
   let maxTimestampUs = Math.max(meta.maxTimestampUs, mutation.timestampUs);
-  for (const update of mutation.updates) {
+  const byUpdate = countDuplicates(mutation) > 1 ? mutation.updates.map(() => 0) : undefined;
+  for (const [index, update] of mutation.updates.entries()) {
     switch (update.kind) {
       case UpdateKind.PUT:
       case UpdateKind.REMOVE:
@@ -150,12 +156,15 @@ export function applyMutation(
       case UpdateKind.MULTI_REMOVE:
         applier.applyWrite(update, mutation.timestampUs, ctx.clusterId, localMode);
         break;
-      case UpdateKind.DUPLICATE:
+      case UpdateKind.DUPLICATE: {
+        const staleBefore = applier.staleEntriesSkipped;
         for (const entry of update.entries) {
           applyDuplicateEntry(applier, entry);
           maxTimestampUs = Math.max(maxTimestampUs, entry.timestampUs);
         }
+        if (byUpdate !== undefined) byUpdate[index] = applier.staleEntriesSkipped - staleBefore;
         break;
+      }
       case UpdateKind.EMPTY:
         break;
       default:
@@ -166,7 +175,14 @@ export function applyMutation(
   return {
     meta: { lastAppliedDecree: mutation.decree, maxTimestampUs },
     staleEntriesSkipped: applier.staleEntriesSkipped,
+    ...(byUpdate === undefined ? {} : { staleEntriesSkippedByUpdate: byUpdate }),
   };
+}
+
+function countDuplicates(mutation: Mutation): number {
+  let count = 0;
+  for (const update of mutation.updates) if (update.kind === UpdateKind.DUPLICATE) count++;
+  return count;
 }
 
 function applyDuplicateEntry(applier: MutationApplier, entry: DuplicateEntry): void {

@@ -279,7 +279,13 @@ export class StorageEngine {
     this.noteDurableWhenFlushed(mutation.decree);
     this.counters.mutationsApplied++;
     this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
-    return { decree: mutation.decree, staleEntriesSkipped: outcome.staleEntriesSkipped };
+    return {
+      decree: mutation.decree,
+      staleEntriesSkipped: outcome.staleEntriesSkipped,
+      ...(outcome.staleEntriesSkippedByUpdate === undefined
+        ? {}
+        : { staleEntriesSkippedByUpdate: outcome.staleEntriesSkippedByUpdate }),
+    };
   }
 
   /** Waits until everything committed so far is on disk; returns lastDurableDecree. */

@@ -87,6 +87,8 @@ export interface ApplyResult {
   readonly decree: number;
   /** Duplicated entries (per key) dropped by last-write-wins because the stored timetag was newer. */
   readonly staleEntriesSkipped: number;
+  /** Per update, when the mutation held several DUPLICATE updates (see ApplyOutcome). */
+  readonly staleEntriesSkippedByUpdate?: readonly number[];
 }
 
 export interface SweepResult {

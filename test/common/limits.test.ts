@@ -4,6 +4,7 @@ import { it } from "node:test";
 import { defaultReadLimits, defaultWriteLimits, formatLimits } from "../../src/common/limits.ts";
 import { metaStoreLimits } from "../../src/meta/store/index.ts";
 import { defaultPrivateLogOptions } from "../../src/plog/index.ts";
+import { defaultCoalesceLimits } from "../../src/replica/index.ts";
 import { followerCopyDefaults } from "../../src/replica-server/follower/index.ts";
 import { rpcDefaults } from "../../src/rpc/index.ts";
 
@@ -18,6 +19,7 @@ it("docs/limits.md lists every named limit", () => {
     ...Object.keys(metaStoreLimits),
     ...Object.keys(rpcDefaults),
     ...Object.keys(followerCopyDefaults),
+    ...Object.keys(defaultCoalesceLimits),
     "tombstoneRetentionSeconds",
     "sweepIntervalMs",
     "sweepBudget",

@@ -23,17 +23,92 @@ describe("Replica write path", () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => replica.write(set("h", `s${i}`, `v${i}`))),
     );
-    assert.deepEqual(
-      results.map((r) => r.decree),
-      Array.from({ length: 50 }, (_, i) => A + i + 1),
-    );
-    assert.equal(replica.lastAppliedDecree, A + 50);
+    const decrees = results.map((r) => r.decree);
+    assert.equal(decrees[0], A + 1, "a write with nothing in flight goes alone, at once");
+    for (let i = 1; i < decrees.length; i++) {
+      assert.ok((decrees[i] ?? 0) >= (decrees[i - 1] ?? 0), "decrees follow arrival order");
+    }
+    assert.equal(replica.lastAppliedDecree, decrees.at(-1));
     assert.equal(replica.reads.get(b("h"), b("s49"))?.value.toString(), "v49");
     assert.equal(replica.reads.sortKeyCount(b("h")), 50);
     await replica.write({ op: "multiDel", hashKey: b("h"), sortKeys: [b("s0"), b("s1")] });
     await replica.write({ op: "del", hashKey: b("h"), sortKey: b("s2") });
     assert.equal(replica.reads.sortKeyCount(b("h")), 47);
     await replica.close();
+  });
+
+  it("coalesces writes that arrive while one is in flight into bounded mutations, in order", async () => {
+    const { replica, options } = await openTestReplica({
+      writeCoalesce: { writeCoalesceUpdatesMax: 4, writeCoalesceBytesMax: 1024 * 1024 },
+    });
+    // The first goes alone; the nine behind it form mutations of at most 4 writes.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => replica.write(set("h", "k", `v${i}`))),
+    );
+    assert.deepEqual(
+      results.map((r) => r.decree),
+      [A + 1, A + 2, A + 2, A + 2, A + 2, A + 3, A + 3, A + 3, A + 3, A + 4],
+    );
+    assert.equal(replica.reads.get(b("h"), b("k"))?.value.toString(), "v9", "the last write wins");
+    // A write sent after the previous one was answered is its own mutation.
+    assert.equal((await replica.write(set("h", "k", "alone"))).decree, A + 5);
+    await replica.close();
+    const log = await PrivateLog.open({ dir: join(options.dir, "plog"), fsync: false });
+    const records = await log.read(A + 1, { bytesMax: 1 << 20, toDecree: A + 5 });
+    await log.close();
+    const values = records.map((r) =>
+      decodeMutation(r.payload).updates.map((u) =>
+        u.kind === UpdateKind.PUT ? u.value.toString() : "?",
+      ),
+    );
+    assert.deepEqual(values, [
+      ["v0"],
+      ["v1", "v2", "v3", "v4"],
+      ["v5", "v6", "v7", "v8"],
+      ["v9"],
+      ["alone"],
+    ]);
+  });
+
+  it("bounds a coalesced mutation by bytes and never coalesces past an atomic operation", async () => {
+    const { replica } = await openTestReplica({
+      writeCoalesce: { writeCoalesceUpdatesMax: 256, writeCoalesceBytesMax: 100 },
+    });
+    const big = "x".repeat(60);
+    const writes = [
+      replica.write(set("h", "a", big)), // alone: nothing in flight
+      replica.write(set("h", "b", big)),
+      replica.write(set("h", "c", big)), // 2 x 62 bytes > 100: a new mutation
+      replica.write(set("c", "n", "40")),
+      replica.write({ op: "incr", hashKey: b("c"), sortKey: b("n"), increment: 2n, expireTs: 0 }),
+      replica.write(set("c", "m", "1")),
+    ];
+    const [a, bb, c, n, incr, m] = await Promise.all(writes);
+    assert.deepEqual([a?.decree, bb?.decree, c?.decree, n?.decree], [A + 1, A + 2, A + 3, A + 3]);
+    // The incr saw the set it followed, and took its own decree.
+    assert.equal(incr?.newValue, 42n);
+    assert.equal(incr?.decree, A + 4);
+    assert.equal(m?.decree, A + 5);
+    await replica.close();
+  });
+
+  it("a coalesced mutation that fails fails every write in it, and writes nothing", async () => {
+    const { replica, options } = await openTestReplica();
+    await replica.write(set("h", "before", "1"));
+    const first = replica.write(set("h", "x", "1"));
+    const rest = [replica.write(set("h", "y", "2")), replica.write(set("h", "z", "3"))];
+    const closing = replica.close();
+    const outcomes = await Promise.allSettled([first, ...rest]);
+    await closing;
+    for (const outcome of outcomes.slice(1)) {
+      assert.equal(outcome.status, "rejected");
+      assert.ok(isTalariaError(outcome.reason, "ERR_INVALID_STATE"));
+    }
+    const reopened = await Replica.open(options);
+    assert.equal(reopened.reads.get(b("h"), b("y")), undefined);
+    assert.equal(reopened.reads.get(b("h"), b("z")), undefined);
+    assert.equal(reopened.reads.get(b("h"), b("before"))?.value.toString(), "1");
+    await reopened.close();
   });
 
   it("rejects requests over a limit with a clear error and writes nothing", async () => {
@@ -293,6 +368,48 @@ describe("Replica hybrid clock and last-write-wins", () => {
     assert.equal(stale.staleEntriesSkipped, 1);
     assert.equal(replica.reads.get(b("k"), b("s"))?.value.toString(), "local");
     await replica.close();
+  });
+
+  it("coalesces duplicate requests and answers each with its own stale-entry count", async () => {
+    const { replica, options } = await openTestReplica({ clusterId: 1 });
+    const entry = (sortKey: string, timestampUs: number) => ({
+      timestampUs,
+      clusterId: 2,
+      update: {
+        kind: UpdateKind.PUT,
+        hashKey: b("d"),
+        sortKey: b(sortKey),
+        value: b(`at ${timestampUs}`),
+        expireTs: 0,
+      } as const,
+    });
+    await replica.write({
+      op: "duplicate",
+      entries: [entry("x", T0_US + 500), entry("y", T0_US + 500)],
+    });
+    const first = replica.write(set("d", "other", "1")); // in flight: the next three coalesce
+    const [older, mixed, newer] = await Promise.all([
+      replica.write({
+        op: "duplicate",
+        entries: [entry("x", T0_US + 100), entry("y", T0_US + 100)],
+      }),
+      replica.write({ op: "duplicate", entries: [entry("x", T0_US + 900), entry("y", T0_US + 1)] }),
+      replica.write(set("d", "local", "2")),
+    ]);
+    await first;
+    assert.equal(older?.decree, mixed?.decree, "coalesced into one mutation");
+    assert.equal(newer?.decree, mixed?.decree);
+    assert.equal(older?.staleEntriesSkipped, 2);
+    assert.equal(mixed?.staleEntriesSkipped, 1);
+    assert.equal(replica.reads.get(b("d"), b("x"))?.value.toString(), `at ${T0_US + 900}`);
+    assert.equal(replica.reads.get(b("d"), b("y"))?.value.toString(), `at ${T0_US + 500}`);
+    assert.ok(replica.lastTimestampUs > T0_US + 900, "the mutation is stamped after its entries");
+    await replica.close();
+    const log = await PrivateLog.open({ dir: join(options.dir, "plog"), fsync: false });
+    const records = await log.read(A + 3, { bytesMax: 1 << 20, toDecree: A + 3 });
+    await log.close();
+    const kinds = records.flatMap((r) => decodeMutation(r.payload).updates.map((u) => u.kind));
+    assert.deepEqual(kinds, [UpdateKind.DUPLICATE, UpdateKind.DUPLICATE, UpdateKind.PUT]);
   });
 
   it("a duplicated delete leaves a tombstone that a late older put cannot pass", async () => {
