@@ -102,6 +102,7 @@ export function duplicationStatusJson(
       not_duplicated_mutations_num: Math.max(0, snapshot.committedDecree - snapshot.lastDecree),
       remote_app_name: remoteAppName,
       stalled: snapshot.stalled,
+      batches_in_flight: snapshot.batchesInFlight,
       ...(snapshot.lastError === undefined ? {} : { last_error: snapshot.lastError }),
     };
   }

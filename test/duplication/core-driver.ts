@@ -159,6 +159,15 @@ export class CoreDriver {
     this.step({ type: "TICK", nowMs: this.nowMs });
   }
 
+  /** Acknowledges one SHIP now (outside the random completion order). */
+  ack(ship: Extract<SourceAction, { type: "SHIP" }> | undefined): void {
+    assert.ok(ship !== undefined, "a SHIP to acknowledge");
+    const index = this.pending.indexOf(ship);
+    assert.ok(index >= 0, "the SHIP is outstanding");
+    this.pending.splice(index, 1);
+    this.complete(ship);
+  }
+
   /** Completes one outstanding action (a random one), or returns false when none is left. */
   completeOne(): boolean {
     if (this.pending.length === 0) return false;

@@ -155,6 +155,107 @@ describe("duplication source core: streams and progress", () => {
     assert.deepEqual(driver.progress, [2]);
   });
 
+  it("pipelines batches: a partition moves on without waiting for the others; progress stays in order", () => {
+    const [a0, b0] = keysInPartition("q", 0, 2, 2);
+    const [a1] = keysInPartition("q", 1, 2, 1);
+    const log = [
+      mutation(1, [put(a0 as string, "1")]),
+      mutation(2, [put(a1 as string, "2")]),
+      mutation(3, [put(b0 as string, "3")]),
+      mutation(4, [put(a1 as string, "4")]),
+    ];
+    // batchBytes 0: one mutation per batch, so each decree is its own batch.
+    const driver = new CoreDriver(
+      log,
+      {},
+      { batchBytes: 0, pipelineBatchesMax: 3 },
+      {
+        targetPartitionCount: 2,
+      },
+    );
+    const load = (from: number) => {
+      const action = driver.actionsOf("LOAD").find((l) => l.fromDecree === from);
+      assert.ok(action, `a LOAD from ${from}`);
+      const mutations = log.filter((m) => m.decree === from);
+      driver.step({ type: "BATCH_LOADED", loadId: action.loadId, mutations, bytes: 10 });
+    };
+    const shipOf = (decree: number) =>
+      driver.actionsOf("SHIP").find((x) => x.fromDecree === decree);
+    driver.tick();
+    load(1); // batch 1 ships to p0, and the next LOAD goes out at once
+    assert.ok(shipOf(1));
+    load(2); // batch 2 ships to p1 while batch 1 is still in flight
+    assert.equal(shipOf(2)?.targetPartition, 1);
+    load(3); // batch 3 goes to p0: it waits behind batch 1's request there
+    assert.equal(shipOf(3), undefined);
+    assert.equal(driver.core.snapshot().batchesInFlight, 3);
+    assert.equal(
+      driver.actionsOf("LOAD").length,
+      3,
+      "no fourth LOAD while pipelineBatchesMax batches are in flight",
+    );
+    driver.ack(shipOf(2));
+    assert.deepEqual(driver.progress, [], "batch 2 is done but batch 1 is not: no progress");
+    assert.equal(driver.core.snapshot().lastDecree, 0);
+    driver.ack(shipOf(1));
+    assert.deepEqual(driver.progress, [1, 2], "batches complete in decree order");
+    assert.equal(shipOf(3)?.targetPartition, 0, "p0 moves on to batch 3");
+    load(4);
+    driver.ack(shipOf(4));
+    assert.deepEqual(driver.progress, [1, 2]);
+    driver.ack(shipOf(3));
+    assert.deepEqual(driver.progress, [1, 2, 3, 4]);
+    assert.equal(driver.core.snapshot().phase, "idle");
+  });
+
+  it("with pipelineBatchesMax 1 loads nothing while a batch is in flight (Pegasus's way)", () => {
+    const log = [mutation(1, [put("a", "1")]), mutation(2, [put("b", "2")])];
+    const driver = new CoreDriver(log, {}, { batchBytes: 0, pipelineBatchesMax: 1 });
+    driver.tick();
+    const [first] = driver.actionsOf("LOAD");
+    assert.ok(first);
+    driver.step({
+      type: "BATCH_LOADED",
+      loadId: first.loadId,
+      mutations: [log[0] as Mutation],
+      bytes: 10,
+    });
+    assert.equal(driver.actionsOf("LOAD").length, 1);
+    assert.equal(driver.core.snapshot().phase, "shipping");
+    driver.ack(driver.actionsOf("SHIP")[0]);
+    assert.equal(driver.actionsOf("LOAD").length, 2);
+    assert.equal(driver.actionsOf("LOAD")[1]?.fromDecree, 2);
+  });
+
+  it("pipelined batches ship the whole log in per-partition order under any completion order", () => {
+    const keys = keysInPartition("z", 0, 1, 80);
+    const log = keys.map((k, i) => mutation(i + 1, [put(k, "s", `v${i}`)]));
+    for (let seed = 1; seed <= 20; seed++) {
+      const driver = new CoreDriver(
+        log,
+        {},
+        { batchBytes: 200, requestEntriesMax: 2, pipelineBatchesMax: 4 },
+        { targetPartitionCount: 4 },
+        seed,
+      );
+      driver.run();
+      assert.equal(driver.core.snapshot().lastDecree, 80, `seed ${seed}`);
+      const sorted = [...driver.progress].sort((x, y) => x - y);
+      assert.deepEqual(driver.progress, sorted, `seed ${seed}: progress in order`);
+      let entries = 0;
+      for (const list of driver.entriesByPartition().values()) {
+        const ts = list.map((e) => e.timestampUs);
+        assert.deepEqual(
+          ts,
+          [...ts].sort((x, y) => x - y),
+          `seed ${seed}: stream order`,
+        );
+        entries += list.length;
+      }
+      assert.equal(entries, 80, `seed ${seed}: every entry shipped once`);
+    }
+  });
+
   it("ships the trailing batch that ends with DUPLICATE mutations (Pegasus #2284)", () => {
     const log = [
       mutation(1, [put("a", "1")]),

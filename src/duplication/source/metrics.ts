@@ -30,6 +30,11 @@ const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
 const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number])[] = [
   ["talaria_dup_backlog_mutations", "Committed minus confirmed decree", (s) => s.backlog],
   ["talaria_dup_stalled", "1 when mutations are pending without progress", (s) => +s.stalled],
+  [
+    "talaria_dup_batches_in_flight",
+    "Batches loaded and not yet acknowledged (pipelined, up to 4)",
+    (s) => s.batchesInFlight,
+  ],
   ["talaria_dup_last_decree", "Last decree acknowledged by the remote", (s) => s.lastDecree],
   ["talaria_dup_confirmed_decree", "Confirmed decree persisted by meta", (s) => s.confirmedDecree],
   ["talaria_dup_paused", "1 while paused (by meta or FAIL_FAST)", (s) => +(s.phase === "paused")],

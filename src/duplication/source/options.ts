@@ -27,6 +27,11 @@ export interface SourceOptions {
   readonly sourceClusterId: number;
   /** Payload bytes of plog read per batch [duplicate_log_batch_bytes]; 0 = one mutation a batch. */
   readonly batchBytes?: number;
+  /**
+   * Most batches in flight at once (4): the next batch is loaded while earlier ones ship, and a
+   * target partition moves on without waiting for the others. 1 = Pegasus's one batch at a time.
+   */
+  readonly pipelineBatchesMax?: number;
   /** Most entry bytes in one DUPLICATE request [dup_max_allowed_write_size]. */
   readonly requestBytesMax?: number;
   /** Most entries in one DUPLICATE request: the remote's `multiOpCountMax` (1,000). */
@@ -64,6 +69,7 @@ export const sourceDefaults = {
   // 256 KiB, not Pegasus's 4 KiB: a plog read costs about the same for 4 KiB as for much more
   // (it seeks by scanning block headers), so small batches cap catch-up (bench:dup: ≈6×).
   batchBytes: 256 * 1024,
+  pipelineBatchesMax: 4,
   requestBytesMax: MiB,
   requestEntriesMax: 1000,
   noMutationLoadDelayMs: 100,
@@ -106,6 +112,12 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
       formatLimits.clusterIdMax,
     ),
     batchBytes: integerIn("batchBytes", options.batchBytes ?? d.batchBytes, 0, max),
+    pipelineBatchesMax: integerIn(
+      "pipelineBatchesMax",
+      options.pipelineBatchesMax ?? d.pipelineBatchesMax,
+      1,
+      64,
+    ),
     requestBytesMax: integerIn(
       "requestBytesMax",
       options.requestBytesMax ?? d.requestBytesMax,

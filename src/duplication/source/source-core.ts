@@ -5,12 +5,18 @@
  *
  *   idle ─LOAD→ loading ─BATCH_LOADED→ shipping ─all streams acked→ PROGRESS, idle ─→ …
  *
+ * Batches are pipelined: while up to pipelineBatchesMax batches are in flight the next one is
+ * already loaded and planned, and a target partition's stream moves on to its requests of the
+ * next batch as soon as its own requests of the previous one are acknowledged — it does not wait
+ * for the slowest of the other partitions. Batches still complete (PROGRESS) in decree order.
+ *
  * Invariants:
  *  - lastDecree advances only when EVERY entry of the batch up to it is acknowledged by the
  *    remote or durably dead-lettered (FAIL_SKIP) — including a batch whose entries are all skipped
  *    (DUPLICATE / EMPTY), and whatever the batch ends with: nothing is dropped silently.
- *  - One batch in flight; per target partition one request in flight, sent in order and resent
- *    unchanged until acknowledged, so per-key order holds across retries.
+ *  - At most pipelineBatchesMax batches and one LOAD in flight; per target partition one request
+ *    in flight across all batches, sent in decree order and resent unchanged until acknowledged,
+ *    so per-key order holds across retries and batches.
  *  - lastDecree and confirmedDecree never decrease; confirmedDecree <= what meta persisted.
  *  - The plog may be collected below gcHoldDecree() = confirmedDecree + 1 (nothing is held once
  *    the duplication is removed or fell out of the log). The hold never outlives the retention
@@ -18,6 +24,8 @@
  *  - Remote failures are data: any error (garbage, wrong cluster, unknown table, partition count
  *    change) is retried, dead-lettered or pauses the duplication per the fail mode; none throws.
  */
+
+import type { Mutation } from "../../codec/mutation.ts";
 import { assert } from "../../common/assert.ts";
 import { type PlannedBatch, planBatch } from "./batch-plan.ts";
 import type {
@@ -62,12 +70,14 @@ export interface SourceInit {
 }
 
 type PausedBy = "meta" | "error";
+/** Where the core is; "running" is reported as idle, loading or shipping (snapshot). */
+type CorePhase = "running" | "skipping" | "paused" | "log_truncated" | "removed";
 
 export class DuplicationSourceCore {
   private readonly options: ResolvedSourceOptions;
   private readonly marks: RetentionMarks;
   private readonly counters: SourceStats = emptySourceStats();
-  private phase: SourcePhase;
+  private phase: CorePhase;
   private pausedBy: PausedBy | undefined;
   private metaStatus: RunStatus;
   private failMode: FailMode;
@@ -81,13 +91,15 @@ export class DuplicationSourceCore {
   private nextId = 1;
   /** Earliest time of the next LOAD (retry backoff, or nothing new last time). */
   private loadAtMs: number;
+  /** The LOAD in flight, 0 when none. */
   private loadId = 0;
   /** The first decree of the LOAD in flight (lastDecree may move on meanwhile: CONFIRMED). */
   private loadFromDecree = 0;
   private loadFailures = 0;
   /** FAIL_SKIP of an unreadable decree: the dead letter in flight, or due again at loadAtMs. */
   private skip: { decree: number; error: DuplicationError; deadLetterId: number } | undefined;
-  private batch: BatchState | undefined;
+  /** The batches in flight, in decree order (at most pipelineBatchesMax). */
+  private batches: BatchState[] = [];
   private lastError: DuplicationError | undefined;
   private pausedWithError: DuplicationError | undefined;
   private truncated: { reason: LogTruncatedReason; firstMissingDecree: number } | undefined;
@@ -113,7 +125,8 @@ export class DuplicationSourceCore {
     this.lastProgressAtMs = init.nowMs;
     this.loadAtMs = init.nowMs;
     this.metaStatus = init.status;
-    this.phase = init.status === "start" ? "idle" : init.status === "pause" ? "paused" : "removed";
+    this.phase =
+      init.status === "start" ? "running" : init.status === "pause" ? "paused" : "removed";
     if (this.phase === "paused") this.pausedBy = "meta";
   }
 
@@ -132,10 +145,14 @@ export class DuplicationSourceCore {
         this.checkRetention();
         break;
       case "BATCH_LOADED":
-        if (this.phase === "loading" && event.loadId === this.loadId) this.onLoaded(event);
+        if (this.phase === "running" && event.loadId === this.loadId && event.loadId !== 0) {
+          this.loadId = 0;
+          this.onLoaded(event);
+        }
         break;
       case "LOAD_FAILED":
-        if (this.phase === "loading" && event.loadId === this.loadId) {
+        if (this.phase === "running" && event.loadId === this.loadId && event.loadId !== 0) {
+          this.loadId = 0;
           this.onLoadFailed(event.error, event.truncated);
         }
         break;
@@ -176,9 +193,15 @@ export class DuplicationSourceCore {
   }
 
   snapshot(): SourceSnapshot {
-    const batch = this.batch;
+    const batches = this.batches;
+    const first = batches[0];
+    const last = batches[batches.length - 1];
+    let inFlightRequests = 0;
+    for (const batch of batches) {
+      for (const stream of batch.streams) if (stream.shipId !== undefined) inFlightRequests++;
+    }
     return {
-      phase: this.phase,
+      phase: this.reportedPhase(),
       lastDecree: this.lastDecree,
       confirmedDecree: this.confirmedDecree,
       committedDecree: this.committedDecree,
@@ -186,15 +209,28 @@ export class DuplicationSourceCore {
       stalled: this.isStalled(),
       targetPartitionCount: this.targetPartitionCount,
       failMode: this.failMode,
-      inFlightRequests: batch?.streams.filter((s) => s.shipId !== undefined).length ?? 0,
+      inFlightRequests,
+      batchesInFlight: batches.length,
       stats: this.stats,
-      ...(batch === undefined
+      ...(first === undefined || last === undefined
         ? {}
-        : { batch: { fromDecree: batch.fromDecree, toDecree: batch.toDecree } }),
+        : { batch: { fromDecree: first.fromDecree, toDecree: last.toDecree } }),
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
       ...(this.pausedWithError === undefined ? {} : { pausedWithError: this.pausedWithError }),
       ...(this.truncated === undefined ? {} : { logTruncated: this.truncated }),
     };
+  }
+
+  private reportedPhase(): SourcePhase {
+    if (this.phase !== "running") return this.phase;
+    if (this.batches.length > 0) return "shipping";
+    return this.loadId !== 0 ? "loading" : "idle";
+  }
+
+  /** The last decree loaded into a batch (or shipped): the next LOAD starts after it. */
+  private lastLoadedDecree(): number {
+    const last = this.batches[this.batches.length - 1];
+    return Math.max(this.lastDecree, last?.toDecree ?? 0);
   }
 
   private isStalled(): boolean {
@@ -216,7 +252,6 @@ export class DuplicationSourceCore {
     const from = this.loadFromDecree;
     const mutations = event.mutations;
     if (mutations.length === 0) {
-      this.phase = "idle";
       this.loadFailures = 0;
       this.loadAtMs = this.nowMs + this.options.noMutationLoadDelayMs;
       return;
@@ -243,17 +278,11 @@ export class DuplicationSourceCore {
     this.counters.plogReadBytes += event.bytes;
     this.counters.plogReadMutations += mutations.length;
     this.loadFailures = 0;
-    const plan: PlannedBatch = planBatch(mutations, {
-      targetPartitionCount: this.targetPartitionCount,
-      sourceClusterId: this.options.sourceClusterId,
-      requestBytesMax: this.options.requestBytesMax,
-      requestEntriesMax: this.options.requestEntriesMax,
-      shipDuplicateEntries: this.options.shipDuplicateEntries,
-    });
+    const plan = this.plan(mutations);
     this.counters.skippedDuplicateUpdates += plan.skippedDuplicateUpdates;
-    this.batch = startBatch(mutations, plan, this.targetPartitionCount);
-    this.phase = "shipping";
-    if (this.batch.remaining === 0) this.completeBatch();
+    this.batches.push(startBatch(mutations, plan, this.targetPartitionCount));
+    this.loadAtMs = this.nowMs;
+    this.completeBatches();
   }
 
   private onLoadFailed(error: DuplicationError, truncated: boolean): void {
@@ -265,12 +294,13 @@ export class DuplicationSourceCore {
       return;
     }
     this.loadFailures++;
-    this.phase = "idle";
     if (this.failMode === "FAIL_FAST" && this.loadFailures >= this.options.failFastAfterFailures) {
       this.pauseWithError(error);
     } else if (
       this.failMode === "FAIL_SKIP" &&
-      this.loadFailures >= this.options.skipAfterFailures
+      this.loadFailures >= this.options.skipAfterFailures &&
+      // Skipping a decree moves lastDecree to it: only once everything before it is shipped.
+      this.batches.length === 0
     ) {
       this.phase = "skipping";
       this.skip = { decree: from, error, deadLetterId: 0 };
@@ -282,24 +312,28 @@ export class DuplicationSourceCore {
 
   // ---- shipping ------------------------------------------------------------------------------
 
-  private streamOf(predicate: (stream: StreamState) => boolean): StreamState | undefined {
-    if (this.phase !== "shipping" || this.batch === undefined) return undefined;
-    return this.batch.streams.find(predicate);
+  private streamOf(predicate: (stream: StreamState) => boolean): StreamOfBatch | undefined {
+    if (this.phase !== "running") return undefined;
+    for (const batch of this.batches) {
+      const stream = batch.streams.find(predicate);
+      if (stream !== undefined) return { batch, stream };
+    }
+    return undefined;
   }
 
   private onShipAcked(shipId: number): void {
-    const stream = this.streamOf((s) => s.shipId === shipId);
-    if (stream === undefined) return;
-    const request = stream.requests[stream.next];
+    const found = this.streamOf((s) => s.shipId === shipId);
+    if (found === undefined) return;
+    const request = found.stream.requests[found.stream.next];
     assert(request !== undefined, "an acknowledged request exists");
     this.counters.shippedEntries += request.entries.length;
     this.counters.shippedBytes += request.bytes;
     this.counters.shippedRequests++;
-    this.advanceStream(stream);
+    this.advanceStream(found);
   }
 
   private onShipFailed(shipId: number, error: DuplicationError, partitionCount?: number): void {
-    const stream = this.streamOf((s) => s.shipId === shipId);
+    const stream = this.streamOf((s) => s.shipId === shipId)?.stream;
     if (stream === undefined) return;
     stream.shipId = undefined;
     this.counters.failedShips++;
@@ -332,13 +366,13 @@ export class DuplicationSourceCore {
       this.advanceTo(decree);
       return;
     }
-    const stream = this.streamOf((s) => s.deadLetterId === deadLetterId);
-    if (stream === undefined) return;
-    const request = stream.requests[stream.next];
+    const found = this.streamOf((s) => s.deadLetterId === deadLetterId);
+    if (found === undefined) return;
+    const request = found.stream.requests[found.stream.next];
     assert(request !== undefined, "a dead-lettered request exists");
     this.counters.deadLetters++;
     this.counters.deadLetteredEntries += request.entries.length;
-    this.advanceStream(stream);
+    this.advanceStream(found);
   }
 
   private onDeadLetterFailed(deadLetterId: number, error: DuplicationError): void {
@@ -350,7 +384,7 @@ export class DuplicationSourceCore {
       this.loadAtMs = this.nowMs + retryDelayMs(this.options, this.loadFailures);
       return;
     }
-    const stream = this.streamOf((s) => s.deadLetterId === deadLetterId);
+    const stream = this.streamOf((s) => s.deadLetterId === deadLetterId)?.stream;
     if (stream?.deadLetter === undefined) return;
     this.counters.deadLetterWriteFailures++;
     stream.deadLetterId = undefined;
@@ -359,9 +393,7 @@ export class DuplicationSourceCore {
     stream.retryAtMs = this.nowMs + retryDelayMs(this.options, stream.deadLetter.writeFailures);
   }
 
-  private advanceStream(stream: StreamState): void {
-    const batch = this.batch;
-    assert(batch !== undefined, "a stream belongs to a batch");
+  private advanceStream({ batch, stream }: StreamOfBatch): void {
     stream.shipId = undefined;
     stream.deadLetterId = undefined;
     stream.deadLetter = undefined;
@@ -370,18 +402,21 @@ export class DuplicationSourceCore {
     stream.next++;
     if (stream.next < stream.requests.length) return;
     batch.remaining--;
-    if (batch.remaining === 0) this.completeBatch();
+    this.completeBatches();
   }
 
-  private completeBatch(): void {
-    const batch = this.batch;
-    assert(batch !== undefined && batch.remaining === 0, "every stream of the batch is done");
-    this.batch = undefined;
-    this.advanceTo(batch.toDecree);
+  /** Completes the done batches at the head, in decree order (a later one may finish first). */
+  private completeBatches(): void {
+    for (;;) {
+      const head = this.batches[0];
+      if (head === undefined || head.remaining > 0) return;
+      this.batches.shift();
+      this.advanceTo(head.toDecree);
+    }
   }
 
   private advanceTo(decree: number): void {
-    this.phase = "idle";
+    this.phase = "running";
     this.loadAtMs = this.nowMs;
     if (decree <= this.lastDecree) return;
     this.lastDecree = decree;
@@ -389,21 +424,28 @@ export class DuplicationSourceCore {
     this.out.push({ type: "PROGRESS", lastDecree: decree });
   }
 
-  /** The remote table's partition count changed: route the batch again (re-ships are harmless). */
+  /**
+   * The remote table's partition count changed: route the batches in flight again, from their
+   * first request (re-ships are harmless; what is in flight now is ignored when it answers).
+   */
   private reroute(partitionCount: number): void {
     this.targetPartitionCount = partitionCount;
     this.counters.reroutes++;
-    const batch = this.batch;
-    if (this.phase !== "shipping" || batch === undefined) return;
-    const plan = planBatch(batch.mutations, {
-      targetPartitionCount: partitionCount,
+    if (this.phase !== "running" || this.batches.length === 0) return;
+    this.batches = this.batches.map((batch) =>
+      startBatch(batch.mutations, this.plan(batch.mutations), partitionCount),
+    );
+    this.completeBatches();
+  }
+
+  private plan(mutations: readonly Mutation[]): PlannedBatch {
+    return planBatch(mutations, {
+      targetPartitionCount: this.targetPartitionCount,
       sourceClusterId: this.options.sourceClusterId,
       requestBytesMax: this.options.requestBytesMax,
       requestEntriesMax: this.options.requestEntriesMax,
       shipDuplicateEntries: this.options.shipDuplicateEntries,
     });
-    this.batch = startBatch(batch.mutations, plan, partitionCount);
-    if (this.batch.remaining === 0) this.completeBatch();
   }
 
   // ---- meta ----------------------------------------------------------------------------------
@@ -441,7 +483,7 @@ export class DuplicationSourceCore {
       // FAIL_FAST's pause holds until an operator pauses and starts again (previous = pause).
       this.pausedBy = undefined;
       this.pausedWithError = undefined;
-      this.phase = "idle";
+      this.phase = "running";
       this.loadFailures = 0;
       this.loadAtMs = this.nowMs;
     }
@@ -463,7 +505,7 @@ export class DuplicationSourceCore {
   /** Abandons whatever is in flight: outcomes of its actions are ignored from now on. */
   private stop(phase: "paused" | "log_truncated" | "removed"): void {
     this.phase = phase;
-    this.batch = undefined;
+    this.batches = [];
     this.skip = undefined;
     this.loadId = 0;
   }
@@ -493,20 +535,27 @@ export class DuplicationSourceCore {
   // ---- issuing actions -----------------------------------------------------------------------
 
   private pump(): void {
-    if (this.phase === "shipping") {
-      assert(this.batch !== undefined, "shipping has a batch");
-      this.out.push(...issueStreamActions(this.batch, this.nowMs, () => this.nextId++));
+    if (this.phase === "running") {
+      // A partition's stream of a later batch waits until its stream of every earlier one is done.
+      const busy = new Set<number>();
+      for (const batch of this.batches) {
+        this.out.push(...issueStreamActions(batch, this.nowMs, () => this.nextId++, busy));
+        for (const stream of batch.streams) {
+          if (stream.next < stream.requests.length) busy.add(stream.partition);
+        }
+      }
+      this.pumpLoad();
     } else if (this.phase === "skipping") this.pumpSkip();
-    else if (this.phase === "idle") this.pumpLoad();
     if (this.committedDecree <= this.lastDecree) this.lastProgressAtMs = this.nowMs;
   }
 
   private pumpLoad(): void {
-    if (this.committedDecree <= this.lastDecree || this.nowMs < this.loadAtMs) return;
+    const from = this.lastLoadedDecree() + 1;
+    if (this.loadId !== 0 || this.batches.length >= this.options.pipelineBatchesMax) return;
+    if (this.committedDecree < from || this.nowMs < this.loadAtMs) return;
     if (this.targetPartitionCount === 0) return;
-    this.phase = "loading";
     this.loadId = this.nextId++;
-    this.loadFromDecree = this.lastDecree + 1;
+    this.loadFromDecree = from;
     this.out.push({
       type: "LOAD",
       loadId: this.loadId,
@@ -537,6 +586,11 @@ export class DuplicationSourceCore {
       },
     });
   }
+}
+
+interface StreamOfBatch {
+  readonly batch: BatchState;
+  readonly stream: StreamState;
 }
 
 function isPartitionCount(value: number): boolean {

@@ -51,7 +51,8 @@ export function emptySourceStats(): SourceStats {
  * Where the core is:
  *  - idle: waiting for committed mutations (or for a retry delay) before the next LOAD;
  *  - loading: one LOAD in flight;
- *  - shipping: one batch in flight, at most one request per target partition;
+ *  - shipping: batches in flight (up to pipelineBatchesMax; the next may be loading meanwhile),
+ *    at most one request per target partition;
  *  - skipping: FAIL_SKIP is dead-lettering an unreadable decree before moving past it;
  *  - paused: by meta (DS_PAUSE) or by FAIL_FAST (`pausedWithError`); holds its log;
  *  - log_truncated: fell out of the log; stopped, holds nothing, needs a full re-sync;
@@ -79,8 +80,10 @@ export interface SourceSnapshot {
   readonly stalled: boolean;
   readonly targetPartitionCount: number;
   readonly failMode: FailMode;
-  /** The decrees of the batch being shipped. */
+  /** The decrees of the batches being shipped (first of the oldest to last of the newest). */
   readonly batch?: { readonly fromDecree: number; readonly toDecree: number };
+  /** Batches loaded and not yet completed (≤ pipelineBatchesMax). */
+  readonly batchesInFlight: number;
   readonly inFlightRequests: number;
   /** The most recent load or ship failure. */
   readonly lastError?: DuplicationError;
