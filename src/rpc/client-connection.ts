@@ -9,6 +9,9 @@
  * - Calls made before the handshake completes wait in `pending` unsent and are written when the
  *   WELCOME arrives, with the time they have left; the connect timeout bounds that wait.
  * - Once closed, a connection is never reused; the pool opens a new one on the next call.
+ * - A connection on which `silentTimeoutsBeforeClose` sent calls in a row time out while nothing
+ *   at all arrives is closed (ERR_NETWORK_FAILURE for the calls still on it): a cut link can
+ *   keep a dead TCP connection looking open for minutes.
  * - Through a `connectProxy`, nothing is written to the socket before the proxy opened the tunnel;
  *   the connect timeout covers the tunnel too.
  */
@@ -28,6 +31,7 @@ export interface ClientShared {
   readonly pendingCallsPerConnectionMax: number;
   readonly connectTimeoutMs: number;
   readonly writeBufferBytesMax: number;
+  readonly silentTimeoutsBeforeClose: number;
   /** HTTP CONNECT proxy every connection goes through (undefined: connect directly). */
   readonly connectProxy: HostPort | undefined;
   readonly log: Logger;
@@ -61,6 +65,10 @@ export class ClientConnection {
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the last message arrived (or the connection was made). */
+  private lastHeardAt = performance.now();
+  /** Sent calls in a row that timed out with nothing heard since they were sent. */
+  private silentTimeouts = 0;
   /** Why the connection is closing when we know better than the socket (e.g. a REJECT). */
   private failure: TalariaError | undefined;
 
@@ -175,7 +183,7 @@ export class ClientConnection {
         sent: false,
       };
       this.pending.set(call.id, call);
-      call.timer = setTimeout(() => this.settle(call, this.timeoutError(call)), timeoutMs);
+      call.timer = setTimeout(() => this.onCallTimeout(call), timeoutMs);
       if (this.state === "ready") this.sendCall(call, timeoutMs);
     });
   }
@@ -254,6 +262,19 @@ export class ClientConnection {
     );
   }
 
+  private onCallTimeout(call: PendingCall): void {
+    this.settle(call, this.timeoutError(call));
+    if (this.state !== "ready" || !call.sent || this.lastHeardAt > call.startedAt) return;
+    this.silentTimeouts++;
+    const limit = this.shared.silentTimeoutsBeforeClose;
+    if (this.silentTimeouts < limit) return;
+    this.shared.log.warn(
+      { address: this.address, silentTimeouts: this.silentTimeouts },
+      "rpc connection closed: calls time out and nothing arrives on it",
+    );
+    this.destroy(`${this.silentTimeouts} calls in a row timed out with nothing received`);
+  }
+
   private timeoutError(call: PendingCall): TalariaError {
     return new TalariaError(
       "ERR_TIMEOUT",
@@ -263,6 +284,8 @@ export class ClientConnection {
   }
 
   private onMessage(message: WireMessage): void {
+    this.lastHeardAt = performance.now();
+    this.silentTimeouts = 0;
     switch (message.kind) {
       case "welcome":
         if (this.state !== "connecting") break;

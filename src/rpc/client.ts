@@ -20,6 +20,8 @@ export interface RpcClientOptions {
   /** Deadline of calls that do not pass `timeoutMs`. */
   readonly callTimeoutMs?: number;
   readonly writeBufferBytesMax?: number;
+  /** Timeouts in a row with nothing received before a connection is closed (rpcDefaults). */
+  readonly silentTimeoutsBeforeClose?: number;
   /**
    * "host:port" of an HTTP CONNECT proxy every connection of this client goes through (e.g. an
    * egress proxy for cross-datacenter traffic, `[duplication-proxy]`). Unset: connect directly.
@@ -60,6 +62,11 @@ export class RpcClient implements Transport {
         "writeBufferBytesMax",
         options.writeBufferBytesMax ?? d.writeBufferBytesMax,
         Number.MAX_SAFE_INTEGER,
+      ),
+      silentTimeoutsBeforeClose: positiveInteger(
+        "silentTimeoutsBeforeClose",
+        options.silentTimeoutsBeforeClose ?? d.silentTimeoutsBeforeClose,
+        1_000_000,
       ),
       connectProxy:
         options.connectProxy === undefined ? undefined : parseAddress(options.connectProxy),

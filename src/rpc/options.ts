@@ -36,6 +36,13 @@ export const rpcDefaults = {
   writeBufferBytesMax: 64 * MiB,
   /** Connections a server accepts at once (4,096); the operating system closes extra ones. */
   connectionsMax: 4096,
+  /**
+   * Calls in a row that time out on a client connection while nothing at all arrives on it (2):
+   * the connection is then closed, and the next call opens a new one. On a cut link a TCP
+   * connection can look open for minutes; a slow server that still answers other calls does not
+   * count.
+   */
+  silentTimeoutsBeforeClose: 2,
 } as const;
 
 export type RpcLimits = { -readonly [K in keyof typeof rpcDefaults]: number };

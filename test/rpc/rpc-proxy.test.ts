@@ -156,6 +156,52 @@ describe("rpc client through an HTTP CONNECT proxy", () => {
     assert.equal(await client.call(server.address, "who", null), "server");
   });
 
+  it("closes a connection on which calls keep timing out with nothing received (a cut link)", async (t) => {
+    const server = await startServer(t);
+    server.handle("who", async () => "server");
+    const proxy = await startProxy(t);
+    const client = newClient(t, { connectProxy: proxy.address, connectTimeoutMs: 300 });
+    assert.equal(await client.call(server.address, "who", null), "server");
+    proxy.cut();
+    await assert.rejects(client.call(server.address, "who", null, { timeoutMs: 150 }), (error) =>
+      isTalariaError(error, "ERR_TIMEOUT"),
+    );
+    assert.equal(client.connectionCount, 1, "one silent timeout: still open");
+    await assert.rejects(client.call(server.address, "who", null, { timeoutMs: 150 }), (error) =>
+      isTalariaError(error, "ERR_TIMEOUT"),
+    );
+    await within(
+      (async () => {
+        while (client.connectionCount > 0) await new Promise((r) => setTimeout(r, 10));
+      })(),
+      2000,
+      "the silent connection closed",
+    );
+    // The next call opens a new connection: through the cut it cannot, and says so.
+    await assert.rejects(
+      client.call(server.address, "who", null, { timeoutMs: 2000 }),
+      networkFailure,
+    );
+    proxy.heal();
+    assert.equal(await client.call(server.address, "who", null), "server");
+  });
+
+  it("keeps a connection whose calls time out while other replies still arrive (a slow server)", async (t) => {
+    const server = await startServer(t);
+    const stuck = deferred<void>();
+    t.after(() => stuck.resolve());
+    server.handle("slow", () => stuck.promise.then(() => "late"));
+    server.handle("who", async () => "server");
+    const client = newClient(t);
+    assert.equal(await client.call(server.address, "who", null), "server");
+    for (let i = 0; i < 4; i++) {
+      const slow = client.call(server.address, "slow", null, { timeoutMs: 100 });
+      assert.equal(await client.call(server.address, "who", null), "server");
+      await assert.rejects(slow, (error) => isTalariaError(error, "ERR_TIMEOUT"));
+    }
+    assert.equal(client.connectionCount, 1);
+  });
+
   it("times calls out across a cut, and reconnects after the heal severs the connection", async (t) => {
     const server = await startServer(t);
     server.handle("who", async () => "server");
