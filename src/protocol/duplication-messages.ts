@@ -182,6 +182,12 @@ export interface DuplicationPartitionState {
 export interface DuplicationDetail extends DuplicationInfo {
   /** Indexed by partition index. */
   readonly partitionStates: readonly DuplicationPartitionState[];
+  /**
+   * Full duplication only: the last failed call to the remote cluster's meta servers (creating
+   * the follower table, watching it copy), while it is being retried. Not persisted: a new meta
+   * leader shows it again after its own first failure. Cleared by the next success.
+   */
+  readonly remoteError?: { readonly message: string; readonly failures: number };
 }
 
 export interface QueryDuplicationRequest {

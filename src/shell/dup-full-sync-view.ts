@@ -78,10 +78,14 @@ export function fullSyncText(detail: DuplicationDetail): string {
   const progress = fullSyncProgress(detail);
   if (progress === undefined) return "";
   const { mode, partitionCount } = progress;
+  const error =
+    detail.remoteError === undefined
+      ? ""
+      : `; remote meta failed ${detail.remoteError.failures}x, retrying: ${detail.remoteError.message}`;
   if (progress.status === DuplicationStatus.DS_PREPARE)
-    return `${mode}: prepared ${progress.partitionsPrepared}/${partitionCount}`;
+    return `${mode}: prepared ${progress.partitionsPrepared}/${partitionCount}${error}`;
   const verb = mode === "resync" ? "sent" : "copied";
-  return `${mode}: ${verb} ${bytesText(progress.doneBytes, progress.totalBytes)}, ${progress.partitionsDone}/${partitionCount} done`;
+  return `${mode}: ${verb} ${bytesText(progress.doneBytes, progress.totalBytes)}, ${progress.partitionsDone}/${partitionCount} done${error}`;
 }
 
 /** A partition's full-sync cell: "prepared" / "preparing", "done" or its bytes; "" when none. */

@@ -205,6 +205,19 @@ describe("query_dup", () => {
     );
     assert.match(lines[5] ?? "", /DS_LOG .* 0 +-$/);
     assert.match(lines[6] ?? "", /DS_PREPARE .* create: prepared 2\/4$/);
+    backend.duplications.setRemoteError("temp", D2, {
+      message: "ERR_NETWORK_FAILURE: connection to 10.0.0.9:34601 lost",
+      failures: 3,
+    });
+    stdout.clear();
+    await session.runInput("query_dup temp -d");
+    assert.match(
+      stdout.lines()[6] ?? "",
+      /create: prepared 2\/4; remote meta failed 3x, retrying: ERR_NETWORK_FAILURE: connection to 10\.0\.0\.9:34601 lost$/,
+    );
+    backend.duplications.setRemoteError("temp", D2, undefined);
+    stdout.clear();
+    await session.runInput("query_dup temp -d");
     const second = lines.indexOf(`dupid ${D2}:`);
     assert.deepEqual(lines.slice(second + 1, second + 4), [
       "pidx  confirmed_decree  last_committed_decree  backlog  full_sync  failure",

@@ -86,6 +86,17 @@ export class FakeDuplications {
     list[index] = { ...(list[index] as DuplicationDetail), partitionStates: states };
   }
 
+  /** Sets (or clears) the last remote-meta failure a full sync shows (test setup). */
+  setRemoteError(
+    appName: string,
+    dupid: number,
+    remoteError: DuplicationDetail["remoteError"] | undefined,
+  ): void {
+    const { list, index } = this.find(appName, dupid);
+    const { remoteError: _old, ...rest } = list[index] as DuplicationDetail;
+    list[index] = { ...rest, ...(remoteError === undefined ? {} : { remoteError }) };
+  }
+
   /** Sets a duplication's status and full sync (test setup, not recorded). */
   setStatus(
     appName: string,

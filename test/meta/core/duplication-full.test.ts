@@ -513,8 +513,14 @@ describe("full duplication: the follower table (DS_APP)", () => {
     }
     assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
     assert.equal(query(source).duplications[0]?.status, DS_PREPARE, "still waiting, not stuck");
+    assert.deepEqual(
+      query(source).duplications[0]?.remoteError,
+      { message: "ERR_TIMEOUT: injected", failures: 7 },
+      "query shows why it waits",
+    );
     runRemoteTasks(source, targetCluster());
     assert.equal(query(source).duplications[0]?.status, DS_APP);
+    assert.equal(query(source).duplications[0]?.remoteError, undefined, "cleared by a success");
   });
 
   it("ignores outcomes of tasks for another step or a removed duplication", () => {

@@ -280,7 +280,8 @@ export class FullSync {
     if (!result.ok) {
       const remote = dup.remote;
       remote.failures += 1;
-      remote.lastError = `${result.error.code}: ${result.error.message}`;
+      const { code, message } = result.error;
+      remote.lastError = message.startsWith(code) ? message : `${code}: ${message}`;
       remote.nextAttemptMs =
         now +
         retryDelayMs(

@@ -29,6 +29,9 @@ export function detailOf(dup: Duplication): DuplicationDetail {
       ...(progress.failure === undefined ? {} : { failure: progress.failure }),
       ...fullSyncStateOf(dup, progress),
     })),
+    ...(dup.remote.lastError === undefined
+      ? {}
+      : { remoteError: { message: dup.remote.lastError, failures: dup.remote.failures } }),
   };
 }
 
