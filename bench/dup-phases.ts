@@ -5,7 +5,7 @@
  * and measures how fast the backlog built during the cut is shipped.
  */
 import type { Table } from "../src/client/index.ts";
-import { type ProcessCpu, processCpu } from "./cluster-cpu.ts";
+import { ownCpuSeconds, type ProcessCpu, processCpu } from "./cluster-cpu.ts";
 import type { DupBench } from "./dup-cluster.ts";
 import { LagProber, OpenLoopWriter, type WriterResult } from "./dup-load.ts";
 import {
@@ -37,6 +37,8 @@ export interface CpuShare {
   /** CPU seconds per second of wall time, summed over the cluster's processes. */
   readonly source: number;
   readonly target: number;
+  /** The bench process itself (load, probes, scrapes) and the fault proxy. */
+  readonly benchAndProxy: number;
 }
 
 function cpuOf(pids: readonly number[]): number {
@@ -47,13 +49,17 @@ function cpuOf(pids: readonly number[]): number {
 
 function cpuMeter(bench: DupBench): () => CpuShare {
   const startMs = performance.now();
+  const proxyPids = bench.proxy.pid === undefined ? [] : [bench.proxy.pid];
+  const others = () => ownCpuSeconds() + cpuOf(proxyPids);
   const source = cpuOf(bench.pids.source);
   const target = cpuOf(bench.pids.target);
+  const other = others();
   return () => {
     const seconds = (performance.now() - startMs) / 1000;
     return {
       source: (cpuOf(bench.pids.source) - source) / seconds,
       target: (cpuOf(bench.pids.target) - target) / seconds,
+      benchAndProxy: (others() - other) / seconds,
     };
   };
 }

@@ -24,7 +24,7 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
     `≤${ms(p.histogramP50Ms)} / ≤${ms(p.histogramP99Ms)}`,
     `${formatCount(p.unshippedMax)} / ${formatCount(p.backlogMax)}`,
     formatCount(p.shippedPerSec),
-    `${p.cpu.source.toFixed(2)} / ${p.cpu.target.toFixed(2)}`,
+    `${p.cpu.source.toFixed(2)} / ${p.cpu.target.toFixed(2)} / ${p.cpu.benchAndProxy.toFixed(2)}`,
   ]);
   const cutRows = cuts.map((c) => [
     `${c.delayMs} ms`,
@@ -35,7 +35,7 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
     formatRatio(c.catchUpPerSec / c.writes.achievedPerSec),
     seconds(c.catchUpMs),
     seconds(c.backlogZeroAfterStopMs),
-    `${c.cpu.source.toFixed(2)} / ${c.cpu.target.toFixed(2)}`,
+    `${c.cpu.source.toFixed(2)} / ${c.cpu.target.toFixed(2)} / ${c.cpu.benchAndProxy.toFixed(2)}`,
   ]);
   return [
     markdownTable(
@@ -51,7 +51,7 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
         "target histogram p50 / p99 ms",
         "backlog max: unshipped / metric",
         "shipped entries/s",
-        "CPU source / target",
+        "CPU source / target / bench + proxy",
       ],
       rateRows,
     ),
@@ -62,7 +62,7 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
     "which is taken before the source's commit) only gives bucket bounds. Backlog: unshipped =",
     "committed − last decree acknowledged by the target; metric = `talaria_dup_backlog_mutations`",
     "(committed − confirmed decree, which trails by the duplication sync and meta's persist period).",
-    "CPU: seconds per second summed over each cluster's 4 processes (2.00 = both cores).",
+    "CPU: seconds per second summed over each cluster's 4 processes, and over the bench process and the proxy (2.00 = both cores).",
     "",
     markdownTable(
       [
@@ -74,7 +74,7 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
         "catch-up / write rate",
         "time to ship the backlog s",
         "backlog metric 0 after writes stop s",
-        "CPU source / target",
+        "CPU source / target / bench + proxy",
       ],
       cutRows,
     ),
