@@ -15,12 +15,13 @@
  *    `details.beforeExecution`, so clients may retry even non-idempotent requests elsewhere.
  *  - Plain writes (set, multiSet, del, multiDel) and duplicate requests (each one DUPLICATE
  *    update) that start in the same event-loop turn while an earlier coalesced mutation is still
- *    unanswered are coalesced into one mutation (Pegasus batches client writes the same way), in arrival order,
- *    up to `CoalesceLimits`: one decree, one log record, one prepare per peer and one apply for
- *    the lot, all sharing one timestamp (after every duplicated entry's, which the clock observed).
- *    Every write of a batch gets the same answer (a duplicate request its own stale count). A
- *    batch is submitted before an atomic operation, so coalescing never reorders writes. Equal timestamps are safe for last-write-wins: updates of
- *    one mutation apply in order on every cluster (storage/apply.ts).
+ *    unanswered are coalesced into one mutation, in arrival order, up to `CoalesceLimits` (Pegasus
+ *    batches client writes the same way): one decree, one log record, one prepare per peer and
+ *    one apply for the lot, all sharing one timestamp (after every duplicated entry's, which the
+ *    clock observed). Every write of a batch gets the same answer (a duplicate request its own
+ *    stale count). A batch is submitted before an atomic operation evaluates, so coalescing never
+ *    reorders writes. Equal timestamps are safe for last-write-wins: the updates of one mutation
+ *    apply in order on every cluster (storage/apply.ts).
  */
 import { type Update, UpdateKind } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
@@ -74,7 +75,7 @@ interface WaitingWrite {
   readonly reject: (error: unknown) => void;
 }
 
-/** How many plain writes one coalesced mutation may carry. */
+/** How many plain and duplicate writes one coalesced mutation may carry. */
 export interface CoalesceLimits {
   /** Most updates in one coalesced mutation; 1 turns coalescing off. */
   readonly writeCoalesceUpdatesMax: number;
@@ -87,7 +88,7 @@ export const defaultCoalesceLimits: CoalesceLimits = {
   writeCoalesceBytesMax: 1024 * 1024,
 };
 
-/** Plain writes waiting for the end of the turn to be submitted as one mutation. */
+/** Writes waiting for the end of the turn to be submitted as one mutation. */
 interface CoalescedBatch {
   readonly updates: Update[];
   bytes: number;
