@@ -6,8 +6,10 @@
  *   receive: every socket read takes its bytes from the server's token bucket; when the bucket
  *            asks to wait, reading stops for that long (TCP then pushes back on the master);
  *   write:   a full buffer gets its CRC32C folded into the running one and is written at its
- *            offset; at most `followerCopyWritesInFlight` buffers exist, and reading stops while
- *            none is free;
+ *            offset — with `O_DIRECT` from aligned buffers where the file system takes it
+ *            (direct-writes.ts: no page-cache copy), buffered otherwise and for the last partial
+ *            buffer; at most `followerCopyWritesInFlight` buffers are being written, and reading
+ *            stops while none is free;
  *   sync:    the same rule as file-pump.ts — every `followerCopyStateSyncBytes`, once the writes up
  *            to that point are done, an fdatasync and then the state file record the synced
  *            prefix, one sync at a time, the copy going on meanwhile.
@@ -18,10 +20,13 @@
  * (the caller falls back to CHUNK from the synced prefix); a local failure (disk) rejects with its
  * own error; an abort with the signal's reason.
  */
+import type { FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import type { Logger } from "../../common/logger.ts";
 import type { BodySink, BodyTransfer } from "./checkpoint-http.ts";
 import type { CopiedFile } from "./copy-state.ts";
+import { alignedBuffers, directAligned, openDirect } from "./direct-writes.ts";
 import { openTarget, PrefixSyncer } from "./file-pump.ts";
 import type { FollowerCopyLimits } from "./options.ts";
 import type { TokenBucket } from "./token-bucket.ts";
@@ -56,6 +61,9 @@ export async function streamFile(stream: FileStream): Promise<number> {
     failure ??= { error };
   };
   let transfer: BodyTransfer | undefined;
+  /** The O_DIRECT handle (closed at the end), and whether writes still go through it. */
+  let direct: FileHandle | undefined;
+  let useDirect = false;
   const syncer = new PrefixSyncer(
     handle,
     file,
@@ -67,6 +75,33 @@ export async function streamFile(stream: FileStream): Promise<number> {
       transfer?.destroy(error);
     },
   );
+  /**
+   * Writes all of `data` at `offset`: direct when aligned; buffered otherwise, or for good after a
+   * direct write failed (the range is then written again, buffered). A short write is an error.
+   */
+  const writeAt = async (data: Buffer, offset: number): Promise<void> => {
+    if (useDirect && direct !== undefined && directAligned(offset, data.length)) {
+      try {
+        const { bytesWritten } = await direct.write(data, 0, data.length, offset);
+        if (bytesWritten !== data.length) throw new Error(`short O_DIRECT write (${bytesWritten})`);
+        return;
+      } catch (error) {
+        if (useDirect) {
+          useDirect = false;
+          stream.logger.warn(
+            { err: error, file: file.name },
+            "follower copy: an O_DIRECT write failed; buffered writes from here on",
+          );
+        }
+      }
+    }
+    const { bytesWritten } = await handle.write(data, 0, data.length, offset);
+    if (bytesWritten !== data.length) {
+      throw new Error(
+        `short write to ${file.name}: ${bytesWritten} of ${data.length} bytes at ${offset}`,
+      );
+    }
+  };
   try {
     await handle.truncate(file.doneBytes);
     let crc = file.doneCrc32c;
@@ -74,9 +109,24 @@ export async function streamFile(stream: FileStream): Promise<number> {
     if (done < file.bytes) {
       // One buffer being filled plus at most followerCopyWritesInFlight being written, so a
       // filled buffer always has a successor: the read after a stop lands in it.
+      const buffersMax = limits.followerCopyWritesInFlight + 1;
+      // Direct writes only pay off (and are only possible) for whole buffers.
+      if (file.bytes - done >= limits.followerCopyHttpWriteBytes)
+        direct = await openDirect(stream.path);
+      const aligned =
+        direct === undefined
+          ? undefined
+          : await alignedBuffers(
+              dirname(stream.path),
+              buffersMax,
+              limits.followerCopyHttpWriteBytes,
+            );
+      useDirect = aligned !== undefined;
+      const newBuffer = () =>
+        aligned?.pop() ?? Buffer.allocUnsafe(limits.followerCopyHttpWriteBytes);
       const free: Buffer[] = [];
       let allocated = 1;
-      let current: Buffer = Buffer.allocUnsafe(limits.followerCopyHttpWriteBytes);
+      let current: Buffer = newBuffer();
       let filled = 0;
       /** Why reading is stopped: too many writes outstanding, the token bucket. */
       const held = { writes: false, bucket: false };
@@ -88,8 +138,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
       const submit = (buffer: Buffer, length: number) => {
         const data = buffer.subarray(0, length);
         crc = crc32c(data, crc);
-        const write: Promise<void> = handle
-          .write(data, 0, length, done)
+        const write: Promise<void> = writeAt(data, done)
           .then(() => undefined, fail)
           .finally(() => {
             writes.delete(write);
@@ -136,7 +185,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
               if (allocated > limits.followerCopyWritesInFlight + 1) {
                 throw new Error("follower copy: more write buffers than the bound");
               }
-              current = Buffer.allocUnsafe(limits.followerCopyHttpWriteBytes);
+              current = newBuffer();
             }
             if (writes.size >= limits.followerCopyWritesInFlight) {
               held.writes = true;
@@ -169,6 +218,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
     transfer?.destroy(new Error("file stream closed"));
     await Promise.allSettled([...writes]);
     await syncer.settled();
+    await direct?.close();
     await handle.close();
   }
 }
