@@ -30,8 +30,13 @@ describe("follower copy: O_DIRECT writes", () => {
       for (const [i, buffer] of buffers.entries()) {
         assert.equal(buffer.length, 2 * DIRECT_ALIGNMENT);
         buffer.fill(65 + i);
-        const { bytesWritten } = await handle.write(buffer, 0, buffer.length, i * buffer.length);
-        assert.equal(bytesWritten, buffer.length);
+        const written: { bytesWritten: number } = await handle.write(
+          buffer,
+          0,
+          buffer.length,
+          i * buffer.length,
+        );
+        assert.equal(written.bytesWritten, buffer.length);
       }
       // The buffers do not overlap: each block holds its own byte.
       const data = readFileSync(path);
