@@ -20,6 +20,8 @@ export const CheckpointMethod = {
 /** Bytes per chunk request: well under the RPC frame limit. */
 export const CHECKPOINT_CHUNK_BYTES = 1024 * 1024;
 export const CHECKPOINT_CALL_TIMEOUT_MS = 30_000;
+/** CHUNK calls a learner keeps in flight per file (pipelined: the copy is not one round trip per MiB). */
+export const CHECKPOINT_CHUNKS_IN_FLIGHT = 4;
 const FILES_MAX = 64;
 
 export interface CheckpointFile {
@@ -142,22 +144,58 @@ export async function fetchCheckpoint(
       crc32c: v.integer(f.crc32c, `${field}.crc32c`, 0),
     };
   });
+  /** Exactly `length` bytes at `offset` (a short reply is continued; an empty one is an error). */
+  const fetchRange = async (name: string, offset: number, length: number): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for (let got = 0; got < length; ) {
+      const reply = v.object(
+        await call(CheckpointMethod.CHUNK, {
+          gpid,
+          id: ref.id,
+          file: name,
+          offset: offset + got,
+          length: length - got,
+        }),
+        "chunk reply",
+      );
+      const data = v.bytes(reply.data, "data");
+      if (data.length === 0 || data.length > length - got) {
+        throw new TalariaError(
+          "ERR_INVALID_DATA",
+          `${name}: ${data.length} bytes at ${offset + got} where ${length - got} were asked`,
+        );
+      }
+      parts.push(data);
+      got += data.length;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, length);
+  };
   for (const file of files) {
     const handle = await open(join(scratchDir, file.name), "wx");
+    // Up to CHECKPOINT_CHUNKS_IN_FLIGHT CHUNKs in flight, taken in offset order; a failure ends the
+    // file (the learn is retried), and the calls still in flight are left to settle unobserved.
+    const inFlight: Promise<{ ok: true; data: Buffer } | { ok: false; error: unknown }>[] = [];
+    let next = 0;
+    const refill = () => {
+      while (inFlight.length < CHECKPOINT_CHUNKS_IN_FLIGHT && next < file.bytes) {
+        const length = Math.min(CHECKPOINT_CHUNK_BYTES, file.bytes - next);
+        inFlight.push(
+          fetchRange(file.name, next, length).then(
+            (data) => ({ ok: true as const, data }),
+            (error: unknown) => ({ ok: false as const, error }),
+          ),
+        );
+        next += length;
+      }
+    };
     try {
       let crc = 0;
       for (let offset = 0; offset < file.bytes; ) {
-        const length = Math.min(CHECKPOINT_CHUNK_BYTES, file.bytes - offset);
-        const reply = v.object(
-          await call(CheckpointMethod.CHUNK, { gpid, id: ref.id, file: file.name, offset, length }),
-          "chunk reply",
-        );
-        const data = v.bytes(reply.data, "data");
-        if (data.length === 0)
-          throw new TalariaError(
-            "ERR_INVALID_DATA",
-            `${file.name} ended at ${offset} of ${file.bytes} bytes`,
-          );
+        refill();
+        const reply = await inFlight.shift();
+        if (reply === undefined) break;
+        if (!reply.ok) throw reply.error;
+        const data = reply.data;
         await handle.write(data, 0, data.length, offset);
         crc = crc32c(data, crc);
         offset += data.length;
