@@ -72,17 +72,7 @@ export class ClientReplies {
       pending.resolve({ decree, staleEntriesSkipped: 0 });
       return;
     }
-    void applied.then(
-      (outcome) =>
-        pending.resolve({
-          decree,
-          staleEntriesSkipped: outcome.staleEntriesSkipped,
-          ...(outcome.staleEntriesSkippedByUpdate === undefined
-            ? {}
-            : { staleEntriesSkippedByUpdate: outcome.staleEntriesSkippedByUpdate }),
-        }),
-      pending.reject,
-    );
+    void applied.then((outcome) => pending.resolve({ ...outcome, decree }), pending.reject);
   }
 
   rejectAll(error: unknown): void {

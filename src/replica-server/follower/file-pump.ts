@@ -134,6 +134,19 @@ export async function openTarget(
   return open(pump.path, "w");
 }
 
+/** Writes all of `data` at `offset` of `handle`; a short write is an error naming `what`. */
+export async function writeFully(
+  handle: FileHandle,
+  data: Buffer,
+  offset: number,
+  what: string,
+): Promise<void> {
+  const { bytesWritten } = await handle.write(data, 0, data.length, offset);
+  if (bytesWritten !== data.length) {
+    throw new Error(`short write to ${what}: ${bytesWritten} of ${data.length} bytes at ${offset}`);
+  }
+}
+
 /**
  * Copies `file` from `file.doneBytes` to its end and fsyncs it. Resolves to the CRC32C of the
  * whole file (the caller compares it with the master's); the state is not marked complete here.
@@ -175,9 +188,13 @@ export async function pumpFile(pump: FilePump): Promise<number> {
       if (failure !== undefined) throw failure.error;
       crc = crc32c(reply.data, crc);
       while (writes.size >= limits.followerCopyWritesInFlight) await Promise.race(writes);
-      const write: Promise<void> = handle
-        .write(reply.data, 0, head.length, head.offset)
-        .then(() => undefined, fail)
+      const write: Promise<void> = writeFully(
+        handle,
+        reply.data.subarray(0, head.length),
+        head.offset,
+        file.name,
+      )
+        .catch(fail)
         .finally(() => writes.delete(write));
       writes.add(write);
       done += head.length;

@@ -27,7 +27,7 @@ import type { Logger } from "../../common/logger.ts";
 import type { BodySink, BodyTransfer } from "./checkpoint-http.ts";
 import type { CopiedFile } from "./copy-state.ts";
 import { alignedBuffers, directAligned, openDirect } from "./direct-writes.ts";
-import { openTarget, PrefixSyncer } from "./file-pump.ts";
+import { openTarget, PrefixSyncer, writeFully } from "./file-pump.ts";
 import type { FollowerCopyLimits } from "./options.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 
@@ -82,8 +82,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
   const writeAt = async (data: Buffer, offset: number): Promise<void> => {
     if (useDirect && direct !== undefined && directAligned(offset, data.length)) {
       try {
-        const { bytesWritten } = await direct.write(data, 0, data.length, offset);
-        if (bytesWritten !== data.length) throw new Error(`short O_DIRECT write (${bytesWritten})`);
+        await writeFully(direct, data, offset, `${file.name} (O_DIRECT)`);
         return;
       } catch (error) {
         if (useDirect) {
@@ -95,12 +94,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
         }
       }
     }
-    const { bytesWritten } = await handle.write(data, 0, data.length, offset);
-    if (bytesWritten !== data.length) {
-      throw new Error(
-        `short write to ${file.name}: ${bytesWritten} of ${data.length} bytes at ${offset}`,
-      );
-    }
+    await writeFully(handle, data, offset, file.name);
   };
   try {
     await handle.truncate(file.doneBytes);
@@ -139,7 +133,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
         const data = buffer.subarray(0, length);
         crc = crc32c(data, crc);
         const write: Promise<void> = writeAt(data, done)
-          .then(() => undefined, fail)
+          .catch(fail)
           .finally(() => {
             writes.delete(write);
             free.push(buffer);
