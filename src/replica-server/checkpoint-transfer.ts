@@ -1,33 +1,68 @@
 /**
  * Copying a checkpoint from the replica server that holds it to a learner: the learner asks for
- * the file list (names, sizes, CRC32C), then pulls each file in bounded chunks and checks its
- * CRC32C before the install may use it. A failed or corrupt copy rejects; the learner asks again.
+ * the file list (names, sizes, CRC32C, and the holder's HTTP address when it serves HTTP), then
+ * copies each file and checks its CRC32C before the install may use it.
+ *
+ *  - HTTP bulk path (learner-checkpoint-route.ts, learner-checkpoint-stream.ts): one GET per file
+ *    on the holder's HTTP server, full aligned buffers written with `O_DIRECT`. Used when FILES
+ *    names `httpAddress` and this server has the stream.
+ *  - CHUNK RPC: bounded chunks, CHECKPOINT_CHUNKS_IN_FLIGHT per file in offset order, buffered
+ *    writes. Used without an HTTP address, and for the file whose stream failed and every later
+ *    one (the stream's file is copied again from its start).
+ *
+ * A failed or corrupt copy rejects (a CRC32C mismatch is ERR_INVALID_DATA, whichever path copied
+ * the file, and is not retried over CHUNK) and the file is removed; the install removes the scratch
+ * directory, so nothing partial is installed; the learner asks again.
  */
-import { open, readdir, stat } from "node:fs/promises";
+import { lstat, open, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { TalariaError } from "../common/errors.ts";
+import { type Logger, silentLogger } from "../common/logger.ts";
 import { type Gpid, gpidKey } from "../protocol/index.ts";
 import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import * as v from "../protocol/validate.ts";
 import type { Transport } from "../rpc/index.ts";
+import { writeFully } from "./follower/file-pump.ts";
+import { CheckpointHttpError } from "./follower/index.ts";
+import type { LearnerCheckpointMetrics, LearnerTransfer } from "./learner-checkpoint-metrics.ts";
+import type { LearnerCheckpointStream } from "./learner-checkpoint-stream.ts";
 
 export const CheckpointMethod = {
   FILES: "replica.checkpoint_files",
   CHUNK: "replica.checkpoint_chunk",
 } as const;
 
+/** The HTTP bulk path of learner checkpoints on a replica server's HTTP server. */
+export const LEARNER_CHECKPOINT_HTTP_PATH = "/replica/learner-checkpoint";
+
 /** Bytes per chunk request: well under the RPC frame limit. */
 export const CHECKPOINT_CHUNK_BYTES = 1024 * 1024;
 export const CHECKPOINT_CALL_TIMEOUT_MS = 30_000;
 /** CHUNK calls a learner keeps in flight per file (pipelined: the copy is not one round trip per MiB). */
 export const CHECKPOINT_CHUNKS_IN_FLIGHT = 4;
-const FILES_MAX = 64;
+/** Longest checkpoint id a request may name. */
+export const CHECKPOINT_ID_CHARS_MAX = 256;
+/** Most files a FILES reply may list. */
+export const CHECKPOINT_FILES_MAX = 64;
 
 export interface CheckpointFile {
   readonly name: string;
   readonly bytes: number;
   readonly crc32c: number;
+}
+
+/** The FILES reply; `httpAddress` ("host:port") only when the holder serves the HTTP path. */
+export interface CheckpointFilesResponse {
+  readonly files: CheckpointFile[];
+  readonly httpAddress?: string;
+}
+
+/** One file of a held checkpoint (LEARNER_CHECKPOINT_HTTP_PATH's query). */
+export interface HeldFileRequest {
+  readonly gpid: Gpid;
+  readonly id: string;
+  readonly file: string;
 }
 
 async function fileCrc(path: string): Promise<number> {
@@ -61,17 +96,22 @@ export function fileName(value: unknown, field: string): string {
   return name;
 }
 
-/** Serves the checkpoints of the replicas this server hosts. */
+/** Serves the checkpoints the replicas this server hosts hold for learners. */
 export class CheckpointSource {
   private readonly locate: (gpid: Gpid, id: string) => string | undefined;
+  /** "host:port" of this server's HTTP server once it listens (FILES' `httpAddress`). */
+  private httpAddress: string | undefined;
 
   constructor(locate: (gpid: Gpid, id: string) => string | undefined) {
     this.locate = locate;
   }
 
-  private dir(payload: Record<string, unknown>): string {
-    const gpid = v.gpid(payload.gpid, "gpid");
-    const id = v.string(payload.id, "id", 256);
+  /** Names this server's HTTP server in FILES replies, so learners stream the files from it. */
+  advertiseHttp(address: string | undefined): void {
+    this.httpAddress = address;
+  }
+
+  private held(gpid: Gpid, id: string): string {
     const dir = this.locate(gpid, id);
     if (dir === undefined)
       throw new TalariaError(
@@ -81,16 +121,48 @@ export class CheckpointSource {
     return dir;
   }
 
-  async files(payload: unknown): Promise<{ files: CheckpointFile[] }> {
-    return { files: await checkpointFiles(this.dir(v.object(payload, "payload"))) };
+  private dir(payload: Record<string, unknown>): string {
+    return this.held(
+      v.gpid(payload.gpid, "gpid"),
+      v.string(payload.id, "id", CHECKPOINT_ID_CHARS_MAX),
+    );
+  }
+
+  async files(payload: unknown): Promise<CheckpointFilesResponse> {
+    const files = await checkpointFiles(this.dir(v.object(payload, "payload")));
+    return this.httpAddress === undefined ? { files } : { files, httpAddress: this.httpAddress };
   }
 
   async chunk(payload: unknown): Promise<{ data: Buffer }> {
     const p = v.object(payload, "payload");
-    const path = join(this.dir(p), fileName(p.file, "file"));
+    const request = {
+      gpid: v.gpid(p.gpid, "gpid"),
+      id: v.string(p.id, "id", CHECKPOINT_ID_CHARS_MAX),
+      file: fileName(p.file, "file"),
+    };
     const offset = v.integer(p.offset, "offset", 0);
     const length = v.integer(p.length, "length", 1, CHECKPOINT_CHUNK_BYTES);
+    const { path } = await this.heldFile(request);
     return { data: await readFileChunk(path, offset, length) };
+  }
+
+  /**
+   * Where CHUNK and the HTTP path read `request.file` from, and its size: a regular file directly
+   * inside a checkpoint held for learners right now (what FILES lists: no directory, no symbolic
+   * link), else ERR_OBJECT_NOT_FOUND.
+   */
+  async heldFile(request: HeldFileRequest): Promise<{ path: string; bytes: number }> {
+    const { gpid, id } = request;
+    const path = join(this.held(gpid, id), fileName(request.file, "file"));
+    const info = await lstat(path).catch(() => undefined);
+    if (info === undefined || !info.isFile()) {
+      throw new TalariaError(
+        "ERR_OBJECT_NOT_FOUND",
+        `no file ${request.file} in checkpoint ${id} of ${gpidKey(gpid)}`,
+        { details: { gpid: gpidKey(gpid), id, file: request.file } },
+      );
+    }
+    return { path, bytes: info.size };
   }
 }
 
@@ -110,7 +182,10 @@ export async function readFileChunk(path: string, offset: number, length: number
   }
 }
 
-/** The regular files of `dir` (except those `skip` names), sorted, with sizes and CRC32C. */
+/**
+ * The regular files of `dir` (not directories, not symbolic links; except those `skip` names),
+ * sorted, with sizes and CRC32C.
+ */
 export async function checkpointFiles(
   dir: string,
   skip: (name: string) => boolean = () => false,
@@ -120,10 +195,38 @@ export async function checkpointFiles(
   for (const name of names) {
     if (skip(name)) continue;
     const path = join(dir, name);
-    const info = await stat(path);
+    const info = await lstat(path);
     if (info.isFile()) files.push({ name, bytes: info.size, crc32c: await fileCrc(path) });
   }
   return files;
+}
+
+/** A FILES reply, checked field by field; a name listed twice is ERR_INVALID_DATA. */
+export function decodeCheckpointFiles(reply: unknown): CheckpointFilesResponse {
+  const listing = v.object(reply, "files reply");
+  const files = v.array(listing.files, "files", CHECKPOINT_FILES_MAX, (value, field) => {
+    const f = v.object(value, field);
+    return {
+      name: fileName(f.name, `${field}.name`),
+      bytes: v.integer(f.bytes, `${field}.bytes`, 0),
+      crc32c: v.integer(f.crc32c, `${field}.crc32c`, 0),
+    };
+  });
+  if (new Set(files.map((f) => f.name)).size !== files.length) {
+    throw new TalariaError("ERR_INVALID_DATA", "the files reply lists a file twice");
+  }
+  if (listing.httpAddress === undefined) return { files };
+  return { files, httpAddress: v.nodeAddress(listing.httpAddress, "httpAddress") };
+}
+
+/** What a learner's fetch uses besides the transport; each part optional. */
+export interface CheckpointFetchDeps {
+  /** The HTTP bulk path; absent: CHUNK only. */
+  readonly http?: LearnerCheckpointStream;
+  readonly metrics?: LearnerCheckpointMetrics;
+  readonly logger?: Logger;
+  /** A monotonic clock in ms, for the copy's time in its log line (default performance.now). */
+  readonly nowMs?: () => number;
 }
 
 /** Copies checkpoint `ref` of `gpid` into `scratchDir`; resolves to `scratchDir`. */
@@ -132,27 +235,91 @@ export async function fetchCheckpoint(
   gpid: Gpid,
   ref: CheckpointRef,
   scratchDir: string,
+  deps: CheckpointFetchDeps = {},
 ): Promise<string> {
+  const nowMs = deps.nowMs ?? (() => performance.now());
+  const startedMs = nowMs();
   const call = (method: string, payload: unknown) =>
     transport.call(ref.node, method, payload, { timeoutMs: CHECKPOINT_CALL_TIMEOUT_MS });
-  const listing = v.object(await call(CheckpointMethod.FILES, { gpid, id: ref.id }), "files reply");
-  const files = v.array(listing.files, "files", FILES_MAX, (value, field) => {
-    const f = v.object(value, field);
-    return {
-      name: fileName(f.name, `${field}.name`),
-      bytes: v.integer(f.bytes, `${field}.bytes`, 0),
-      crc32c: v.integer(f.crc32c, `${field}.crc32c`, 0),
-    };
-  });
+  const listing = decodeCheckpointFiles(await call(CheckpointMethod.FILES, { gpid, id: ref.id }));
+  const { http, metrics } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const received = { http: 0, chunk: 0 };
+  const counted = (transfer: LearnerTransfer) => (bytes: number) => {
+    received[transfer] += bytes;
+    metrics?.received(transfer, bytes);
+  };
+  // The HTTP path for this fetch, until it fails once.
+  let httpAddress = http === undefined ? undefined : listing.httpAddress;
+  for (const file of listing.files) {
+    const path = join(scratchDir, file.name);
+    try {
+      let crc: number | undefined;
+      if (http !== undefined && httpAddress !== undefined) {
+        try {
+          crc = await http.copyFile(httpAddress, { gpid, id: ref.id, file }, path, counted("http"));
+        } catch (error) {
+          if (!(error instanceof CheckpointHttpError)) throw error;
+          metrics?.fellBack();
+          logger.warn(
+            { err: error, gpid: gpidKey(gpid), checkpoint: ref.id, node: ref.node, httpAddress },
+            "learner checkpoint: HTTP path failed, copying with CHUNK for the rest of this fetch",
+          );
+          httpAddress = undefined;
+        }
+      }
+      crc ??= await copyByChunks(call, { gpid, id: ref.id, file }, path, counted("chunk"));
+      if (crc !== file.crc32c) {
+        throw new TalariaError(
+          "ERR_INVALID_DATA",
+          `checkpoint file ${file.name} failed its CRC32C check`,
+          { details: { file: file.name } },
+        );
+      }
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
+  }
+  logger.info(
+    {
+      gpid: gpidKey(gpid),
+      checkpoint: ref.id,
+      node: ref.node,
+      files: listing.files.length,
+      httpBytes: received.http,
+      chunkBytes: received.chunk,
+      seconds: Math.round((nowMs() - startedMs) / 100) / 10,
+    },
+    "learner checkpoint copied",
+  );
+  return scratchDir;
+}
+
+type Call = (method: string, payload: unknown) => Promise<unknown>;
+
+/**
+ * Copies `request.file` into `path` (created or truncated) with CHUNK calls, up to
+ * CHECKPOINT_CHUNKS_IN_FLIGHT in flight, taken in offset order, and fsyncs it; resolves to the
+ * CRC32C of what was written. A failure ends the file (the learn is retried); the calls still in
+ * flight are left to settle unobserved.
+ */
+async function copyByChunks(
+  call: Call,
+  request: { readonly gpid: Gpid; readonly id: string; readonly file: CheckpointFile },
+  path: string,
+  onBytes: (bytes: number) => void,
+): Promise<number> {
+  const { gpid, id, file } = request;
   /** Exactly `length` bytes at `offset` (a short reply is continued; an empty one is an error). */
-  const fetchRange = async (name: string, offset: number, length: number): Promise<Buffer> => {
+  const fetchRange = async (offset: number, length: number): Promise<Buffer> => {
     const parts: Buffer[] = [];
     for (let got = 0; got < length; ) {
       const reply = v.object(
         await call(CheckpointMethod.CHUNK, {
           gpid,
-          id: ref.id,
-          file: name,
+          id,
+          file: file.name,
           offset: offset + got,
           length: length - got,
         }),
@@ -162,7 +329,7 @@ export async function fetchCheckpoint(
       if (data.length === 0 || data.length > length - got) {
         throw new TalariaError(
           "ERR_INVALID_DATA",
-          `${name}: ${data.length} bytes at ${offset + got} where ${length - got} were asked`,
+          `${file.name}: ${data.length} bytes at ${offset + got} where ${length - got} were asked`,
         );
       }
       parts.push(data);
@@ -170,47 +337,37 @@ export async function fetchCheckpoint(
     }
     return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, length);
   };
-  for (const file of files) {
-    const handle = await open(join(scratchDir, file.name), "wx");
-    // Up to CHECKPOINT_CHUNKS_IN_FLIGHT CHUNKs in flight, taken in offset order; a failure ends the
-    // file (the learn is retried), and the calls still in flight are left to settle unobserved.
-    const inFlight: Promise<{ ok: true; data: Buffer } | { ok: false; error: unknown }>[] = [];
-    let next = 0;
-    const refill = () => {
-      while (inFlight.length < CHECKPOINT_CHUNKS_IN_FLIGHT && next < file.bytes) {
-        const length = Math.min(CHECKPOINT_CHUNK_BYTES, file.bytes - next);
-        inFlight.push(
-          fetchRange(file.name, next, length).then(
-            (data) => ({ ok: true as const, data }),
-            (error: unknown) => ({ ok: false as const, error }),
-          ),
-        );
-        next += length;
-      }
-    };
-    try {
-      let crc = 0;
-      for (let offset = 0; offset < file.bytes; ) {
-        refill();
-        const reply = await inFlight.shift();
-        if (reply === undefined) break;
-        if (!reply.ok) throw reply.error;
-        const data = reply.data;
-        await handle.write(data, 0, data.length, offset);
-        crc = crc32c(data, crc);
-        offset += data.length;
-      }
-      if (crc !== file.crc32c) {
-        throw new TalariaError(
-          "ERR_INVALID_DATA",
-          `checkpoint file ${file.name} failed its CRC32C check`,
-          { details: { file: file.name } },
-        );
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
+  const handle = await open(path, "w");
+  const inFlight: Promise<{ ok: true; data: Buffer } | { ok: false; error: unknown }>[] = [];
+  let next = 0;
+  const refill = () => {
+    while (inFlight.length < CHECKPOINT_CHUNKS_IN_FLIGHT && next < file.bytes) {
+      const length = Math.min(CHECKPOINT_CHUNK_BYTES, file.bytes - next);
+      inFlight.push(
+        fetchRange(next, length).then(
+          (data) => ({ ok: true as const, data }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+      );
+      next += length;
     }
+  };
+  try {
+    let crc = 0;
+    for (let offset = 0; offset < file.bytes; ) {
+      refill();
+      const reply = await inFlight.shift();
+      if (reply === undefined) break;
+      if (!reply.ok) throw reply.error;
+      const data = reply.data;
+      await writeFully(handle, data, offset, file.name);
+      crc = crc32c(data, crc);
+      offset += data.length;
+      onBytes(data.length);
+    }
+    await handle.sync();
+    return crc;
+  } finally {
+    await handle.close();
   }
-  return scratchDir;
 }

@@ -62,6 +62,8 @@ import {
   type MasterConnector,
 } from "./follower/index.ts";
 import type { FullSyncMetrics } from "./full-sync-metrics.ts";
+import type { LearnerCheckpointMetrics } from "./learner-checkpoint-metrics.ts";
+import { LearnerCheckpointStream } from "./learner-checkpoint-stream.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
 import type { TargetLagMetrics } from "./target-lag-metrics.ts";
 
@@ -115,6 +117,7 @@ export interface ReplicaStubDeps {
   readonly targetLag?: TargetLagMetrics;
   readonly followerCopyMetrics?: FollowerCopyMetrics;
   readonly fullSyncMetrics?: FullSyncMetrics;
+  readonly learnerCheckpointMetrics?: LearnerCheckpointMetrics;
 }
 
 function duplicationDisabled(): TalariaError {
@@ -149,6 +152,12 @@ export class ReplicaStub {
   private readonly remoteTransports = new Map<string, RpcClient>();
   /** HTTP clients of remote clusters, for the follower copy's bulk path (remoteHttpFor). */
   private readonly remoteHttp = new Map<string, CheckpointHttpClient>();
+  /** The checkpoints hosted replicas hold for learners, served by CHUNK and over HTTP. */
+  readonly learnerCheckpoints = new CheckpointSource((gpid, id) =>
+    this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
+  );
+  /** This server's learners copy checkpoints over their primary's HTTP server with it. */
+  private readonly learnerStream: LearnerCheckpointStream;
   private closed = false;
 
   /**
@@ -185,6 +194,7 @@ export class ReplicaStub {
       node: options.self,
     });
     this.meta = new MetaSession(options.metaServers, deps.transport);
+    this.learnerStream = new LearnerCheckpointStream({}, { logger: this.logger });
     this.followers = new FollowerCopies(
       {
         self: options.self,
@@ -241,11 +251,13 @@ export class ReplicaStub {
   }
 
   /**
-   * Names this server's HTTP server ("host:port") in dup checkpoint OPEN replies, so follower
-   * copies stream the files over it (DUP_CHECKPOINT_HTTP_PATH); undefined: CHUNK only.
+   * Names this server's HTTP server ("host:port") in dup checkpoint OPEN and learner checkpoint
+   * FILES replies, so follower copies and learners stream the files over it
+   * (DUP_CHECKPOINT_HTTP_PATH, LEARNER_CHECKPOINT_HTTP_PATH); undefined: CHUNK only.
    */
   advertiseHttp(address: string | undefined): void {
     this.duplication?.fullSync.server.advertiseHttp(address);
+    this.learnerCheckpoints.advertiseHttp(address);
   }
 
   private get callTimeoutMs(): number {
@@ -285,9 +297,7 @@ export class ReplicaStub {
         decodeReplayDeadLettersRequest(payload),
       );
     });
-    const source = new CheckpointSource((gpid, id) =>
-      this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
-    );
+    const source = this.learnerCheckpoints;
     server.handle(CheckpointMethod.FILES, (payload) => source.files(payload));
     server.handle(CheckpointMethod.CHUNK, (payload) => source.chunk(payload));
     // Full duplication, master side: follower primaries of another cluster pull dup checkpoints.
@@ -450,7 +460,13 @@ export class ReplicaStub {
         send: (to, message) => this.send(to, message),
         requestConfigChange: (request) => void this.requestConfigChange(request),
         fetchCheckpoint: (ref, scratchDir) =>
-          fetchCheckpoint(this.deps.transport, gpid, ref, scratchDir),
+          fetchCheckpoint(this.deps.transport, gpid, ref, scratchDir, {
+            http: this.learnerStream,
+            logger: this.logger,
+            ...(this.deps.learnerCheckpointMetrics === undefined
+              ? {}
+              : { metrics: this.deps.learnerCheckpointMetrics }),
+          }),
         logger: this.logger,
       },
     );
@@ -623,6 +639,7 @@ export class ReplicaStub {
   async close(): Promise<void> {
     this.closed = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.learnerStream.close();
     await this.followers.close();
     await this.duplication?.close();
     await Promise.allSettled([...this.opening.values()]);

@@ -22,6 +22,8 @@ import { dupCheckpointRoute } from "../replica-server/dup-checkpoint-server.ts";
 import { duplicationStatusJson } from "../replica-server/duplication-admin.ts";
 import { FollowerCopyMetrics } from "../replica-server/follower/index.ts";
 import { FullSyncMetrics } from "../replica-server/full-sync-metrics.ts";
+import { LearnerCheckpointMetrics } from "../replica-server/learner-checkpoint-metrics.ts";
+import { learnerCheckpointRoute } from "../replica-server/learner-checkpoint-route.ts";
 import { ReplicaStub } from "../replica-server/replica-stub.ts";
 import { TargetLagMetrics } from "../replica-server/target-lag-metrics.ts";
 import { RpcClient, RpcMetrics, RpcServer } from "../rpc/index.ts";
@@ -101,6 +103,7 @@ export async function startReplicaServer(
       fullSyncMetrics: new FullSyncMetrics(registry),
       targetLag: new TargetLagMetrics(registry, config.pegasusServer.dupLaggingWriteThresholdMs),
       followerCopyMetrics: new FollowerCopyMetrics(registry),
+      learnerCheckpointMetrics: new LearnerCheckpointMetrics(registry),
     },
   );
   const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });
@@ -158,6 +161,7 @@ export async function startReplicaServer(
           },
         },
         dupCheckpointRoute(() => stub.duplicationAgent?.fullSync.server),
+        learnerCheckpointRoute(stub.learnerCheckpoints),
       ]),
       logger,
     );

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -9,6 +9,7 @@ import {
   CHECKPOINT_CHUNK_BYTES,
   CHECKPOINT_CHUNKS_IN_FLIGHT,
   CheckpointMethod,
+  CheckpointSource,
   fetchCheckpoint,
 } from "../../src/replica-server/checkpoint-transfer.ts";
 import type { Transport } from "../../src/rpc/index.ts";
@@ -68,5 +69,42 @@ describe("learner checkpoint fetch", () => {
     await assert.rejects(fetchCheckpoint(transport, gpid, ref, scratch()), (error) =>
       isTalariaError(error, "ERR_TIMEOUT"),
     );
+  });
+});
+
+describe("learner checkpoint source", () => {
+  const held = scratch();
+  writeFileSync(join(held, "data.mdb"), content.subarray(0, 5000));
+  mkdirSync(join(held, "subdir"));
+  const elsewhere = join(scratch(), "elsewhere");
+  writeFileSync(elsewhere, "outside the checkpoint");
+  symlinkSync(elsewhere, join(held, "link"));
+  const source = new CheckpointSource((g, id) =>
+    g.appId === gpid.appId && g.partitionIndex === gpid.partitionIndex && id === ref.id
+      ? held
+      : undefined,
+  );
+
+  it("lists and serves only the regular files of a held checkpoint", async () => {
+    assert.deepEqual(await source.files({ gpid, id: ref.id }), {
+      files: [{ name: "data.mdb", bytes: 5000, crc32c: crc32c(content.subarray(0, 5000)) }],
+    });
+    const chunk = (file: string, id = ref.id) =>
+      source.chunk({ gpid, id, file, offset: 0, length: 100 });
+    assert.ok((await chunk("data.mdb")).data.equals(content.subarray(0, 100)));
+    for (const file of ["link", "subdir", "nope"]) {
+      await assert.rejects(chunk(file), (e) => isTalariaError(e, "ERR_OBJECT_NOT_FOUND"), file);
+    }
+    await assert.rejects(chunk("data.mdb", "other"), (e) =>
+      isTalariaError(e, "ERR_OBJECT_NOT_FOUND"),
+    );
+    await assert.rejects(chunk("../data.mdb"), (e) => isTalariaError(e, "ERR_INVALID_PARAMETERS"));
+  });
+
+  it("names its HTTP server in FILES once advertised", async () => {
+    source.advertiseHttp("127.0.0.1:8081");
+    assert.equal((await source.files({ gpid, id: ref.id })).httpAddress, "127.0.0.1:8081");
+    source.advertiseHttp(undefined);
+    assert.equal("httpAddress" in (await source.files({ gpid, id: ref.id })), false);
   });
 });

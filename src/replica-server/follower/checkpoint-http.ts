@@ -1,7 +1,9 @@
 /**
- * The follower's client for the master's HTTP bulk path (DUP_CHECKPOINT_HTTP_PATH): one
- * `GET … Range: bytes=<start>-` per file over its own TCP connection — through the master
- * cluster's `[duplication-proxy]` (HTTP CONNECT, as every other call to that cluster) when one is
+ * The client of a checkpoint HTTP bulk path: the follower's of the master's
+ * (DUP_CHECKPOINT_HTTP_PATH, the default) and a learner's of its primary's
+ * (LEARNER_CHECKPOINT_HTTP_PATH, checkpoint-transfer.ts). One `GET … Range: bytes=<start>-` per
+ * file over its own TCP connection — for a follower through the master cluster's
+ * `[duplication-proxy]` (HTTP CONNECT, as every other call to that cluster) when one is
  * configured.
  *
  * Why not node:http: its parser copies every body chunk into a fresh Buffer (≈ 64 KiB each), and
@@ -35,13 +37,15 @@ export class CheckpointHttpError extends TalariaError {
 export interface CheckpointHttpOptions {
   /** "host:port" of the HTTP CONNECT proxy to go through; absent: connect directly. */
   readonly connectProxy?: string;
+  /** The route GET-ed (same query and Range rules); absent: DUP_CHECKPOINT_HTTP_PATH. */
+  readonly path?: string;
 }
 
 export interface CheckpointFileRef {
   readonly gpid: Gpid;
   readonly id: string;
   readonly file: string;
-  /** The file's size per OPEN. */
+  /** The file's size as listed (OPEN, learner FILES). */
   readonly bytes: number;
 }
 
@@ -88,14 +92,16 @@ function parseHead(text: string): Head | undefined {
 
 export class CheckpointHttpClient {
   private readonly proxy: HostPort | undefined;
+  private readonly path: string;
 
   constructor(options: CheckpointHttpOptions = {}) {
     this.proxy =
       options.connectProxy === undefined ? undefined : parseAddress(options.connectProxy);
+    this.path = options.path ?? DUP_CHECKPOINT_HTTP_PATH;
   }
 
   /**
-   * GET `ref` from `start` (< ref.bytes) on the master HTTP server `address`, body into `sink`.
+   * GET `ref` from `start` (< ref.bytes) on the HTTP server `address`, body into `sink`.
    * No bytes for `stallMs` (head or body, reading not paused by the sink) fails it.
    */
   get(
@@ -114,7 +120,7 @@ export class CheckpointHttpClient {
       file: ref.file,
     });
     const request =
-      `GET ${DUP_CHECKPOINT_HTTP_PATH}?${query.toString()} HTTP/1.1\r\n` +
+      `GET ${this.path}?${query.toString()} HTTP/1.1\r\n` +
       `Host: ${targetAddress}\r\nRange: bytes=${start}-\r\nConnection: close\r\n\r\n`;
     const details = { address, file: ref.file, start };
     const expectedRange = `bytes ${start}-${ref.bytes - 1}/${ref.bytes}`;

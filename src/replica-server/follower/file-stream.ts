@@ -1,7 +1,9 @@
 /**
- * Copies the rest of one checkpoint file over the master's HTTP bulk path: one GET from the
- * synced prefix to the end of the file, the socket read straight into reused buffers of
- * `followerCopyHttpWriteBytes` (checkpoint-http.ts), each written with one positional write.
+ * Copies the rest of one checkpoint file over an HTTP bulk path — the follower's of the master's,
+ * and a learner's of its primary's (learner-checkpoint-stream.ts: no rate limit, no state file) —
+ * one GET from the synced prefix to the end of the file, the socket read straight into reused
+ * buffers of `followerCopyHttpWriteBytes` (checkpoint-http.ts), each written with one positional
+ * write.
  *
  *   receive: every socket read takes its bytes from the server's token bucket; when the bucket
  *            asks to wait, reading stops for that long (TCP then pushes back on the master);
@@ -39,7 +41,10 @@ export interface FileStream {
   /** Starts the GET of the file from `start` into `sink` (CheckpointHttpClient.get, bound). */
   readonly get: (start: number, sink: BodySink) => BodyTransfer;
   readonly bucket: TokenBucket;
-  readonly limits: FollowerCopyLimits;
+  readonly limits: Pick<
+    FollowerCopyLimits,
+    "followerCopyHttpWriteBytes" | "followerCopyWritesInFlight" | "followerCopyStateSyncBytes"
+  >;
   /** Writes the state file as it is now. */
   readonly saveState: () => Promise<void>;
   /** Bytes written (negative: bytes dropped because the local file was gone). */
@@ -89,7 +94,7 @@ export async function streamFile(stream: FileStream): Promise<number> {
           useDirect = false;
           stream.logger.warn(
             { err: error, file: file.name },
-            "follower copy: an O_DIRECT write failed; buffered writes from here on",
+            "checkpoint stream: an O_DIRECT write failed; buffered writes from here on",
           );
         }
       }
