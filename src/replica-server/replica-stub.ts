@@ -484,13 +484,15 @@ export class ReplicaStub {
 
   private send(to: NodeAddress, message: ReplicaMessage): void {
     // One-way: the core resends what matters, so a lost message is only logged at debug.
-    this.deps.transport
-      .call(
-        to,
-        message.method,
-        { ...encodePeerMessage(message), from: this.options.self },
-        { timeoutMs: this.callTimeoutMs },
-      )
+    const { transport } = this.deps;
+    const payload = { ...encodePeerMessage(message), from: this.options.self };
+    const options = { timeoutMs: this.callTimeoutMs };
+    if (transport.notify !== undefined) {
+      transport.notify(to, message.method, payload, options);
+      return;
+    }
+    transport
+      .call(to, message.method, payload, options)
       .catch((error: unknown) =>
         this.logger.debug(
           { err: error, to, method: message.method },

@@ -8,6 +8,10 @@
  *   first.
  * - Calls made before the handshake completes wait in `pending` unsent and are written when the
  *   WELCOME arrives, with the time they have left; the connect timeout bounds that wait.
+ * - A one-way message (notify) is a NOTIFY frame once the server has answered the HELLO with a
+ *   version that has it; before that it is an ordinary call whose answer nobody waits for. It is
+ *   never queued: one that cannot be written now (connection closed, too much unsent, not
+ *   encodable) is dropped, counted and logged at debug — its sender resends what matters.
  * - Once closed, a connection is never reused; the pool opens a new one on the next call.
  * - A connection on which `silentTimeoutsBeforeClose` sent calls in a row time out while nothing
  *   at all arrives is closed (ERR_NETWORK_FAILURE for the calls still on it): a cut link can
@@ -23,7 +27,13 @@ import { FrameSocket } from "./frame-socket.ts";
 import { openHttpTunnel } from "./http-tunnel.ts";
 import { fromWireError } from "./remote-error.ts";
 import type { RpcMetrics } from "./rpc-metrics.ts";
-import { PROTOCOL_MAGIC, PROTOCOL_VERSION, type WireMessage } from "./wire.ts";
+import {
+  NOTIFY_VERSION_MIN,
+  PROTOCOL_MAGIC,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSION_MIN,
+  type WireMessage,
+} from "./wire.ts";
 
 export interface ClientShared {
   readonly name: string;
@@ -62,6 +72,8 @@ export class ClientConnection {
   private opening: AbortController | undefined;
   private resolveClosed: () => void = () => {};
   private state: "connecting" | "ready" | "closed" = "connecting";
+  /** The protocol version the server's WELCOME named (0 before it). */
+  private version = 0;
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 0;
   private connectTimer: NodeJS.Timeout | undefined;
@@ -188,9 +200,43 @@ export class ClientConnection {
     });
   }
 
+  /** Sends a one-way message (see the invariants); never throws. */
+  notify(method: string, payload: unknown, timeoutMs: number): void {
+    if (this.state !== "ready" || this.version < NOTIFY_VERSION_MIN) {
+      this.call(method, payload, timeoutMs).catch((error: unknown) =>
+        this.shared.log.debug(
+          { err: error, address: this.address, method },
+          "rpc notification (sent as a call) failed",
+        ),
+      );
+      return;
+    }
+    const unsent = this.frames?.unsentBytes ?? 0;
+    if (this.frames === undefined || unsent > this.shared.writeBufferBytesMax) {
+      this.dropNotification(method, "ERR_BUSY", `${unsent} bytes not yet sent`);
+      return;
+    }
+    try {
+      this.frames.send({ kind: "notify", method, payload });
+    } catch (error) {
+      const code = isTalariaError(error) ? error.code : "ERR_INVALID_PARAMETERS";
+      this.dropNotification(method, code, error instanceof Error ? error.message : String(error));
+      return;
+    }
+    this.shared.metrics?.clientNotified(method, "OK");
+  }
+
   close(reason: string): Promise<void> {
     this.destroy(reason);
     return this.closed;
+  }
+
+  private dropNotification(method: string, code: ErrorCode, reason: string): void {
+    this.shared.metrics?.clientNotified(method, code);
+    this.shared.log.debug(
+      { address: this.address, method, code, reason },
+      "rpc notification dropped",
+    );
   }
 
   private allocateId(): number {
@@ -289,12 +335,13 @@ export class ClientConnection {
     switch (message.kind) {
       case "welcome":
         if (this.state !== "connecting") break;
-        if (message.version !== PROTOCOL_VERSION) {
+        if (message.version < PROTOCOL_VERSION_MIN || message.version > PROTOCOL_VERSION) {
           this.frames?.reject("handshake", `server answered protocol version ${message.version}`);
           return;
         }
         clearTimeout(this.connectTimer);
         this.state = "ready";
+        this.version = message.version;
         this.shared.log.debug({ address: this.address, server: message.name }, "rpc connected");
         for (const call of this.pending.values()) {
           if (!call.sent) {

@@ -3,7 +3,7 @@
  * the next call after it fails; many calls in flight on it, matched by id.
  */
 
-import { TalariaError } from "../common/errors.ts";
+import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import { parseAddress } from "./address.ts";
 import { ClientConnection, type ClientShared } from "./client-connection.ts";
@@ -83,6 +83,23 @@ export class RpcClient implements Transport {
       return this.connectionTo(address).call(method, payload, timeoutMs);
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Sends a one-way message to `method` at `address` (a NOTIFY, or a call nobody waits for while
+   * the connection is new; see ClientConnection): never throws and never reports the outcome,
+   * which is counted and logged at debug.
+   */
+  notify(address: string, method: string, payload: unknown, options?: CallOptions): void {
+    try {
+      if (this.closed) throw new TalariaError("ERR_INVALID_STATE", "RpcClient is closed");
+      const timeoutMs = timeoutOption("timeoutMs", options?.timeoutMs ?? this.callTimeoutMs);
+      this.connectionTo(address).notify(method, payload, timeoutMs);
+    } catch (error) {
+      const code = isTalariaError(error) ? error.code : "ERR_INVALID_PARAMETERS";
+      this.shared.metrics?.clientNotified(method, code);
+      this.shared.log.debug({ err: error, address, method }, "rpc notification not sent");
     }
   }
 

@@ -16,8 +16,10 @@ export {
   encodeFrame,
   FRAME_HEADER_BYTES,
   type FrameRejectReason,
+  NOTIFY_VERSION_MIN,
   PROTOCOL_MAGIC,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_MIN,
   type WireError,
   type WireMessage,
 } from "./wire.ts";

@@ -31,6 +31,7 @@ export class RpcMetrics {
   readonly serverRequestDuration: Histogram<"method">;
   readonly clientCalls: Counter<"method" | "code">;
   readonly clientCallDuration: Histogram<"method">;
+  readonly clientNotifications: Counter<"method" | "code">;
   readonly receivedBytes: Counter<"side">;
   readonly sentBytes: Counter<"side">;
   readonly openConnections: Gauge<"side">;
@@ -64,6 +65,12 @@ export class RpcMetrics {
       labelNames: ["method"],
       buckets: DURATION_BUCKETS_SECONDS,
       registers,
+    });
+    this.clientNotifications = new Counter({
+      name: "talaria_rpc_client_notifications_total",
+      help: "One-way messages (NOTIFY) a client wrote (OK) or dropped unsent (error code), by method",
+      labelNames: ["method", "code"],
+      registers: [registry],
     });
     this.receivedBytes = new Counter({
       name: "talaria_rpc_received_bytes_total",
@@ -114,5 +121,9 @@ export class RpcMetrics {
   clientCallDone(method: string, code: RpcOutcome, seconds: number): void {
     this.clientCalls.inc({ method, code });
     this.clientCallDuration.observe({ method }, seconds);
+  }
+
+  clientNotified(method: string, code: RpcOutcome): void {
+    this.clientNotifications.inc({ method, code });
   }
 }

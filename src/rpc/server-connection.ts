@@ -2,8 +2,12 @@
  * One accepted connection: handshake, then requests dispatched to handlers and answered by id.
  *
  * Invariants:
- * - The first frame must be a HELLO with our magic and version; anything else closes the
- *   connection (a wrong version is answered with a REJECT naming both versions first).
+ * - The first frame must be a HELLO with our magic and a version we speak (PROTOCOL_VERSION_MIN
+ *   to PROTOCOL_VERSION); anything else closes the connection (a wrong version is answered with a
+ *   REJECT naming both first). The WELCOME repeats the client's version, which then holds.
+ * - A NOTIFY (version 2 on) goes to its method's handler and is never answered: not even an
+ *   unknown method or a failed handler, which are only counted and logged at debug. It does not
+ *   count against inflightPerConnectionMax and has no deadline of its own.
  * - Every request gets at most one answer. It gets exactly one unless its handler throws
  *   DropRequest or the connection closes first.
  * - A request counts against inflightPerConnectionMax from arrival until it is answered, dropped
@@ -21,8 +25,11 @@ import type { RequestContext, RpcHandler } from "./handler.ts";
 import { DropRequest, internalWireError, toWireError } from "./remote-error.ts";
 import { type RpcMetrics, UNKNOWN_METHOD_LABEL } from "./rpc-metrics.ts";
 import {
+  NOTIFY_VERSION_MIN,
+  type NotifyMessage,
   PROTOCOL_MAGIC,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_MIN,
   type RequestMessage,
   type WireError,
   type WireMessage,
@@ -87,6 +94,11 @@ class InflightRequest implements RequestContext {
   }
 }
 
+/** Where a NOTIFY's handler looks for a deadline: none is set, so it is far away. */
+const NOTIFY_DEADLINE_MS = 2 ** 31 - 1;
+/** The signal of every NOTIFY: a message nobody waits for is never cancelled. */
+const NEVER_ABORTED = new AbortController().signal;
+
 type Outcome =
   | { readonly payload: unknown }
   | { readonly error: WireError; readonly cause?: unknown };
@@ -99,6 +111,8 @@ export class ServerConnection {
   private readonly shared: ServerShared;
   private readonly frames: FrameSocket;
   private state: "handshake" | "open" | "closing" = "handshake";
+  /** The protocol version of this connection (the client's, once the HELLO is accepted). */
+  private version = PROTOCOL_VERSION_MIN;
   private readonly inflight = new Set<InflightRequest>();
   private handshakeTimer: NodeJS.Timeout | undefined;
 
@@ -149,8 +163,15 @@ export class ServerConnection {
       this.onHandshake(message);
       return;
     }
+    if (message.kind === "notify" && this.version >= NOTIFY_VERSION_MIN) {
+      this.onNotify(message);
+      return;
+    }
     if (message.kind !== "request") {
-      this.frames.reject("unexpected_kind", `a client may not send ${message.kind}`);
+      this.frames.reject(
+        "unexpected_kind",
+        `a client may not send ${message.kind} (protocol version ${this.version})`,
+      );
       return;
     }
     this.onRequest(message);
@@ -164,8 +185,8 @@ export class ServerConnection {
       return;
     }
     this.clientName = message.name;
-    if (message.version !== PROTOCOL_VERSION) {
-      const text = `protocol version ${message.version} is not supported; this server speaks ${PROTOCOL_VERSION}`;
+    if (message.version < PROTOCOL_VERSION_MIN || message.version > PROTOCOL_VERSION) {
+      const text = `protocol version ${message.version} is not supported; this server speaks ${PROTOCOL_VERSION_MIN} to ${PROTOCOL_VERSION}`;
       this.shared.log.warn(
         { remoteAddress: this.remoteAddress, clientName: message.name, reason: "handshake" },
         `rpc handshake rejected: ${text}`,
@@ -177,7 +198,61 @@ export class ServerConnection {
       return;
     }
     this.state = "open";
-    this.frames.send({ kind: "welcome", version: PROTOCOL_VERSION, name: this.shared.name });
+    this.version = message.version;
+    this.frames.send({ kind: "welcome", version: message.version, name: this.shared.name });
+  }
+
+  /** A one-way message: its handler runs, its outcome is counted, nothing is sent back. */
+  private onNotify(message: NotifyMessage): void {
+    const { method } = message;
+    const handler = this.shared.handlers.get(method);
+    const startedAt = performance.now();
+    const done = (code: string): void => {
+      this.shared.metrics?.serverRequestDone(
+        handler === undefined ? UNKNOWN_METHOD_LABEL : method,
+        code,
+        (performance.now() - startedAt) / 1e3,
+      );
+    };
+    if (handler === undefined) {
+      this.shared.log.debug(
+        { method, remoteAddress: this.remoteAddress },
+        "rpc notification for an unknown method ignored",
+      );
+      done("ERR_HANDLER_NOT_FOUND");
+      return;
+    }
+    const context: RequestContext = {
+      remoteAddress: this.remoteAddress,
+      clientName: this.clientName,
+      method,
+      deadlineMs: this.shared.clock.nowMs() + NOTIFY_DEADLINE_MS,
+      signal: NEVER_ABORTED,
+    };
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(handler(message.payload, context));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      () => done("OK"),
+      (error: unknown) => {
+        const outcome = failureOutcome(error);
+        if (outcome !== "drop" && "cause" in outcome) {
+          this.shared.log.error(
+            { err: outcome.cause, method, remoteAddress: this.remoteAddress },
+            "rpc handler failed with an error that is not a TalariaError",
+          );
+        } else {
+          this.shared.log.debug(
+            { err: error, method, remoteAddress: this.remoteAddress },
+            "rpc notification failed",
+          );
+        }
+        done(outcome === "drop" ? "DROPPED" : "error" in outcome ? outcome.error.code : "OK");
+      },
+    );
   }
 
   private onRequest(message: RequestMessage): void {

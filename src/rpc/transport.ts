@@ -12,4 +12,9 @@ export interface CallOptions {
 export interface Transport {
   /** Calls `method` on the process at `address` ("host:port") and resolves to its reply payload. */
   call(address: string, method: string, payload: unknown, options?: CallOptions): Promise<unknown>;
+  /**
+   * Sends a one-way message: no answer, no outcome reported (a lost message is the sender's to
+   * resend). Optional: where absent, callers make a call and ignore its answer.
+   */
+  notify?(address: string, method: string, payload: unknown, options?: CallOptions): void;
 }

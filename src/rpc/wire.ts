@@ -1,5 +1,5 @@
 /**
- * The RPC wire format (protocol version 1). docs/rpc.md describes it for other implementations.
+ * The RPC wire format (protocol version 2). docs/rpc.md describes it for other implementations.
  *
  *   frame   = u32be bodyBytes ‖ body          bodyBytes ≤ frameBytesMax (16 MiB by default)
  *   body    = one MessagePack array (plain msgpack: no record extension), first element = kind
@@ -10,7 +10,12 @@
  *   kind 3 REQUEST   client → server                [3, id, method, payload, timeoutMs]
  *   kind 4 REPLY     server → client, success       [4, id, payload]
  *   kind 5 FAILURE   server → client, error         [5, id, { code, message, details, retriable }]
+ *   kind 6 NOTIFY    client → server, no answer     [6, method, payload]        (version 2 on)
  *
+ * - Versions: a server speaks every version from PROTOCOL_VERSION_MIN to PROTOCOL_VERSION and
+ *   answers a HELLO with the client's version; that version holds for the connection. Version 2
+ *   adds NOTIFY: a one-way message the server hands to the method's handler and never answers
+ *   (replica-to-replica messages, which their sender resends when it matters).
  * - `id` is a u32 chosen by the client, unique among its calls in flight on that connection; a
  *   reply echoes it. Replies may arrive in any order.
  * - `timeoutMs` is the caller's remaining budget when the request was written (a relative time, so
@@ -27,8 +32,12 @@
  */
 import { Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
 
-/** The protocol version this build speaks. */
-export const PROTOCOL_VERSION = 1;
+/** The newest protocol version this build speaks (and sends in its HELLO). */
+export const PROTOCOL_VERSION = 2;
+/** The oldest protocol version this build's servers still accept. */
+export const PROTOCOL_VERSION_MIN = 1;
+/** The first version with NOTIFY. */
+export const NOTIFY_VERSION_MIN = 2;
 /** First element of a HELLO: tells a Talaria peer from anything else that connects. */
 export const PROTOCOL_MAGIC = "TALARIA";
 /** Bytes of the length prefix. */
@@ -43,6 +52,7 @@ export const MessageKind = {
   request: 3,
   reply: 4,
   failure: 5,
+  notify: 6,
 } as const;
 
 export interface HelloMessage {
@@ -73,6 +83,11 @@ export interface ReplyMessage {
   readonly id: number;
   readonly payload: unknown;
 }
+export interface NotifyMessage {
+  readonly kind: "notify";
+  readonly method: string;
+  readonly payload: unknown;
+}
 /** The error object of a FAILURE; `code` is a string because the peer's catalogue may be newer. */
 export interface WireError {
   readonly code: string;
@@ -92,7 +107,8 @@ export type WireMessage =
   | RejectMessage
   | RequestMessage
   | ReplyMessage
-  | FailureMessage;
+  | FailureMessage
+  | NotifyMessage;
 
 /** Why a frame was refused; also the `reason` label of the frames-rejected metric. */
 export type FrameRejectReason =
@@ -146,6 +162,8 @@ function toTuple(message: WireMessage): unknown[] {
       return [MessageKind.request, message.id, message.method, message.payload, message.timeoutMs];
     case "reply":
       return [MessageKind.reply, message.id, message.payload];
+    case "notify":
+      return [MessageKind.notify, message.method, message.payload];
     case "failure": {
       const { code, message: text, details, retriable } = message.error;
       const error: Record<string, unknown> = { code, message: text, details };
@@ -213,6 +231,11 @@ export function decodeMessage(body: Buffer, copyBuffers = true): WireMessage | D
       }
       return { kind: "failure", id, error };
     }
+    case MessageKind.notify:
+      if (t.length !== 3 || !isString(t[1])) {
+        return rejected("bad_shape", "NOTIFY must be [6, method, payload]");
+      }
+      return { kind: "notify", method: t[1], payload: t[2] };
     default:
       return rejected("unknown_kind", `unknown message kind ${describe(t[0])}`);
   }

@@ -135,7 +135,7 @@ describe("rpc protocol violations", () => {
     assert.equal(reply?.kind, "reject");
     assert.ok(reply?.kind === "reject");
     assert.equal(reply.code, "ERR_HANDLER_NOT_FOUND");
-    assert.match(reply.message, /protocol version 99 is not supported; this server speaks 1/);
+    assert.match(reply.message, /protocol version 99 is not supported; this server speaks 1 to 2/);
     assert.ok(entries.some((e) => e.reason === "handshake" && /version 99/.test(e.msg)));
     await stillServes(t, server);
   });
@@ -185,6 +185,6 @@ describe("rpc protocol violations", () => {
 
   it("the HELLO magic is the protocol's name", () => {
     assert.equal(PROTOCOL_MAGIC, "TALARIA");
-    assert.equal(PROTOCOL_VERSION, 1);
+    assert.equal(PROTOCOL_VERSION, 2);
   });
 });

@@ -42,6 +42,7 @@ describe("wire messages", () => {
         id: 7,
         error: { code: "ERR_BUSY", message: "full", details: { limit: "x" }, retriable: true },
       },
+      { kind: "notify", method: "replica.prepare", payload },
     ];
     for (const message of messages) assert.deepEqual(roundTrip(message), message);
     const decoded = roundTrip({ kind: "reply", id: 1, payload }) as { payload: typeof payload };
@@ -83,6 +84,9 @@ describe("wire messages", () => {
       [plain.pack([5, 1, { code: 1, message: "m" }]), "bad_shape"],
       [plain.pack([5, 1, { code: "ERR_BUSY", message: "m", details: [1] }]), "bad_shape"],
       [plain.pack([0, PROTOCOL_MAGIC, 1]), "bad_shape"],
+      [plain.pack([6, 1, null]), "bad_shape"],
+      [plain.pack([6, "m"]), "bad_shape"],
+      [plain.pack([6, "m", null, 1]), "bad_shape"],
     ];
     for (const [body, reason] of cases) {
       const result = decodeMessage(body);
