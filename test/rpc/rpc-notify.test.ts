@@ -92,7 +92,10 @@ describe("rpc one-way messages (NOTIFY)", () => {
       1,
     );
     assert.equal(
-      sample(text, 'talaria_rpc_server_requests_total{method="peer.broken",code="ERR_INVALID_STATE"}'),
+      sample(
+        text,
+        'talaria_rpc_server_requests_total{method="peer.broken",code="ERR_INVALID_STATE"}',
+      ),
       1,
     );
     assert.ok(entries.some((e) => /not a TalariaError/.test(e.msg) && e.method === "peer.broken"));
