@@ -13,7 +13,15 @@
  * A failed or corrupt copy rejects (a CRC32C mismatch is ERR_INVALID_DATA, whichever path copied
  * the file, and is not retried over CHUNK) and the file is removed; the install removes the scratch
  * directory, so nothing partial is installed; the learner asks again.
+ *
+ * The holder sums each file of a checkpoint once, not on every FILES: a checkpoint held for
+ * learners never changes once made (a new one gets a new directory or new files), so a CRC32C is
+ * reused while the file has the same identity (device, inode, size, mtime and ctime) and the
+ * checkpoint is still held; one no longer held is forgotten on the next FILES. Small files are
+ * summed every time (cheap), which keeps the identity check off files that could be rewritten
+ * within one timestamp tick.
  */
+import type { BigIntStats } from "node:fs";
 import { lstat, open, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
@@ -45,6 +53,10 @@ export const CHECKPOINT_CHUNKS_IN_FLIGHT = 4;
 export const CHECKPOINT_ID_CHARS_MAX = 256;
 /** Most files a FILES reply may list. */
 export const CHECKPOINT_FILES_MAX = 64;
+/** Most file CRC32Cs a holder keeps for the checkpoints it serves (oldest dropped first). */
+export const CHECKPOINT_CRCS_CACHED_MAX = 256;
+/** Files smaller than this are summed on every FILES rather than cached. */
+export const CHECKPOINT_CRC_CACHED_BYTES_MIN = 1024 * 1024;
 
 export interface CheckpointFile {
   readonly name: string;
@@ -65,7 +77,8 @@ export interface HeldFileRequest {
   readonly file: string;
 }
 
-async function fileCrc(path: string): Promise<number> {
+/** The CRC32C of the whole file at `path`. */
+export async function fileCrc32c(path: string): Promise<number> {
   const handle = await open(path, "r");
   try {
     const buffer = Buffer.allocUnsafe(CHECKPOINT_CHUNK_BYTES);
@@ -96,14 +109,36 @@ export function fileName(value: unknown, field: string): string {
   return name;
 }
 
+/** A file's CRC32C computed for FILES, and what it was computed for. */
+interface CachedCrc {
+  readonly gpid: Gpid;
+  readonly id: string;
+  /** The checkpoint directory `locate` gave for (gpid, id); the file is in it. */
+  readonly dir: string;
+  /** The file's identity when it was summed (fileIdentity). */
+  readonly identity: string;
+  readonly crc32c: Promise<number>;
+}
+
+function fileIdentity(info: BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+}
+
 /** Serves the checkpoints the replicas this server hosts hold for learners. */
 export class CheckpointSource {
   private readonly locate: (gpid: Gpid, id: string) => string | undefined;
   /** "host:port" of this server's HTTP server once it listens (FILES' `httpAddress`). */
   private httpAddress: string | undefined;
+  /** By file path; insertion order is age. */
+  private readonly crcs = new Map<string, CachedCrc>();
+  private readonly sumFile: (path: string) => Promise<number>;
 
-  constructor(locate: (gpid: Gpid, id: string) => string | undefined) {
+  constructor(
+    locate: (gpid: Gpid, id: string) => string | undefined,
+    deps: { readonly sumFile?: (path: string) => Promise<number> } = {},
+  ) {
     this.locate = locate;
+    this.sumFile = deps.sumFile ?? fileCrc32c;
   }
 
   /** Names this server's HTTP server in FILES replies, so learners stream the files from it. */
@@ -121,16 +156,53 @@ export class CheckpointSource {
     return dir;
   }
 
-  private dir(payload: Record<string, unknown>): string {
-    return this.held(
-      v.gpid(payload.gpid, "gpid"),
-      v.string(payload.id, "id", CHECKPOINT_ID_CHARS_MAX),
+  async files(payload: unknown): Promise<CheckpointFilesResponse> {
+    const p = v.object(payload, "payload");
+    const gpid = v.gpid(p.gpid, "gpid");
+    const id = v.string(p.id, "id", CHECKPOINT_ID_CHARS_MAX);
+    this.forgetUnheld();
+    const dir = this.held(gpid, id);
+    const files = await checkpointFiles(dir, undefined, (path, info) =>
+      this.crcOf({ gpid, id, dir }, path, info),
     );
+    return this.httpAddress === undefined ? { files } : { files, httpAddress: this.httpAddress };
   }
 
-  async files(payload: unknown): Promise<CheckpointFilesResponse> {
-    const files = await checkpointFiles(this.dir(v.object(payload, "payload")));
-    return this.httpAddress === undefined ? { files } : { files, httpAddress: this.httpAddress };
+  private crcOf(
+    checkpoint: { readonly gpid: Gpid; readonly id: string; readonly dir: string },
+    path: string,
+    info: BigIntStats,
+  ): Promise<number> {
+    if (info.size < BigInt(CHECKPOINT_CRC_CACHED_BYTES_MIN)) return this.sumFile(path);
+    const identity = fileIdentity(info);
+    const cached = this.crcs.get(path);
+    if (
+      cached !== undefined &&
+      cached.identity === identity &&
+      cached.id === checkpoint.id &&
+      gpidKey(cached.gpid) === gpidKey(checkpoint.gpid)
+    ) {
+      return cached.crc32c;
+    }
+    const crc = this.sumFile(path);
+    const entry: CachedCrc = { ...checkpoint, identity, crc32c: crc };
+    this.crcs.delete(path);
+    this.crcs.set(path, entry);
+    for (const oldest of this.crcs.keys()) {
+      if (this.crcs.size <= CHECKPOINT_CRCS_CACHED_MAX) break;
+      this.crcs.delete(oldest);
+    }
+    crc.catch(() => {
+      if (this.crcs.get(path) === entry) this.crcs.delete(path);
+    });
+    return crc;
+  }
+
+  /** Drops the CRC32Cs of checkpoints no longer held (evicted, or their replica gone). */
+  private forgetUnheld(): void {
+    for (const [path, cached] of this.crcs) {
+      if (this.locate(cached.gpid, cached.id) !== cached.dir) this.crcs.delete(path);
+    }
   }
 
   async chunk(payload: unknown): Promise<{ data: Buffer }> {
@@ -184,19 +256,22 @@ export async function readFileChunk(path: string, offset: number, length: number
 
 /**
  * The regular files of `dir` (not directories, not symbolic links; except those `skip` names),
- * sorted, with sizes and CRC32C.
+ * sorted, with sizes and CRC32C (from `crcOf`, which sums the file by default).
  */
 export async function checkpointFiles(
   dir: string,
   skip: (name: string) => boolean = () => false,
+  crcOf: (path: string, info: BigIntStats) => Promise<number> = (path) => fileCrc32c(path),
 ): Promise<CheckpointFile[]> {
   const names = (await readdir(dir)).sort();
   const files: CheckpointFile[] = [];
   for (const name of names) {
     if (skip(name)) continue;
     const path = join(dir, name);
-    const info = await lstat(path);
-    if (info.isFile()) files.push({ name, bytes: info.size, crc32c: await fileCrc(path) });
+    const info = await lstat(path, { bigint: true });
+    if (info.isFile()) {
+      files.push({ name, bytes: Number(info.size), crc32c: await crcOf(path, info) });
+    }
   }
   return files;
 }

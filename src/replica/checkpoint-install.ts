@@ -3,9 +3,13 @@
  * environment, then switch storage and reset the log so the next append is `decree + 1`.
  *
  * Two phases, with different failure handling:
- *  1. prepare — fetch into `<dir>/fetch`, copy into a fresh `<dir>/data-<n>` and open it, check it
- *     holds the decree (and ballot) the ref names. Nothing in use changes: on failure the copy is
- *     removed and the core is told CHECKPOINT_INSTALL_FAILED (the learner asks again).
+ *  1. prepare — fetch into `<dir>/fetch`, rename its data.mdb into a fresh `<dir>/data-<n>` (the
+ *     same file system: nothing is copied a second time; the file, `data-<n>` and `<dir>` are
+ *     fsynced) and open it, check it holds the decree (and ballot) the ref names. Nothing in use
+ *     changes: on failure `data-<n>` is removed and the core is told CHECKPOINT_INSTALL_FAILED
+ *     (the learner asks again and fetches again). A crash here leaves `data-<n>` unnamed by
+ *     CURRENT, so the next open removes it with the fetch directory (replica-layout.ts): the old
+ *     storage and log, untouched.
  *  2. commit — close the old environment, point CURRENT at the new one with `logResetDecree`,
  *     reset the log, clear `logResetDecree`, delete the old environment. A crash anywhere rolls
  *     forward on the next open (replica-layout.ts); a failure here stops the replica, since
@@ -16,7 +20,7 @@
  * cannot be applied is dropped the same way, with a warning.
  */
 import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import { TalariaError } from "../common/errors.ts";
 import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import { StorageEngine, type StorageEngineOptions } from "../storage/index.ts";
@@ -55,7 +59,10 @@ export async function prepareCheckpoint(
     const dataDir = nextDataDir(currentDataDir);
     const path = join(dir, dataDir);
     await rm(path, { recursive: true, force: true });
-    const engine = await StorageEngine.openFromCheckpoint(local, path, storageOptions);
+    // The fetch directory is scratch inside `dir`: what was fetched into it is renamed, not copied
+    // (a directory elsewhere, which a fetch may resolve to, is not ours to consume).
+    const transfer = isInside(local, scratch) ? "move" : "copy";
+    const engine = await StorageEngine.openFromCheckpoint(local, path, storageOptions, transfer);
     const decree = engine.lastAppliedDecree;
     const ballot = engine.lastAppliedBallot;
     if (decree !== ref.decree || (ref.ballot !== 0 && ballot !== ref.ballot)) {
@@ -97,6 +104,12 @@ export async function commitCheckpoint(
   await writeLayoutState(dir, { dataDir: prepared.dataDir });
   await rm(join(dir, oldDataDir), { recursive: true, force: true });
   return result;
+}
+
+/** Whether `path` is `dir` or lies under it. */
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /** Moves the fetched checkpoint's log tail (if any) next to the replica's files. */

@@ -75,7 +75,8 @@ export interface PartitionReplicaDeps {
   /**
    * Fetches the checkpoint `ref` from `ref.node` into `scratchDir` (an empty directory the
    * replica owns and deletes afterwards) and resolves to the local directory holding it
-   * (`scratchDir` or a directory inside it). Rejecting makes the install fail; the learner asks again.
+   * (`scratchDir` or a directory inside it; the install renames its files into place rather than
+   * copying them). Rejecting makes the install fail; the learner asks again.
    */
   readonly fetchCheckpoint: (ref: CheckpointRef, scratchDir: string) => Promise<string>;
   /** Wall clock: write timestamps (hybrid clock) and TTL. Default: the system clock. */

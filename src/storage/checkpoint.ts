@@ -11,17 +11,35 @@
  * copy is a state between two decrees; we read the decree (and the ballot of the mutation at it,
  * which learners need) back from the copy itself rather than from the live engine, which may
  * have moved on while the copy ran. The ballot stays in the copy's "meta", not in the manifest.
+ *
+ * The copy is lmdb's plain one (the file's pages as they are, read in order) unless the free pages
+ * are at least CHECKPOINT_COMPACT_FREE_SHARE_MIN of the file and CHECKPOINT_COMPACT_FREE_BYTES_MIN;
+ * then the compacting one, which walks every tree page by page: several times slower per byte,
+ * most of all on an environment not in the page cache (a follower copy or a learned checkpoint
+ * just installed with O_DIRECT writes), so only worth it when it leaves much out.
+ *
+ * Restoring (installing) a checkpoint puts its data.mdb into an empty environment directory,
+ * copied or (when the checkpoint is scratch not needed again, on the same file system) renamed.
+ * Either way the file, its directory and the directory's own entry are fsynced before the engine
+ * opened on it may report anything durable, because the log may then be trimmed.
  */
 import { constants } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
-import type { RootDatabase } from "lmdb";
+import { dirname, join } from "node:path";
 import { TalariaError } from "../common/errors.ts";
-import { LMDB_DATA_FILE, LMDB_LOCK_FILE, openLmdbEnv } from "./lmdb-env.ts";
+import { LMDB_DATA_FILE, LMDB_LOCK_FILE, type LmdbEnv, openLmdbEnv } from "./lmdb-env.ts";
 import { checkFormatVersion, FORMAT_VERSION, readFormatVersion, readMeta } from "./meta-store.ts";
 import type { CheckpointInfo } from "./types.ts";
 
 export const CHECKPOINT_MANIFEST_FILE = "checkpoint.json";
+
+/** A checkpoint is compacted only when free pages are at least this share of the file... */
+export const CHECKPOINT_COMPACT_FREE_SHARE_MIN = 0.25;
+/** ...and at least this many bytes (below it the pages left out cost less than the walk). */
+export const CHECKPOINT_COMPACT_FREE_BYTES_MIN = 8 * 1024 * 1024;
+
+/** How a checkpoint's data.mdb gets into the environment directory it is restored into. */
+export type CheckpointTransfer = "copy" | "move";
 
 export interface CheckpointManifest {
   readonly decree: number;
@@ -148,10 +166,16 @@ export async function readManifest(dir: string): Promise<CheckpointManifest> {
   };
 }
 
-/** Copies a checkpoint's environment into an empty `targetPath`; returns its manifest. */
+/**
+ * Puts a checkpoint's environment into an empty `targetPath` and makes it durable there; returns
+ * the checkpoint's manifest. "copy" leaves the checkpoint as it is; "move" renames its data.mdb
+ * (the checkpoint directory must be on the same file system and is consumed: it no longer holds
+ * an environment afterwards), so nothing is read or written again.
+ */
 export async function restoreCheckpointFiles(
   checkpointDir: string,
   targetPath: string,
+  transfer: CheckpointTransfer = "copy",
 ): Promise<CheckpointManifest> {
   const manifest = await readManifest(checkpointDir);
   const source = join(checkpointDir, LMDB_DATA_FILE);
@@ -175,15 +199,23 @@ export async function restoreCheckpointFiles(
     );
   }
   await ensureEmptyDir(targetPath);
+  const target = join(targetPath, LMDB_DATA_FILE);
   try {
-    const target = join(targetPath, LMDB_DATA_FILE);
-    await copyFile(source, target, constants.COPYFILE_EXCL);
-    // The engine opened on this copy reports it durable up to its decree, and the log may then be
-    // trimmed below that: the copy must really be on disk first, and so must its directory entry.
+    if (transfer === "move") await rename(source, target);
+    else await copyFile(source, target, constants.COPYFILE_EXCL);
+  } catch (error) {
+    throw fileError(`cannot ${transfer} checkpoint into`, targetPath, error);
+  }
+  try {
+    // The engine opened on this file reports it durable up to its decree, and the log may then be
+    // trimmed below that: the file must really be on disk first (a moved file was fsynced by
+    // whoever wrote it; syncing it again costs nothing then), and so must its directory entry and
+    // the entry of the directory itself.
     await syncPath(target, "r+");
     await syncPath(targetPath, "r");
+    await syncPath(dirname(targetPath), "r");
   } catch (error) {
-    throw fileError("cannot copy checkpoint into", targetPath, error);
+    throw fileError("cannot sync the restored checkpoint in", targetPath, error);
   }
   return manifest;
 }
@@ -203,23 +235,77 @@ export async function removeRestoredFiles(targetPath: string): Promise<void> {
   await rm(join(targetPath, LMDB_LOCK_FILE), { force: true });
 }
 
+/** Pages of the environment's file and how many of them hold nothing (free or unused). */
+export interface EnvironmentPages {
+  readonly pageBytes: number;
+  readonly total: number;
+  readonly free: number;
+}
+
+interface PageStats {
+  readonly pageSize?: unknown;
+  readonly treeBranchPageCount?: unknown;
+  readonly treeLeafPageCount?: unknown;
+  readonly overflowPages?: unknown;
+}
+
+function treePages(stats: PageStats | undefined): number | undefined {
+  const counts = [stats?.treeBranchPageCount, stats?.treeLeafPageCount, stats?.overflowPages];
+  if (!counts.every(isCount)) return undefined;
+  return (counts as number[]).reduce((sum, count) => sum + count, 0);
+}
+
 /**
- * Writes a checkpoint of `root` into `dir` (created, or empty). `compact` drops free pages from
- * the copy: slower, but a checkpoint is shipped to learners and kept, so smaller wins.
+ * Counts the environment's pages in the current snapshot: the file's (up to the last page in use)
+ * and those no tree holds (lmdb's two meta pages, the main database with the names, "data",
+ * "meta" and the free list's own tree are in use). Undefined when lmdb does not report them. A
+ * database we do not know of would be counted as free, which only makes compaction likelier.
+ */
+export function environmentPages(env: LmdbEnv): EnvironmentPages | undefined {
+  const stats = env.root.getStats() as {
+    readonly root?: PageStats;
+    readonly free?: PageStats;
+    readonly lastPageNumber?: unknown;
+  };
+  const lmdbMetaPages = 2;
+  const parts = [stats.root, stats.free, env.data.getStats(), env.meta.getStats()].map((s) =>
+    treePages(s as PageStats),
+  );
+  const pageBytes = stats.root?.pageSize;
+  if (!isCount(stats.lastPageNumber) || !isCount(pageBytes) || parts.some((p) => p === undefined))
+    return undefined;
+  const total = stats.lastPageNumber + 1;
+  const used = lmdbMetaPages + (parts as number[]).reduce((sum, pages) => sum + pages, 0);
+  return { pageBytes, total, free: Math.max(0, total - used) };
+}
+
+/** Whether a checkpoint of an environment with these pages is made by the compacting copy. */
+export function checkpointCompacts(pages: EnvironmentPages | undefined): boolean {
+  if (pages === undefined) return true;
+  return (
+    pages.free >= CHECKPOINT_COMPACT_FREE_SHARE_MIN * pages.total &&
+    pages.free * pages.pageBytes >= CHECKPOINT_COMPACT_FREE_BYTES_MIN
+  );
+}
+
+/**
+ * Writes a checkpoint of `env` into `dir` (created, or empty): lmdb's plain copy, or its
+ * compacting one when that leaves out enough free pages (checkpointCompacts).
  */
 export async function createCheckpoint(
-  root: RootDatabase,
+  env: LmdbEnv,
   dir: string,
   createdAtMs: number,
-): Promise<CheckpointInfo> {
+): Promise<{ readonly info: CheckpointInfo; readonly compacted: boolean }> {
   await ensureEmptyDir(dir);
+  const compacted = checkpointCompacts(environmentPages(env));
   try {
-    await root.backup(dir, true);
+    await env.root.backup(dir, compacted);
   } catch (error) {
     throw fileError("cannot copy the environment into", dir, error);
   }
   const { decree, ballot } = await readContainedDecree(dir);
   const bytes = await dataFileBytes(dir);
   await writeManifest(dir, { decree, bytes, formatVersion: FORMAT_VERSION, createdAtMs });
-  return { path: dir, decree, ballot, bytes };
+  return { info: { path: dir, decree, ballot, bytes }, compacted };
 }

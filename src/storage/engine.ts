@@ -24,7 +24,12 @@ import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
 import { applyMutation } from "./apply.ts";
-import { createCheckpoint, removeRestoredFiles, restoreCheckpointFiles } from "./checkpoint.ts";
+import {
+  type CheckpointTransfer,
+  createCheckpoint,
+  removeRestoredFiles,
+  restoreCheckpointFiles,
+} from "./checkpoint.ts";
 import {
   type BinaryDb,
   isDataEmpty,
@@ -175,15 +180,17 @@ export class StorageEngine {
   }
 
   /**
-   * Copies a checkpoint into an empty `targetPath` and opens it at the checkpoint's decree. If the
-   * copy cannot be opened, the copied files are removed so a retry starts from an empty target.
+   * Copies (or, with "move", renames: checkpoint.ts) a checkpoint into an empty `targetPath` and
+   * opens it at the checkpoint's decree. If it cannot be opened, the restored files are removed so
+   * a retry starts from an empty target (a moved checkpoint has to be fetched again).
    */
   static async openFromCheckpoint(
     checkpointDir: string,
     targetPath: string,
     options: Omit<StorageEngineOptions, "path">,
+    transfer: CheckpointTransfer = "copy",
   ): Promise<StorageEngine> {
-    const manifest = await restoreCheckpointFiles(checkpointDir, targetPath);
+    const manifest = await restoreCheckpointFiles(checkpointDir, targetPath, transfer);
     let engine: StorageEngine | undefined;
     try {
       engine = await StorageEngine.open({ ...options, path: targetPath });
@@ -369,8 +376,20 @@ export class StorageEngine {
   /** A consistent copy of the store in `dir` (created, or empty), with its manifest. */
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     this.checkOpen("checkpoint");
-    const info = await this.track(createCheckpoint(this.env.root, dir, this.clock.nowMs()));
-    this.logger.info({ dir, decree: info.decree, bytes: info.bytes }, "checkpoint written");
+    const startedMs = performance.now();
+    const { info, compacted } = await this.track(
+      createCheckpoint(this.env, dir, this.clock.nowMs()),
+    );
+    this.logger.info(
+      {
+        dir,
+        decree: info.decree,
+        bytes: info.bytes,
+        compacted,
+        seconds: Math.round(performance.now() - startedMs) / 1000,
+      },
+      "checkpoint written",
+    );
     return info;
   }
 

@@ -8,9 +8,11 @@ import { isTalariaError, TalariaError } from "../../src/common/errors.ts";
 import {
   CHECKPOINT_CHUNK_BYTES,
   CHECKPOINT_CHUNKS_IN_FLIGHT,
+  CHECKPOINT_CRC_CACHED_BYTES_MIN,
   CheckpointMethod,
   CheckpointSource,
   fetchCheckpoint,
+  fileCrc32c,
 } from "../../src/replica-server/checkpoint-transfer.ts";
 import type { Transport } from "../../src/rpc/index.ts";
 
@@ -106,5 +108,66 @@ describe("learner checkpoint source", () => {
     assert.equal((await source.files({ gpid, id: ref.id })).httpAddress, "127.0.0.1:8081");
     source.advertiseHttp(undefined);
     assert.equal("httpAddress" in (await source.files({ gpid, id: ref.id })), false);
+  });
+});
+
+describe("learner checkpoint source: CRC32C once per checkpoint", () => {
+  const big = content.subarray(0, CHECKPOINT_CRC_CACHED_BYTES_MIN + 1000);
+  /** A source holding checkpoint `ref.id` in `dir` while `held.value`, counting files summed. */
+  const counted = (dir: string) => {
+    const held = { value: true };
+    const sums = new Map<string, number>();
+    const source = new CheckpointSource(
+      (g, id) => (held.value && g.appId === gpid.appId && id === ref.id ? dir : undefined),
+      {
+        sumFile: (path) => {
+          sums.set(path, (sums.get(path) ?? 0) + 1);
+          return fileCrc32c(path);
+        },
+      },
+    );
+    const sumsOf = (name: string) => sums.get(join(dir, name)) ?? 0;
+    return { source, held, sumsOf, files: () => source.files({ gpid, id: ref.id }) };
+  };
+  const listing = (data: Buffer) => ({
+    files: [
+      { name: "checkpoint.json", bytes: 2, crc32c: crc32c(Buffer.from("{}")) },
+      { name: "data.mdb", bytes: data.length, crc32c: crc32c(data) },
+    ],
+  });
+
+  it("sums a large file once for every FILES, concurrent ones included; small files every time", async () => {
+    const dir = scratch();
+    writeFileSync(join(dir, "data.mdb"), big);
+    writeFileSync(join(dir, "checkpoint.json"), "{}");
+    const h = counted(dir);
+    const [first, second] = await Promise.all([h.files(), h.files()]);
+    assert.deepEqual(first, listing(big));
+    assert.deepEqual(second, listing(big));
+    assert.deepEqual(await h.files(), listing(big));
+    assert.equal(h.sumsOf("data.mdb"), 1);
+    assert.equal(h.sumsOf("checkpoint.json"), 3);
+  });
+
+  it("sums again a file that changed, and a checkpoint held again after it was evicted", async () => {
+    const dir = scratch();
+    writeFileSync(join(dir, "data.mdb"), big);
+    writeFileSync(join(dir, "checkpoint.json"), "{}");
+    const h = counted(dir);
+    assert.deepEqual(await h.files(), listing(big));
+
+    // Replaced under the same name (a checkpoint id made again after its replica reopened).
+    const other = Buffer.from(big.subarray(0, big.length - 1)).fill(9, 0, 100);
+    writeFileSync(join(dir, "data.mdb"), other);
+    assert.deepEqual(await h.files(), listing(other));
+    assert.equal(h.sumsOf("data.mdb"), 2);
+
+    // Evicted: FILES fails, and the next FILES forgets its CRC32C, even for the same file.
+    h.held.value = false;
+    await assert.rejects(h.files(), (e) => isTalariaError(e, "ERR_OBJECT_NOT_FOUND"));
+    await assert.rejects(h.files(), (e) => isTalariaError(e, "ERR_OBJECT_NOT_FOUND"));
+    h.held.value = true;
+    assert.deepEqual(await h.files(), listing(other));
+    assert.equal(h.sumsOf("data.mdb"), 3);
   });
 });
