@@ -40,7 +40,9 @@ export function writeOneboxConfigs(clusters: readonly OneboxCluster[]): void {
 
 function launch(process: OneboxProcess): ChildProcess {
   const log = openSync(join(process.dir, "talaria.log"), "a");
-  return spawn(globalThis.process.execPath, [BIN, process.role, "--config", process.configFile], {
+  const prof = globalThis.process.env.TALARIA_PROF;
+  const extra = prof !== undefined && process.role === "replica" ? prof.split(" ").map((a) => a.replace("DIR", process.dir)) : [];
+  return spawn(globalThis.process.execPath, [...extra, BIN, process.role, "--config", process.configFile], {
     stdio: ["ignore", log, log],
     env: { ...globalThis.process.env },
   });
