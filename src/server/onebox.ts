@@ -40,9 +40,7 @@ export function writeOneboxConfigs(clusters: readonly OneboxCluster[]): void {
 
 function launch(process: OneboxProcess): ChildProcess {
   const log = openSync(join(process.dir, "talaria.log"), "a");
-  const prof = globalThis.process.env.TALARIA_PROF;
-  const extra = prof !== undefined && process.role === "replica" ? prof.split(" ").map((a) => a.replace("DIR", process.dir)) : [];
-  return spawn(globalThis.process.execPath, [...extra, BIN, process.role, "--config", process.configFile], {
+  return spawn(globalThis.process.execPath, [BIN, process.role, "--config", process.configFile], {
     stdio: ["ignore", log, log],
     env: { ...globalThis.process.env },
   });
