@@ -77,6 +77,37 @@ export interface HeldFileRequest {
   readonly file: string;
 }
 
+/** The query of a checkpoint file route (dup and learner): each parameter exactly once. */
+const FILE_QUERY_KEYS = ["app_id", "partition_index", "id", "file"] as const;
+const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+
+/**
+ * Decodes `?app_id=&partition_index=&id=&file=` of a checkpoint file route: each parameter exactly
+ * once and nothing else, decimal integers, a plain file name; `decodeId` checks the id the route's
+ * own way. Bad input is ERR_INVALID_PARAMETERS naming the field (answered 400).
+ */
+export function decodeCheckpointFileQuery(
+  query: URLSearchParams,
+  decodeId: (text: string) => string,
+): HeldFileRequest {
+  for (const key of query.keys()) {
+    if (!(FILE_QUERY_KEYS as readonly string[]).includes(key) || query.getAll(key).length !== 1) {
+      throw new v.TalariaErrorForField(key, `one of ${FILE_QUERY_KEYS.join(", ")}, once`, key);
+    }
+  }
+  const integer = (key: string): number => {
+    const text = query.get(key) ?? "";
+    if (!DECIMAL.test(text)) throw new v.TalariaErrorForField(key, "a decimal integer", text);
+    return Number(text);
+  };
+  const id = decodeId(query.get("id") ?? "");
+  return {
+    gpid: { appId: integer("app_id"), partitionIndex: integer("partition_index") },
+    id,
+    file: fileName(query.get("file") ?? "", "file"),
+  };
+}
+
 /** The CRC32C of the whole file at `path`. */
 export async function fileCrc32c(path: string): Promise<number> {
   const handle = await open(path, "r");

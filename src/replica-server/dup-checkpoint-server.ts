@@ -35,7 +35,12 @@ import {
 import { DUP_CHECKPOINT_HTTP_PATH, type Gpid, gpidKey } from "../protocol/index.ts";
 import { ReplicaStatus } from "../protocol/partition-config.ts";
 import * as v from "../protocol/validate.ts";
-import { fileName, readFileChunk } from "./checkpoint-transfer.ts";
+import {
+  decodeCheckpointFileQuery,
+  fileName,
+  type HeldFileRequest,
+  readFileChunk,
+} from "./checkpoint-transfer.ts";
 import { type DupCheckpointStore, decreeOfId } from "./dup-checkpoint-store.ts";
 import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 
@@ -60,35 +65,15 @@ export function decodeDupCheckpointChunk(payload: unknown): DupCheckpointChunkRe
   };
 }
 
-/** The query of DUP_CHECKPOINT_HTTP_PATH, each parameter exactly once and nothing else. */
-const HTTP_QUERY_KEYS = ["app_id", "partition_index", "id", "file"] as const;
-const DECIMAL = /^(0|[1-9]\d{0,9})$/;
+export type DupCheckpointFileRequest = HeldFileRequest;
 
-export interface DupCheckpointFileRequest {
-  readonly gpid: Gpid;
-  readonly id: string;
-  readonly file: string;
-}
-
+/** The query of DUP_CHECKPOINT_HTTP_PATH (decodeCheckpointFileQuery), with a `dup-<decree>` id. */
 export function decodeDupCheckpointHttpQuery(query: URLSearchParams): DupCheckpointFileRequest {
-  const keys = [...query.keys()];
-  for (const key of keys) {
-    if (!(HTTP_QUERY_KEYS as readonly string[]).includes(key) || query.getAll(key).length !== 1) {
-      throw new v.TalariaErrorForField(key, `one of ${HTTP_QUERY_KEYS.join(", ")}, once`, key);
-    }
-  }
-  const integer = (key: string): number => {
-    const text = query.get(key) ?? "";
-    if (!DECIMAL.test(text)) throw new v.TalariaErrorForField(key, "a decimal integer", text);
-    return Number(text);
-  };
-  const id = v.string(query.get("id") ?? "", "id", ID_CHARS_MAX);
-  if (decreeOfId(id) === undefined) throw new v.TalariaErrorForField("id", "dup-<decree>", id);
-  return {
-    gpid: { appId: integer("app_id"), partitionIndex: integer("partition_index") },
-    id,
-    file: fileName(query.get("file") ?? "", "file"),
-  };
+  return decodeCheckpointFileQuery(query, (text) => {
+    const id = v.string(text, "id", ID_CHARS_MAX);
+    if (decreeOfId(id) === undefined) throw new v.TalariaErrorForField("id", "dup-<decree>", id);
+    return id;
+  });
 }
 
 /** What the server needs of the replica server's full-sync state. */

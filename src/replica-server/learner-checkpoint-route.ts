@@ -14,33 +14,17 @@ import * as v from "../protocol/validate.ts";
 import {
   CHECKPOINT_ID_CHARS_MAX,
   type CheckpointSource,
-  fileName,
+  decodeCheckpointFileQuery,
   type HeldFileRequest,
   LEARNER_CHECKPOINT_HTTP_PATH,
 } from "./checkpoint-transfer.ts";
 
-/** The query of LEARNER_CHECKPOINT_HTTP_PATH, each parameter exactly once and nothing else. */
-const QUERY_KEYS = ["app_id", "partition_index", "id", "file"] as const;
-const DECIMAL = /^(0|[1-9]\d{0,9})$/;
-
 export function decodeLearnerCheckpointQuery(query: URLSearchParams): HeldFileRequest {
-  for (const key of query.keys()) {
-    if (!(QUERY_KEYS as readonly string[]).includes(key) || query.getAll(key).length !== 1) {
-      throw new v.TalariaErrorForField(key, `one of ${QUERY_KEYS.join(", ")}, once`, key);
-    }
-  }
-  const integer = (key: string): number => {
-    const text = query.get(key) ?? "";
-    if (!DECIMAL.test(text)) throw new v.TalariaErrorForField(key, "a decimal integer", text);
-    return Number(text);
-  };
-  const id = v.string(query.get("id") ?? "", "id", CHECKPOINT_ID_CHARS_MAX);
-  if (id.length === 0) throw new v.TalariaErrorForField("id", "a checkpoint id", id);
-  return {
-    gpid: { appId: integer("app_id"), partitionIndex: integer("partition_index") },
-    id,
-    file: fileName(query.get("file") ?? "", "file"),
-  };
+  return decodeCheckpointFileQuery(query, (text) => {
+    const id = v.string(text, "id", CHECKPOINT_ID_CHARS_MAX);
+    if (id.length === 0) throw new v.TalariaErrorForField("id", "a checkpoint id", id);
+    return id;
+  });
 }
 
 /** The route serving the checkpoints `source` holds for learners. */

@@ -105,6 +105,20 @@ async function serve(routes: Route[]) {
 }
 
 /** A loopback address nothing listens on. */
+/** A learner route that serves data.mdb from `path` (claiming `bytes`) and the rest as held. */
+function dataMdbFrom(path: string, bytes: number, what: string): Route {
+  return {
+    path: LEARNER_CHECKPOINT_HTTP_PATH,
+    description: `test: data.mdb ${what}`,
+    handler: async (query) => {
+      const { file } = decodeLearnerCheckpointQuery(query);
+      return file === "data.mdb"
+        ? { kind: "file", path, bytes }
+        : { kind: "file", path: join(held, file), bytes: (files[file] as Buffer).length };
+    },
+  };
+}
+
 async function deadAddress(): Promise<string> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -213,21 +227,11 @@ describe("learner checkpoint copy over HTTP", () => {
 
   it("copies the file again with CHUNK when its stream breaks off midway", async () => {
     const h = holder();
-    // Promises data.mdb's full size but has only half of it: the server cuts the connection.
     const half = join(freshDir(), "data.mdb");
     const data = files["data.mdb"] as Buffer;
     writeFileSync(half, data.subarray(0, data.length >> 1));
-    const breaking: Route = {
-      path: LEARNER_CHECKPOINT_HTTP_PATH,
-      description: "test: a stream that ends early",
-      handler: async (query) => {
-        const { file } = decodeLearnerCheckpointQuery(query);
-        return file === "data.mdb"
-          ? { kind: "file", path: half, bytes: data.length }
-          : { kind: "file", path: join(held, file), bytes: (files[file] as Buffer).length };
-      },
-    };
-    const { http, address } = await serve([breaking]);
+    // Promises data.mdb's full size but has only half of it: the server cuts the connection.
+    const { http, address } = await serve([dataMdbFrom(half, data.length, "ends early")]);
     h.source.advertiseHttp(address);
     const l = learner();
     try {
@@ -250,17 +254,7 @@ describe("learner checkpoint copy over HTTP", () => {
     corrupt[corrupt.length - 5] = (corrupt[corrupt.length - 5] as number) ^ 0x40;
     const corruptPath = join(freshDir(), "data.mdb");
     writeFileSync(corruptPath, corrupt);
-    const lying: Route = {
-      path: LEARNER_CHECKPOINT_HTTP_PATH,
-      description: "test: serves a corrupt data.mdb",
-      handler: async (query) => {
-        const { file } = decodeLearnerCheckpointQuery(query);
-        return file === "data.mdb"
-          ? { kind: "file", path: corruptPath, bytes: corrupt.length }
-          : { kind: "file", path: join(held, file), bytes: (files[file] as Buffer).length };
-      },
-    };
-    const { http, address } = await serve([lying]);
+    const { http, address } = await serve([dataMdbFrom(corruptPath, corrupt.length, "corrupt")]);
     h.source.advertiseHttp(address);
     const l = learner();
     try {
