@@ -229,13 +229,7 @@ export class ServerConnection {
       deadlineMs: this.shared.clock.nowMs() + NOTIFY_DEADLINE_MS,
       signal: NEVER_ABORTED,
     };
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(handler(message.payload, context));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
+    invoke(handler, message.payload, context).then(
       () => done("OK"),
       (error: unknown) => {
         const outcome = failureOutcome(error);
@@ -285,13 +279,7 @@ export class ServerConnection {
     const request = new InflightRequest(id, method, timeoutMs, this.shared.clock.nowMs(), this);
     this.inflight.add(request);
     request.timer = setTimeout(() => this.expire(request), timeoutMs);
-    let result: Promise<unknown>;
-    try {
-      result = Promise.resolve(handler(message.payload, request));
-    } catch (error) {
-      result = Promise.reject(error);
-    }
-    result.then(
+    invoke(handler, message.payload, request).then(
       (payload) => this.finish(request, { payload }),
       (error: unknown) => this.finish(request, failureOutcome(error)),
     );
@@ -383,6 +371,15 @@ export class ServerConnection {
       this.shared.metrics?.serverRequestDone(request.method, "ERR_NETWORK_FAILURE", seconds);
     }
     this.inflight.clear();
+  }
+}
+
+/** Runs a handler; a synchronous throw becomes a rejection like an asynchronous one. */
+function invoke(handler: RpcHandler, payload: unknown, context: RequestContext): Promise<unknown> {
+  try {
+    return Promise.resolve(handler(payload, context));
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
