@@ -128,6 +128,12 @@ async function deadAddress(): Promise<string> {
   return `127.0.0.1:${address.port}`;
 }
 
+/** Every learner stream a test made, closed when the file's tests are done. */
+const streams: LearnerCheckpointStream[] = [];
+after(() => {
+  for (const stream of streams) stream.close();
+});
+
 function learner() {
   const registry = new Registry();
   const metrics = new LearnerCheckpointMetrics(registry);
@@ -135,6 +141,7 @@ function learner() {
     { limits: { learnerHttpWriteBytes: WRITE_BYTES } },
     { logger: silentLogger },
   );
+  streams.push(http);
   const metric = async (name: string, labels: Record<string, string> = {}) => {
     const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
     const values = (found?.values ?? []) as { value: number; labels: Record<string, unknown> }[];
@@ -174,7 +181,6 @@ describe("learner checkpoint copy over HTTP", () => {
       assert.equal(await l.bytes("chunk"), 0);
       assert.equal(await l.fallbacks(), 0);
     } finally {
-      l.http.close();
       await http.close();
     }
   });
@@ -242,7 +248,6 @@ describe("learner checkpoint copy over HTTP", () => {
       assert.ok((await l.bytes("http")) > 0, "part of data.mdb came over HTTP first");
       assert.ok((await l.bytes("chunk")) >= data.length, "then all of it over CHUNK");
     } finally {
-      l.http.close();
       await http.close();
     }
   });
@@ -280,7 +285,6 @@ describe("learner checkpoint copy over HTTP", () => {
       );
       assert.deepEqual(readdirSync(replicaDir), [], "no fetch directory, no new data directory");
     } finally {
-      l.http.close();
       await http.close();
     }
   });
