@@ -52,6 +52,8 @@ export interface SourceReading {
   readonly atMs: number;
   /** Σ talaria_dup_shipped_entries_total: entries the target acknowledged. */
   readonly shippedEntries: number;
+  /** Σ talaria_dup_empty_loads_total: plog reads that found nothing (each waits a load delay). */
+  readonly emptyLoads: number;
   /** Σ talaria_dup_backlog_mutations: committed − confirmed (what operators alert on). */
   readonly backlog: number;
   /** Σ committed − last decree: mutations not yet acknowledged by the target. */
@@ -68,6 +70,7 @@ export async function readSource(
   const id = String(dupid);
   const perGpid = new Map<string, { backlog: number; last: number; confirmed: number }>();
   let shippedEntries = 0;
+  let emptyLoads = 0;
   for (const sample of all) {
     if (sample.labels.dupid !== id) continue;
     const gpid = sample.labels.gpid ?? "";
@@ -75,6 +78,9 @@ export async function readSource(
     switch (sample.name) {
       case "talaria_dup_shipped_entries_total":
         shippedEntries += sample.value;
+        break;
+      case "talaria_dup_empty_loads_total":
+        emptyLoads += sample.value;
         break;
       case "talaria_dup_backlog_mutations":
         entry.backlog = sample.value;
@@ -99,7 +105,7 @@ export async function readSource(
     unshipped += Math.max(0, committed - e.last);
     partitions.set(gpid, { committed, last: e.last, confirmed: e.confirmed });
   }
-  return { atMs: performance.now(), shippedEntries, backlog, unshipped, partitions };
+  return { atMs: performance.now(), shippedEntries, emptyLoads, backlog, unshipped, partitions };
 }
 
 /** Cumulative counts of the target's lag histogram by bucket upper bound (seconds; +Inf last). */

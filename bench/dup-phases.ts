@@ -88,6 +88,8 @@ export interface RatePhase {
   readonly backlogMax: number;
   readonly unshippedMax: number;
   readonly shippedPerSec: number;
+  /** Plog reads per second that found nothing although more was committed. */
+  readonly emptyLoadsPerSec: number;
   readonly cpu: CpuShare;
 }
 
@@ -144,6 +146,7 @@ export async function runRatePhase(
     unshippedMax,
     shippedPerSec:
       ((after.shippedEntries - before.shippedEntries) / (after.atMs - before.atMs)) * 1000,
+    emptyLoadsPerSec: ((after.emptyLoads - before.emptyLoads) / (after.atMs - before.atMs)) * 1000,
     cpu: cpuShare,
   };
 }

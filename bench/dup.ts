@@ -107,7 +107,7 @@ function parseOptions(): DupOptions {
 
 function describeRate(p: RatePhase): string {
   const w = p.writes;
-  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s; CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
+  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
 }
 
 function describeCut(c: CutPhase): string {

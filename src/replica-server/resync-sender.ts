@@ -4,8 +4,8 @@
  * record's own timetag, so the remote's last-write-wins keeps what it has that is newer.
  *
  * It is a DuplicationShipper whose log is the checkpoint (duplication/source/resync-reader.ts):
- * routing by each key's hash modulo the remote table's partition count, batching, one ordered
- * stream per remote partition with one request in flight, retries with backoff, the remote's
+ * routing by each key's hash modulo the remote table's partition count, batching, per batch one
+ * ordered stream per remote partition with one request in flight, retries with backoff, the remote's
  * partition count looked up and re-routed on change — all the shipper's.
  *
  * Invariants:

@@ -1,8 +1,8 @@
 /**
  * A synchronous driver for DuplicationSourceCore in tests: an in-memory log of mutations, a
  * scriptable remote and dead-letter store, and a seeded order in which outstanding actions
- * complete (so streams interleave), checking on the way that no target partition ever has two
- * requests in flight.
+ * complete (so streams interleave), checking on the way that requests in flight to one target
+ * partition come from different batches (disjoint decree ranges), at most pipelineBatchesMax.
  */
 import assert from "node:assert/strict";
 import { partitionIndex } from "../../src/codec/key-schema.ts";
@@ -24,6 +24,7 @@ import {
   DuplicationSourceCore,
   type SourceInit,
   type SourceOptions,
+  sourceDefaults,
 } from "../../src/duplication/index.ts";
 import { Prng } from "../../src/sim/prng.ts";
 
@@ -106,8 +107,12 @@ export class CoreDriver {
   readonly progress: number[] = [];
   readonly deadLetters: DeadLetterRecord[] = [];
   private readonly pending: SourceAction[] = [];
-  /** `<partition count>/<partition>` of requests in flight (a re-route starts new streams). */
-  private readonly inFlightPartitions = new Set<string>();
+  /** Requests in flight per `<partition count>/<partition>` (a re-route starts new streams). */
+  private readonly inFlightByPartition = new Map<
+    string,
+    Extract<SourceAction, { type: "SHIP" }>[]
+  >();
+  private readonly pipelineBatchesMax: number;
   private readonly rng: Prng;
 
   constructor(
@@ -118,6 +123,10 @@ export class CoreDriver {
     seed = 1,
   ) {
     this.rng = new Prng(seed);
+    this.pipelineBatchesMax =
+      options.pipelineBatchesMax ??
+      TEST_OPTIONS.pipelineBatchesMax ??
+      sourceDefaults.pipelineBatchesMax;
     this.core = new DuplicationSourceCore(
       { ...TEST_OPTIONS, ...options },
       {
@@ -141,8 +150,19 @@ export class CoreDriver {
       this.actions.push(action);
       if (action.type === "SHIP") {
         const stream = `${action.targetPartitionCount}/${action.targetPartition}`;
-        assert.ok(!this.inFlightPartitions.has(stream), `two requests in flight to ${stream}`);
-        this.inFlightPartitions.add(stream);
+        const inFlight = this.inFlightByPartition.get(stream) ?? [];
+        for (const other of inFlight) {
+          assert.ok(
+            action.toDecree < other.fromDecree || action.fromDecree > other.toDecree,
+            `two requests of one batch in flight to ${stream}`,
+          );
+        }
+        inFlight.push(action);
+        assert.ok(
+          inFlight.length <= this.pipelineBatchesMax,
+          `${inFlight.length} requests in flight to ${stream}`,
+        );
+        this.inFlightByPartition.set(stream, inFlight);
       }
       if (action.type === "PROGRESS") this.progress.push(action.lastDecree);
       if (action.type === "LOAD" || action.type === "SHIP" || action.type === "DEAD_LETTER") {
@@ -203,7 +223,9 @@ export class CoreDriver {
         return;
       }
       case "SHIP": {
-        this.inFlightPartitions.delete(`${action.targetPartitionCount}/${action.targetPartition}`);
+        const stream = `${action.targetPartitionCount}/${action.targetPartition}`;
+        const inFlight = this.inFlightByPartition.get(stream) ?? [];
+        inFlight.splice(inFlight.indexOf(action), 1);
         const outcome = this.script.ship?.(action) ?? "ack";
         if (outcome === "ack") {
           this.acked.push(action);

@@ -244,11 +244,16 @@ describe("DuplicationMetrics", () => {
       clock,
     });
     const untrack = metrics.track(7, "1.0", () => shipper.snapshot());
+    assert.match(
+      await registry.metrics(),
+      /talaria_dup_unshipped_mutations\{dupid="7",gpid="1.0"\} 2/,
+    );
     await drive(shipper, clock, () => shipper.snapshot().lastDecree === 2);
     shipper.confirm(1);
     const text = await registry.metrics();
     assert.match(text, /talaria_dup_shipped_entries_total\{dupid="7",gpid="1.0"\} 2/);
     assert.match(text, /talaria_dup_backlog_mutations\{dupid="7",gpid="1.0"\} 1/);
+    assert.match(text, /talaria_dup_unshipped_mutations\{dupid="7",gpid="1.0"\} 0/);
     assert.match(text, /talaria_dup_confirmed_decree\{dupid="7",gpid="1.0"\} 1/);
     untrack();
     assert.doesNotMatch(await registry.metrics(), /dupid="7"/);

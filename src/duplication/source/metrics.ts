@@ -18,6 +18,11 @@ const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
   ["talaria_dup_plog_read_bytes_total", "Private-log payload bytes read", "plogReadBytes"],
   ["talaria_dup_plog_read_mutations_total", "Private-log mutations read", "plogReadMutations"],
   ["talaria_dup_load_failures_total", "Failed private-log reads", "loadFailures"],
+  [
+    "talaria_dup_empty_loads_total",
+    "Private-log reads that found nothing above the committed decree read",
+    "emptyLoads",
+  ],
   ["talaria_dup_dead_lettered_entries_total", "Entries dead-lettered", "deadLetteredEntries"],
   ["talaria_dup_dead_letters_total", "Dead letters written", "deadLetters"],
   [
@@ -29,6 +34,11 @@ const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
 
 const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number])[] = [
   ["talaria_dup_backlog_mutations", "Committed minus confirmed decree", (s) => s.backlog],
+  [
+    "talaria_dup_unshipped_mutations",
+    "Committed minus last decree acknowledged by the remote",
+    (s) => s.unshipped,
+  ],
   ["talaria_dup_stalled", "1 when mutations are pending without progress", (s) => +s.stalled],
   [
     "talaria_dup_batches_in_flight",

@@ -6,17 +6,21 @@
  *   idle ─LOAD→ loading ─BATCH_LOADED→ shipping ─all streams acked→ PROGRESS, idle ─→ …
  *
  * Batches are pipelined: while up to pipelineBatchesMax batches are in flight the next one is
- * already loaded and planned, and a target partition's stream moves on to its requests of the
- * next batch as soon as its own requests of the previous one are acknowledged — it does not wait
- * for the slowest of the other partitions. Batches still complete (PROGRESS) in decree order.
+ * already loaded and planned and its requests go out at once, beside the earlier batches' requests
+ * to the same target partitions — neither the slowest partition nor a round trip per batch holds
+ * the next one back. Batches still complete (PROGRESS) in decree order.
  *
  * Invariants:
  *  - lastDecree advances only when EVERY entry of the batch up to it is acknowledged by the
  *    remote or durably dead-lettered (FAIL_SKIP) — including a batch whose entries are all skipped
  *    (DUPLICATE / EMPTY), and whatever the batch ends with: nothing is dropped silently.
- *  - At most pipelineBatchesMax batches and one LOAD in flight; per target partition one request
- *    in flight across all batches, sent in decree order and resent unchanged until acknowledged,
- *    so per-key order holds across retries and batches.
+ *  - At most pipelineBatchesMax batches and one LOAD in flight. Within a batch, each target
+ *    partition's stream has one request in flight, sent in decree order and resent unchanged
+ *    until acknowledged; a source mutation's entries for one partition travel in one request.
+ *    Streams of different batches to the same partition run concurrently (at most one request
+ *    per batch, so pipelineBatchesMax per partition): they carry different mutations, whose
+ *    timetags differ, and the target is last-write-wins by timetag (storage/apply.ts), so the
+ *    order they land in does not change the result — only the round trips no longer add up.
  *  - lastDecree and confirmedDecree never decrease; confirmedDecree <= what meta persisted.
  *  - The plog may be collected below gcHoldDecree() = confirmedDecree + 1 (nothing is held once
  *    the duplication is removed or fell out of the log). The hold never outlives the retention
@@ -206,6 +210,7 @@ export class DuplicationSourceCore {
       confirmedDecree: this.confirmedDecree,
       committedDecree: this.committedDecree,
       backlog: Math.max(0, this.committedDecree - this.confirmedDecree),
+      unshipped: Math.max(0, this.committedDecree - this.lastDecree),
       stalled: this.isStalled(),
       targetPartitionCount: this.targetPartitionCount,
       failMode: this.failMode,
@@ -252,6 +257,7 @@ export class DuplicationSourceCore {
     const from = this.loadFromDecree;
     const mutations = event.mutations;
     if (mutations.length === 0) {
+      this.counters.emptyLoads++;
       this.loadFailures = 0;
       this.loadAtMs = this.nowMs + this.options.noMutationLoadDelayMs;
       return;
@@ -536,13 +542,9 @@ export class DuplicationSourceCore {
 
   private pump(): void {
     if (this.phase === "running") {
-      // A partition's stream of a later batch waits until its stream of every earlier one is done.
-      const busy = new Set<number>();
+      // Each batch's streams move independently of the other batches' (header: why that is safe).
       for (const batch of this.batches) {
-        this.out.push(...issueStreamActions(batch, this.nowMs, () => this.nextId++, busy));
-        for (const stream of batch.streams) {
-          if (stream.next < stream.requests.length) busy.add(stream.partition);
-        }
+        this.out.push(...issueStreamActions(batch, this.nowMs, () => this.nextId++));
       }
       this.pumpLoad();
     } else if (this.phase === "skipping") this.pumpSkip();

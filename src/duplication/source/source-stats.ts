@@ -18,6 +18,11 @@ export interface SourceStats {
   plogReadBytes: number;
   plogReadMutations: number;
   loadFailures: number;
+  /**
+   * Plog reads that found nothing although the replica had committed more (the next read waits
+   * dup_no_mutation_load_delay_ms): each one delays shipping.
+   */
+  emptyLoads: number;
   /** Entries written to the dead-letter store by FAIL_SKIP. */
   deadLetteredEntries: number;
   /** Dead letters written (requests given up on, and unreadable plog decrees skipped). */
@@ -39,6 +44,7 @@ export function emptySourceStats(): SourceStats {
     plogReadBytes: 0,
     plogReadMutations: 0,
     loadFailures: 0,
+    emptyLoads: 0,
     deadLetteredEntries: 0,
     deadLetters: 0,
     deadLetterWriteFailures: 0,
@@ -74,8 +80,13 @@ export interface SourceSnapshot {
   /** What meta persisted: a new primary resumes after it; the plog is held above it. */
   readonly confirmedDecree: number;
   readonly committedDecree: number;
-  /** committedDecree − confirmedDecree. */
+  /** committedDecree − confirmedDecree: what the log holds for this duplication. */
   readonly backlog: number;
+  /**
+   * committedDecree − lastDecree: what the remote does not have yet. The backlog trails it by the
+   * duplication sync and meta's persist period (seconds), so this is the one to read for lag.
+   */
+  readonly unshipped: number;
   /** Mutations pending and no progress for stalledAfterMs (while running). */
   readonly stalled: boolean;
   readonly targetPartitionCount: number;

@@ -1,7 +1,7 @@
 /**
  * A batch in flight and its per-target-partition streams (source-core.ts drives them). Each
- * stream ships its requests strictly in order with at most one in flight (and after the same
- * partition's stream of every earlier batch); a request is resent
+ * stream ships its requests strictly in order with at most one in flight (streams of different
+ * batches run side by side: source-core.ts says why that is safe); a request is resent
  * unchanged until acknowledged or, under FAIL_SKIP, durably dead-lettered.
  */
 import type { Mutation } from "../../codec/mutation.ts";
@@ -68,20 +68,17 @@ export function startBatch(
 
 /**
  * The SHIPs (and FAIL_SKIP DEAD_LETTERs) due now: for each stream with nothing in flight whose
- * retry delay is over, its next request — one per stream, in stream order. Streams to a partition
- * in `busy` (one of its earlier batches still has requests to ship there) wait.
+ * retry delay is over, its next request — one per stream, in stream order.
  */
 export function issueStreamActions(
   batch: BatchState,
   nowMs: number,
   nextId: () => number,
-  busy: ReadonlySet<number> = new Set(),
 ): SourceAction[] {
   const out: SourceAction[] = [];
   for (const stream of batch.streams) {
     const request = stream.requests[stream.next];
     if (request === undefined || stream.shipId !== undefined) continue;
-    if (busy.has(stream.partition)) continue;
     if (stream.deadLetterId !== undefined) continue;
     if (stream.retryAtMs !== undefined && nowMs < stream.retryAtMs) continue;
     if (stream.deadLetter !== undefined) {
