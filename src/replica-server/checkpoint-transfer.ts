@@ -155,6 +155,12 @@ function fileIdentity(info: BigIntStats): string {
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
 }
 
+/**
+ * How a FILES reply got a file's CRC32C: from the cache (`hit`), summed and cached (`miss`), or
+ * summed because the file is below CHECKPOINT_CRC_CACHED_BYTES_MIN (`small`).
+ */
+export type CrcOutcome = "hit" | "miss" | "small";
+
 /** Serves the checkpoints the replicas this server hosts hold for learners. */
 export class CheckpointSource {
   private readonly locate: (gpid: Gpid, id: string) => string | undefined;
@@ -164,12 +170,19 @@ export class CheckpointSource {
   private readonly crcs = new Map<string, CachedCrc>();
   private readonly sumFile: (path: string) => Promise<number>;
 
+  private readonly onCrc: ((outcome: CrcOutcome) => void) | undefined;
+
   constructor(
     locate: (gpid: Gpid, id: string) => string | undefined,
-    deps: { readonly sumFile?: (path: string) => Promise<number> } = {},
+    deps: {
+      readonly sumFile?: (path: string) => Promise<number>;
+      /** Told how each file's CRC32C in a FILES reply was found (metrics). */
+      readonly onCrc?: (outcome: CrcOutcome) => void;
+    } = {},
   ) {
     this.locate = locate;
     this.sumFile = deps.sumFile ?? fileCrc32c;
+    this.onCrc = deps.onCrc;
   }
 
   /** Names this server's HTTP server in FILES replies, so learners stream the files from it. */
@@ -204,7 +217,10 @@ export class CheckpointSource {
     path: string,
     info: BigIntStats,
   ): Promise<number> {
-    if (info.size < BigInt(CHECKPOINT_CRC_CACHED_BYTES_MIN)) return this.sumFile(path);
+    if (info.size < BigInt(CHECKPOINT_CRC_CACHED_BYTES_MIN)) {
+      this.onCrc?.("small");
+      return this.sumFile(path);
+    }
     const identity = fileIdentity(info);
     const cached = this.crcs.get(path);
     if (
@@ -213,8 +229,10 @@ export class CheckpointSource {
       cached.id === checkpoint.id &&
       gpidKey(cached.gpid) === gpidKey(checkpoint.gpid)
     ) {
+      this.onCrc?.("hit");
       return cached.crc32c;
     }
+    this.onCrc?.("miss");
     const crc = this.sumFile(path);
     const entry: CachedCrc = { ...checkpoint, identity, crc32c: crc };
     this.crcs.delete(path);

@@ -153,8 +153,9 @@ export class ReplicaStub {
   /** HTTP clients of remote clusters, for the follower copy's bulk path (remoteHttpFor). */
   private readonly remoteHttp = new Map<string, CheckpointHttpClient>();
   /** The checkpoints hosted replicas hold for learners, served by CHUNK and over HTTP. */
-  readonly learnerCheckpoints = new CheckpointSource((gpid, id) =>
-    this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
+  readonly learnerCheckpoints = new CheckpointSource(
+    (gpid, id) => this.hosted.get(gpidKey(gpid))?.replica.checkpointPath(id),
+    { onCrc: (outcome) => this.deps.learnerCheckpointMetrics?.fileCrc(outcome) },
   );
   /** This server's learners copy checkpoints over their primary's HTTP server with it. */
   private readonly learnerStream: LearnerCheckpointStream;

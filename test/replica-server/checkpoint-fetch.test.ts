@@ -117,6 +117,7 @@ describe("learner checkpoint source: CRC32C once per checkpoint", () => {
   const counted = (dir: string) => {
     const held = { value: true };
     const sums = new Map<string, number>();
+    const outcomes = { hit: 0, miss: 0, small: 0 };
     const source = new CheckpointSource(
       (g, id) => (held.value && g.appId === gpid.appId && id === ref.id ? dir : undefined),
       {
@@ -124,10 +125,13 @@ describe("learner checkpoint source: CRC32C once per checkpoint", () => {
           sums.set(path, (sums.get(path) ?? 0) + 1);
           return fileCrc32c(path);
         },
+        onCrc: (outcome) => {
+          outcomes[outcome]++;
+        },
       },
     );
     const sumsOf = (name: string) => sums.get(join(dir, name)) ?? 0;
-    return { source, held, sumsOf, files: () => source.files({ gpid, id: ref.id }) };
+    return { source, held, sumsOf, outcomes, files: () => source.files({ gpid, id: ref.id }) };
   };
   const listing = (data: Buffer) => ({
     files: [
@@ -147,6 +151,7 @@ describe("learner checkpoint source: CRC32C once per checkpoint", () => {
     assert.deepEqual(await h.files(), listing(big));
     assert.equal(h.sumsOf("data.mdb"), 1);
     assert.equal(h.sumsOf("checkpoint.json"), 3);
+    assert.deepEqual(h.outcomes, { hit: 2, miss: 1, small: 3 }, "what the metric counts");
   });
 
   it("sums again a file that changed, and a checkpoint held again after it was evicted", async () => {
