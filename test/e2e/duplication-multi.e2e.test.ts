@@ -215,7 +215,12 @@ describe("three clusters", { concurrency: true }, () => {
       assert.equal(letter.dupid, added.dupid);
       assert.equal(letter.gpid.split(".")[0], String(appId));
       assert.ok(letter.entries > 0 && letter.fromDecree <= letter.toDecree);
-      assert.equal(letter.error.code, "ERR_INVALID_STATE");
+      // The refusal; or, on a loaded machine, a timeout: the client retries a refused request
+      // until the ship deadline, and its last try can run out of time before the refusal comes.
+      assert.ok(
+        ["ERR_INVALID_STATE", "ERR_TIMEOUT"].includes(letter.error.code),
+        `dead letter error ${letter.error.code}`,
+      );
     }
     for (const key of keys) assert.equal(await beta.table("dl").get(key, "s"), undefined);
 
