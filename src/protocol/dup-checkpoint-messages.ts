@@ -18,6 +18,12 @@
  */
 import type { Gpid } from "./ids.ts";
 
+/**
+ * `details.reason` of OPEN's ERR_OBJECT_NOT_FOUND when the master table has no full duplication in
+ * DS_PREPARE / DS_APP (removed, or never added): asking again will not help until one is added.
+ */
+export const DUP_CHECKPOINT_NO_FULL_DUPLICATION = "no_full_duplication";
+
 export const DupCheckpointMethod = {
   OPEN: "replica.dup_checkpoint_open",
   CHUNK: "replica.dup_checkpoint_chunk",

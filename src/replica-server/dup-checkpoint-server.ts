@@ -27,6 +27,7 @@ import { newestCovering, type OpenFloor } from "../duplication/index.ts";
 import type { FileBody, Route } from "../http/index.ts";
 import {
   DUP_CHECKPOINT_CHUNK_BYTES_MAX,
+  DUP_CHECKPOINT_NO_FULL_DUPLICATION,
   type DupCheckpointChunkRequest,
   type DupCheckpointChunkResponse,
   type DupCheckpointOpenRequest,
@@ -132,7 +133,7 @@ export class DupCheckpointServer {
       throw new TalariaError(
         "ERR_OBJECT_NOT_FOUND",
         `no full duplication of table ${gpid.appId} needs a checkpoint of ${gpidKey(gpid)}`,
-        { details: { gpid: gpidKey(gpid) } },
+        { details: { gpid: gpidKey(gpid), reason: DUP_CHECKPOINT_NO_FULL_DUPLICATION } },
       );
     }
     if (floor.kind === "pending") throw busy(gpid, "start decree not chosen yet");

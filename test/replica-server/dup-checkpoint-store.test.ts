@@ -3,6 +3,7 @@
  * durable under a stable id, found again after a restart, bounded, cleared, and served
  * (OPEN / CHUNK, dup-checkpoint-server.ts) with strict validation of every request.
  */
+
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,7 +13,10 @@ import { isTalariaError } from "../../src/common/errors.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import type { OpenFloor } from "../../src/duplication/index.ts";
 import { HttpServer, Router } from "../../src/http/index.ts";
-import { DUP_CHECKPOINT_CHUNK_BYTES_MAX } from "../../src/protocol/dup-checkpoint-messages.ts";
+import {
+  DUP_CHECKPOINT_CHUNK_BYTES_MAX,
+  DUP_CHECKPOINT_NO_FULL_DUPLICATION,
+} from "../../src/protocol/dup-checkpoint-messages.ts";
 import type { Gpid } from "../../src/protocol/index.ts";
 import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
 import { Replica } from "../../src/replica/index.ts";
@@ -250,7 +254,12 @@ describe("DupCheckpointServer", () => {
     state.status = ReplicaStatus.PRIMARY;
     await assert.rejects(server.open({ gpid }), (e) => code(e) === "ERR_BUSY", "not synced yet");
     state.floor = { kind: "none" };
-    await assert.rejects(server.open({ gpid }), (e) => code(e) === "ERR_OBJECT_NOT_FOUND");
+    await assert.rejects(
+      server.open({ gpid }),
+      (e) =>
+        isTalariaError(e, "ERR_OBJECT_NOT_FOUND") &&
+        e.details.reason === DUP_CHECKPOINT_NO_FULL_DUPLICATION,
+    );
     state.floor = { kind: "pending" };
     await assert.rejects(server.open({ gpid }), (e) => code(e) === "ERR_BUSY");
     const decree = replica.lastAppliedDecree;

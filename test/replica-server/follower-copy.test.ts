@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import pino from "pino";
 import { Registry } from "prom-client";
 import { ManualClock } from "../../src/common/clock.ts";
-import { isTalariaError } from "../../src/common/errors.ts";
-import { silentLogger } from "../../src/common/logger.ts";
+import { isTalariaError, TalariaError } from "../../src/common/errors.ts";
+import { type Logger, silentLogger } from "../../src/common/logger.ts";
+import { DUP_CHECKPOINT_NO_FULL_DUPLICATION } from "../../src/protocol/dup-checkpoint-messages.ts";
 import type { Gpid } from "../../src/protocol/index.ts";
 import {
   CheckpointHttpClient,
@@ -67,7 +69,7 @@ interface Fixture {
   readonly registry: Registry;
   copy(
     limits?: Partial<FollowerCopyLimits>,
-    over?: { http?: CheckpointHttpClient; bucket?: TokenBucket },
+    over?: { http?: CheckpointHttpClient; bucket?: TokenBucket; logger?: Logger },
   ): FollowerCopy;
 }
 
@@ -101,7 +103,7 @@ async function fixture(): Promise<Fixture> {
           http: over.http ?? http,
           bucket: over.bucket ?? new TokenBucket(0, 1, new ManualTime()),
           limits: resolveFollowerCopyLimits({ ...TEST_LIMITS, ...limits }),
-          logger: silentLogger,
+          logger: over.logger ?? silentLogger,
           metrics,
           nowMs: () => performance.now(),
           sleep: async () => {},
@@ -426,6 +428,38 @@ describe("FollowerCopy", () => {
     await assert.rejects(stat(join(f.dir, "CURRENT")), { code: "ENOENT" });
     await copy.run(signal);
     await assertInstalled(f);
+  });
+
+  it("says plainly when the master has no full duplication any more, and keeps asking", async () => {
+    const f = await fixture();
+    const lines: { level: number; msg: string; code?: string }[] = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    const controller = new AbortController();
+    f.master.openReply = () => {
+      // The second OPEN shows the copy asks again; then stop it.
+      if (f.master.openCalls >= 2) controller.abort(new Error("test over"));
+      throw new TalariaError("ERR_OBJECT_NOT_FOUND", "no full duplication of table 9", {
+        details: { reason: DUP_CHECKPOINT_NO_FULL_DUPLICATION },
+      });
+    };
+    await assert.rejects(f.copy({}, { logger }).run(controller.signal), /test over/);
+    assert.equal(f.master.openCalls, 2);
+    const errors = lines.filter((l) => l.level === 50);
+    assert.equal(errors.length, 1, JSON.stringify(lines));
+    assert.equal(errors[0]?.code, "ERR_OBJECT_NOT_FOUND");
+    assert.match(
+      errors[0]?.msg ?? "",
+      /no full duplication in progress.*add the duplication again, or drop the follower table/,
+    );
+    assert.equal(
+      await metric(f.registry, "talaria_dup_follower_copy_failures_total", {
+        code: "ERR_OBJECT_NOT_FOUND",
+      }),
+      1,
+    );
   });
 
   it("refuses a copy whose environment does not hold the decree the master named", async () => {

@@ -26,6 +26,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { isTalariaError, TalariaError } from "../../common/errors.ts";
 import type { Logger } from "../../common/logger.ts";
+import { DUP_CHECKPOINT_NO_FULL_DUPLICATION } from "../../protocol/dup-checkpoint-messages.ts";
 import {
   type DupCheckpointOpenResponse,
   type FollowerCopyProgress,
@@ -169,6 +170,14 @@ export class FollowerCopy {
           this.logger.error(
             fields,
             "follower copy: the master table does not match the follower table",
+          );
+        } else if (
+          isTalariaError(error, "ERR_OBJECT_NOT_FOUND") &&
+          error.details.reason === DUP_CHECKPOINT_NO_FULL_DUPLICATION
+        ) {
+          this.logger.error(
+            fields,
+            "follower copy: the master table has no full duplication in progress any more (removed?); this follower table stays incomplete and keeps asking: add the duplication again, or drop the follower table",
           );
         } else {
           this.logger.warn(fields, "follower copy attempt failed");
