@@ -20,7 +20,7 @@ const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
   ["talaria_dup_load_failures_total", "Failed private-log reads", "loadFailures"],
   [
     "talaria_dup_empty_loads_total",
-    "Private-log reads that found nothing above the committed decree read",
+    "Private-log reads that found nothing although more was committed",
     "emptyLoads",
   ],
   ["talaria_dup_dead_lettered_entries_total", "Entries dead-lettered", "deadLetteredEntries"],
