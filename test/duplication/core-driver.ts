@@ -22,9 +22,9 @@ import type {
 } from "../../src/duplication/index.ts";
 import {
   DuplicationSourceCore,
+  resolveSourceOptions,
   type SourceInit,
   type SourceOptions,
-  sourceDefaults,
 } from "../../src/duplication/index.ts";
 import { Prng } from "../../src/sim/prng.ts";
 
@@ -123,10 +123,10 @@ export class CoreDriver {
     seed = 1,
   ) {
     this.rng = new Prng(seed);
-    this.pipelineBatchesMax =
-      options.pipelineBatchesMax ??
-      TEST_OPTIONS.pipelineBatchesMax ??
-      sourceDefaults.pipelineBatchesMax;
+    this.pipelineBatchesMax = resolveSourceOptions({
+      ...TEST_OPTIONS,
+      ...options,
+    }).pipelineBatchesMax;
     this.core = new DuplicationSourceCore(
       { ...TEST_OPTIONS, ...options },
       {
