@@ -60,7 +60,9 @@ export interface BeaconResponse {
   /**
    * Dropped tables that can still be recalled and of which the node reported replicas: close
    * those replicas but keep their data. A reported replica whose table is in neither `apps` nor
-   * `droppedApps` belongs to a table that no longer exists: its data can be deleted.
+   * `droppedApps` is NOT thereby garbage: `apps` only names tables in which the node is a member
+   * now, so the table may exist with this node out of its configurations (for example a last
+   * primary the meta server still waits for). Nothing deletes such data today.
    */
   readonly droppedApps?: readonly AppInfo[];
 }
