@@ -9,4 +9,4 @@ export {
   type Route,
   Router,
 } from "./router.ts";
-export { HttpServer } from "./server.ts";
+export { HTTP_FILE_READ_BYTES, HttpServer } from "./server.ts";

@@ -1,5 +1,5 @@
 /** Serves a Router over node:http on one port; file bodies are streamed from disk. */
-import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { TalariaError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
@@ -7,37 +7,65 @@ import type { FileSlice, Router } from "./router.ts";
 
 /** Read size of a streamed file: few, large reads and socket writes per GiB. */
 export const HTTP_FILE_READ_BYTES = 4 * 1024 * 1024;
+/**
+ * Read buffers per streamed file, reused for the whole file: one is read into while the other is
+ * being written to the socket. A fresh buffer per read (what `createReadStream` does) costs a page
+ * fault per 4 KiB of it on its first touch, which on the machines measured was most of the
+ * sender's CPU (docs/benchmarks.md, bench:fullsync).
+ */
+const HTTP_FILE_BUFFERS = 2;
 
 /**
  * Streams `slice` into `res`. The body is exactly the promised length or the connection is cut:
  * a file that fails to read (or is shorter than listed) destroys the response, so the client sees
- * a short body, never wrong bytes dressed as a whole one.
+ * a short body, never wrong bytes dressed as a whole one. A buffer is read into again only once
+ * the socket has taken the bytes last written from it.
  */
-function streamFile(res: ServerResponse, slice: FileSlice, logger: Logger): void {
-  const stream = createReadStream(slice.path, {
-    start: slice.start,
-    end: slice.end - 1,
-    highWaterMark: HTTP_FILE_READ_BYTES,
-  });
+async function streamFile(res: ServerResponse, slice: FileSlice, logger: Logger): Promise<void> {
   let sent = 0;
-  stream.on("data", (chunk) => {
-    sent += chunk.length;
-  });
-  stream.on("error", (error) => {
-    logger.warn({ err: error, path: slice.path }, "http: streaming a file failed");
-    res.destroy(error);
-  });
-  stream.on("end", () => {
-    if (sent !== slice.end - slice.start) {
-      logger.warn({ path: slice.path, sent }, "http: file shorter than listed");
-      res.destroy();
+  const closed = new Promise<void>((resolve) => res.once("close", resolve));
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(slice.path, "r");
+    const size = Math.min(HTTP_FILE_READ_BYTES, Math.max(1, slice.end - slice.start));
+    const buffers = Array.from({ length: HTTP_FILE_BUFFERS }, () => Buffer.allocUnsafeSlow(size));
+    const taken: (Promise<boolean> | undefined)[] = buffers.map(() => undefined);
+    let position = slice.start;
+    for (let i = 0; position < slice.end; i = (i + 1) % buffers.length) {
+      // The socket still holds this buffer's last bytes until their write completes.
+      if (taken[i] !== undefined && !(await taken[i])) return;
+      const buffer = buffers[i] as Buffer;
+      const { bytesRead } = await handle.read(
+        buffer,
+        0,
+        Math.min(size, slice.end - position),
+        position,
+      );
+      if (res.destroyed) return;
+      if (bytesRead === 0) {
+        logger.warn({ path: slice.path, sent }, "http: file shorter than listed");
+        res.destroy();
+        return;
+      }
+      position += bytesRead;
+      taken[i] = Promise.race([
+        new Promise<boolean>((resolve) =>
+          res.write(buffer.subarray(0, bytesRead), (error) => {
+            if (error === undefined || error === null) sent += bytesRead;
+            resolve(error === undefined || error === null);
+          }),
+        ),
+        closed.then(() => false),
+      ]);
     }
-  });
-  res.on("close", () => {
-    stream.destroy();
-    slice.onSent?.(sent);
-  });
-  stream.pipe(res);
+    if ((await Promise.all(taken)).every((ok) => ok !== false)) res.end();
+  } catch (error) {
+    logger.warn({ err: error, path: slice.path }, "http: streaming a file failed");
+    res.destroy(error instanceof Error ? error : undefined);
+  } finally {
+    await handle?.close().catch(() => {});
+    void closed.then(() => slice.onSent?.(sent));
+  }
 }
 
 export class HttpServer {
@@ -61,7 +89,7 @@ export class HttpServer {
             ...response.headers,
           });
           if (response.file === undefined) res.end(response.body);
-          else streamFile(res, response.file, this.logger);
+          else void streamFile(res, response.file, this.logger);
         });
     });
   }
