@@ -9,7 +9,8 @@
  * (FollowerCopy: meta query, OPEN, the files streamed over the master's HTTP bulk path — or, with
  * `--transport chunk`, pipelined CHUNKs —, CRC32C per file, fsyncs and state file, install by
  * rename with the ballot reset) with the rate limit off, and times `cp -r` and
- * `cp -r && sync` of the checkpoint directory. Repetitions alternate which goes first; the report
+ * `cp -r && sync` of the checkpoint directory, and the disk's own durable write speed (the same
+ * bytes from memory with `O_DIRECT`: the ceiling of any durable copy). Repetitions alternate which goes first; the report
  * gives medians and the median of the per-repetition ratios.
  *
  *   npm run bench:fullsync -- [--mb 1024] [--reps 3] [--transport http|chunk] [--chunk-kib N]
@@ -22,7 +23,14 @@
  * runs the whole `add_dup -s` between two onebox clusters instead (bench/fullsync-e2e.ts).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { freemem, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -30,6 +38,7 @@ import { parseArgs } from "node:util";
 import { Registry } from "prom-client";
 import { ManualClock } from "../src/common/clock.ts";
 import { silentLogger } from "../src/common/logger.ts";
+import { alignedBuffers, openDirect } from "../src/replica-server/follower/direct-writes.ts";
 import {
   CheckpointHttpClient,
   FollowerCopy,
@@ -200,6 +209,47 @@ function cpSyncOnce(source: string, target: string): Timed {
   return seconds;
 }
 
+/**
+ * The disk's durable write speed, the ceiling of any durable copy: `bytes` written from memory
+ * (no source to read, no socket) into a new file with `O_DIRECT`, in the follower's write size and
+ * number of writes outstanding, then one fdatasync. Undefined where the file system refuses
+ * `O_DIRECT`.
+ */
+async function diskWriteOnce(dir: string, bytes: number): Promise<Timed | undefined> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const size = limits.followerCopyHttpWriteBytes;
+  const buffers = await alignedBuffers(dir, limits.followerCopyWritesInFlight, size);
+  if (buffers === undefined) return undefined;
+  for (const buffer of buffers) buffer.fill(0x5a);
+  const path = join(dir, "ceiling.bin");
+  writeFileSync(path, "");
+  settle();
+  const blocks = Math.ceil(bytes / size);
+  const cpuBefore = ownCpuSeconds();
+  const startMs = performance.now();
+  const direct = await openDirect(path);
+  if (direct === undefined) return undefined;
+  try {
+    let next = 0;
+    await Promise.all(
+      buffers.map(async (buffer) => {
+        while (next < blocks) {
+          const block = next++;
+          await direct.write(buffer, 0, size, block * size);
+        }
+      }),
+    );
+    await direct.datasync();
+  } finally {
+    await direct.close();
+  }
+  const seconds = (performance.now() - startMs) / 1000;
+  const cpu = ownCpuSeconds() - cpuBefore;
+  rmSync(dir, { recursive: true, force: true });
+  return { seconds: (seconds * bytes) / (blocks * size), cpu };
+}
+
 async function followerOnce(
   master: MasterProcess,
   transport: RpcClient,
@@ -274,36 +324,54 @@ async function main(): Promise<void> {
     log(
       `checkpoint: ${opened.files.map((f) => `${f.name} ${(f.bytes / MiB).toFixed(1)} MiB`).join(", ")}; first OPEN ${firstOpenSeconds.toFixed(2)} s`,
     );
-    const rows: { cp: Timed; cpSync: Timed; follower: Timed }[] = [];
+    const rows: { cp: Timed; cpSync: Timed; follower: Timed; disk: Timed | undefined }[] = [];
     for (let rep = 0; rep < reps; rep++) {
       let cp: Timed | undefined;
       let cpSync: Timed | undefined;
       let follower: Timed | undefined;
-      const runCp = () => {
+      let disk: Timed | undefined;
+      const runCp = async () => {
         cp = cpOnce(master.checkpointDir, join(scratch, "cp"));
         cpSync = cpSyncOnce(master.checkpointDir, join(scratch, "cp"));
+        disk = await diskWriteOnce(join(scratch, "disk"), bytes);
       };
       const runFollower = async () => {
         follower = await followerOnce(master, transport, http, join(scratch, "follower"));
       };
       if (rep % 2 === 0) {
-        runCp();
+        await runCp();
         await runFollower();
       } else {
         await runFollower();
-        runCp();
+        await runCp();
       }
       if (cp === undefined || cpSync === undefined || follower === undefined)
         throw new Error("lost a run");
-      rows.push({ cp, cpSync, follower });
+      rows.push({ cp, cpSync, follower, disk });
+      const diskNote =
+        disk === undefined ? "" : `, disk write ${mibPerSec(bytes, disk.seconds).toFixed(0)} MiB/s`;
       log(
-        `rep ${rep + 1}: cp ${mibPerSec(bytes, cp.seconds).toFixed(0)} MiB/s, cp+sync ${mibPerSec(bytes, cpSync.seconds).toFixed(0)} MiB/s, follower copy ${mibPerSec(bytes, follower.seconds).toFixed(0)} MiB/s (${follower.seconds.toFixed(2)} s; CPU follower ${follower.cpu.toFixed(2)} s, master ${(follower.masterCpu ?? 0).toFixed(2)} s)`,
+        `rep ${rep + 1}: cp ${mibPerSec(bytes, cp.seconds).toFixed(0)} MiB/s, cp+sync ${mibPerSec(bytes, cpSync.seconds).toFixed(0)} MiB/s${diskNote}, follower copy ${mibPerSec(bytes, follower.seconds).toFixed(0)} MiB/s (${follower.seconds.toFixed(2)} s; CPU follower ${follower.cpu.toFixed(2)} s, master ${(follower.masterCpu ?? 0).toFixed(2)} s)`,
       );
     }
     const endLoad = loadavg();
     const gib = bytes / 1024 ** 3;
     const med = (pick: (r: (typeof rows)[number]) => number) => median(rows.map(pick));
     const cpuPerGib = (pick: (r: (typeof rows)[number]) => number) => (med(pick) / gib).toFixed(2);
+    const disks = rows.flatMap((r) => (r.disk === undefined ? [] : [r.disk]));
+    const diskSeconds = disks.length === rows.length ? median(disks.map((d) => d.seconds)) : 0;
+    const diskRows =
+      diskSeconds === 0
+        ? []
+        : [
+            [
+              "the disk's durable write speed: the same bytes from memory, `O_DIRECT`, same write size and writes outstanding, + fdatasync (no copy can be durable faster)",
+              mibPerSec(bytes, diskSeconds).toFixed(0),
+              diskSeconds.toFixed(2),
+              formatRatio(median(rows.map((r) => (r.disk?.seconds ?? 0) / r.follower.seconds))),
+              (median(disks.map((d) => d.cpu)) / gib).toFixed(2),
+            ],
+          ];
     const table = markdownTable(
       [
         "copy",
@@ -352,14 +420,32 @@ async function main(): Promise<void> {
           formatRatio(firstCp.seconds / med((r) => r.follower.seconds)),
           (firstCp.cpu / gib).toFixed(2),
         ],
+        ...diskRows,
       ],
     );
     const perRep = rows
       .map(
         (r, i) =>
-          `${i + 1}: follower ${mibPerSec(bytes, r.follower.seconds).toFixed(0)}, cp ${mibPerSec(bytes, r.cp.seconds).toFixed(0)}, cp+sync ${mibPerSec(bytes, r.cpSync.seconds).toFixed(0)}`,
+          `${i + 1}: follower ${mibPerSec(bytes, r.follower.seconds).toFixed(0)}, cp ${mibPerSec(bytes, r.cp.seconds).toFixed(0)}, cp+sync ${mibPerSec(bytes, r.cpSync.seconds).toFixed(0)}${r.disk === undefined ? "" : `, disk write ${mibPerSec(bytes, r.disk.seconds).toFixed(0)}`}`,
       )
       .join("; ");
+    // The goal (issue 5): the follower copy at least half as fast as `cp` of the same files.
+    const cpHalf =
+      mibPerSec(
+        bytes,
+        med((r) => r.cp.seconds),
+      ) / 2;
+    const followerSpeed = mibPerSec(
+      bytes,
+      med((r) => r.follower.seconds),
+    );
+    const goalLines = [
+      `Goal, follower copy ≥ 0.5× \`cp -r\` = ${cpHalf.toFixed(0)} MiB/s: ${followerSpeed >= cpHalf ? "met" : "not met"} (${followerSpeed.toFixed(0)} MiB/s).` +
+        (diskSeconds === 0
+          ? ""
+          : ` The disk took the same bytes durably at ${mibPerSec(bytes, diskSeconds).toFixed(0)} MiB/s, ${mibPerSec(bytes, diskSeconds) >= cpHalf ? "above" : "below"} that goal: ${mibPerSec(bytes, diskSeconds) >= cpHalf ? "a durable copy can reach it here" : "no durable copy can reach it on this machine, since `cp -r` finishes in the page cache"}.`),
+      "",
+    ];
     const section = [
       `## bench:fullsync — ${date} UTC`,
       "",
@@ -370,6 +456,7 @@ async function main(): Promise<void> {
       "",
       `Per repetition (MiB/s): ${perRep}.`,
       "",
+      ...goalLines,
     ].join("\n");
     process.stdout.write(`${section}\n`);
     if (!args["no-doc"]) appendFileSync(DOC_PATH, `${section}\n`);
