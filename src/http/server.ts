@@ -64,7 +64,9 @@ async function streamFile(res: ServerResponse, slice: FileSlice, logger: Logger)
     res.destroy(error instanceof Error ? error : undefined);
   } finally {
     await handle?.close().catch(() => {});
-    void closed.then(() => slice.onSent?.(sent));
+    void closed
+      .then(() => slice.onSent?.(sent))
+      .catch((error: unknown) => logger.warn({ err: error }, "http: a file's onSent failed"));
   }
 }
 
