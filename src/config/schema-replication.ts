@@ -62,6 +62,14 @@ export const replicationSection = {
       doc: "Most request bytes (keys and values) one coalesced mutation carries; a write that would go past it starts the next mutation.",
       usedBy: ["replica"],
     },
+    write_coalesce_max_in_flight: {
+      type: "int",
+      min: 1,
+      max: 64,
+      default: "1",
+      doc: "Most coalesced mutations a primary has being replicated at once. While that many are unanswered, further writes gather into the next mutation, which leaves when one is answered (a full one leaves at once): under load mutations grow instead of multiplying. Higher values let more mutations overlap; on a 2-core machine 1 gave the lowest write latency at 1k–5k writes/s (docs/benchmarks.md).",
+      usedBy: ["replica"],
+    },
     log_private_file_size_mb: {
       type: "int",
       min: 1,

@@ -14,11 +14,15 @@
  *  - Nothing here has happened when a write is refused before submission: such refusals carry
  *    `details.beforeExecution`, so clients may retry even non-idempotent requests elsewhere.
  *  - Plain writes (set, multiSet, del, multiDel) and duplicate requests (each one DUPLICATE
- *    update) that start in the same event-loop turn while an earlier coalesced mutation is still
- *    unanswered are coalesced into one mutation, in arrival order, up to `CoalesceLimits` (Pegasus
- *    batches client writes the same way): one decree, one log record, one prepare per peer and
- *    one apply for the lot, all sharing one timestamp (after every duplicated entry's, which the
- *    clock observed). Every write of a batch gets the same answer (a duplicate request its own
+ *    update) that start while an earlier coalesced mutation is still unanswered are coalesced
+ *    into one mutation, in arrival order, up to `CoalesceLimits` (Pegasus batches client writes
+ *    the same way): one decree, one log record, one prepare per peer and one apply for the lot,
+ *    all sharing one timestamp (after every duplicated entry's, which the clock observed).
+ *  - At most `writeCoalesceInFlightMax` coalesced mutations are unanswered at once, except that a
+ *    full batch and a batch ahead of an atomic operation leave at once: a batch that is not full
+ *    leaves at the end of its event-loop turn while fewer are in flight, otherwise when one of
+ *    them is answered (or fails). So under load batches grow instead of mutations multiplying,
+ *    and no batch is held once nothing is in flight. Every write of a batch gets the same answer (a duplicate request its own
  *    stale count). A batch is submitted before an atomic operation evaluates, so coalescing never
  *    reorders writes. Equal timestamps are safe for last-write-wins: the updates of one mutation
  *    apply in order on every cluster (storage/apply.ts).
@@ -81,11 +85,17 @@ export interface CoalesceLimits {
   readonly writeCoalesceUpdatesMax: number;
   /** Most request bytes (keys + values) in one coalesced mutation; a larger write goes alone. */
   readonly writeCoalesceBytesMax: number;
+  /**
+   * Most coalesced mutations unanswered at once before the next batch waits for an answer
+   * (a full batch does not wait). Default 1.
+   */
+  readonly writeCoalesceInFlightMax?: number;
 }
 
 export const defaultCoalesceLimits: CoalesceLimits = {
   writeCoalesceUpdatesMax: 256,
   writeCoalesceBytesMax: 1024 * 1024,
+  writeCoalesceInFlightMax: 1,
 };
 
 /** Writes waiting for the end of the turn to be submitted as one mutation. */
@@ -109,6 +119,7 @@ export class WriteSequencer {
   private flushScheduled = false;
   /** Coalesced mutations submitted and not yet answered. */
   private submittedUnanswered = 0;
+  private readonly inFlightMax: number;
   /** Cumulative: mutations submitted for plain and duplicate writes, and the writes they held. */
   readonly stats = { mutations: 0, writes: 0 };
 
@@ -116,7 +127,9 @@ export class WriteSequencer {
     private readonly host: SequencerHost,
     private readonly pendingWritesMax: number,
     private readonly coalesce: CoalesceLimits = defaultCoalesceLimits,
-  ) {}
+  ) {
+    this.inFlightMax = Math.max(1, coalesce.writeCoalesceInFlightMax ?? 1);
+  }
 
   get waiting(): number {
     return this.queue.length;
@@ -178,7 +191,7 @@ export class WriteSequencer {
     this.stats.writes += batch.waiters.length;
     submitted.then(
       (outcome) => {
-        this.submittedUnanswered--;
+        this.answered();
         batch.waiters.forEach((waiter, index) => {
           waiter.resolve(
             waiter.duplicate
@@ -192,10 +205,22 @@ export class WriteSequencer {
         });
       },
       (error: unknown) => {
-        this.submittedUnanswered--;
+        this.answered();
         for (const waiter of batch.waiters) waiter.reject(error);
       },
     );
+  }
+
+  /** One coalesced mutation was answered: a batch held behind the in-flight bound may leave. */
+  private answered(): void {
+    this.submittedUnanswered--;
+    if (this.submittedUnanswered < this.inFlightMax) this.flush();
+  }
+
+  /** The end of a turn in which a batch started: it leaves unless the in-flight bound holds it. */
+  private endOfTurn(): void {
+    this.flushScheduled = false;
+    if (this.submittedUnanswered < this.inFlightMax) this.flush();
   }
 
   private addToBatch(update: Update, bytes: number, duplicate: boolean): Promise<WriteResult> {
@@ -215,18 +240,16 @@ export class WriteSequencer {
       batch.bytes += bytes;
       batch.waiters.push({ resolve, reject, duplicate });
       // With nothing of ours in flight there is nothing to wait behind: submit at once, so a lone
-      // write pays no extra turn. Writes that arrive while a mutation is in flight coalesce.
+      // write pays no extra turn. Writes that arrive while a mutation is in flight coalesce until
+      // the end of the turn, or, with the in-flight bound reached, until an answer (answered()).
       if (
         batch.updates.length >= limits.writeCoalesceUpdatesMax ||
         this.submittedUnanswered === 0
       ) {
         this.flush();
-      } else if (!this.flushScheduled) {
+      } else if (!this.flushScheduled && this.submittedUnanswered < this.inFlightMax) {
         this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          this.flush();
-        });
+        setImmediate(() => this.endOfTurn());
       }
     });
   }

@@ -65,6 +65,7 @@ export async function startReplicaServer(
       writeCoalesce: {
         writeCoalesceUpdatesMax: replication.writeCoalesceMaxUpdates,
         writeCoalesceBytesMax: replication.writeCoalesceMaxBytes,
+        writeCoalesceInFlightMax: replication.writeCoalesceMaxInFlight,
       },
       readLimits: readLimitsOf(config),
       plogSegmentBytesMax: plogSegmentBytesMaxOf(config),

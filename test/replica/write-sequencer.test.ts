@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type Update, UpdateKind } from "../../src/codec/mutation.ts";
+import { TalariaError } from "../../src/common/errors.ts";
+import { HybridClock } from "../../src/replica/hybrid-clock.ts";
+import type { WriteRequest, WriteResult } from "../../src/replica/write-request.ts";
+import {
+  type CoalesceLimits,
+  type CoreWriteOutcome,
+  type SequencerHost,
+  WriteSequencer,
+} from "../../src/replica/write-sequencer.ts";
+
+/** One submitted mutation, answered by the test. */
+interface Submitted {
+  readonly values: string[];
+  readonly decree: number;
+  answer(): void;
+  fail(error: unknown): void;
+}
+
+/** A host whose core answers only when the test says so. */
+function fakeHost(): { host: SequencerHost; submitted: Submitted[] } {
+  const submitted: Submitted[] = [];
+  let nextDecree = 1;
+  const fixed = { nowUs: () => 1_000_000, nowMs: () => 1_000 };
+  const host: SequencerHost = {
+    atomicReadiness: () =>
+      submitted.some((s) => !settled.has(s)) ? { ready: false } : { ready: true },
+    read: () => undefined,
+    clock: new HybridClock(fixed, 0),
+    submit(updates: readonly Update[]): Promise<CoreWriteOutcome> {
+      return new Promise<CoreWriteOutcome>((resolve, reject) => {
+        const decree = nextDecree++;
+        const entry: Submitted = {
+          values: updates.map((u) =>
+            u.kind === UpdateKind.PUT ? u.value.toString() : String(u.kind),
+          ),
+          decree,
+          answer: () => {
+            settled.add(entry);
+            resolve({ decree, staleEntriesSkipped: 0 });
+          },
+          fail: (error) => {
+            settled.add(entry);
+            reject(error);
+          },
+        };
+        submitted.push(entry);
+      });
+    },
+    refuse: (code, reason) => new TalariaError(code, reason),
+  };
+  const settled = new Set<Submitted>();
+  return { host, submitted };
+}
+
+const set = (value: string): WriteRequest => ({
+  op: "set",
+  hashKey: Buffer.from("h"),
+  sortKey: Buffer.from("s"),
+  value: Buffer.from(value),
+  expireTs: 0,
+});
+
+const limits = (inFlight: number, updates = 256): CoalesceLimits => ({
+  writeCoalesceUpdatesMax: updates,
+  writeCoalesceBytesMax: 1 << 20,
+  writeCoalesceInFlightMax: inFlight,
+});
+
+/** Lets every pending immediate and promise reaction run. */
+const turns = async (n = 3): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe("WriteSequencer in-flight bound", () => {
+  it("holds a batch while the bound is reached and sends it, whole, when a mutation is answered", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(1));
+    const first = sequencer.enqueue(set("a"));
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"]],
+      "a lone write goes at once",
+    );
+    const held = [sequencer.enqueue(set("b")), sequencer.enqueue(set("c"))];
+    await turns();
+    held.push(sequencer.enqueue(set("d"))); // a later turn: still held, joins the same batch
+    await turns();
+    assert.equal(submitted.length, 1, "nothing leaves past the bound, however many turns pass");
+    submitted[0]?.answer();
+    assert.equal((await first).decree, 1);
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"], ["b", "c", "d"]],
+      "the held writes leave as one mutation, in arrival order, on the answer",
+    );
+    submitted[1]?.answer();
+    assert.deepEqual(
+      (await Promise.all(held)).map((r: WriteResult) => r.decree),
+      [2, 2, 2],
+    );
+    // Nothing in flight again: the next write goes alone, at once.
+    const alone = sequencer.enqueue(set("e"));
+    assert.equal(submitted.length, 3);
+    submitted[2]?.answer();
+    assert.equal((await alone).decree, 3);
+  });
+
+  it("lets a bound of 2 send a second batch at the end of its turn, and holds the third", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(2));
+    const writes = [sequencer.enqueue(set("a")), sequencer.enqueue(set("b"))];
+    await turns();
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"], ["b"]],
+    );
+    writes.push(sequencer.enqueue(set("c")));
+    await turns();
+    assert.equal(submitted.length, 2, "two in flight: the third batch waits");
+    submitted[1]?.answer(); // answers need not come in order for the bound to free a slot
+    await turns(1);
+    assert.deepEqual(submitted[2]?.values, ["c"]);
+    submitted[0]?.answer();
+    submitted[2]?.answer();
+    assert.deepEqual(
+      (await Promise.all(writes)).map((r) => r.decree),
+      [1, 2, 3],
+    );
+  });
+
+  it("sends a full batch at once whatever is in flight", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(1, 2));
+    const writes = ["a", "b", "c", "d", "e"].map((v) => sequencer.enqueue(set(v)));
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"], ["b", "c"], ["d", "e"]],
+    );
+    for (const s of submitted) s.answer();
+    assert.deepEqual(
+      (await Promise.all(writes)).map((r) => r.decree),
+      [1, 2, 2, 3, 3],
+    );
+  });
+
+  it("sends a held batch when the mutation in flight fails", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(1));
+    const first = sequencer.enqueue(set("a"));
+    const held = sequencer.enqueue(set("b"));
+    await turns();
+    assert.equal(submitted.length, 1);
+    submitted[0]?.fail(new TalariaError("ERR_INVALID_STATE", "lost the primary"));
+    await assert.rejects(first, /lost the primary/);
+    assert.deepEqual(submitted[1]?.values, ["b"], "the held batch is not stranded");
+    submitted[1]?.answer();
+    assert.equal((await held).decree, 2);
+  });
+
+  it("sends a held batch ahead of an atomic operation, which then waits for both", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(1));
+    const first = sequencer.enqueue(set("a"));
+    const held = sequencer.enqueue(set("b"));
+    const incr = sequencer.enqueue({
+      op: "incr",
+      hashKey: Buffer.from("h"),
+      sortKey: Buffer.from("n"),
+      increment: 1n,
+      expireTs: 0,
+    });
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"], ["b"]],
+      "the batch ahead of the atomic operation left at once, past the bound",
+    );
+    submitted[0]?.answer();
+    submitted[1]?.answer();
+    await Promise.all([first, held]);
+    sequencer.pump();
+    assert.equal(submitted.length, 3, "the incr evaluates once everything before it answered");
+    submitted[2]?.answer();
+    assert.equal((await incr).decree, 3);
+  });
+
+  it("refuses a held batch when the replica closes, and a later answer sends nothing", async () => {
+    const { host, submitted } = fakeHost();
+    const sequencer = new WriteSequencer(host, 100, limits(1));
+    const first = sequencer.enqueue(set("a"));
+    const held = sequencer.enqueue(set("b"));
+    sequencer.refuseAll("closed");
+    await assert.rejects(
+      held,
+      (e: unknown) => e instanceof TalariaError && e.code === "ERR_INVALID_STATE",
+    );
+    submitted[0]?.answer();
+    assert.equal((await first).decree, 1);
+    await turns();
+    assert.equal(submitted.length, 1);
+  });
+});
