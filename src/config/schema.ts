@@ -40,7 +40,7 @@ export const sections = {
         min: 1,
         max: 100_000,
         default: "10000",
-        doc: "Records one sweep step examines (bounds how long it holds the write lock).",
+        doc: "Records the sweep examines per `ttl_sweep_interval_ms`, resuming where it stopped. They are spread evenly over the interval in steps of at most 1,000 records, so a large budget does not stall writes.",
         usedBy: ["replica"],
       },
       rocksdb_multi_get_max_iteration_count: {

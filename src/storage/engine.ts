@@ -47,7 +47,7 @@ import {
   type StoredMeta,
   writeMeta,
 } from "./meta-store.ts";
-import { SWEEP_BUDGET_RECORDS_MAX, sweepRecords } from "./sweep.ts";
+import { SWEEP_BUDGET_RECORDS_MAX, SWEEP_STEP_RECORDS_MAX, sweepRecords } from "./sweep.ts";
 import type { ApplyContext, ApplyResult, CheckpointInfo, SweepResult } from "./types.ts";
 import { isNextDecree, validateApplyContext, validateMutation } from "./validate-mutation.ts";
 
@@ -85,6 +85,18 @@ function checkBudget(budget: number): void {
       { details: { limit: "SWEEP_BUDGET_RECORDS_MAX", value: budget } },
     );
   }
+}
+
+/** How the sweeper splits `budget` records per `intervalMs` into evenly spaced steps. */
+export function sweepSteps(options: SweeperOptions): {
+  stepRecords: number;
+  stepIntervalMs: number;
+} {
+  const steps = Math.ceil(options.budget / SWEEP_STEP_RECORDS_MAX);
+  return {
+    stepRecords: Math.floor(options.budget / steps),
+    stepIntervalMs: Math.max(1, Math.floor(options.intervalMs / steps)),
+  };
 }
 
 /** lmdb and file-system failures surface as ERR_FILE_OPERATION_FAILED; ours pass through. */
@@ -337,7 +349,13 @@ export class StorageEngine {
     return result;
   }
 
-  /** Runs `sweep` every `intervalMs` until stopSweeper() or close(); one step at a time. */
+  /**
+   * Until stopSweeper() or close(), examines up to `budget` records every `intervalMs`, in steps
+   * spread evenly over the interval: ceil(budget / SWEEP_STEP_RECORDS_MAX) steps of
+   * floor(budget / steps) records, one `sweep` each, one at a time (a step still running when the
+   * next is due makes that one skip). Spreading them keeps the sweep from taking the CPU from
+   * writes in bursts: each step runs synchronously on the main thread.
+   */
   startSweeper(options: SweeperOptions): void {
     this.checkOpen("startSweeper");
     checkBudget(options.budget);
@@ -345,7 +363,8 @@ export class StorageEngine {
       throw new TalariaError("ERR_INVALID_PARAMETERS", `sweeper intervalMs ${options.intervalMs}`);
     }
     if (this.sweeper !== undefined) throw invalidState("sweeper already running");
-    const timer = setInterval(() => this.sweeperTick(options.budget), options.intervalMs);
+    const { stepRecords, stepIntervalMs } = sweepSteps(options);
+    const timer = setInterval(() => this.sweeperTick(stepRecords), stepIntervalMs);
     timer.unref();
     this.sweeper = { timer, busy: false };
   }

@@ -22,6 +22,14 @@ import type { SweepResult } from "./types.ts";
 /** Most records one sweep step may examine: bounds the time a step holds the write lock. */
 export const SWEEP_BUDGET_RECORDS_MAX = 100_000;
 
+/**
+ * Most records one step of the background sweeper examines: each interval's budget is spread
+ * evenly over the interval in steps of at most this many (engine.ts, sweepSteps). A step is
+ * synchronous on the server's main thread; every replica sweeping 10,000 records at the same
+ * moment stalled writes for ≈ 1 s on a busy machine (bench:dup, 2026-11-22).
+ */
+export const SWEEP_STEP_RECORDS_MAX = 1_000;
+
 export interface SweepRecord {
   readonly key: Buffer;
   readonly value: Buffer;

@@ -24,6 +24,7 @@ it("docs/limits.md lists every named limit", () => {
     "sweepIntervalMs",
     "sweepBudget",
     "sweepBudgetRecordsMax",
+    "sweepStepRecordsMax",
     "replayBatchBytes",
   ];
   const missing = names.filter((name) => !documented.has(name));

@@ -4,6 +4,8 @@ import { describe, it, mock } from "node:test";
 import { makeTimetag } from "../../src/codec/timetag.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { isTalariaError } from "../../src/common/errors.ts";
+import { type StorageEngine, sweepSteps } from "../../src/storage/engine.ts";
+import { SWEEP_STEP_RECORDS_MAX } from "../../src/storage/sweep.ts";
 import {
   b,
   duplicate,
@@ -182,4 +184,74 @@ describe("StorageEngine.startSweeper", () => {
       mock.timers.reset();
     }
   });
+
+  it("spreads each interval's budget over steps of at most SWEEP_STEP_RECORDS_MAX", async () => {
+    assert.deepEqual(sweepSteps({ intervalMs: 60_000, budget: 10_000 }), {
+      stepRecords: 1_000,
+      stepIntervalMs: 6_000,
+    });
+    assert.deepEqual(sweepSteps({ intervalMs: 60_000, budget: 2_500 }), {
+      stepRecords: 833,
+      stepIntervalMs: 20_000,
+    });
+    assert.deepEqual(sweepSteps({ intervalMs: 1_000, budget: 10 }), {
+      stepRecords: 10,
+      stepIntervalMs: 1_000,
+    });
+    assert.deepEqual(sweepSteps({ intervalMs: 1, budget: 100_000 }), {
+      stepRecords: 1_000,
+      stepIntervalMs: 1,
+    });
+    mock.timers.enable({ apis: ["setInterval"] });
+    try {
+      await withTempDir(async (dir) => {
+        const clock = new ManualClock(START_US);
+        const engine = await openEngine(join(dir, "env"), clock, options);
+        const records = 2 * SWEEP_STEP_RECORDS_MAX + 10;
+        const expiresAt = engine.epochNow() + 1;
+        const updates = Array.from({ length: records }, (_, i) =>
+          put("h", `s${String(i).padStart(6, "0")}`, "v", expiresAt),
+        );
+        await engine.apply(mutation(1, updates, clock.nowUs()), LOCAL);
+        clock.advanceMs(5_000);
+        const steps = spyOnSweepSteps(engine);
+        // 2,001 records per 3,000 ms: 3 steps of 667 records, one every 1,000 ms.
+        engine.startSweeper({ intervalMs: 3_000, budget: 2 * SWEEP_STEP_RECORDS_MAX + 1 });
+        mock.timers.tick(999);
+        assert.deepEqual(steps.budgets, [], "no step before its time");
+        for (let step = 1; step <= 4; step++) {
+          const done = steps.next();
+          mock.timers.tick(step === 1 ? 1 : 1_000);
+          await done;
+          await new Promise((resolve) => setImmediate(resolve)); // the step has let go
+        }
+        assert.deepEqual(steps.budgets, [667, 667, 667, 667], "one step per tick, never a burst");
+        // The fourth step reached the last key after 9 records: every expired record is swept.
+        assert.equal(engine.stats.expiredSwept, records);
+        await engine.close();
+      });
+    } finally {
+      mock.timers.reset();
+    }
+  });
 });
+
+/** Records the budget of each sweep step; next() resolves when the next step has ended. */
+function spyOnSweepSteps(engine: StorageEngine): { budgets: number[]; next(): Promise<void> } {
+  const budgets: number[] = [];
+  let onEnd: (() => void) | undefined;
+  const original = engine.sweep.bind(engine);
+  engine.sweep = async (options) => {
+    budgets.push(options.budget);
+    const result = await original(options);
+    onEnd?.();
+    return result;
+  };
+  return {
+    budgets,
+    next: () =>
+      new Promise<void>((resolve) => {
+        onEnd = resolve;
+      }),
+  };
+}
