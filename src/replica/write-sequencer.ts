@@ -17,15 +17,16 @@
  *    update) that start while an earlier coalesced mutation is still unanswered are coalesced
  *    into one mutation, in arrival order, up to `CoalesceLimits` (Pegasus batches client writes
  *    the same way): one decree, one log record, one prepare per peer and one apply for the lot,
- *    all sharing one timestamp (after every duplicated entry's, which the clock observed).
+ *    all sharing one timestamp (after every duplicated entry's, which the clock observed). Every
+ *    write of a batch gets the same answer (a duplicate request its own stale count). A batch is
+ *    submitted before an atomic operation evaluates, so coalescing never reorders writes. Equal
+ *    timestamps are safe for last-write-wins: the updates of one mutation apply in order on every
+ *    cluster (storage/apply.ts).
  *  - At most `writeCoalesceInFlightMax` coalesced mutations are unanswered at once, except that a
  *    full batch and a batch ahead of an atomic operation leave at once: a batch that is not full
  *    leaves at the end of its event-loop turn while fewer are in flight, otherwise when one of
  *    them is answered (or fails). So under load batches grow instead of mutations multiplying,
- *    and no batch is held once nothing is in flight. Every write of a batch gets the same answer (a duplicate request its own
- *    stale count). A batch is submitted before an atomic operation evaluates, so coalescing never
- *    reorders writes. Equal timestamps are safe for last-write-wins: the updates of one mutation
- *    apply in order on every cluster (storage/apply.ts).
+ *    and no batch is held once nothing is in flight.
  */
 import { type Update, UpdateKind } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
