@@ -186,22 +186,16 @@ describe("StorageEngine.startSweeper", () => {
   });
 
   it("spreads each interval's budget over steps of at most SWEEP_STEP_RECORDS_MAX", async () => {
-    assert.deepEqual(sweepSteps({ intervalMs: 60_000, budget: 10_000 }), {
-      stepRecords: 1_000,
-      stepIntervalMs: 6_000,
-    });
-    assert.deepEqual(sweepSteps({ intervalMs: 60_000, budget: 2_500 }), {
-      stepRecords: 833,
-      stepIntervalMs: 20_000,
-    });
-    assert.deepEqual(sweepSteps({ intervalMs: 1_000, budget: 10 }), {
-      stepRecords: 10,
-      stepIntervalMs: 1_000,
-    });
-    assert.deepEqual(sweepSteps({ intervalMs: 1, budget: 100_000 }), {
-      stepRecords: 1_000,
-      stepIntervalMs: 1,
-    });
+    // [intervalMs, budget] → [stepRecords, stepIntervalMs]
+    const cases: [number, number, number, number][] = [
+      [60_000, 10_000, 1_000, 6_000],
+      [60_000, 2_500, 833, 20_000],
+      [1_000, 10, 10, 1_000],
+      [1, 100_000, 1_000, 1],
+    ];
+    for (const [intervalMs, budget, stepRecords, stepIntervalMs] of cases) {
+      assert.deepEqual(sweepSteps({ intervalMs, budget }), { stepRecords, stepIntervalMs });
+    }
     mock.timers.enable({ apis: ["setInterval"] });
     try {
       await withTempDir(async (dir) => {
