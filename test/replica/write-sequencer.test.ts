@@ -69,6 +69,15 @@ const limits = (inFlight: number, updates = 256): CoalesceLimits => ({
   writeCoalesceInFlightMax: inFlight,
 });
 
+/** A bound of 1 with write "a" in flight (decree 1) and write "b" held behind it. */
+function oneInFlightOneHeld() {
+  const { host, submitted } = fakeHost();
+  const sequencer = new WriteSequencer(host, 100, limits(1));
+  const first = sequencer.enqueue(set("a"));
+  const held = sequencer.enqueue(set("b"));
+  return { submitted, sequencer, first, held };
+}
+
 /** Lets every pending immediate and promise reaction run. */
 const turns = async (n = 3): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -147,10 +156,7 @@ describe("WriteSequencer in-flight bound", () => {
   });
 
   it("sends a held batch when the mutation in flight fails", async () => {
-    const { host, submitted } = fakeHost();
-    const sequencer = new WriteSequencer(host, 100, limits(1));
-    const first = sequencer.enqueue(set("a"));
-    const held = sequencer.enqueue(set("b"));
+    const { submitted, first, held } = oneInFlightOneHeld();
     await turns();
     assert.equal(submitted.length, 1);
     submitted[0]?.fail(new TalariaError("ERR_INVALID_STATE", "lost the primary"));
@@ -161,10 +167,7 @@ describe("WriteSequencer in-flight bound", () => {
   });
 
   it("sends a held batch ahead of an atomic operation, which then waits for both", async () => {
-    const { host, submitted } = fakeHost();
-    const sequencer = new WriteSequencer(host, 100, limits(1));
-    const first = sequencer.enqueue(set("a"));
-    const held = sequencer.enqueue(set("b"));
+    const { submitted, sequencer, first, held } = oneInFlightOneHeld();
     const incr = sequencer.enqueue({
       op: "incr",
       hashKey: Buffer.from("h"),
@@ -187,10 +190,7 @@ describe("WriteSequencer in-flight bound", () => {
   });
 
   it("refuses a held batch when the replica closes, and a later answer sends nothing", async () => {
-    const { host, submitted } = fakeHost();
-    const sequencer = new WriteSequencer(host, 100, limits(1));
-    const first = sequencer.enqueue(set("a"));
-    const held = sequencer.enqueue(set("b"));
+    const { submitted, sequencer, first, held } = oneInFlightOneHeld();
     sequencer.refuseAll("closed");
     await assert.rejects(
       held,
