@@ -310,6 +310,9 @@ export class DuplicationAgent {
             );
           },
         },
+        ...(this.deps.metrics === undefined
+          ? {}
+          : { timings: this.deps.metrics.timings(dup.dupid) }),
       },
     );
     const untrackMetrics =

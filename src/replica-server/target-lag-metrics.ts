@@ -5,8 +5,7 @@
  */
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { DuplicateEntry } from "../codec/mutation.ts";
-
-const LAG_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+import { DUP_LAG_BUCKETS_SECONDS } from "../duplication/index.ts";
 
 export class TargetLagMetrics {
   private readonly lag: Histogram;
@@ -18,7 +17,7 @@ export class TargetLagMetrics {
     this.lag = new Histogram({
       name: "talaria_dup_time_lag_seconds",
       help: "Target side: time from the source write to its apply here, per duplicated entry",
-      buckets: LAG_BUCKETS_SECONDS,
+      buckets: [...DUP_LAG_BUCKETS_SECONDS],
       registers: [registry],
     });
     this.lagging = new Counter({

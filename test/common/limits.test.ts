@@ -26,6 +26,8 @@ it("docs/limits.md lists every named limit", () => {
     "sweepBudgetRecordsMax",
     "sweepStepRecordsMax",
     "replayBatchBytes",
+    "retentionMarksMax",
+    "ackLagMarksMax",
   ];
   const missing = names.filter((name) => !documented.has(name));
   assert.deepEqual(missing, []);

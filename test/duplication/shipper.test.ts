@@ -220,6 +220,40 @@ describe("DuplicationShipper", () => {
     await shipper.close();
   });
 
+  it("times each request's round trip and each mutation from its commit to its acknowledgement", async () => {
+    const log = memoryLog([mutation(1, [put("old", "s")])]);
+    const clock = new ManualClock(1000);
+    const roundTrips: number[] = [];
+    const lags: number[] = [];
+    const shipper = new DuplicationShipper(options, {
+      log,
+      // The remote takes 7 ms of the test's clock to answer each request.
+      remote: remote(1, async () => clock.advanceMs(7)),
+      deadLetters: new MemoryDeadLetterStore(),
+      init: { confirmedDecree: 0, targetPartitionCount: 1, failMode: "FAIL_SLOW", status: "start" },
+      timeClock: clock,
+      clock,
+      timings: {
+        shipAcknowledged: (ms) => roundTrips.push(ms),
+        mutationsAcknowledged: (ms, count) => {
+          for (let i = 0; i < count; i++) lags.push(ms);
+        },
+      },
+    });
+    await drive(shipper, clock, () => shipper.snapshot().lastDecree === 1);
+    assert.deepEqual(lags, [], "decree 1 was committed before the shipper first looked");
+    log.mutations.push(mutation(2, [put("a", "s")]), mutation(3, [put("b", "s")]));
+    await drive(shipper, clock, () => shipper.snapshot().lastDecree === 3);
+    assert.ok(roundTrips.length >= 2 && roundTrips.every((ms) => ms === 7), `${roundTrips}`);
+    assert.equal(lags.length, 2, "decrees 2 and 3, once each");
+    // Seen at a tick, loaded at the next one at the latest (5 ms apart), then one round trip.
+    assert.ok(
+      lags.every((ms) => ms >= 7 && ms <= 5 + 7 + 5),
+      `${lags}`,
+    );
+    await shipper.close();
+  });
+
   it("maps meta's statuses", () => {
     assert.equal(runStatusOf("DS_LOG"), "start");
     assert.equal(runStatusOf("DS_PAUSE"), "pause");
@@ -256,7 +290,14 @@ describe("DuplicationMetrics", () => {
     assert.match(text, /talaria_dup_unshipped_mutations\{dupid="7",gpid="1.0"\} 0/);
     assert.match(text, /talaria_dup_confirmed_decree\{dupid="7",gpid="1.0"\} 1/);
     untrack();
-    assert.doesNotMatch(await registry.metrics(), /dupid="7"/);
+    assert.doesNotMatch(await registry.metrics(), /gpid="1.0"/);
+    const timings = metrics.timings(7);
+    timings.shipAcknowledged?.(40);
+    timings.mutationsAcknowledged?.(120, 3);
+    const latencies = await registry.metrics();
+    assert.match(latencies, /talaria_dup_ship_seconds_bucket\{le="0.05",dupid="7"\} 1/);
+    assert.match(latencies, /talaria_dup_commit_to_ack_seconds_bucket\{le="0.1",dupid="7"\} 0/);
+    assert.match(latencies, /talaria_dup_commit_to_ack_seconds_bucket\{le="0.15",dupid="7"\} 3/);
     await shipper.close();
   });
 });

@@ -97,15 +97,23 @@ async function backlog(): Promise<{ total: number; series: number }> {
   return { total, series };
 }
 
-/** Observations of beta's lag histogram at or under `le` seconds, over beta's replica servers. */
-async function lagCountAtMost(le: string): Promise<number> {
-  let count = 0;
-  for (const server of cluster("beta").processes.filter((p) => p.role === "replica")) {
+/**
+ * Observations of histogram `name` at or under `le` seconds, over a cluster's replica servers;
+ * undefined when no server has that bucket (nothing observed yet, or no such bound).
+ */
+async function countAtMost(
+  clusterName: string,
+  name: string,
+  le: string,
+): Promise<number | undefined> {
+  let count: number | undefined;
+  for (const server of cluster(clusterName).processes.filter((p) => p.role === "replica")) {
     const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-    const line = text
-      .split("\n")
-      .find((l) => l.startsWith(`talaria_dup_time_lag_seconds_bucket{le="${le}"}`));
-    count += Number(line?.slice(line.lastIndexOf(" ") + 1) ?? 0);
+    for (const line of text.split("\n")) {
+      if (line.startsWith(`${name}_bucket{`) && line.includes(`le="${le}"`)) {
+        count = (count ?? 0) + Number(line.slice(line.lastIndexOf(" ") + 1));
+      }
+    }
   }
   return count;
 }
@@ -265,8 +273,25 @@ it("a 10 s link cut under write load: the backlog rises, then every acknowledged
 it("a 30 ms one-way delay and a 256 KB/s bandwidth limit: every write arrives, none sooner than the delay", async (t) => {
   proxy.setDelay(30);
   proxy.setBandwidth(256 * 1024);
-  // Entries applied from now on crossed the delayed link: none may show a lag under 25 ms.
-  const fastBefore = await lagCountAtMost("0.025");
+  // Entries applied from now on crossed the delayed link: none may show a lag under 20 ms on
+  // the target; on the source, no request or mutation may be acknowledged within 50 ms (a round
+  // trip is 60). Counts that do not move while others grow: the +Inf buckets must grow.
+  const fast = () =>
+    Promise.all([
+      countAtMost("beta", "talaria_dup_time_lag_seconds", "0.02"),
+      countAtMost("alpha", "talaria_dup_ship_seconds", "0.05"),
+      countAtMost("alpha", "talaria_dup_commit_to_ack_seconds", "0.05"),
+    ]);
+  const all = () =>
+    Promise.all(
+      [
+        ["beta", "talaria_dup_time_lag_seconds"],
+        ["alpha", "talaria_dup_ship_seconds"],
+        ["alpha", "talaria_dup_commit_to_ack_seconds"],
+      ].map(([c, name]) => countAtMost(c as string, name as string, "+Inf")),
+    );
+  const fastBefore = await fast();
+  const allBefore = await all();
   const load = writeLoad("slow");
   let acked: Acked[] = [];
   try {
@@ -277,7 +302,20 @@ it("a 30 ms one-way delay and a 256 KB/s bandwidth limit: every write arrives, n
   assert.ok(acked.length > 50, `only ${acked.length} writes acknowledged`);
   await assertAllOnBeta("slow", acked);
   await eventually("the backlog back to 0", 30_000, async () => (await backlog()).total === 0);
-  const fastAfter = await lagCountAtMost("0.025");
-  assert.equal(fastAfter, fastBefore, "no entry applied faster than the link's one-way delay");
+  const fastAfter = await fast();
+  const allAfter = await all();
+  t.diagnostic(`observations ${allBefore.join("/")} → ${allAfter.join("/")}`);
+  for (const [i, what] of ["target lag", "source round trip", "source commit → ack"].entries()) {
+    assert.ok((allAfter[i] ?? 0) > (allBefore[i] ?? 0), `${what}: nothing observed`);
+  }
+  assert.ok(
+    fastAfter.every((count) => count !== undefined),
+    "the bounds compared are buckets of the histograms",
+  );
+  assert.deepEqual(
+    fastAfter,
+    fastBefore.map((count) => count ?? 0),
+    "nothing faster than the link's delay allows",
+  );
   t.diagnostic(`${acked.length} writes, proxy ${JSON.stringify(proxy.counters())}`);
 });

@@ -1,4 +1,6 @@
 /** The source side of duplication: the pure core, its runtime, ports and dead-letter stores. */
+
+export { ACK_LAG_MARKS_MAX, AckLagMarks, type AckLagObserver } from "./ack-lag.ts";
 export {
   DUPLICATE_ENTRY_HEADER_BYTES,
   duplicateEntryBytes,
@@ -41,7 +43,7 @@ export {
   openFloor,
   type ResyncReport,
 } from "./full-sync-plan.ts";
-export { DuplicationMetrics } from "./metrics.ts";
+export { DUP_LAG_BUCKETS_SECONDS, DuplicationMetrics } from "./metrics.ts";
 export {
   FailMode,
   isFailMode,
@@ -84,6 +86,7 @@ export {
   type RemoteTableWithCount,
   runStatusOf,
   type ShipperReports,
+  type ShipperTimings,
   shipperDefaults,
 } from "./shipper.ts";
 export { DuplicationSourceCore, minGcHoldDecree, type SourceInit } from "./source-core.ts";

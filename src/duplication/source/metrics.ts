@@ -1,10 +1,21 @@
 /**
  * Prometheus metrics of the duplication source side (names `talaria_dup_<what>_<unit>`), labelled
- * by duplication id and source partition. Like ReplicaMetrics, everything is read from each
- * tracked shipper's snapshot when /metrics is scraped: the shipping path pays nothing.
+ * by duplication id and source partition. Like ReplicaMetrics, counters and gauges are read from
+ * each tracked shipper's snapshot when /metrics is scraped: the shipping path pays nothing. The
+ * two latency histograms (labelled by duplication id only) are observed as shipping happens.
  */
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ShipperTimings } from "./shipper.ts";
 import type { SourceSnapshot, SourceStats } from "./source-stats.ts";
+
+/**
+ * Buckets of the duplication lag histograms, source and target side: fine up to a second (the
+ * range of a healthy link, and of the bench's 100 ms goal), coarse up to an hour (an outage).
+ */
+export const DUP_LAG_BUCKETS_SECONDS: readonly number[] = [
+  0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60, 300,
+  3600,
+];
 
 type SnapshotSource = () => SourceSnapshot;
 type Labels = { dupid: string; gpid: string };
@@ -57,9 +68,27 @@ const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number]
 
 export class DuplicationMetrics {
   private readonly sources = new Map<string, { labels: Labels; source: SnapshotSource }>();
+  private readonly ackLag: Histogram<"dupid">;
+  private readonly shipRoundTrip: Histogram<"dupid">;
 
   constructor(registry: Registry) {
     const registers = [registry];
+    const latency = (name: string, help: string) =>
+      new Histogram({
+        name,
+        help,
+        labelNames: ["dupid"],
+        buckets: [...DUP_LAG_BUCKETS_SECONDS],
+        registers,
+      });
+    this.ackLag = latency(
+      "talaria_dup_commit_to_ack_seconds",
+      "Source side: time from the primary seeing a mutation committed to the remote acknowledging all of it, per mutation",
+    );
+    this.shipRoundTrip = latency(
+      "talaria_dup_ship_seconds",
+      "Source side: DUPLICATE request round trip, sent to acknowledged (failed requests not counted)",
+    );
     const sources = this.sources;
     for (const [name, help, field] of COUNTERS) {
       new Counter({
@@ -86,6 +115,17 @@ export class DuplicationMetrics {
         },
       });
     }
+  }
+
+  /** The latency observations of duplication `dupid`'s shippers. */
+  timings(dupid: number): ShipperTimings {
+    const labels = { dupid: String(dupid) };
+    return {
+      shipAcknowledged: (ms) => this.shipRoundTrip.observe(labels, ms / 1000),
+      mutationsAcknowledged: (ms, count) => {
+        for (let i = 0; i < count; i++) this.ackLag.observe(labels, ms / 1000);
+      },
+    };
   }
 
   /** Reports `source` under (dupid, gpid) until the returned function is called. */

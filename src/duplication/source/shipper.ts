@@ -20,6 +20,7 @@ import { isTalariaError, TalariaError } from "../../common/errors.ts";
 import { type Logger, silentLogger } from "../../common/logger.ts";
 import { monotonicClock } from "../../common/monotonic-clock.ts";
 import { systemTickTimer, type TickTimer } from "../../replica/index.ts";
+import { AckLagMarks } from "./ack-lag.ts";
 import type { DeadLetterStore } from "./dead-letter-store.ts";
 import type {
   DuplicationError,
@@ -56,6 +57,14 @@ export interface ShipperReports {
   onLogTruncated?(reason: LogTruncatedReason, firstMissingDecree: number, message: string): void;
 }
 
+/** Where the time of shipping goes (metrics.ts turns these into histograms). */
+export interface ShipperTimings {
+  /** A DUPLICATE request was acknowledged `ms` after it was sent (failed requests not counted). */
+  shipAcknowledged?(ms: number): void;
+  /** `count` mutations were acknowledged (or dead-lettered) `ms` after they were seen committed. */
+  mutationsAcknowledged?(ms: number, count: number): void;
+}
+
 export interface RemoteTableWithCount extends RemoteTable {
   /** The remote table's partition count (asked when it is not known yet). */
   partitionCount(timeoutMs: number): Promise<number>;
@@ -73,6 +82,7 @@ export interface DuplicationShipperDeps {
   readonly clock?: Clock;
   readonly timer?: TickTimer;
   readonly reports?: ShipperReports;
+  readonly timings?: ShipperTimings;
 }
 
 export const shipperDefaults = {
@@ -98,6 +108,7 @@ export class DuplicationShipper {
   private lookupFailures = 0;
   private remoteError: DuplicationError | undefined;
   private wasStalled = false;
+  private readonly ackLag = new AckLagMarks();
 
   constructor(
     options: DuplicationShipperOptions,
@@ -158,15 +169,19 @@ export class DuplicationShipper {
 
   private feedLogState(): void {
     const snapshot = this.core.snapshot();
+    const committedDecree = this.deps.log.committedDecree();
+    this.ackLag.committed(committedDecree, this.timeClock.nowMs());
     this.feed({
       type: "LOG_STATE",
-      committedDecree: this.deps.log.committedDecree(),
+      committedDecree,
       retainedBytes: this.deps.log.retainedBytesFrom(snapshot.confirmedDecree + 1),
     });
   }
 
   /** Meta persisted `confirmedDecree` (duplication sync reply). */
   confirm(confirmedDecree: number): void {
+    // Up to what this shipper reported this skips nothing; beyond it, another primary shipped.
+    this.ackLag.skipThrough(confirmedDecree);
     this.feed({ type: "CONFIRMED", confirmedDecree });
   }
 
@@ -259,6 +274,9 @@ export class DuplicationShipper {
         return;
       case "PROGRESS":
         this.log.debug({ lastDecree: action.lastDecree }, "duplication progress");
+        this.ackLag.acknowledged(action.lastDecree, this.timeClock.nowMs(), (ms, count) =>
+          this.report(() => this.deps.timings?.mutationsAcknowledged?.(ms, count)),
+        );
         this.report(() => this.deps.reports?.onProgress?.(action.lastDecree));
         return;
       case "PAUSED_WITH_ERROR":
@@ -318,6 +336,7 @@ export class DuplicationShipper {
   }
 
   private async ship(action: Extract<SourceAction, { type: "SHIP" }>): Promise<SourceEvent> {
+    const sentAtMs = this.timeClock.nowMs();
     try {
       await withTimeout(
         this.deps.remote.duplicate(action.targetPartition, action.entries, {
@@ -327,6 +346,8 @@ export class DuplicationShipper {
         // The remote port keeps its own deadline; this only guards against one that never settles.
         this.shipTimeoutMs * 2,
       );
+      const roundTripMs = this.timeClock.nowMs() - sentAtMs;
+      this.report(() => this.deps.timings?.shipAcknowledged?.(roundTripMs));
       return { type: "SHIP_ACKED", shipId: action.shipId };
     } catch (error) {
       const count = remotePartitionCount(error);
