@@ -1,8 +1,9 @@
 /**
  * What bench:dup reads from the servers' Prometheus /metrics: on the source's replica servers the
- * duplication's per-partition gauges and counters (talaria_dup_*, docs/duplication.md), on the
- * target's the lag histogram talaria_dup_time_lag_seconds. Readings are cumulative; a phase uses
- * the difference of two.
+ * duplication's per-partition gauges and counters (talaria_dup_*, docs/duplication.md) and its
+ * latency histograms (commit → acknowledged, request round trip), on the target's the lag
+ * histogram talaria_dup_time_lag_seconds. Readings are cumulative; a phase uses the difference
+ * of two.
  */
 
 const SCRAPE_TIMEOUT_MS = 5000;
@@ -108,16 +109,20 @@ export async function readSource(
   return { atMs: performance.now(), shippedEntries, emptyLoads, backlog, unshipped, partitions };
 }
 
-/** Cumulative counts of the target's lag histogram by bucket upper bound (seconds; +Inf last). */
+/** Cumulative counts of a histogram by bucket upper bound (seconds; +Inf last). */
 export interface LagHistogram {
   readonly bounds: readonly number[];
   readonly counts: readonly number[];
 }
 
-export async function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogram> {
+/** Histogram `name` summed over the servers (and over its label values). */
+export async function readHistogram(
+  httpPorts: readonly number[],
+  name: string,
+): Promise<LagHistogram> {
   const byBound = new Map<number, number>();
   for (const sample of (await Promise.all(httpPorts.map(scrape))).flat()) {
-    if (sample.name !== "talaria_dup_time_lag_seconds_bucket") continue;
+    if (sample.name !== `${name}_bucket`) continue;
     const le = sample.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(sample.labels.le);
     byBound.set(le, (byBound.get(le) ?? 0) + sample.value);
   }
@@ -125,15 +130,54 @@ export async function readTargetLag(httpPorts: readonly number[]): Promise<LagHi
   return { bounds, counts: bounds.map((b) => byBound.get(b) ?? 0) };
 }
 
+/** The target's lag histogram: source timestamp → apply, per entry. */
+export function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogram> {
+  return readHistogram(httpPorts, "talaria_dup_time_lag_seconds");
+}
+
+/** The source's two: commit seen → target acknowledged per mutation, and per-request round trip. */
+export async function readSourceTimings(
+  httpPorts: readonly number[],
+): Promise<{ readonly commitToAck: LagHistogram; readonly ship: LagHistogram }> {
+  const [commitToAck, ship] = await Promise.all([
+    readHistogram(httpPorts, "talaria_dup_commit_to_ack_seconds"),
+    readHistogram(httpPorts, "talaria_dup_ship_seconds"),
+  ]);
+  return { commitToAck, ship };
+}
+
+function bucketDeltas(before: LagHistogram, after: LagHistogram): number[] {
+  return after.bounds.map((bound, i) => {
+    const j = before.bounds.indexOf(bound);
+    return (after.counts[i] ?? 0) - (j < 0 ? 0 : (before.counts[j] ?? 0));
+  });
+}
+
+/**
+ * Quantile `q` (ms) of the observations made between two readings, interpolated linearly inside
+ * its bucket as Prometheus's histogram_quantile does: an estimate, exact to the bucket.
+ */
+export function histogramQuantileMs(before: LagHistogram, after: LagHistogram, q: number): number {
+  const cumulative = bucketDeltas(before, after);
+  const total = cumulative.at(-1) ?? 0;
+  if (total <= 0) return Number.NaN;
+  const rank = q * total;
+  const index = cumulative.findIndex((count) => count >= rank);
+  const upper = after.bounds[index] ?? Number.NaN;
+  const lower = index > 0 ? (after.bounds[index - 1] ?? 0) : 0;
+  if (upper === Number.POSITIVE_INFINITY) return lower * 1000;
+  const below = index > 0 ? (cumulative[index - 1] ?? 0) : 0;
+  const inBucket = (cumulative[index] ?? 0) - below;
+  const fraction = inBucket > 0 ? (rank - below) / inBucket : 1;
+  return (lower + (upper - lower) * fraction) * 1000;
+}
+
 /**
  * The bucket bound (ms) under which fraction `q` of the observations made between two readings
  * fall: the histogram only says "≤ bound", so this is an upper bound, not an estimate.
  */
 export function lagBucketMs(before: LagHistogram, after: LagHistogram, q: number): number {
-  const deltas = after.bounds.map((bound, i) => {
-    const j = before.bounds.indexOf(bound);
-    return (after.counts[i] ?? 0) - (j < 0 ? 0 : (before.counts[j] ?? 0));
-  });
+  const deltas = bucketDeltas(before, after);
   const total = deltas.at(-1) ?? 0;
   if (total <= 0) return Number.NaN;
   const index = deltas.findIndex((count) => count >= q * total);

@@ -10,8 +10,10 @@ import type { DupBench } from "./dup-cluster.ts";
 import { LagProber, OpenLoopWriter, type WriterResult } from "./dup-load.ts";
 import {
   histogramCount,
+  histogramQuantileMs,
   lagBucketMs,
   readSource,
+  readSourceTimings,
   readTargetLag,
   type SourceReading,
 } from "./dup-metrics.ts";
@@ -85,6 +87,12 @@ export interface RatePhase {
   readonly histogramP50Ms: number;
   readonly histogramP99Ms: number;
   readonly histogramCount: number;
+  /** Source side (talaria_dup_commit_to_ack_seconds): commit seen → target acknowledged, ms. */
+  readonly commitToAckP50Ms: number;
+  readonly commitToAckP99Ms: number;
+  /** Source side (talaria_dup_ship_seconds): DUPLICATE request round trip, ms. */
+  readonly shipP50Ms: number;
+  readonly shipP99Ms: number;
   readonly backlogMax: number;
   readonly unshippedMax: number;
   readonly shippedPerSec: number;
@@ -112,6 +120,7 @@ export async function runRatePhase(
     onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
   });
   const lagBefore = await readTargetLag(bench.targetHttpPorts);
+  const timingsBefore = await readSourceTimings(bench.sourceHttpPorts);
   const before = await readSource(bench.sourceHttpPorts, bench.dupid);
   const cpu = cpuMeter(bench);
   prober.start();
@@ -134,6 +143,9 @@ export async function runRatePhase(
   await sleep(PROBE_POLL_MS * 5);
   const lag = await prober.stop();
   const lagAfter = await readTargetLag(bench.targetHttpPorts);
+  const timingsAfter = await readSourceTimings(bench.sourceHttpPorts);
+  const quantile = (pick: "commitToAck" | "ship", q: number) =>
+    histogramQuantileMs(timingsBefore[pick], timingsAfter[pick], q);
   return {
     delayMs: spec.delayMs,
     label: spec.label,
@@ -142,6 +154,10 @@ export async function runRatePhase(
     histogramP50Ms: lagBucketMs(lagBefore, lagAfter, 0.5),
     histogramP99Ms: lagBucketMs(lagBefore, lagAfter, 0.99),
     histogramCount: histogramCount(lagBefore, lagAfter),
+    commitToAckP50Ms: quantile("commitToAck", 0.5),
+    commitToAckP99Ms: quantile("commitToAck", 0.99),
+    shipP50Ms: quantile("ship", 0.5),
+    shipP99Ms: quantile("ship", 0.99),
     backlogMax,
     unshippedMax,
     shippedPerSec:

@@ -8,7 +8,8 @@
  *    sustains (measured right before its phase, closed loop), each for a window. Lag is measured end to end: about
  *    50 acknowledged writes a second are polled for on the target every 10 ms, and a write's lag
  *    is the time from its acknowledgement on the source to the first read that finds it on the
- *    target. The target's own histogram (source timestamp → apply, bucketed) is shown beside it.
+ *    target. The target's own histogram (source timestamp → apply, bucketed) is shown beside it,
+ *    and the source's (commit seen → target acknowledged per mutation; request round trip).
  *    Also: backlog max, shipped entries/s, CPU of each cluster.
  *  - a cut phase: writes at a fixed rate, the link cut for a while, then healed: catch-up rate
  *    (entries/s the target acknowledged until everything committed before the heal was shipped),
@@ -107,7 +108,7 @@ function parseOptions(): DupOptions {
 
 function describeRate(p: RatePhase): string {
   const w = p.writes;
-  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
+  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; source commit → ack p50 ${p.commitToAckP50Ms.toFixed(1)} p99 ${p.commitToAckP99Ms.toFixed(1)} ms, round trip p50 ${p.shipP50Ms.toFixed(1)} p99 ${p.shipP99Ms.toFixed(1)} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
 }
 
 function describeCut(c: CutPhase): string {
