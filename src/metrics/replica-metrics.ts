@@ -15,6 +15,9 @@ export interface ReplicaStatsSnapshot {
   readonly plogAppendedRecords: number;
   readonly plogFsyncs: number;
   readonly plogBytesWritten: number;
+  /** Reads of the private log (duplication, learning), and those its tail cache answered. */
+  readonly plogReads: number;
+  readonly plogTailCacheReads: number;
   readonly expiredSwept: number;
   readonly tombstonesCollected: number;
   readonly staleEntriesSkipped: number;
@@ -110,6 +113,12 @@ export class ReplicaMetrics {
       "talaria_plog_written_bytes_total",
       "Bytes written to the private log",
       (s) => s.plogBytesWritten,
+    );
+    counter("talaria_plog_reads_total", "Reads of the private log", (s) => s.plogReads);
+    counter(
+      "talaria_plog_tail_cache_reads_total",
+      "Reads of the private log answered from its in-memory tail, without a file read",
+      (s) => s.plogTailCacheReads,
     );
     counter(
       "talaria_storage_expired_swept_total",

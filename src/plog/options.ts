@@ -30,6 +30,11 @@ export interface PrivateLogOptions {
   readonly payloadBytesMax?: number;
   /** One seek point per this many segment bytes (64 KiB): seek cost vs. index memory. */
   readonly indexIntervalBytes?: number;
+  /**
+   * Newest record bytes kept in memory for readers of the tail (1 MiB; 0 = none): a duplication
+   * shipper reading what was just committed then reads no file (tail-cache.ts).
+   */
+  readonly tailCacheBytes?: number;
   /** fdatasync after each flush; only tests turn it off. */
   readonly fsync?: boolean;
   readonly logger?: Logger;
@@ -43,6 +48,7 @@ export interface ResolvedPrivateLogOptions {
   readonly blockedAppendsMax: number;
   readonly payloadBytesMax: number;
   readonly indexIntervalBytes: number;
+  readonly tailCacheBytes: number;
   readonly fsync: boolean;
   readonly readOnly: boolean;
   readonly logger: Logger;
@@ -67,6 +73,7 @@ export const defaultPrivateLogOptions = {
   blockedAppendsMax: 10_000,
   payloadBytesMax: 16 * MiB,
   indexIntervalBytes: 64 * 1024,
+  tailCacheBytes: MiB,
   fsync: true,
 } as const;
 
@@ -116,6 +123,14 @@ export function resolveOptions(options: PrivateLogOptions): ResolvedPrivateLogOp
       options.indexIntervalBytes ?? d.indexIntervalBytes,
       Number.MAX_SAFE_INTEGER,
     ),
+    tailCacheBytes:
+      options.tailCacheBytes === 0
+        ? 0
+        : positiveInteger(
+            "tailCacheBytes",
+            options.tailCacheBytes ?? d.tailCacheBytes,
+            Number.MAX_SAFE_INTEGER,
+          ),
     fsync: options.fsync ?? d.fsync,
     readOnly: options.readOnly ?? false,
     logger: options.logger ?? silentLogger,

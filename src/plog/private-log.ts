@@ -38,6 +38,7 @@ import { ReadGate } from "./read-gate.ts";
 import { type OpenReport, recoverLog } from "./recovery.ts";
 import type { SegmentTable } from "./segment-table.ts";
 import { type PrivateLogStats, type RandomBytes, SegmentWriter } from "./segment-writer.ts";
+import { TailCache } from "./tail-cache.ts";
 import { type RewriteDeps, resetSegments, truncateSegments } from "./truncation.ts";
 
 export interface ReadOptions {
@@ -100,6 +101,7 @@ export class PrivateLog {
   private readonly ledger: DecreeLedger;
   private readonly rewrite: RewriteDeps;
   private readonly gate = new ReadGate();
+  private readonly tail: TailCache;
   /** Truncations and resets called and not yet settled; GC waits them out. */
   private rewritesPending = 0;
   /** Segment deletions of GC calls in progress; a truncation or reset waits them out. */
@@ -115,7 +117,16 @@ export class PrivateLog {
     this.fs = fs;
     this.table = recovered.table;
     this.openReport = recovered.report;
-    this.counters = { appends: 0, flushes: 0, bytesWritten: 0, truncations: 0, resets: 0 };
+    this.counters = {
+      appends: 0,
+      flushes: 0,
+      bytesWritten: 0,
+      truncations: 0,
+      resets: 0,
+      reads: 0,
+      tailCacheReads: 0,
+    };
+    this.tail = new TailCache(options.tailCacheBytes);
     this.writer = new SegmentWriter(options, {
       fs,
       table: this.table,
@@ -202,8 +213,8 @@ export class PrivateLog {
   }
 
   /**
-   * Appends one record; resolves once it is durable. `payload` is referenced, not copied, until
-   * then: do not modify it. Rejects ERR_INVALID_STATE for a decree that does not increase or a
+   * Appends one record; resolves once it is durable. `payload` is referenced, not copied (until
+   * then, and afterwards while the tail cache keeps it): do not modify it. Rejects ERR_INVALID_STATE for a decree that does not increase or a
    * closed log, ERR_LIMIT_EXCEEDED for a payload over payloadBytesMax, ERR_BUSY when it would
    * have to wait behind blockedAppendsMax others (nothing changes: retry later), and
    * ERR_FILE_OPERATION_FAILED when a write fails (then and for every append after). A read-only
@@ -244,6 +255,7 @@ export class PrivateLog {
     let ticket = 0;
     if (this.committer.failedWith === null) {
       ticket = this.ledger.append(decree);
+      this.tail.append({ decree, payload });
       this.counters.appends += 1;
     }
     return this.committer.submit({ decree, payload, ticket }, bytes);
@@ -276,6 +288,7 @@ export class PrivateLog {
     let work = async (): Promise<void> => {};
     if (this.committer.failedWith === null) {
       const outcome = this.ledger.truncateAfter(afterDecree);
+      this.tail.truncateAfter(afterDecree);
       this.counters.truncations += 1;
       if (outcome === "tail") {
         work = () => truncateSegments(this.rewrite, afterDecree);
@@ -303,6 +316,7 @@ export class PrivateLog {
     this.committer.checkAdmission(0);
     if (this.committer.failedWith === null) {
       this.ledger.resetTo(decree);
+      this.tail.reset();
       this.counters.resets += 1;
       this.options.logger.info({ dir: this.options.dir, decree }, "plog: resetting");
     }
@@ -313,7 +327,8 @@ export class PrivateLog {
    * Durable records with decree >= fromDecree (and <= toDecree), in order, starting at the first
    * one >= fromDecree, until their payload bytes reach bytesMax (at least one record if any).
    * An empty result means nothing durable is left in range. Throws ERR_OBJECT_NOT_FOUND when
-   * fromDecree is below firstDecree (garbage-collected).
+   * fromDecree is below firstDecree (garbage-collected). Records of the newest tailCacheBytes come
+   * from memory (tail-cache.ts), their payloads shared with other readers: do not modify them.
    */
   async read(fromDecree: number, options: ReadOptions): Promise<LogRecord[]> {
     if (!isDecree(fromDecree)) throw invalidParameter("fromDecree", fromDecree, "is not a decree");
@@ -331,6 +346,12 @@ export class PrivateLog {
       this.checkRetained(fromDecree);
       const upTo = Math.min(toDecree ?? Number.MAX_SAFE_INTEGER, this.ledger.durableDecree);
       if (fromDecree > upTo) return [];
+      this.counters.reads += 1;
+      const cached = this.tail.read(fromDecree, upTo, bytesMax);
+      if (cached !== undefined) {
+        this.counters.tailCacheReads += 1;
+        return cached;
+      }
       const segments = this.table.segmentsFrom(fromDecree);
       // A segment GC deletes mid-read surfaces as ERR_OBJECT_NOT_FOUND from the reader.
       return readRecords(this.fs, this.options.dir, segments, {

@@ -37,6 +37,10 @@ export interface PrivateLogStats {
   truncations: number;
   /** resetTo calls accepted. */
   resets: number;
+  /** read calls with a range left once capped at the durable decree. */
+  reads: number;
+  /** Of those, the ones the tail cache answered without reading a file (tail-cache.ts). */
+  tailCacheReads: number;
 }
 
 export interface SegmentWriterOptions {

@@ -335,6 +335,8 @@ export class PartitionReplica {
       plogAppendedRecords: plog.appends,
       plogFsyncs: plog.flushes,
       plogBytesWritten: plog.bytesWritten,
+      plogReads: plog.reads,
+      plogTailCacheReads: plog.tailCacheReads,
       expiredSwept: storage.expiredSwept,
       tombstonesCollected: storage.tombstonesCollected,
       staleEntriesSkipped: storage.staleEntriesSkipped,
