@@ -130,6 +130,33 @@ export async function readHistogram(
   return { bounds, counts: bounds.map((b) => byBound.get(b) ?? 0) };
 }
 
+/** Σ of a histogram's _sum and _count over the servers, for the series whose `op` label is `op`. */
+export interface SumCount {
+  readonly sum: number;
+  readonly count: number;
+}
+
+export async function readSumCount(
+  httpPorts: readonly number[],
+  name: string,
+  op: string,
+): Promise<SumCount> {
+  let sum = 0;
+  let count = 0;
+  for (const sample of (await Promise.all(httpPorts.map(scrape))).flat()) {
+    if (sample.labels.op !== op) continue;
+    if (sample.name === `${name}_sum`) sum += sample.value;
+    else if (sample.name === `${name}_count`) count += sample.value;
+  }
+  return { sum, count };
+}
+
+/** Mean (ms) of the observations between two readings of a seconds histogram. */
+export function meanMs(before: SumCount, after: SumCount): number {
+  const count = after.count - before.count;
+  return count > 0 ? ((after.sum - before.sum) / count) * 1000 : Number.NaN;
+}
+
 /** The target's lag histogram: source timestamp → apply, per entry. */
 export function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogram> {
   return readHistogram(httpPorts, "talaria_dup_time_lag_seconds");

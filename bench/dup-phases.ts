@@ -12,8 +12,10 @@ import {
   histogramCount,
   histogramQuantileMs,
   lagBucketMs,
+  meanMs,
   readSource,
   readSourceTimings,
+  readSumCount,
   readTargetLag,
   type SourceReading,
 } from "./dup-metrics.ts";
@@ -93,6 +95,8 @@ export interface RatePhase {
   /** Source side (talaria_dup_ship_seconds): DUPLICATE request round trip, ms. */
   readonly shipP50Ms: number;
   readonly shipP99Ms: number;
+  /** Target side: mean time of a DUPLICATE request on its primary, receipt to answer, ms. */
+  readonly targetWriteMeanMs: number;
   readonly backlogMax: number;
   readonly unshippedMax: number;
   readonly shippedPerSec: number;
@@ -121,6 +125,9 @@ export async function runRatePhase(
   });
   const lagBefore = await readTargetLag(bench.targetHttpPorts);
   const timingsBefore = await readSourceTimings(bench.sourceHttpPorts);
+  const targetWrite = () =>
+    readSumCount(bench.targetHttpPorts, "talaria_replica_write_duration_seconds", "duplicate");
+  const targetWriteBefore = await targetWrite();
   const before = await readSource(bench.sourceHttpPorts, bench.dupid);
   const cpu = cpuMeter(bench);
   prober.start();
@@ -144,6 +151,7 @@ export async function runRatePhase(
   const lag = await prober.stop();
   const lagAfter = await readTargetLag(bench.targetHttpPorts);
   const timingsAfter = await readSourceTimings(bench.sourceHttpPorts);
+  const targetWriteAfter = await targetWrite();
   const quantile = (pick: "commitToAck" | "ship", q: number) =>
     histogramQuantileMs(timingsBefore[pick], timingsAfter[pick], q);
   return {
@@ -158,6 +166,7 @@ export async function runRatePhase(
     commitToAckP99Ms: quantile("commitToAck", 0.99),
     shipP50Ms: quantile("ship", 0.5),
     shipP99Ms: quantile("ship", 0.99),
+    targetWriteMeanMs: meanMs(targetWriteBefore, targetWriteAfter),
     backlogMax,
     unshippedMax,
     shippedPerSec:
