@@ -25,7 +25,12 @@ export { renderConfigDoc } from "./config-doc.ts";
 export type { Config, ConfigOverrides, ConfigSectionName } from "./config-type.ts";
 export { crossChecks } from "./cross-checks.ts";
 export { DEFAULT_CLUSTER_NAME, defaultConfig } from "./default-config.ts";
-export { plogSegmentBytesMaxOf, readLimitsOf, writeLimitsOf } from "./limits.ts";
+export {
+  plogSegmentBytesMaxOf,
+  plogTailCacheBytesOf,
+  readLimitsOf,
+  writeLimitsOf,
+} from "./limits.ts";
 export { loadConfig, type ParseConfigOptions, parseConfig } from "./parse-config.ts";
 export type { ConfigProblem } from "./problems.ts";
 export { type RemoteTransportOptions, remoteTransportOptions } from "./remote-transport.ts";

@@ -19,6 +19,11 @@ export function readLimitsOf(config: Config): ReadLimits {
   };
 }
 
+/** The private log's in-memory tail, from `[replication] log_private_tail_cache_kb`. */
+export function plogTailCacheBytesOf(config: Config): number {
+  return config.replication.logPrivateTailCacheKb * 1024;
+}
+
 /** The private log's segment size, from `[replication] log_private_file_size_mb`. */
 export function plogSegmentBytesMaxOf(config: Config): number {
   return config.replication.logPrivateFileSizeMb * 1024 * 1024;

@@ -79,6 +79,14 @@ export const replicationSection = {
       usedBy: ["replica"],
       pegasus: "same",
     },
+    log_private_tail_cache_kb: {
+      type: "int",
+      min: 0,
+      max: 1024 * 1024,
+      default: "1024",
+      doc: "Newest private-log bytes each replica keeps in memory, in KiB (the plog `tailCacheBytes`; 0 = none), so a duplication shipper reading what was just committed reads no file. Memory: up to this much per replica hosted.",
+      usedBy: ["replica"],
+    },
     plog_gc_enabled: {
       type: "bool",
       default: "true",

@@ -82,6 +82,8 @@ export interface ReplicaStubOptions {
   readonly writeCoalesce?: CoalesceLimits;
   readonly readLimits?: ReadLimits;
   readonly plogSegmentBytesMax?: number;
+  /** `[replication] log_private_tail_cache_kb`, in bytes. */
+  readonly plogTailCacheBytes?: number;
   readonly plogFsync?: boolean;
   readonly tombstoneRetentionSeconds?: number;
   readonly sweepIntervalMs?: number;
@@ -449,6 +451,7 @@ export class ReplicaStub {
         ...(o.plogSegmentBytesMax === undefined
           ? {}
           : { plogSegmentBytesMax: o.plogSegmentBytesMax }),
+        ...(o.plogTailCacheBytes === undefined ? {} : { plogTailCacheBytes: o.plogTailCacheBytes }),
         ...(o.plogFsync === undefined ? {} : { plogFsync: o.plogFsync }),
         ...(o.tombstoneRetentionSeconds === undefined
           ? {}

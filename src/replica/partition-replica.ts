@@ -171,6 +171,9 @@ export class PartitionReplica {
       ...(options.plogSegmentBytesMax === undefined
         ? {}
         : { plogSegmentBytesMax: options.plogSegmentBytesMax }),
+      ...(options.plogTailCacheBytes === undefined
+        ? {}
+        : { plogTailCacheBytes: options.plogTailCacheBytes }),
       ...(options.plogFsync === undefined ? {} : { plogFsync: options.plogFsync }),
     };
     // Checkpoints made for learners belong to one opening (their ids restart).

@@ -35,6 +35,7 @@ export interface ReplicaFilesOptions {
   readonly readLimits: ReadLimits;
   readonly tombstoneRetentionSeconds?: number;
   readonly plogSegmentBytesMax?: number;
+  readonly plogTailCacheBytes?: number;
   readonly plogFsync?: boolean;
   /** Bytes of log read per batch while rebuilding the recovered tail. */
   readonly replayBatchBytes: number;
@@ -73,6 +74,9 @@ export function plogOptions(options: ReplicaFilesOptions): PrivateLogOptions {
     ...(options.plogSegmentBytesMax === undefined
       ? {}
       : { segmentBytesMax: options.plogSegmentBytesMax }),
+    ...(options.plogTailCacheBytes === undefined
+      ? {}
+      : { tailCacheBytes: options.plogTailCacheBytes }),
     ...(options.plogFsync === undefined ? {} : { fsync: options.plogFsync }),
   };
 }

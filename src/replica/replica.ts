@@ -45,6 +45,8 @@ export interface ReplicaOptions {
   readonly writeLimits?: WriteLimits;
   readonly readLimits?: ReadLimits;
   readonly plogSegmentBytesMax?: number;
+  /** The plog's in-memory tail (`tailCacheBytes`; default 1 MiB). */
+  readonly plogTailCacheBytes?: number;
   /** fdatasync the plog on every group commit. Default true; tests may turn it off. */
   readonly plogFsync?: boolean;
   readonly tombstoneRetentionSeconds?: number;

@@ -7,6 +7,7 @@ import {
   defaultConfig,
   parseConfig,
   plogSegmentBytesMaxOf,
+  plogTailCacheBytesOf,
   readLimitsOf,
   writeLimitsOf,
 } from "../../src/config/index.ts";
@@ -75,6 +76,7 @@ describe("settings derived from a Config", () => {
     assert.deepEqual(writeLimitsOf(config), defaultWriteLimits);
     assert.deepEqual(readLimitsOf(config), defaultReadLimits);
     assert.equal(plogSegmentBytesMaxOf(config), defaultPrivateLogOptions.segmentBytesMax);
+    assert.equal(plogTailCacheBytesOf(config), defaultPrivateLogOptions.tailCacheBytes);
     assert.equal(
       config.pegasusServer.tombstoneRetentionSeconds,
       DEFAULT_TOMBSTONE_RETENTION_SECONDS,
@@ -99,8 +101,9 @@ describe("settings derived from a Config", () => {
 
   it("limits follow the file", () => {
     const config = parseConfig(
-      `${MINIMAL}[pegasus.server]\nread_bytes_max = 2M\nmulti_op_count_max = 50\n[replication]\nlog_private_file_size_mb = 8\n`,
+      `${MINIMAL}[pegasus.server]\nread_bytes_max = 2M\nmulti_op_count_max = 50\n[replication]\nlog_private_file_size_mb = 8\nlog_private_tail_cache_kb = 0\n`,
     );
+    assert.equal(plogTailCacheBytesOf(config), 0);
     assert.equal(readLimitsOf(config).readBytesMax, 2 * 1024 * 1024);
     assert.equal(writeLimitsOf(config).multiOpCountMax, 50);
     assert.equal(plogSegmentBytesMaxOf(config), 8 * 1024 * 1024);

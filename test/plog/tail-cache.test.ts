@@ -75,3 +75,19 @@ describe("TailCache", () => {
     await log.close();
   });
 });
+
+it("a replica's plog takes the tail cache size it is given (config: log_private_tail_cache_kb)", async () => {
+  const { plogOptions } = await import("../../src/replica/replica-files.ts");
+  const { silentLogger } = await import("../../src/common/logger.ts");
+  const { systemClock } = await import("../../src/common/clock.ts");
+  const { defaultReadLimits } = await import("../../src/common/limits.ts");
+  const base = {
+    dir: "/r",
+    clock: systemClock,
+    logger: silentLogger,
+    readLimits: defaultReadLimits,
+    replayBatchBytes: 1024,
+  };
+  assert.equal(plogOptions({ ...base, plogTailCacheBytes: 0 }).tailCacheBytes, 0);
+  assert.equal(plogOptions(base).tailCacheBytes, undefined, "the plog's default");
+});
