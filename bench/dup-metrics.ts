@@ -130,7 +130,7 @@ export async function readHistogram(
   return { bounds, counts: bounds.map((b) => byBound.get(b) ?? 0) };
 }
 
-/** Σ of a histogram's _sum and _count over the servers, for the series whose `op` label is `op`. */
+/** Σ of a histogram's _sum and _count over the servers, for the series labelled `op`. */
 export interface SumCount {
   readonly sum: number;
   readonly count: number;
@@ -162,7 +162,7 @@ export function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogra
   return readHistogram(httpPorts, "talaria_dup_time_lag_seconds");
 }
 
-/** The source's two: commit seen → target acknowledged per mutation, and per-request round trip. */
+/** The source's two: commit seen → target acknowledged (per mutation), request round trip. */
 export async function readSourceTimings(
   httpPorts: readonly number[],
 ): Promise<{ readonly commitToAck: LagHistogram; readonly ship: LagHistogram }> {

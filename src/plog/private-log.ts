@@ -214,11 +214,11 @@ export class PrivateLog {
 
   /**
    * Appends one record; resolves once it is durable. `payload` is referenced, not copied (until
-   * then, and afterwards while the tail cache keeps it): do not modify it. Rejects ERR_INVALID_STATE for a decree that does not increase or a
-   * closed log, ERR_LIMIT_EXCEEDED for a payload over payloadBytesMax, ERR_BUSY when it would
-   * have to wait behind blockedAppendsMax others (nothing changes: retry later), and
-   * ERR_FILE_OPERATION_FAILED when a write fails (then and for every append after). A read-only
-   * log refuses every append with ERR_INVALID_STATE.
+   * then, and afterwards while the tail cache keeps it): do not modify it. Rejects
+   * ERR_INVALID_STATE for a decree that does not increase or a closed log, ERR_LIMIT_EXCEEDED for
+   * a payload over payloadBytesMax, ERR_BUSY when it would have to wait behind blockedAppendsMax
+   * others (nothing changes: retry later), and ERR_FILE_OPERATION_FAILED when a write fails (then
+   * and for every append after). A read-only log refuses every append with ERR_INVALID_STATE.
    */
   async append(decree: number, payload: Buffer): Promise<void> {
     // Everything up to submit runs synchronously, so decrees are checked in call order.
