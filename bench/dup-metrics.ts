@@ -115,13 +115,10 @@ export interface LagHistogram {
   readonly counts: readonly number[];
 }
 
-/** Histogram `name` summed over the servers (and over its label values). */
-export async function readHistogram(
-  httpPorts: readonly number[],
-  name: string,
-): Promise<LagHistogram> {
+/** Histogram `name` in `samples`, summed over the servers and its label values. */
+function histogramOf(samples: readonly Sample[], name: string): LagHistogram {
   const byBound = new Map<number, number>();
-  for (const sample of (await Promise.all(httpPorts.map(scrape))).flat()) {
+  for (const sample of samples) {
     if (sample.name !== `${name}_bucket`) continue;
     const le = sample.labels.le === "+Inf" ? Number.POSITIVE_INFINITY : Number(sample.labels.le);
     byBound.set(le, (byBound.get(le) ?? 0) + sample.value);
@@ -130,20 +127,17 @@ export async function readHistogram(
   return { bounds, counts: bounds.map((b) => byBound.get(b) ?? 0) };
 }
 
-/** Σ of a histogram's _sum and _count over the servers, for the series labelled `op`. */
+/** A histogram's _sum and _count. */
 export interface SumCount {
   readonly sum: number;
   readonly count: number;
 }
 
-export async function readSumCount(
-  httpPorts: readonly number[],
-  name: string,
-  op: string,
-): Promise<SumCount> {
+/** Σ of histogram `name`'s _sum and _count in `samples`, over the series labelled `op`. */
+function sumCountOf(samples: readonly Sample[], name: string, op: string): SumCount {
   let sum = 0;
   let count = 0;
-  for (const sample of (await Promise.all(httpPorts.map(scrape))).flat()) {
+  for (const sample of samples) {
     if (sample.labels.op !== op) continue;
     if (sample.name === `${name}_sum`) sum += sample.value;
     else if (sample.name === `${name}_count`) count += sample.value;
@@ -157,20 +151,34 @@ export function meanMs(before: SumCount, after: SumCount): number {
   return count > 0 ? ((after.sum - before.sum) / count) * 1000 : Number.NaN;
 }
 
-/** The target's lag histogram: source timestamp → apply, per entry. */
-export function readTargetLag(httpPorts: readonly number[]): Promise<LagHistogram> {
-  return readHistogram(httpPorts, "talaria_dup_time_lag_seconds");
+/** What the target's servers say of duplication's latency (one scrape of each). */
+export interface TargetTimings {
+  /** talaria_dup_time_lag_seconds: source timestamp → apply, per entry. */
+  readonly lag: LagHistogram;
+  /** talaria_replica_write_duration_seconds{op="duplicate"}: receipt → answer on the primary. */
+  readonly duplicateWrite: SumCount;
 }
 
-/** The source's two: commit seen → target acknowledged (per mutation), request round trip. */
-export async function readSourceTimings(
-  httpPorts: readonly number[],
-): Promise<{ readonly commitToAck: LagHistogram; readonly ship: LagHistogram }> {
-  const [commitToAck, ship] = await Promise.all([
-    readHistogram(httpPorts, "talaria_dup_commit_to_ack_seconds"),
-    readHistogram(httpPorts, "talaria_dup_ship_seconds"),
-  ]);
-  return { commitToAck, ship };
+export async function readTargetTimings(httpPorts: readonly number[]): Promise<TargetTimings> {
+  const samples = (await Promise.all(httpPorts.map(scrape))).flat();
+  return {
+    lag: histogramOf(samples, "talaria_dup_time_lag_seconds"),
+    duplicateWrite: sumCountOf(samples, "talaria_replica_write_duration_seconds", "duplicate"),
+  };
+}
+
+/** What the source's servers say: commit seen → target acknowledged (per mutation), round trip. */
+export interface SourceTimings {
+  readonly commitToAck: LagHistogram;
+  readonly ship: LagHistogram;
+}
+
+export async function readSourceTimings(httpPorts: readonly number[]): Promise<SourceTimings> {
+  const samples = (await Promise.all(httpPorts.map(scrape))).flat();
+  return {
+    commitToAck: histogramOf(samples, "talaria_dup_commit_to_ack_seconds"),
+    ship: histogramOf(samples, "talaria_dup_ship_seconds"),
+  };
 }
 
 function bucketDeltas(before: LagHistogram, after: LagHistogram): number[] {

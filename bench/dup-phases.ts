@@ -15,8 +15,7 @@ import {
   meanMs,
   readSource,
   readSourceTimings,
-  readSumCount,
-  readTargetLag,
+  readTargetTimings,
   type SourceReading,
 } from "./dup-metrics.ts";
 
@@ -123,11 +122,8 @@ export async function runRatePhase(
     probesPerSec: PROBES_PER_SEC,
     onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
   });
-  const lagBefore = await readTargetLag(bench.targetHttpPorts);
+  const targetBefore = await readTargetTimings(bench.targetHttpPorts);
   const timingsBefore = await readSourceTimings(bench.sourceHttpPorts);
-  const targetWrite = () =>
-    readSumCount(bench.targetHttpPorts, "talaria_replica_write_duration_seconds", "duplicate");
-  const targetWriteBefore = await targetWrite();
   const before = await readSource(bench.sourceHttpPorts, bench.dupid);
   const cpu = cpuMeter(bench);
   prober.start();
@@ -149,9 +145,8 @@ export async function runRatePhase(
   // The last probes' gets: one more poll round after the drain.
   await sleep(PROBE_POLL_MS * 5);
   const lag = await prober.stop();
-  const lagAfter = await readTargetLag(bench.targetHttpPorts);
+  const targetAfter = await readTargetTimings(bench.targetHttpPorts);
   const timingsAfter = await readSourceTimings(bench.sourceHttpPorts);
-  const targetWriteAfter = await targetWrite();
   const quantile = (pick: "commitToAck" | "ship", q: number) =>
     histogramQuantileMs(timingsBefore[pick], timingsAfter[pick], q);
   return {
@@ -159,14 +154,14 @@ export async function runRatePhase(
     label: spec.label,
     writes,
     lag,
-    histogramP50Ms: lagBucketMs(lagBefore, lagAfter, 0.5),
-    histogramP99Ms: lagBucketMs(lagBefore, lagAfter, 0.99),
-    histogramCount: histogramCount(lagBefore, lagAfter),
+    histogramP50Ms: lagBucketMs(targetBefore.lag, targetAfter.lag, 0.5),
+    histogramP99Ms: lagBucketMs(targetBefore.lag, targetAfter.lag, 0.99),
+    histogramCount: histogramCount(targetBefore.lag, targetAfter.lag),
     commitToAckP50Ms: quantile("commitToAck", 0.5),
     commitToAckP99Ms: quantile("commitToAck", 0.99),
     shipP50Ms: quantile("ship", 0.5),
     shipP99Ms: quantile("ship", 0.99),
-    targetWriteMeanMs: meanMs(targetWriteBefore, targetWriteAfter),
+    targetWriteMeanMs: meanMs(targetBefore.duplicateWrite, targetAfter.duplicateWrite),
     backlogMax,
     unshippedMax,
     shippedPerSec:
