@@ -40,6 +40,11 @@ async function scrape(port: number): Promise<Sample[]> {
   return parseMetrics(await response.text());
 }
 
+/** Every sample of every server in `httpPorts`. */
+async function scrapeAll(httpPorts: readonly number[]): Promise<Sample[]> {
+  return (await Promise.all(httpPorts.map(scrape))).flat();
+}
+
 export interface PartitionProgress {
   /** The primary's committed decree as its shipper last saw it (backlog + confirmed). */
   readonly committed: number;
@@ -67,7 +72,7 @@ export async function readSource(
   httpPorts: readonly number[],
   dupid: number,
 ): Promise<SourceReading> {
-  const all = (await Promise.all(httpPorts.map(scrape))).flat();
+  const all = await scrapeAll(httpPorts);
   const id = String(dupid);
   const perGpid = new Map<string, { backlog: number; last: number; confirmed: number }>();
   let shippedEntries = 0;
@@ -160,7 +165,7 @@ export interface TargetTimings {
 }
 
 export async function readTargetTimings(httpPorts: readonly number[]): Promise<TargetTimings> {
-  const samples = (await Promise.all(httpPorts.map(scrape))).flat();
+  const samples = await scrapeAll(httpPorts);
   return {
     lag: histogramOf(samples, "talaria_dup_time_lag_seconds"),
     duplicateWrite: sumCountOf(samples, "talaria_replica_write_duration_seconds", "duplicate"),
@@ -174,7 +179,7 @@ export interface SourceTimings {
 }
 
 export async function readSourceTimings(httpPorts: readonly number[]): Promise<SourceTimings> {
-  const samples = (await Promise.all(httpPorts.map(scrape))).flat();
+  const samples = await scrapeAll(httpPorts);
   return {
     commitToAck: histogramOf(samples, "talaria_dup_commit_to_ack_seconds"),
     ship: histogramOf(samples, "talaria_dup_ship_seconds"),
