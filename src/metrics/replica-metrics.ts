@@ -37,6 +37,8 @@ export class ReplicaMetrics {
   readonly writes: Counter<"op">;
   readonly writeErrors: Counter<"op" | "code">;
   readonly writeDuration: Histogram<"op">;
+  /** Replica directories of tables removed for good, deleted (replica-server/replica-gc.ts). */
+  readonly removedReplicasDeleted: Counter;
   private readonly sources = new Map<string, SnapshotSource>();
 
   constructor(registry: Registry) {
@@ -58,6 +60,11 @@ export class ReplicaMetrics {
       help: "Time from receiving a write to answering it (durable and applied)",
       labelNames: ["op"],
       buckets: WRITE_DURATION_BUCKETS_SECONDS,
+      registers,
+    });
+    this.removedReplicasDeleted = new Counter({
+      name: "talaria_replica_removed_replicas_deleted_total",
+      help: "Replica directories of tables removed for good (dropped, past their hold period) deleted",
       registers,
     });
     const sources = this.sources;

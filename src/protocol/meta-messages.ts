@@ -35,6 +35,12 @@ export interface BeaconRequest {
   readonly node: NodeAddress;
   /** Every replica the server hosts (any status), with its decrees. */
   readonly replicas: readonly ReplicaReport[];
+  /**
+   * Tables of which the server keeps replica data on disk without hosting it (replicas of a
+   * dropped table, closed; a dropped table's unfinished follower copies). Absent from older
+   * servers: the meta server then only answers for the hosted replicas.
+   */
+  readonly storedAppIds?: readonly number[];
 }
 
 export interface LearnerProposal {
@@ -62,9 +68,16 @@ export interface BeaconResponse {
    * those replicas but keep their data. A reported replica whose table is in neither `apps` nor
    * `droppedApps` is NOT thereby garbage: `apps` only names tables in which the node is a member
    * now, so the table may exist with this node out of its configurations (for example a last
-   * primary the meta server still waits for). Nothing deletes such data today.
+   * primary the meta server still waits for).
    */
   readonly droppedApps?: readonly AppInfo[];
+  /**
+   * Tables, among those the node reported (`replicas` and `storedAppIds`), that were removed for
+   * good: dropped, past their hold period, and their removal recorded (meta layout
+   * `removed_apps/`). No configuration can want their replicas back: the server deletes them.
+   * Absent from older meta servers.
+   */
+  readonly removedAppIds?: readonly number[];
 }
 
 export type ConfigurationChange =

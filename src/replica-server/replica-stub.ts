@@ -65,6 +65,7 @@ import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import type { LearnerCheckpointMetrics } from "./learner-checkpoint-metrics.ts";
 import { LearnerCheckpointStream } from "./learner-checkpoint-stream.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
+import { deleteLeftoverGarbage, deleteReplicaDirs, replicaDirsOf } from "./replica-gc.ts";
 import type { TargetLagMetrics } from "./target-lag-metrics.ts";
 
 export interface ReplicaStubOptions {
@@ -145,6 +146,13 @@ export class ReplicaStub {
   private readonly hosted = new Map<string, Hosted>();
   private readonly opening = new Map<string, Promise<Hosted>>();
   private readonly apps = new Map<number, AppInfo>();
+  /** Tables whose replica data this server keeps on disk without hosting it (storedAppIds). */
+  private readonly keptOnDisk = new Set<number>();
+  /** Tables the meta server said were removed for good: never opened again here. */
+  private readonly removedApps = new Set<number>();
+  /** Removed tables being deleted now or already deleted (a failed pass is retried). */
+  private readonly collectedApps = new Set<number>();
+  private collecting: Promise<void> = Promise.resolve();
   private readonly timers: NodeJS.Timeout[] = [];
   private beaconInFlight = false;
   private readonly duplication: DuplicationAgent | undefined;
@@ -321,6 +329,7 @@ export class ReplicaStub {
    */
   async start(): Promise<void> {
     await mkdir(this.options.dataDir, { recursive: true });
+    await deleteLeftoverGarbage(this.options.dataDir, this.logger);
     for (const entry of await readdir(this.options.dataDir, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       let gpid: Gpid;
@@ -425,6 +434,11 @@ export class ReplicaStub {
 
   private async openNow(gpid: Gpid): Promise<Hosted> {
     const key = gpidKey(gpid);
+    if (this.removedApps.has(gpid.appId)) {
+      throw new TalariaError("ERR_OBJECT_NOT_FOUND", `table ${gpid.appId} was removed for good`, {
+        details: { gpid: key },
+      });
+    }
     if (this.followers.owns(gpid)) {
       throw new TalariaError("ERR_BUSY", `replica ${key} is being copied from the master cluster`, {
         details: { gpid: key },
@@ -556,7 +570,11 @@ export class ReplicaStub {
     try {
       const reply = (await this.meta.call(
         MetaMethod.BEACON,
-        { node: this.options.self, replicas: this.reports() },
+        {
+          node: this.options.self,
+          replicas: this.reports(),
+          storedAppIds: [...this.keptOnDisk].sort((a, b) => a - b),
+        },
         this.callTimeoutMs,
       )) as BeaconResponse;
       await this.onBeaconReply(reply, sentAt, sentAtMs);
@@ -572,10 +590,16 @@ export class ReplicaStub {
     sentAt: ReadonlyMap<string, number>,
     sentAtMs: number,
   ): Promise<void> {
-    for (const app of reply.apps) this.apps.set(app.appId, app);
+    for (const app of reply.apps) {
+      this.apps.set(app.appId, app);
+      this.keptOnDisk.delete(app.appId);
+    }
     for (const app of reply.droppedApps ?? []) this.apps.delete(app.appId);
     const dropped = new Set((reply.droppedApps ?? []).map((app) => app.appId));
-    for (const appId of dropped) await this.followers.dropApp(appId);
+    for (const appId of dropped) {
+      await this.followers.dropApp(appId);
+      this.keptOnDisk.add(appId);
+    }
     for (const [key, hosted] of this.hosted) {
       if (dropped.has(hosted.replica.report().gpid.appId)) {
         this.hosted.delete(key);
@@ -586,6 +610,13 @@ export class ReplicaStub {
         await hosted.replica.close();
       }
     }
+    // Never a table the same reply says this server serves (it cannot be both).
+    const serving = new Set(reply.apps.map((app) => app.appId));
+    const removed = (reply.removedAppIds ?? []).filter(
+      (appId) => Number.isSafeInteger(appId) && !serving.has(appId),
+    );
+    for (const appId of removed) this.apps.delete(appId);
+    if (removed.length > 0) this.collectRemovedApps(removed);
     for (const raw of reply.configs) {
       const config = decodeConfig(raw, "config");
       // A follower primary copies its checkpoint first (in the background); it opens after.
@@ -605,6 +636,50 @@ export class ReplicaStub {
       const start = sentAt.get(key) ?? hosted.replica.nowMs() - (Date.now() - sentAtMs);
       hosted.replica.step({ type: "LEASE", expiresAtMs: start + reply.leaseMs });
     }
+  }
+
+  /**
+   * Deletes the replicas of tables the meta server says were removed for good (replica-gc.ts): each
+   * is closed (or its follower copy stopped), then its directory moved away and deleted. Runs in
+   * the background, one pass after another, so a beacon never waits for the disk.
+   */
+  private collectRemovedApps(appIds: readonly number[]): void {
+    const fresh = appIds.filter((appId) => !this.collectedApps.has(appId));
+    if (fresh.length === 0) return;
+    for (const appId of fresh) {
+      this.removedApps.add(appId);
+      this.collectedApps.add(appId);
+      // Reported as stored until deleted, so a failed pass is named again and retried.
+      this.keptOnDisk.add(appId);
+    }
+    this.collecting = this.collecting.then(async () => {
+      try {
+        const ids = new Set(fresh);
+        await Promise.allSettled(
+          [...this.opening].filter(([key]) => ids.has(parseGpid(key).appId)).map(([, p]) => p),
+        );
+        for (const appId of fresh) await this.followers.dropApp(appId);
+        for (const [key, hosted] of this.hosted) {
+          if (!ids.has(hosted.replica.report().gpid.appId)) continue;
+          this.hosted.delete(key);
+          await hosted.replica.close();
+        }
+        if (this.closed) return;
+        const names = await replicaDirsOf(this.options.dataDir, ids);
+        const deleted = await deleteReplicaDirs(this.options.dataDir, names, this.logger);
+        this.deps.metrics?.removedReplicasDeleted.inc(deleted);
+        this.logger.info(
+          { appIds: fresh, replicas: deleted },
+          "tables removed for good: their replicas here are deleted",
+        );
+        if (deleted < names.length) throw new Error(`${names.length - deleted} left`);
+        for (const appId of fresh) this.keptOnDisk.delete(appId);
+      } catch (error) {
+        // The tables stay reported, so the next beacon reply names them again and retries.
+        for (const appId of fresh) this.collectedApps.delete(appId);
+        this.logger.warn({ err: error, appIds: fresh }, "deleting removed tables' replicas failed");
+      }
+    });
   }
 
   /**
@@ -647,6 +722,7 @@ export class ReplicaStub {
     for (const timer of this.timers) clearInterval(timer);
     this.learnerStream.close();
     await this.followers.close();
+    await this.collecting;
     await this.duplication?.close();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));

@@ -43,7 +43,11 @@ export async function startInProcessCluster(
     configs.push(
       defaultConfig({
         metaServer: { port: metaPort, httpPort: 0 },
-        replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, `replica${i}`) },
+        replicaServer: {
+          port: await freePort(),
+          httpPort: await freePort(),
+          dataDir: join(root, `replica${i}`),
+        },
         replication: timings,
       }),
     );

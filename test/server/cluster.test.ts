@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createClient, type TalariaClient } from "../../src/client/index.ts";
 import { MetaMethod, type QueryConfigurationResponse } from "../../src/protocol/index.ts";
@@ -123,4 +125,69 @@ it("table envs reach every replica: deny (reconfig, timeout) and write throttlin
     return Date.now() - start >= 300;
   });
   await clearEnvs();
+});
+
+it("replicas of a table removed for good are deleted on every server, the rest left alone", async () => {
+  const create = async (appName: string) =>
+    (
+      (await client.metaSession.call(
+        MetaMethod.CREATE_APP,
+        { appName, partitionCount: 2, replicaCount: 3 },
+        5000,
+      )) as { app: { appId: number } }
+    ).app.appId;
+  const drop = (appName: string, reserveSeconds: number) =>
+    client.metaSession.call(MetaMethod.DROP_APP, { appName, reserveSeconds }, 5000);
+  const dirsOf = (appId: number) =>
+    cluster.configs.flatMap((config) =>
+      readdirSync(config.replicaServer.dataDir).filter((name) => name.startsWith(`${appId}.`)),
+    );
+  const deletedCount = async () => {
+    let sum = 0;
+    for (const server of cluster.replicas) {
+      const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+      const match = /^talaria_replica_removed_replicas_deleted_total (\d+)/m.exec(text);
+      sum += Number(match?.[1] ?? 0);
+    }
+    return sum;
+  };
+
+  // "closed": dropped with a hold period, so every server closes its replicas and keeps the data
+  // (no longer hosted, reported as stored); "open": removed at once, still hosted when removed.
+  const closedId = await create("gc-closed");
+  const openId = await create("gc-open");
+  await eventually("both tables healthy", 15_000, allHealthy(client));
+  await client.table("gc-closed").set("h", "s", "v");
+  await client.table("gc-open").set("h", "s", "v");
+  assert.equal(dirsOf(closedId).length, 6);
+  await drop("gc-closed", 4);
+  await eventually("the dropped table's replicas closed everywhere", 10_000, async () =>
+    cluster.replicas.every((server) =>
+      server.stub.reports().every((report) => report.gpid.appId !== closedId),
+    ),
+  );
+  assert.equal(dirsOf(closedId).length, 6, "kept while the table can be recalled");
+  await drop("gc-open", 0);
+  await eventually("both tables' replicas deleted on every server", 20_000, async () => {
+    return dirsOf(closedId).length === 0 && dirsOf(openId).length === 0;
+  }).catch((error: unknown) => {
+    throw new Error(`${String(error)}; left: ${[...dirsOf(closedId), ...dirsOf(openId)]}`);
+  });
+  assert.equal(await deletedCount(), 12);
+  assert.equal(dirsOf(1).length, 12, "the live table's replicas are untouched");
+  assert.equal((await client.table("t").get("h1", "s"))?.toString(), "v1");
+
+  // A deletion cut short by a crash leaves a `.gar` directory: the next start deletes it.
+  const dataDir = cluster.configs[0]?.replicaServer.dataDir as string;
+  mkdirSync(join(dataDir, `${closedId}.0.gar`, "data"), { recursive: true });
+  writeFileSync(join(dataDir, `${closedId}.0.gar`, "data", "data.mdb"), "x");
+  await cluster.stopReplica(0);
+  await cluster.startReplica(0);
+  assert.ok(!existsSync(join(dataDir, `${closedId}.0.gar`)));
+  await eventually(
+    "3 replica servers alive",
+    15_000,
+    async () => (await clusterInfo(client)).nodes.alive === 3,
+  );
+  await eventually("the live table healthy again", 15_000, allHealthy(client));
 });

@@ -31,9 +31,12 @@ import {
   encodeApp,
   encodeNextAppId,
   encodePartition,
+  encodeRemovedApp,
   type MetaStoreWrite,
   nextAppIdPath,
   partitionPath,
+  type RemovedApp,
+  removedAppPath,
 } from "./layout.ts";
 import type { MetaCoreOptions } from "./options.ts";
 import { partitionCountMin, replicaCountMin } from "./options.ts";
@@ -89,8 +92,16 @@ function checkAppName(context: DdlContext, name: unknown): string {
   return name;
 }
 
-function isRecallable(app: AppInfo, nowMs: number): boolean {
-  return app.status === AppStatus.DROPPED && nowMs < (app.dropExpireAtMs ?? 0);
+/**
+ * Dropped and inside its hold period, and not recorded as removed: a removal record is final even
+ * if this meta server's clock is behind the one that wrote it.
+ */
+function isRecallable(state: ClusterState, app: AppInfo, nowMs: number): boolean {
+  return (
+    app.status === AppStatus.DROPPED &&
+    nowMs < (app.dropExpireAtMs ?? 0) &&
+    !state.removedApps.has(app.appId)
+  );
 }
 
 /** ERR_APP_EXIST if an available or recallable table (other than `exceptAppId`) has the name. */
@@ -101,7 +112,7 @@ function checkNameFree(context: DdlContext, name: string, exceptAppId?: number):
       throw new TalariaError("ERR_APP_EXIST", `table "${name}" already exists (app ${app.appId})`, {
         details: { appId: app.appId },
       });
-    if (isRecallable(app, context.nowMs))
+    if (isRecallable(context.state, app, context.nowMs))
       throw new TalariaError(
         "ERR_APP_EXIST",
         `dropped table "${name}" (app ${app.appId}) can still be recalled; pick another name`,
@@ -285,7 +296,7 @@ export function planRecallApp(context: DdlContext, body: RecallAppRequest): DdlP
       "ERR_APP_EXIST",
       `app ${current.appId} ("${current.appName}") is not dropped`,
     );
-  if (!isRecallable(current, context.nowMs))
+  if (!isRecallable(context.state, current, context.nowMs))
     throw new TalariaError(
       "ERR_APP_NOT_EXIST",
       `app ${current.appId} ("${current.appName}") can no longer be recalled: its hold period ended`,
@@ -351,16 +362,37 @@ export function planDelAppEnvs(context: DdlContext, body: DelAppEnvsRequest): Dd
 }
 
 /**
- * Removes a dropped table whose hold period is over: its app record and everything under it.
- * Undefined when the table is no longer an expired dropped table (recalled in the meantime).
+ * Removes a dropped table whose hold period is over, in two changes: first its `removed_apps/`
+ * record (from then on replica servers may delete its replicas, and it can never be recalled), then
+ * its app record and everything under it. Undefined when the table is no longer an expired
+ * dropped table (recalled in the meantime). `removalRecorded` in the result says which change it
+ * is: after the first, the removal is queued again for the second.
  */
-export function planRemoveExpiredApp(context: DdlContext, appId: number): DdlPlan | undefined {
+export function planRemoveExpiredApp(
+  context: DdlContext,
+  appId: number,
+): (DdlPlan & { readonly removalRecorded: boolean }) | undefined {
   const app = context.state.apps.get(appId);
   if (app === undefined || app.status !== AppStatus.DROPPED) return undefined;
-  if (context.nowMs < (app.dropExpireAtMs ?? 0)) return undefined;
+  if (context.nowMs < (app.dropExpireAtMs ?? 0) && !context.state.removedApps.has(appId))
+    return undefined;
+  const root = context.options.clusterRoot;
+  if (!context.state.removedApps.has(appId)) {
+    const removed: RemovedApp = { appId, appName: app.appName, removedAtMs: context.nowMs };
+    return {
+      kind: "RECORD_REMOVED_APP",
+      removalRecorded: false,
+      writes: [{ op: "set", path: removedAppPath(root, appId), data: encodeRemovedApp(removed) }],
+      commit: (target) => {
+        target.removedApps.set(appId, removed);
+        return { appId };
+      },
+    };
+  }
   return {
     kind: "REMOVE_EXPIRED_APP",
-    writes: [{ op: "deleteTree", path: appPath(context.options.clusterRoot, appId) }],
+    removalRecorded: true,
+    writes: [{ op: "deleteTree", path: appPath(root, appId) }],
     commit: (target) => {
       target.apps.delete(appId);
       target.partitions.delete(appId);

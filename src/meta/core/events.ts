@@ -158,6 +158,7 @@ export type PersistKind =
   | "RECALL_APP"
   | "SET_APP_ENVS"
   | "DEL_APP_ENVS"
+  | "RECORD_REMOVED_APP"
   | "REMOVE_EXPIRED_APP"
   | "UPDATE_CONFIGURATION"
   | "DEAD_SECONDARY"

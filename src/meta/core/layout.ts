@@ -6,6 +6,8 @@
  *   <root>/apps/<appId>/<partitionIndex>  PartitionConfiguration JSON + "v": 1
  *   <root>/next_app_id                    ASCII decimal: the id the next created table gets
  *   <root>/apps/<appId>/duplication/...   duplications: see duplication/layout.ts
+ *   <root>/removed_apps/<appId>           RemovedApp JSON + "v": 1: a dropped table whose hold
+ *                                         period ended, written before its app record is deleted
  *
  * `<root>` is `MetaCoreOptions.clusterRoot`. `appId` and `partitionIndex` are plain decimals
  * (`/talaria/apps/3/0`). Writes are absolute values (create-or-overwrite, delete-if-present), so
@@ -15,9 +17,12 @@
  * and `next_app_id` follow its partition records). Every record carries `"v": 1`;
  * a record with another version is refused on restore (reported, not guessed at).
  *
- * Invariants: `next_app_id` > every appId below `apps/`; a table's partition records are written
- * in the same `multi` as its app record; app ids are never reused, so a record of a removed
- * table can never be mistaken for a record of a new one.
+ * Invariants: `next_app_id` > every appId below `apps/` and `removed_apps/`; a table's partition
+ * records are written in the same `multi` as its app record; app ids are never reused, so a record
+ * of a removed table can never be mistaken for a record of a new one. A `removed_apps/` record is
+ * the meta server's positive statement that no configuration can want the table's replicas back
+ * (replica servers delete them on its word, docs/storage.md); it is written only for a dropped
+ * table past its hold period, which can no longer be recalled.
  */
 import { Buffer } from "node:buffer";
 import type { AppInfo, PartitionConfiguration } from "../../protocol/index.ts";
@@ -54,6 +59,14 @@ export function partitionPath(root: string, appId: number, partitionIndex: numbe
   return `${root}/apps/${appId}/${partitionIndex}`;
 }
 
+export function removedAppsPath(root: string): string {
+  return `${root}/removed_apps`;
+}
+
+export function removedAppPath(root: string, appId: number): string {
+  return `${root}/removed_apps/${appId}`;
+}
+
 export function nextAppIdPath(root: string): string {
   return `${root}/next_app_id`;
 }
@@ -66,6 +79,18 @@ export function encodeApp(app: AppInfo): Buffer {
 
 export function encodePartition(config: PartitionConfiguration): Buffer {
   return Buffer.from(JSON.stringify({ v: layoutFormatVersion, ...config }), "utf8");
+}
+
+/** A table removed for good (its hold period ended): what is kept of it. */
+export interface RemovedApp {
+  readonly appId: number;
+  readonly appName: string;
+  /** When the meta server decided the removal (its clock). */
+  readonly removedAtMs: number;
+}
+
+export function encodeRemovedApp(removed: RemovedApp): Buffer {
+  return Buffer.from(JSON.stringify({ v: layoutFormatVersion, ...removed }), "utf8");
 }
 
 export function encodeNextAppId(nextAppId: number): Buffer {
@@ -143,6 +168,17 @@ export function decodeApp(bytes: Uint8Array, appId: number): Decoded<AppInfo> {
     ok: true,
     value: { ...base, droppedAtMs: r.droppedAtMs, dropExpireAtMs: r.dropExpireAtMs },
   };
+}
+
+/** Decodes a `removed_apps/<appId>` record; `appId` is the id its path names. */
+export function decodeRemovedApp(bytes: Uint8Array, appId: number): Decoded<RemovedApp> {
+  const parsed = parseJsonObject(bytes);
+  if (!parsed.ok) return parsed;
+  const r = parsed.value;
+  if (r.appId !== appId) return fail(`appId ${String(r.appId)} does not match its path (${appId})`);
+  if (typeof r.appName !== "string" || r.appName === "") return fail("appName missing");
+  if (!isCount(r.removedAtMs)) return fail("bad removedAtMs");
+  return { ok: true, value: { appId, appName: r.appName, removedAtMs: r.removedAtMs } };
 }
 
 function isAddressList(value: unknown): value is string[] {

@@ -87,6 +87,7 @@ const emptyReport: RestoreReport = {
   partitions: 0,
   nextAppId: 1,
   duplications: 0,
+  removedApps: 0,
   problems: [],
 };
 
@@ -324,6 +325,9 @@ export class MetaCore {
         "ERR_INVALID_PARAMETERS",
         "a beacon needs a node address and replicas",
       );
+    const storedAppIds = request.storedAppIds ?? [];
+    if (!Array.isArray(storedAppIds) || !storedAppIds.every((id) => Number.isSafeInteger(id)))
+      throw new TalariaError("ERR_INVALID_PARAMETERS", "a beacon's storedAppIds must be app ids");
     const node = this.state.node(request.node);
     if (!node.alive) this.log.info({ node: node.address }, "replica server is alive again");
     node.alive = true;
@@ -348,6 +352,9 @@ export class MetaCore {
     }
     watchMemberReports(node, watched, this.nowMs);
     const reportedAppIds = new Set(request.replicas.map((report) => report.gpid.appId));
+    const removedAppIds = [...reportedAppIds, ...storedAppIds]
+      .filter((appId) => this.isRemovedForGood(appId))
+      .sort((a, b) => a - b);
     return {
       leaseMs: this.options.fdLeaseMs,
       configs,
@@ -356,7 +363,16 @@ export class MetaCore {
       droppedApps: this.state
         .sortedApps()
         .filter((app) => app.status === AppStatus.DROPPED && reportedAppIds.has(app.appId)),
+      removedAppIds: [...new Set(removedAppIds)],
     };
+  }
+
+  /** The table's removal is recorded and nothing available has its id: its data is garbage. */
+  private isRemovedForGood(appId: number): boolean {
+    return (
+      this.state.removedApps.has(appId) &&
+      this.state.apps.get(appId)?.status !== AppStatus.AVAILABLE
+    );
   }
 
   private onUpdateConfiguration(
@@ -439,9 +455,12 @@ export class MetaCore {
       );
       actions.push(this.startPartitionChange(plan.reason, plan.config, {}));
     }
-    for (const app of this.state.sortedApps())
-      if (app.status === AppStatus.DROPPED && now >= (app.dropExpireAtMs ?? 0))
-        if (!this.pending.isAppBusy(app.appId)) this.ddl.pushRemoval(app.appId);
+    for (const app of this.state.sortedApps()) {
+      if (app.status !== AppStatus.DROPPED) continue;
+      // A recorded removal finishes even on a meta server whose clock is behind its writer's.
+      const expired = now >= (app.dropExpireAtMs ?? 0) || this.state.removedApps.has(app.appId);
+      if (expired && !this.pending.isAppBusy(app.appId)) this.ddl.pushRemoval(app.appId);
+    }
     this.learners.refresh(this.state, now, isBusy);
     actions.push(...this.duplication.tick());
     if (now >= (this.nextBalanceMs ?? now)) {
@@ -542,7 +561,13 @@ export class MetaCore {
           ddl: true,
           commit: () => {
             const value = commit(this.state);
-            if (item.type === "removeExpired") this.forgetApp(item.appId);
+            if (item.type === "removeExpired") {
+              if ("removalRecorded" in plan && !plan.removalRecorded) {
+                this.log.info({ appId: item.appId }, "recorded the removal of an expired table");
+                this.ddl.removalDone(item.appId);
+                this.ddl.pushRemoval(item.appId);
+              } else this.forgetApp(item.appId);
+            }
             return reply({ ok: true, value });
           },
           abandon: (error, partsPersisted) => {

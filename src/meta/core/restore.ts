@@ -18,8 +18,11 @@ import {
   decodeApp,
   decodeNextAppId,
   decodePartition,
+  decodeRemovedApp,
   type MetaRecord,
   nextAppIdPath,
+  type RemovedApp,
+  removedAppsPath,
 } from "./layout.ts";
 import { ClusterState, membersOf } from "./state.ts";
 
@@ -34,6 +37,8 @@ export interface RestoreReport {
   readonly nextAppId: number;
   /** Duplications restored (docs/duplication.md, "Restore"). */
   readonly duplications: number;
+  /** Records of tables removed for good (layout.ts `removed_apps/`). */
+  readonly removedApps: number;
   /** Records skipped or repaired, in path order. Empty after a clean restore. */
   readonly problems: readonly RestoreProblem[];
 }
@@ -61,12 +66,27 @@ export function restoreState(
   /** Every id that has any record: never handed out again, even if its records are skipped. */
   const seenAppIds = new Set<number>();
   const appsPrefix = `${appsPath(clusterRoot)}/`;
+  const removedPrefix = `${removedAppsPath(clusterRoot)}/`;
+  const removedApps = new Map<number, RemovedApp>();
 
   for (const record of [...records].sort((a, b) => (a.path < b.path ? -1 : 1))) {
     const { path } = record;
     if (path === nextAppIdPath(clusterRoot)) {
       const decoded = decodeNextAppId(record.value);
       if (decoded.ok) storedNextAppId = decoded.value;
+      else problem(path, decoded.reason);
+      continue;
+    }
+    if (path.startsWith(removedPrefix)) {
+      const idText = path.slice(removedPrefix.length);
+      if (!idPattern.test(idText)) {
+        problem(path, "not a table id under removed_apps/");
+        continue;
+      }
+      seenAppIds.add(Number(idText));
+      // A skipped record only keeps that table's replicas from being deleted automatically.
+      const decoded = decodeRemovedApp(record.value, Number(idText));
+      if (decoded.ok) removedApps.set(decoded.value.appId, decoded.value);
       else problem(path, decoded.reason);
       continue;
     }
@@ -162,6 +182,19 @@ export function restoreState(
   ))
     state.duplications.insert(dup);
 
+  for (const removed of [...removedApps.values()].sort((a, b) => a.appId - b.appId)) {
+    // Written just before a dropped table's records are deleted, so it may meet a dropped table
+    // (the deletion did not happen yet), never an available one: that one is kept, not deleted.
+    if (state.apps.get(removed.appId)?.status === AppStatus.AVAILABLE) {
+      problem(
+        `${removedAppsPath(clusterRoot)}/${removed.appId}`,
+        `table ${removed.appId} is available: its replicas are not deleted`,
+      );
+      continue;
+    }
+    state.removedApps.set(removed.appId, removed);
+  }
+
   const smallestNextAppId = Math.max(0, ...seenAppIds) + 1;
   if (storedNextAppId === undefined && smallestNextAppId > 1)
     problem(nextAppIdPath(clusterRoot), `missing; using ${smallestNextAppId}`);
@@ -180,6 +213,7 @@ export function restoreState(
       partitions: partitionCount,
       nextAppId: state.nextAppId,
       duplications: state.duplications.size,
+      removedApps: state.removedApps.size,
       problems,
     },
   };

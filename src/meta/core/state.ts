@@ -19,6 +19,7 @@ import type {
 import { AppStatus, gpidKey } from "../../protocol/index.ts";
 import type { DuplicationRecord } from "./duplication/duplication.ts";
 import { DuplicationRegistry } from "./duplication/registry.ts";
+import type { RemovedApp } from "./layout.ts";
 
 export interface DurableState {
   readonly nextAppId: number;
@@ -28,6 +29,8 @@ export interface DurableState {
   readonly partitions: readonly PartitionConfiguration[];
   /** Every duplication (of available and dropped tables), sorted by appId then dupid. */
   readonly duplications: readonly DuplicationRecord[];
+  /** Tables removed for good (layout.ts `removed_apps/`), sorted by appId. */
+  readonly removedApps: readonly RemovedApp[];
 }
 
 export interface NodeRecord {
@@ -56,6 +59,8 @@ export class ClusterState {
   readonly partitions = new Map<number, PartitionConfiguration[]>();
   readonly nodes = new Map<NodeAddress, NodeRecord>();
   readonly duplications = new DuplicationRegistry();
+  /** Dropped tables past their hold period whose removal is recorded: their data is garbage. */
+  readonly removedApps = new Map<number, RemovedApp>();
   nextAppId = 1;
 
   /** Tables sorted by id (deterministic iteration everywhere). */
@@ -134,6 +139,7 @@ export class ClusterState {
       apps,
       partitions: apps.flatMap((app) => this.partitions.get(app.appId) ?? []),
       duplications: this.duplications.records(),
+      removedApps: [...this.removedApps.values()].sort((a, b) => a.appId - b.appId),
     };
   }
 }

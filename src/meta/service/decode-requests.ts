@@ -76,6 +76,13 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
         body: {
           node: v.nodeAddress(p.node, "node"),
           replicas: v.array(p.replicas, "replicas", REPORTS_MAX, report),
+          ...(p.storedAppIds === undefined || p.storedAppIds === null
+            ? {}
+            : {
+                storedAppIds: v.array(p.storedAppIds, "storedAppIds", REPORTS_MAX, (id, field) =>
+                  v.integer(id, field, 1),
+                ),
+              }),
         },
       };
     case MetaMethod.UPDATE_CONFIGURATION:

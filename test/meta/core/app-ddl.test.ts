@@ -221,39 +221,92 @@ describe("meta core: drop, recall, list", () => {
     driver.createApp("t2", 1, 1);
   });
 
-  it("removes an expired dropped table on tick, persisting the deletion", () => {
+  it("removes an expired dropped table in two steps and names it as removed to the servers", () => {
     const driver = cluster(3, { holdSecondsForDroppedApp: 60 });
     driver.createApp("gone", 2, 3);
     driver.createApp("kept", 1, 3);
     driver.ok(MetaMethod.DROP_APP, { appName: "gone" });
     driver.tick(59_000);
     assert.ok(driver.store.records.has("/talaria/apps/1"));
+    assert.ok(!driver.store.records.has("/talaria/removed_apps/1"));
     driver.beaconAll(nodes(3));
     driver.tick(2_000);
+    assert.deepEqual(
+      driver.persists.slice(-2).map((p) => p.kind),
+      ["RECORD_REMOVED_APP", "REMOVE_EXPIRED_APP"],
+    );
+    assert.ok(driver.store.records.has("/talaria/removed_apps/1"));
     assert.ok(!driver.store.records.has("/talaria/apps/1"));
     assert.ok(!driver.store.records.has("/talaria/apps/1/0"));
     assert.deepEqual(
       driver.core.listApps().apps.map((a) => a.appName),
       ["kept"],
     );
-    assert.equal(driver.persists.at(-1)?.kind, "REMOVE_EXPIRED_APP");
-    // Its replicas are now in neither list: servers delete them.
-    const reply = driver.beacon(nodes(3)[0] as string, [
-      {
-        gpid: { appId: 1, partitionIndex: 0 },
-        ballot: 1,
-        status: "PRIMARY",
-        lastCommittedDecree: 0,
-        lastPreparedDecree: 0,
-      },
-    ]);
+    assert.deepEqual(
+      driver.core.durableState().removedApps.map((r) => [r.appId, r.appName]),
+      [[1, "gone"]],
+    );
+    // A server still holding its replicas is told they are garbage; a live table is never named.
+    const node = nodes(3)[0] as string;
+    const report = (appId: number) => ({
+      gpid: { appId, partitionIndex: 0 },
+      ballot: 1,
+      status: "PRIMARY" as const,
+      lastCommittedDecree: 0,
+      lastPreparedDecree: 0,
+    });
+    const reply = driver.beacon(node, [report(1), report(2)]);
     assert.deepEqual(reply.droppedApps, []);
+    assert.deepEqual(reply.removedAppIds, [1]);
     assert.ok(reply.apps.every((a) => a.appId !== 1));
+    // Replica data kept on disk without being hosted counts too; unknown ids are not garbage.
+    const stored = driver.core.beacon({ node, replicas: [], storedAppIds: [99, 2, 1] }, 0);
+    assert.deepEqual(stored.removedAppIds, [1]);
+    assert.throws(
+      () => driver.core.beacon({ node, replicas: [], storedAppIds: ["1"] as never }, 0),
+      (error: unknown) => error instanceof TalariaError && error.code === "ERR_INVALID_PARAMETERS",
+    );
+    // The record survives a restart of the meta server, and the id is never handed out again.
+    const restored = new Driver(MetaCore.restore(driver.store.list()), driver.nowMs);
+    assert.deepEqual(restored.beacon(node, [report(1)]).removedAppIds, [1]);
     assert.equal(
-      driver.ok(MetaMethod.CREATE_APP, { appName: "gone", partitionCount: 1, replicaCount: 1 }).app
-        .appId,
+      restored.ok(MetaMethod.CREATE_APP, { appName: "gone", partitionCount: 1, replicaCount: 1 })
+        .app.appId,
       3,
     );
+  });
+
+  it("finishes a recorded removal after a restart, even with a clock behind the one that recorded it", () => {
+    const driver = cluster(3, { holdSecondsForDroppedApp: 60 });
+    driver.createApp("t", 1, 3);
+    driver.ok(MetaMethod.DROP_APP, { appName: "t" });
+    const droppedAt = driver.nowMs;
+    driver.autoPersist = false;
+    driver.tick(61_000);
+    assert.deepEqual(
+      driver.held.map((p) => p.kind),
+      ["RECORD_REMOVED_APP"],
+    );
+    driver.release();
+    // The meta server dies before deleting the app record.
+    assert.deepEqual(
+      driver.held.map((p) => p.kind),
+      ["REMOVE_EXPIRED_APP"],
+    );
+    assert.ok(driver.store.records.has("/talaria/apps/1"));
+    const records = driver.store.list();
+    const restored = new Driver(MetaCore.restore(records), droppedAt + 10_000);
+    for (const [path, value] of driver.store.records) restored.store.records.set(path, value);
+    restored.beaconAll(nodes(3));
+    assert.equal(restored.errorCode(MetaMethod.RECALL_APP, { appId: 1 }), "ERR_APP_NOT_EXIST");
+    const node = nodes(3)[0] as string;
+    const reply = restored.core.beacon({ node, replicas: [], storedAppIds: [1] }, restored.nowMs);
+    assert.deepEqual(reply.removedAppIds, [1]);
+    restored.tick(1_000);
+    assert.equal(restored.persists.at(-1)?.kind, "REMOVE_EXPIRED_APP");
+    assert.ok(!restored.store.records.has("/talaria/apps/1"));
+    assert.ok(restored.store.records.has("/talaria/removed_apps/1"));
+    assert.deepEqual(restored.core.listApps().apps, []);
   });
 });
 

@@ -134,6 +134,7 @@ describe("meta core: restore", () => {
       apps: [],
       partitions: [],
       duplications: [],
+      removedApps: [],
     });
     const driver = busyCluster();
     const restored = MetaCore.restore(
@@ -141,6 +142,46 @@ describe("meta core: restore", () => {
     );
     assert.equal(restored.durableState().nextAppId, 4);
     assert.match(restored.restoreReport.problems[0]?.reason ?? "", /missing; using 4/);
+  });
+
+  it("restores removal records, refusing one for an available table and a corrupt one", () => {
+    const driver = Driver.create({ holdSecondsForDroppedApp: 60 });
+    driver.beaconAll(nodes(3));
+    driver.createApp("a", 1, 3);
+    driver.createApp("b", 1, 3);
+    driver.ok(MetaMethod.DROP_APP, { appName: "b" });
+    driver.beaconAll(nodes(3));
+    driver.tick(61_000);
+    assert.ok(driver.store.records.has("/talaria/removed_apps/2"));
+    const removedB = { v: 1, appId: 2, appName: "b", removedAtMs: 5 };
+    const records: MetaRecord[] = [
+      ...driver.store.list().filter((r) => r.path !== "/talaria/removed_apps/2"),
+      { path: "/talaria/removed_apps/2", value: encode(removedB) },
+      // Table 1 is available: a removal record for it is refused, its data never deleted.
+      { path: "/talaria/removed_apps/1", value: encode({ ...removedB, appId: 1, appName: "a" }) },
+      { path: "/talaria/removed_apps/7", value: encode({ v: 1, appId: 8 }) },
+      { path: "/talaria/removed_apps/x", value: encode("{}") },
+    ];
+    const restored = MetaCore.restore(records);
+    assert.deepEqual(
+      restored.restoreReport.problems.map((p) => p.path),
+      [
+        "/talaria/next_app_id",
+        "/talaria/removed_apps/1",
+        "/talaria/removed_apps/7",
+        "/talaria/removed_apps/x",
+      ],
+    );
+    assert.equal(restored.restoreReport.removedApps, 1);
+    assert.deepEqual(restored.durableState().removedApps, [
+      { appId: 2, appName: "b", removedAtMs: 5 },
+    ]);
+    assert.equal(restored.durableState().nextAppId, 8, "a removed id is never handed out again");
+    const reply = restored.beacon(
+      { node: nodes(3)[0] as string, replicas: [], storedAppIds: [1, 2, 7] },
+      0,
+    );
+    assert.deepEqual(reply.removedAppIds, [2]);
   });
 
   it("reads a custom cluster root", () => {

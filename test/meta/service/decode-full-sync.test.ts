@@ -87,6 +87,18 @@ describe("decoding full-duplication payloads", () => {
     assert.throws(() => beacon({ followerCopy: { copiedBytes: -5, totalBytes: 0 } }), invalid);
   });
 
+  it("beacons keep the app ids of replica data stored but not hosted, and refuse bad ones", () => {
+    const beacon = (storedAppIds: unknown) =>
+      decodeMetaRequest(MetaMethod.BEACON, { node: "10.0.0.1:34801", replicas: [], storedAppIds });
+    const decoded = beacon([3, 7]);
+    assert.ok(decoded.method === MetaMethod.BEACON);
+    assert.deepEqual(decoded.body.storedAppIds, [3, 7]);
+    const older = beacon(undefined);
+    assert.ok(older.method === MetaMethod.BEACON);
+    assert.equal("storedAppIds" in older.body, false);
+    for (const bad of [[0], [1.5], ["3"], 3]) assert.throws(() => beacon(bad), invalid);
+  });
+
   it("a remote meta server's configuration answer is validated (ERR_INVALID_DATA otherwise)", () => {
     const answer = {
       app: {
