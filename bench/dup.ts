@@ -37,7 +37,10 @@ import {
 import { renderReport, settingsLine } from "./dup-report.ts";
 import { formatCount, machineInfo } from "./harness.ts";
 
-const TABLE = { table: "dup", partitions: 8, replicas: 3 } as const;
+const TABLE = { table: "dup", replicas: 3 } as const;
+/** Partitions of the table on each side (--partitions); the lag scales with it on 2 cores. */
+const PARTITIONS_DEFAULT = 8;
+const PARTITIONS_MAX = 64;
 const SECONDS_MAX = 600;
 /** As many as the open-loop writer allows, so "max" is the rate the phases can reach. */
 const MAX_RATE_IN_FLIGHT = 1024;
@@ -54,6 +57,7 @@ export interface DupOptions {
   readonly probeMs: number;
   readonly delaysMs: readonly number[];
   readonly ratesPerSec: readonly number[];
+  readonly partitions: number;
   /** `[replication] duplicate_log_batch_bytes` on the source instead of its default. */
   readonly batchBytes?: number;
   readonly doc: boolean;
@@ -71,6 +75,7 @@ function parseOptions(): DupOptions {
       "max-probe-seconds": { type: "string", default: "15" },
       delays: { type: "string", default: "0,30" },
       rates: { type: "string", default: "1000,5000" },
+      partitions: { type: "string", default: String(PARTITIONS_DEFAULT) },
       "batch-bytes": { type: "string" },
       "no-doc": { type: "boolean", default: false },
     },
@@ -90,7 +95,11 @@ function parseOptions(): DupOptions {
     return items;
   };
   const windowMs = seconds("seconds", values.seconds);
+  const partitions = Number(values.partitions);
+  if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= PARTITIONS_MAX))
+    throw new Error(`--partitions must be an integer 1..${PARTITIONS_MAX}`);
   return {
+    partitions,
     windowMs,
     cutMs:
       values["cut-seconds"] === undefined
@@ -151,11 +160,12 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const table = { ...TABLE, partitions: options.partitions };
   try {
     bench = await startDupBench(
       dir,
       {
-        ...TABLE,
+        ...table,
         ...(options.batchBytes === undefined
           ? {}
           : { sourceReplication: { duplicateLogBatchBytes: options.batchBytes } }),
@@ -164,7 +174,7 @@ async function main(): Promise<void> {
     );
     const b = bench;
     log(
-      `clusters up on base port ${b.basePort}; proxy ${b.proxy.address}; table ${TABLE.table} (${TABLE.partitions} partitions × ${TABLE.replicas} replicas on each side), dupid ${b.dupid}`,
+      `clusters up on base port ${b.basePort}; proxy ${b.proxy.address}; table ${table.table} (${table.partitions} partitions × ${table.replicas} replicas on each side), dupid ${b.dupid}`,
     );
     const tables = {
       source: b.sourceClient.table(TABLE.table),
@@ -234,7 +244,7 @@ async function main(): Promise<void> {
         `## bench:dup — ${date} UTC`,
         "",
         `Machine: ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (${(totalmem() / 1024 ** 3).toFixed(0)} GiB total, ${(freemem() / 1024 ** 3).toFixed(0)} GiB free at the end), Node ${machine.node}, ${machine.platform}; shared with other engineers' work: load average (1/5/15 min) at start ${startLoad.map((l) => l.toFixed(2)).join(" ")}, at end ${endLoad.map((l) => l.toFixed(2)).join(" ")}.`,
-        `Settings: ${settingsLine(options, TABLE, maxRates, cutRates)}.`,
+        `Settings: ${settingsLine(options, table, maxRates, cutRates)}.`,
         "",
         body,
         "",
