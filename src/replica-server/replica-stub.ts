@@ -369,6 +369,11 @@ export class ReplicaStub {
     return [...hosted, ...this.followers.reports()];
   }
 
+  /** Tables of which this server keeps replica data without hosting it (dropped ones), sorted. */
+  storedAppIds(): number[] {
+    return [...this.keptOnDisk].sort((a, b) => a - b);
+  }
+
   /** Full duplication, follower side: the copies this server runs or waits to resume. */
   get followerCopies(): FollowerCopies {
     return this.followers;
@@ -573,7 +578,7 @@ export class ReplicaStub {
         {
           node: this.options.self,
           replicas: this.reports(),
-          storedAppIds: [...this.keptOnDisk].sort((a, b) => a - b),
+          storedAppIds: this.storedAppIds(),
         },
         this.callTimeoutMs,
       )) as BeaconResponse;

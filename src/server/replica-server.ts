@@ -120,8 +120,10 @@ export async function startReplicaServer(
         ...commonRoutes(registry, "replica"),
         {
           path: "/replica/partitions",
-          description: "every replica this server hosts: gpid, status, ballot, decrees",
-          handler: async () => json({ node: address, replicas: stub.reports() }),
+          description:
+            "every replica this server hosts (gpid, status, ballot, decrees) and the tables whose replica data it keeps without hosting them",
+          handler: async () =>
+            json({ node: address, replicas: stub.reports(), storedAppIds: stub.storedAppIds() }),
         },
         {
           path: "/replica/duplication",

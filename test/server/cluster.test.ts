@@ -167,6 +167,10 @@ it("replicas of a table removed for good are deleted on every server, the rest l
     ),
   );
   assert.equal(dirsOf(closedId).length, 6, "kept while the table can be recalled");
+  const partitions = (await (
+    await fetch(`http://127.0.0.1:${cluster.replicas[0]?.httpPort}/replica/partitions`)
+  ).json()) as { storedAppIds: number[] };
+  assert.deepEqual(partitions.storedAppIds, [closedId]);
   await drop("gc-open", 0);
   await eventually("both tables' replicas deleted on every server", 20_000, async () => {
     return dirsOf(closedId).length === 0 && dirsOf(openId).length === 0;
@@ -174,6 +178,7 @@ it("replicas of a table removed for good are deleted on every server, the rest l
     throw new Error(`${String(error)}; left: ${[...dirsOf(closedId), ...dirsOf(openId)]}`);
   });
   assert.equal(await deletedCount(), 12);
+  for (const server of cluster.replicas) assert.deepEqual(server.stub.storedAppIds(), []);
   assert.equal(dirsOf(1).length, 12, "the live table's replicas are untouched");
   assert.equal((await client.table("t").get("h1", "s"))?.toString(), "v1");
 
