@@ -139,6 +139,15 @@ export const replicationSection = {
       usedBy: ["replica"],
       pegasus: "same",
     },
+    gc_disk_garbage_replica_interval_seconds: {
+      type: "duration-s",
+      min: 0,
+      max: 30 * DAY_S,
+      default: "86400",
+      doc: "How long a stale replica (of a partition the meta server filled on other nodes while this server was away) is kept on disk, moved aside as `<gpid>.<ms>.stale`, before it is deleted; 0 deletes it at the next garbage collection. docs/storage.md.",
+      usedBy: ["replica"],
+      pegasus: "same",
+    },
     fd_beacon_interval_seconds: {
       type: "duration-s",
       min: 1,

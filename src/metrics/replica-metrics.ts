@@ -39,6 +39,10 @@ export class ReplicaMetrics {
   readonly writeDuration: Histogram<"op">;
   /** Replica directories of tables removed for good, deleted (replica-server/replica-gc.ts). */
   readonly removedReplicasDeleted: Counter;
+  /** Stale replicas no longer hosted, moved aside for their hold period. */
+  readonly staleReplicasRetired: Counter;
+  /** Stale replicas deleted after their hold period. */
+  readonly staleReplicasDeleted: Counter;
   private readonly sources = new Map<string, SnapshotSource>();
 
   constructor(registry: Registry) {
@@ -65,6 +69,16 @@ export class ReplicaMetrics {
     this.removedReplicasDeleted = new Counter({
       name: "talaria_replica_removed_replicas_deleted_total",
       help: "Replica directories of tables removed for good (dropped, past their hold period) deleted",
+      registers,
+    });
+    this.staleReplicasRetired = new Counter({
+      name: "talaria_replica_stale_replicas_retired_total",
+      help: "Stale replicas (of partitions full without this server) closed and moved aside",
+      registers,
+    });
+    this.staleReplicasDeleted = new Counter({
+      name: "talaria_replica_stale_replicas_deleted_total",
+      help: "Stale replicas deleted after gc_disk_garbage_replica_interval_seconds",
       registers,
     });
     const sources = this.sources;

@@ -78,6 +78,13 @@ export interface BeaconResponse {
    * Absent from older meta servers.
    */
   readonly removedAppIds?: readonly number[];
+  /**
+   * Replicas the node reported of partitions it is no longer a member of, which no configuration
+   * can want back (meta core stale-replicas.ts: the partition is full and every member confirmed at
+   * the current ballot). The server stops hosting them and deletes their data after
+   * `[replication] gc_disk_garbage_replica_interval_seconds`. Absent from older meta servers.
+   */
+  readonly staleReplicas?: readonly Gpid[];
 }
 
 export type ConfigurationChange =

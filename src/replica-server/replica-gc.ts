@@ -19,8 +19,11 @@ import { parseGpid } from "../protocol/index.ts";
 
 /** Suffix of a replica directory on its way out. */
 export const GARBAGE_SUFFIX = ".gar";
+/** Suffix of a stale replica's directory kept for its hold period: `<gpid>.<retired ms>.stale`. */
+export const STALE_SUFFIX = ".stale";
 
 const GARBAGE_NAME = /^\d{1,9}\.\d{1,6}\.gar$/;
+const STALE_NAME = /^\d{1,9}\.\d{1,6}\.(\d{1,16})\.stale$/;
 
 /** The names of the replica directories of `appIds` in `dataDir`, sorted. */
 export async function replicaDirsOf(
@@ -82,6 +85,43 @@ export async function deleteLeftoverGarbage(
         { err: error, dir: entry.name },
         "cannot delete a half-deleted replica directory",
       );
+    }
+  }
+  return done.sort();
+}
+
+/**
+ * Moves a stale replica's directory (`<gpid>`) aside as `<gpid>.<nowMs>.stale`, out of the names
+ * the server opens, where it waits for its hold period (deleteExpiredStale). Returns the new name.
+ */
+export async function retireReplicaDir(
+  dataDir: string,
+  name: string,
+  nowMs: number,
+): Promise<string> {
+  const retired = `${name}.${Math.max(0, Math.floor(nowMs))}${STALE_SUFFIX}`;
+  await rename(join(dataDir, name), join(dataDir, retired));
+  return retired;
+}
+
+/** Deletes the stale replica directories retired at least `holdMs` before `nowMs`; their names. */
+export async function deleteExpiredStale(
+  dataDir: string,
+  nowMs: number,
+  holdMs: number,
+  logger: Logger = silentLogger,
+): Promise<string[]> {
+  const done: string[] = [];
+  for (const entry of await readdir(dataDir, { withFileTypes: true })) {
+    const match = STALE_NAME.exec(entry.name);
+    if (!entry.isDirectory() || match === null) continue;
+    if (Number(match[1]) + holdMs > nowMs) continue;
+    try {
+      await rm(join(dataDir, entry.name), { recursive: true, force: true });
+      done.push(entry.name);
+      logger.info({ dir: entry.name }, "deleted a stale replica after its hold period");
+    } catch (error) {
+      logger.warn({ err: error, dir: entry.name }, "cannot delete a stale replica");
     }
   }
   return done.sort();

@@ -65,8 +65,17 @@ import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import type { LearnerCheckpointMetrics } from "./learner-checkpoint-metrics.ts";
 import { LearnerCheckpointStream } from "./learner-checkpoint-stream.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
-import { deleteLeftoverGarbage, deleteReplicaDirs, replicaDirsOf } from "./replica-gc.ts";
+import {
+  deleteExpiredStale,
+  deleteLeftoverGarbage,
+  deleteReplicaDirs,
+  replicaDirsOf,
+  retireReplicaDir,
+} from "./replica-gc.ts";
 import type { TargetLagMetrics } from "./target-lag-metrics.ts";
+
+/** `[replication] gc_disk_garbage_replica_interval_seconds` default (Pegasus: 1 day). */
+const STALE_REPLICA_HOLD_MS_DEFAULT = 86_400_000;
 
 export interface ReplicaStubOptions {
   readonly self: NodeAddress;
@@ -75,6 +84,8 @@ export interface ReplicaStubOptions {
   readonly clusterId: number;
   readonly beaconIntervalMs: number;
   readonly gcIntervalMs: number;
+  /** How long a stale replica's data is kept once retired (default 1 day). */
+  readonly staleReplicaHoldMs?: number;
   /** `[replication] checkpoint_interval_seconds`, in ms: how often storage is flushed durable. */
   readonly checkpointIntervalMs?: number;
   readonly replication?: Partial<ReplicationOptions>;
@@ -153,6 +164,8 @@ export class ReplicaStub {
   /** Removed tables being deleted now or already deleted (a failed pass is retried). */
   private readonly collectedApps = new Set<number>();
   private collecting: Promise<void> = Promise.resolve();
+  /** Stale replicas being closed and moved aside: not opened meanwhile. */
+  private readonly retiring = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private beaconInFlight = false;
   private readonly duplication: DuplicationAgent | undefined;
@@ -444,6 +457,11 @@ export class ReplicaStub {
         details: { gpid: key },
       });
     }
+    if (this.retiring.has(key)) {
+      throw new TalariaError("ERR_BUSY", `replica ${key} is being retired as stale`, {
+        details: { gpid: key },
+      });
+    }
     if (this.followers.owns(gpid)) {
       throw new TalariaError("ERR_BUSY", `replica ${key} is being copied from the master cluster`, {
         details: { gpid: key },
@@ -622,6 +640,14 @@ export class ReplicaStub {
     );
     for (const appId of removed) this.apps.delete(appId);
     if (removed.length > 0) this.collectRemovedApps(removed);
+    const members = new Set(reply.configs.map((config) => gpidKey(config.gpid)));
+    const stale = (reply.staleReplicas ?? []).filter(
+      (gpid) =>
+        Number.isSafeInteger(gpid?.appId) &&
+        Number.isSafeInteger(gpid?.partitionIndex) &&
+        !members.has(gpidKey(gpid)),
+    );
+    if (stale.length > 0) this.retireStaleReplicas(stale);
     for (const raw of reply.configs) {
       const config = decodeConfig(raw, "config");
       // A follower primary copies its checkpoint first (in the background); it opens after.
@@ -688,6 +714,53 @@ export class ReplicaStub {
   }
 
   /**
+   * Stops hosting the stale replicas the meta server named (meta core stale-replicas.ts) and moves
+   * their directories aside (`<gpid>.<ms>.stale`, replica-gc.ts) for the hold period, after which
+   * the garbage collection deletes them. In the background, after earlier deletions.
+   */
+  private retireStaleReplicas(gpids: readonly Gpid[]): void {
+    const keys = gpids.map(gpidKey).filter((key) => !this.retiring.has(key));
+    if (keys.length === 0) return;
+    for (const key of keys) this.retiring.add(key);
+    this.collecting = this.collecting.then(async () => {
+      for (const key of keys) {
+        try {
+          await this.opening.get(key)?.catch(() => undefined);
+          const hosted = this.hosted.get(key);
+          const status = hosted?.replica.report().status;
+          // Only a replica this server keeps without a role; a member's is never touched.
+          if (status === "PRIMARY" || status === "SECONDARY" || status === "LEARNER") continue;
+          if (this.followers.owns(parseGpid(key)) || this.closed) continue;
+          if (hosted !== undefined) {
+            this.hosted.delete(key);
+            await hosted.replica.close();
+          }
+          if (
+            !(await replicaDirsOf(this.options.dataDir, new Set([parseGpid(key).appId]))).includes(
+              key,
+            )
+          )
+            continue;
+          const retired = await retireReplicaDir(this.options.dataDir, key, Date.now());
+          this.deps.metrics?.staleReplicasRetired.inc();
+          this.logger.info(
+            { gpid: key, dir: retired, holdMs: this.staleReplicaHoldMs },
+            "stale replica closed and moved aside: its partition is whole on other servers",
+          );
+        } catch (error) {
+          this.logger.warn({ err: error, gpid: key }, "retiring a stale replica failed");
+        } finally {
+          this.retiring.delete(key);
+        }
+      }
+    });
+  }
+
+  private get staleReplicaHoldMs(): number {
+    return this.options.staleReplicaHoldMs ?? STALE_REPLICA_HOLD_MS_DEFAULT;
+  }
+
+  /**
    * A follower copy was installed in the replica's directory: open the replica, give it the
    * configuration that makes it primary, and beacon now so the lease follows at once.
    */
@@ -719,6 +792,17 @@ export class ReplicaStub {
       } catch (error) {
         this.logger.warn({ err: error, gpid: key }, "plog gc failed");
       }
+    }
+    try {
+      const deleted = await deleteExpiredStale(
+        this.options.dataDir,
+        Date.now(),
+        this.staleReplicaHoldMs,
+        this.logger,
+      );
+      this.deps.metrics?.staleReplicasDeleted.inc(deleted.length);
+    } catch (error) {
+      this.logger.warn({ err: error }, "deleting expired stale replicas failed");
     }
   }
 

@@ -57,6 +57,7 @@ export async function startReplicaServer(
       clusterId: config.duplicationGroup[replication.clusterName] ?? 0,
       beaconIntervalMs: replication.fdBeaconIntervalSeconds * 1000,
       gcIntervalMs: replication.gcIntervalMs,
+      staleReplicaHoldMs: replication.gcDiskGarbageReplicaIntervalSeconds * 1000,
       checkpointIntervalMs: replication.checkpointIntervalSeconds * 1000,
       replication: {
         groupCheckIntervalMs: replication.groupCheckIntervalMs,

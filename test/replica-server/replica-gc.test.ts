@@ -4,9 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import {
+  deleteExpiredStale,
   deleteLeftoverGarbage,
   deleteReplicaDirs,
   replicaDirsOf,
+  retireReplicaDir,
 } from "../../src/replica-server/replica-gc.ts";
 
 const roots: string[] = [];
@@ -46,5 +48,16 @@ describe("replica gc", () => {
     const dir = dataDir(["3.0.gar", "12.4.gar", "3.1", "x.gar", "3.gar"], ["5.0.gar"]);
     assert.deepEqual(await deleteLeftoverGarbage(dir), ["12.4.gar", "3.0.gar"]);
     assert.deepEqual(readdirSync(dir).sort(), ["3.1", "3.gar", "5.0.gar", "x.gar"]);
+  });
+
+  it("moves a stale replica aside and deletes it only after its hold period", async () => {
+    const dir = dataDir(["3.0", "3.1", "4.0.1000.stale", "x.1.stale"], ["5.0.1.stale"]);
+    assert.equal(await retireReplicaDir(dir, "3.0", 5_000), "3.0.5000.stale");
+    assert.deepEqual(await replicaDirsOf(dir, new Set([3])), ["3.1"], "no longer opened");
+    // Hold 10 s: at 12 s only the one retired at 1 s is due.
+    assert.deepEqual(await deleteExpiredStale(dir, 12_000, 10_000), ["4.0.1000.stale"]);
+    assert.deepEqual(await deleteExpiredStale(dir, 14_999, 10_000), []);
+    assert.deepEqual(await deleteExpiredStale(dir, 15_000, 10_000), ["3.0.5000.stale"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["3.1", "5.0.1.stale", "x.1.stale"]);
   });
 });

@@ -21,6 +21,8 @@ export interface InProcessCluster {
 export async function startInProcessCluster(
   replicaCount = 3,
   logger: Logger = silentLogger,
+  /** `[replication]` settings of the replica servers on top of the fixture's timings. */
+  replicaReplication: Record<string, unknown> = {},
 ): Promise<InProcessCluster> {
   const root = mkdtempSync(join(tmpdir(), "talaria-cluster-"));
   const metaPort = await freePort();
@@ -48,7 +50,7 @@ export async function startInProcessCluster(
           httpPort: await freePort(),
           dataDir: join(root, `replica${i}`),
         },
-        replication: timings,
+        replication: { ...timings, ...replicaReplication },
       }),
     );
   }

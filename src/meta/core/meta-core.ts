@@ -74,6 +74,7 @@ import {
 } from "./queries.ts";
 import { planRepair, type RepairContext } from "./repair.ts";
 import { type RestoreReport, restoreState } from "./restore.ts";
+import { staleReplicas } from "./stale-replicas.ts";
 import { ClusterState, compareAddress, type DurableState, membersOf, nodeLoads } from "./state.ts";
 
 export interface MetaCoreDeps {
@@ -364,6 +365,15 @@ export class MetaCore {
         .sortedApps()
         .filter((app) => app.status === AppStatus.DROPPED && reportedAppIds.has(app.appId)),
       removedAppIds: [...new Set(removedAppIds)],
+      staleReplicas: staleReplicas(
+        {
+          state: this.state,
+          isPartitionBusy: (key) => this.pending.isPartitionBusy(key),
+          observedCommitted: (key) => this.observedCommitted.get(key) ?? 0,
+        },
+        node.address,
+        request.replicas,
+      ),
     };
   }
 

@@ -10,6 +10,8 @@
  *   commits only when every member of the configuration is up, PacificA style; a learner copies
  *   its primary when it is added);
  * - the meta store holds exactly the committed state (restore round trip).
+ * Replicas a beacon reply names stale are deleted from their node, as a server does after its hold
+ * period: if one was still needed, a later promotion finds a primary lacking committed writes.
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
@@ -139,6 +141,8 @@ function members(config: PartitionConfiguration): string[] {
 
 /** Persist kinds emitted over all runs (the runs must reach the rules they are meant to test). */
 const persistKinds = new Map<string, number>();
+/** Stale replicas named (and deleted) over all runs. */
+let staleDeleted = 0;
 
 function run(
   nodeCount: number,
@@ -220,8 +224,15 @@ function run(
         driver.tick(command.ms);
         break;
       case "beacons":
-        for (const n of all)
-          if (model.up.get(n)) model.learn(n, driver.beacon(n, model.reports(n)).configs);
+        for (const n of all) {
+          if (!model.up.get(n)) continue;
+          const reply = driver.beacon(n, model.reports(n));
+          for (const gpid of reply.staleReplicas ?? []) {
+            model.data.get(n)?.delete(gpidKey(gpid));
+            staleDeleted += 1;
+          }
+          model.learn(n, reply.configs);
+        }
         break;
       case "kill":
         model.up.set(all[command.n % nodeCount] as string, false);
@@ -321,4 +332,5 @@ it("meta core property: ballots, promotions, committed writes and persistence st
     (persistKinds.get("PRIMARY_NOT_SERVING") ?? 0) > 0,
     `no run replaced a refusing primary: ${JSON.stringify([...persistKinds])}`,
   );
+  assert.ok(staleDeleted > 0, "no run deleted a stale replica");
 });

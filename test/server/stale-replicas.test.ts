@@ -1,0 +1,92 @@
+/**
+ * A replica server that was replaced while it was away comes back with stale replicas: the meta
+ * server names them once their partitions are full and confirmed on the other servers, the server
+ * stops hosting them, moves them aside and deletes them after the hold period; no data is lost.
+ */
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { after, before, it } from "node:test";
+import { createClient, type TalariaClient } from "../../src/client/index.ts";
+import { MetaMethod } from "../../src/protocol/index.ts";
+import { type InProcessCluster, startInProcessCluster } from "./cluster-fixture.ts";
+import { allHealthy, clusterInfo, eventually } from "./cluster-support.ts";
+
+let cluster: InProcessCluster;
+let client: TalariaClient;
+
+before(async () => {
+  cluster = await startInProcessCluster(4, undefined, {
+    gcIntervalMs: 300,
+    gcDiskGarbageReplicaIntervalSeconds: 2,
+  });
+  client = createClient({ metaServers: [cluster.metaAddress], timeoutMs: 10_000 });
+  await eventually(
+    "4 replica servers alive",
+    15_000,
+    async () => (await clusterInfo(client)).nodes.alive === 4,
+  );
+});
+after(async () => {
+  await client.close();
+  await cluster.close();
+});
+
+it("a returning server's stale replicas are retired, then deleted after the hold; no data is lost", async () => {
+  const created = (await client.metaSession.call(
+    MetaMethod.CREATE_APP,
+    { appName: "s", partitionCount: 2, replicaCount: 3 },
+    5000,
+  )) as { app: { appId: number } };
+  const appId = created.app.appId;
+  await eventually("a healthy table", 15_000, allHealthy(client));
+  const table = client.table("s");
+  for (let i = 0; i < 50; i += 1) await table.set(`k${i}`, "s", `v${i}`);
+
+  const dataDir = (index: number) => cluster.configs[index]?.replicaServer.dataDir as string;
+  const dirs = (index: number, suffix = "") =>
+    readdirSync(dataDir(index))
+      .filter((name) => name.startsWith(`${appId}.`) && name.endsWith(suffix))
+      .sort();
+  // The server hosting the most of the table's replicas goes away.
+  const away = [0, 1, 2, 3].sort((a, b) => dirs(b).length - dirs(a).length)[0] as number;
+  const held = dirs(away);
+  assert.ok(held.length > 0);
+  await cluster.stopReplica(away);
+  await eventually("the table full again on the other three servers", 30_000, async () => {
+    const info = await clusterInfo(client);
+    return info.nodes.alive === 3 && (await allHealthy(client)());
+  });
+  for (let i = 50; i < 100; i += 1) await table.set(`k${i}`, "s", `v${i}`);
+
+  await cluster.startReplica(away);
+  await eventually("its replicas moved aside as stale", 15_000, async () => {
+    return dirs(away).every((name) => name.endsWith(".stale")) && dirs(away).length > 0;
+  }).catch((error: unknown) => {
+    throw new Error(`${String(error)}; dirs: ${dirs(away).join(", ")}`);
+  });
+  assert.equal(dirs(away, ".stale").length, held.length);
+  const server = cluster.replicas.find(
+    (r) => r.address === `127.0.0.1:${cluster.configs[away]?.replicaServer.port}`,
+  );
+  assert.ok(server !== undefined);
+  assert.ok(server.stub.reports().every((report) => report.gpid.appId !== appId));
+  await eventually("deleted after the 2 s hold", 15_000, async () => dirs(away).length === 0);
+  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+  assert.match(
+    text,
+    new RegExp(`^talaria_replica_stale_replicas_retired_total ${held.length}$`, "m"),
+  );
+  assert.match(
+    text,
+    new RegExp(`^talaria_replica_stale_replicas_deleted_total ${held.length}$`, "m"),
+  );
+
+  await eventually(
+    "4 replica servers alive",
+    15_000,
+    async () => (await clusterInfo(client)).nodes.alive === 4,
+  );
+  assert.ok(await allHealthy(client)());
+  for (let i = 0; i < 100; i += 1)
+    assert.equal((await table.get(`k${i}`, "s"))?.toString(), `v${i}`, `k${i}`);
+});
