@@ -41,6 +41,7 @@ import {
   type PartitionConfiguration,
   parseGpid,
   type ReplicaReport,
+  type ReplicaStatus,
   type UpdateConfigurationRequest,
   type UpdateConfigurationResponse,
 } from "../protocol/index.ts";
@@ -65,13 +66,7 @@ import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import type { LearnerCheckpointMetrics } from "./learner-checkpoint-metrics.ts";
 import { LearnerCheckpointStream } from "./learner-checkpoint-stream.ts";
 import { decodeConfig, decodePeerMessage, encodePeerMessage } from "./peer-wire.ts";
-import {
-  deleteExpiredStale,
-  deleteLeftoverGarbage,
-  deleteReplicaDirs,
-  replicaDirsOf,
-  retireReplicaDir,
-} from "./replica-gc.ts";
+import { ReplicaCollector } from "./replica-gc.ts";
 import type { TargetLagMetrics } from "./target-lag-metrics.ts";
 
 /** `[replication] gc_disk_garbage_replica_interval_seconds` default (Pegasus: 1 day). */
@@ -157,15 +152,8 @@ export class ReplicaStub {
   private readonly hosted = new Map<string, Hosted>();
   private readonly opening = new Map<string, Promise<Hosted>>();
   private readonly apps = new Map<number, AppInfo>();
-  /** Tables whose replica data this server keeps on disk without hosting it (storedAppIds). */
-  private readonly keptOnDisk = new Set<number>();
-  /** Tables the meta server said were removed for good: never opened again here. */
-  private readonly removedApps = new Set<number>();
-  /** Removed tables being deleted now or already deleted (a failed pass is retried). */
-  private readonly collectedApps = new Set<number>();
-  private collecting: Promise<void> = Promise.resolve();
-  /** Stale replicas being closed and moved aside: not opened meanwhile. */
-  private readonly retiring = new Set<string>();
+  /** Deletes what the meta server says no configuration wants (replica-gc.ts). */
+  private readonly collector: ReplicaCollector;
   private readonly timers: NodeJS.Timeout[] = [];
   private beaconInFlight = false;
   private readonly duplication: DuplicationAgent | undefined;
@@ -237,6 +225,16 @@ export class ReplicaStub {
         ...(deps.followerCopyMetrics === undefined ? {} : { metrics: deps.followerCopyMetrics }),
       },
     );
+    this.collector = new ReplicaCollector({
+      dataDir: options.dataDir,
+      staleHoldMs: options.staleReplicaHoldMs ?? STALE_REPLICA_HOLD_MS_DEFAULT,
+      logger: this.logger,
+      metrics: deps.metrics,
+      isClosed: () => this.closed,
+      release: (which) => this.release(which),
+      stopFollowerCopies: (appId) => this.followers.dropApp(appId),
+      ownsFollowerCopy: (gpid) => this.followers.owns(gpid),
+    });
     const duplication = options.duplication;
     this.duplication =
       duplication === undefined
@@ -342,7 +340,7 @@ export class ReplicaStub {
    */
   async start(): Promise<void> {
     await mkdir(this.options.dataDir, { recursive: true });
-    await deleteLeftoverGarbage(this.options.dataDir, this.logger);
+    await this.collector.start();
     for (const entry of await readdir(this.options.dataDir, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       let gpid: Gpid;
@@ -384,7 +382,7 @@ export class ReplicaStub {
 
   /** Tables of which this server keeps replica data without hosting it (dropped ones), sorted. */
   storedAppIds(): number[] {
-    return [...this.keptOnDisk].sort((a, b) => a - b);
+    return this.collector.storedAppIds();
   }
 
   /** Full duplication, follower side: the copies this server runs or waits to resume. */
@@ -452,16 +450,8 @@ export class ReplicaStub {
 
   private async openNow(gpid: Gpid): Promise<Hosted> {
     const key = gpidKey(gpid);
-    if (this.removedApps.has(gpid.appId)) {
-      throw new TalariaError("ERR_OBJECT_NOT_FOUND", `table ${gpid.appId} was removed for good`, {
-        details: { gpid: key },
-      });
-    }
-    if (this.retiring.has(key)) {
-      throw new TalariaError("ERR_BUSY", `replica ${key} is being retired as stale`, {
-        details: { gpid: key },
-      });
-    }
+    const refusal = this.collector.openRefusal(gpid);
+    if (refusal !== undefined) throw refusal;
     if (this.followers.owns(gpid)) {
       throw new TalariaError("ERR_BUSY", `replica ${key} is being copied from the master cluster`, {
         details: { gpid: key },
@@ -615,13 +605,13 @@ export class ReplicaStub {
   ): Promise<void> {
     for (const app of reply.apps) {
       this.apps.set(app.appId, app);
-      this.keptOnDisk.delete(app.appId);
+      this.collector.noteServed(app.appId);
     }
     for (const app of reply.droppedApps ?? []) this.apps.delete(app.appId);
     const dropped = new Set((reply.droppedApps ?? []).map((app) => app.appId));
     for (const appId of dropped) {
       await this.followers.dropApp(appId);
-      this.keptOnDisk.add(appId);
+      this.collector.noteDropped(appId);
     }
     for (const [key, hosted] of this.hosted) {
       if (dropped.has(hosted.replica.report().gpid.appId)) {
@@ -639,7 +629,7 @@ export class ReplicaStub {
       (appId) => Number.isSafeInteger(appId) && !serving.has(appId),
     );
     for (const appId of removed) this.apps.delete(appId);
-    if (removed.length > 0) this.collectRemovedApps(removed);
+    if (removed.length > 0) this.collector.collectRemoved(removed);
     const members = new Set(reply.configs.map((config) => gpidKey(config.gpid)));
     const stale = (reply.staleReplicas ?? []).filter(
       (gpid) =>
@@ -647,7 +637,7 @@ export class ReplicaStub {
         Number.isSafeInteger(gpid?.partitionIndex) &&
         !members.has(gpidKey(gpid)),
     );
-    if (stale.length > 0) this.retireStaleReplicas(stale);
+    if (stale.length > 0) this.collector.retireStale(stale);
     for (const raw of reply.configs) {
       const config = decodeConfig(raw, "config");
       // A follower primary copies its checkpoint first (in the background); it opens after.
@@ -669,95 +659,15 @@ export class ReplicaStub {
     }
   }
 
-  /**
-   * Deletes the replicas of tables the meta server says were removed for good (replica-gc.ts): each
-   * is closed (or its follower copy stopped), then its directory moved away and deleted. Runs in
-   * the background, one pass after another, so a beacon never waits for the disk.
-   */
-  private collectRemovedApps(appIds: readonly number[]): void {
-    const fresh = appIds.filter((appId) => !this.collectedApps.has(appId));
-    if (fresh.length === 0) return;
-    for (const appId of fresh) {
-      this.removedApps.add(appId);
-      this.collectedApps.add(appId);
-      // Reported as stored until deleted, so a failed pass is named again and retried.
-      this.keptOnDisk.add(appId);
+  /** Stops hosting (and closes) the replicas `which` picks, once the opens in progress are done. */
+  private async release(which: (gpid: Gpid, status: ReplicaStatus) => boolean): Promise<void> {
+    await Promise.allSettled([...this.opening.values()]);
+    for (const [key, hosted] of this.hosted) {
+      const report = hosted.replica.report();
+      if (!which(report.gpid, report.status)) continue;
+      this.hosted.delete(key);
+      await hosted.replica.close();
     }
-    this.collecting = this.collecting.then(async () => {
-      try {
-        const ids = new Set(fresh);
-        await Promise.allSettled(
-          [...this.opening].filter(([key]) => ids.has(parseGpid(key).appId)).map(([, p]) => p),
-        );
-        for (const appId of fresh) await this.followers.dropApp(appId);
-        for (const [key, hosted] of this.hosted) {
-          if (!ids.has(hosted.replica.report().gpid.appId)) continue;
-          this.hosted.delete(key);
-          await hosted.replica.close();
-        }
-        if (this.closed) return;
-        const names = await replicaDirsOf(this.options.dataDir, ids);
-        const deleted = await deleteReplicaDirs(this.options.dataDir, names, this.logger);
-        this.deps.metrics?.removedReplicasDeleted.inc(deleted);
-        this.logger.info(
-          { appIds: fresh, replicas: deleted },
-          "tables removed for good: their replicas here are deleted",
-        );
-        if (deleted < names.length) throw new Error(`${names.length - deleted} left`);
-        for (const appId of fresh) this.keptOnDisk.delete(appId);
-      } catch (error) {
-        // The tables stay reported, so the next beacon reply names them again and retries.
-        for (const appId of fresh) this.collectedApps.delete(appId);
-        this.logger.warn({ err: error, appIds: fresh }, "deleting removed tables' replicas failed");
-      }
-    });
-  }
-
-  /**
-   * Stops hosting the stale replicas the meta server named (meta core stale-replicas.ts) and moves
-   * their directories aside (`<gpid>.<ms>.stale`, replica-gc.ts) for the hold period, after which
-   * the garbage collection deletes them. In the background, after earlier deletions.
-   */
-  private retireStaleReplicas(gpids: readonly Gpid[]): void {
-    const keys = gpids.map(gpidKey).filter((key) => !this.retiring.has(key));
-    if (keys.length === 0) return;
-    for (const key of keys) this.retiring.add(key);
-    this.collecting = this.collecting.then(async () => {
-      for (const key of keys) {
-        try {
-          await this.opening.get(key)?.catch(() => undefined);
-          const hosted = this.hosted.get(key);
-          const status = hosted?.replica.report().status;
-          // Only a replica this server keeps without a role; a member's is never touched.
-          if (status === "PRIMARY" || status === "SECONDARY" || status === "LEARNER") continue;
-          if (this.followers.owns(parseGpid(key)) || this.closed) continue;
-          if (hosted !== undefined) {
-            this.hosted.delete(key);
-            await hosted.replica.close();
-          }
-          if (
-            !(await replicaDirsOf(this.options.dataDir, new Set([parseGpid(key).appId]))).includes(
-              key,
-            )
-          )
-            continue;
-          const retired = await retireReplicaDir(this.options.dataDir, key, Date.now());
-          this.deps.metrics?.staleReplicasRetired.inc();
-          this.logger.info(
-            { gpid: key, dir: retired, holdMs: this.staleReplicaHoldMs },
-            "stale replica closed and moved aside: its partition is whole on other servers",
-          );
-        } catch (error) {
-          this.logger.warn({ err: error, gpid: key }, "retiring a stale replica failed");
-        } finally {
-          this.retiring.delete(key);
-        }
-      }
-    });
-  }
-
-  private get staleReplicaHoldMs(): number {
-    return this.options.staleReplicaHoldMs ?? STALE_REPLICA_HOLD_MS_DEFAULT;
   }
 
   /**
@@ -793,17 +703,7 @@ export class ReplicaStub {
         this.logger.warn({ err: error, gpid: key }, "plog gc failed");
       }
     }
-    try {
-      const deleted = await deleteExpiredStale(
-        this.options.dataDir,
-        Date.now(),
-        this.staleReplicaHoldMs,
-        this.logger,
-      );
-      this.deps.metrics?.staleReplicasDeleted.inc(deleted.length);
-    } catch (error) {
-      this.logger.warn({ err: error }, "deleting expired stale replicas failed");
-    }
+    await this.collector.sweep(Date.now());
   }
 
   async close(): Promise<void> {
@@ -811,7 +711,7 @@ export class ReplicaStub {
     for (const timer of this.timers) clearInterval(timer);
     this.learnerStream.close();
     await this.followers.close();
-    await this.collecting;
+    await this.collector.settled();
     await this.duplication?.close();
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.hosted.values()].map((h) => h.replica.close()));

@@ -4,6 +4,7 @@
  * replies are collected by request id. Time is manual.
  */
 import assert from "node:assert/strict";
+import { TalariaError } from "../../../src/common/errors.ts";
 import {
   type MetaAction,
   MetaCore,
@@ -89,6 +90,24 @@ export class Driver {
       this.held.splice(this.held.indexOf(action), 1);
       this.store.apply(action.writes);
       this.handle(this.core.step({ type: "persisted", nowMs: this.nowMs, opId: action.opId }));
+    }
+  }
+
+  /**
+   * Settles every held persist: bit i of `failMask` fails the i-th (retriably, or definitely when
+   * bit i of `definiteMask` is set too), the others succeed. Persists started meanwhile stay held.
+   */
+  settleHeld(failMask: number, definiteMask: number): void {
+    for (const [i, action] of [...this.held].entries()) {
+      if (((failMask >> i) & 1) === 0) {
+        this.release((a) => a === action);
+        continue;
+      }
+      const definite = ((definiteMask >> i) & 1) === 1;
+      this.fail(
+        action,
+        new TalariaError(definite ? "ERR_OBJECT_EXIST" : "ERR_TIMEOUT", "injected"),
+      );
     }
   }
 

@@ -16,7 +16,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import fc from "fast-check";
-import { TalariaError } from "../../../src/common/errors.ts";
 import { MetaCore } from "../../../src/meta/core/index.ts";
 import {
   gpidKey,
@@ -296,17 +295,7 @@ function run(
         break;
       }
       case "flush":
-        for (const [i, action] of [...driver.held].entries()) {
-          if (((command.failMask >> i) & 1) === 0) {
-            driver.release((a) => a === action);
-            continue;
-          }
-          const definite = ((command.definiteMask >> i) & 1) === 1;
-          driver.fail(
-            action,
-            new TalariaError(definite ? "ERR_OBJECT_EXIST" : "ERR_TIMEOUT", "injected"),
-          );
-        }
+        driver.settleHeld(command.failMask, command.definiteMask);
         break;
     }
     afterReplies();

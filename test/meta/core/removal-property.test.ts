@@ -13,7 +13,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import fc from "fast-check";
-import { TalariaError } from "../../../src/common/errors.ts";
 import { MetaCore } from "../../../src/meta/core/index.ts";
 import { AppStatus, MetaMethod, ReplicaStatus } from "../../../src/protocol/index.ts";
 import { Driver, nodes } from "./harness.ts";
@@ -156,17 +155,7 @@ function run(reserves: readonly number[], commands: readonly Command[]): void {
         beacons();
         break;
       case "flush":
-        for (const [i, action] of [...driver.held].entries()) {
-          if (((command.failMask >> i) & 1) === 0) {
-            driver.release((a) => a === action);
-            continue;
-          }
-          const definite = ((command.definiteMask >> i) & 1) === 1;
-          driver.fail(
-            action,
-            new TalariaError(definite ? "ERR_OBJECT_EXIST" : "ERR_TIMEOUT", "injected"),
-          );
-        }
+        driver.settleHeld(command.failMask, command.definiteMask);
         break;
       case "crash": {
         // Each change in flight either reached the store or not; the rest is lost with the leader.
