@@ -365,13 +365,10 @@ export function planDelAppEnvs(context: DdlContext, body: DelAppEnvsRequest): Dd
  * Removes a dropped table whose hold period is over, in two changes: first its `removed_apps/`
  * record (from then on replica servers may delete its replicas, and it can never be recalled), then
  * its app record and everything under it. Undefined when the table is no longer an expired
- * dropped table (recalled in the meantime). `removalRecorded` in the result says which change it
- * is: after the first, the removal is queued again for the second.
+ * dropped table (recalled in the meantime). After the first (`RECORD_REMOVED_APP`) the removal is
+ * queued again for the second.
  */
-export function planRemoveExpiredApp(
-  context: DdlContext,
-  appId: number,
-): (DdlPlan & { readonly removalRecorded: boolean }) | undefined {
+export function planRemoveExpiredApp(context: DdlContext, appId: number): DdlPlan | undefined {
   const app = context.state.apps.get(appId);
   if (app === undefined || app.status !== AppStatus.DROPPED) return undefined;
   if (context.nowMs < (app.dropExpireAtMs ?? 0) && !context.state.removedApps.has(appId))
@@ -381,7 +378,6 @@ export function planRemoveExpiredApp(
     const removed: RemovedApp = { appId, appName: app.appName, removedAtMs: context.nowMs };
     return {
       kind: "RECORD_REMOVED_APP",
-      removalRecorded: false,
       writes: [{ op: "set", path: removedAppPath(root, appId), data: encodeRemovedApp(removed) }],
       commit: (target) => {
         target.removedApps.set(appId, removed);
@@ -391,7 +387,6 @@ export function planRemoveExpiredApp(
   }
   return {
     kind: "REMOVE_EXPIRED_APP",
-    removalRecorded: true,
     writes: [{ op: "deleteTree", path: appPath(root, appId) }],
     commit: (target) => {
       target.apps.delete(appId);

@@ -572,7 +572,7 @@ export class MetaCore {
           commit: () => {
             const value = commit(this.state);
             if (item.type === "removeExpired") {
-              if ("removalRecorded" in plan && !plan.removalRecorded) {
+              if (plan.kind === "RECORD_REMOVED_APP") {
                 this.log.info({ appId: item.appId }, "recorded the removal of an expired table");
                 this.ddl.removalDone(item.appId);
                 this.ddl.pushRemoval(item.appId);
