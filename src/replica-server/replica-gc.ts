@@ -12,8 +12,9 @@
  *  - A directory is first renamed to `<appId>.<partition>.gar` (one atomic rename), then deleted.
  *    A crash mid-delete leaves a `.gar` directory, which startup deletes; it never leaves a
  *    half-deleted `<appId>.<partition>` that would be opened as a replica.
- *  - Only directories named exactly `<appId>.<partition>` of a removed appId, and `.gar`
- *    directories, are touched; anything else in the data directory is left alone.
+ *  - Only directories named exactly `<appId>.<partition>` of a removed appId or of a replica named
+ *    stale, and `.gar` and `.stale` directories, are touched; anything else in the data directory
+ *    is left alone.
  */
 import { readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,9 +24,9 @@ import type { ReplicaMetrics } from "../metrics/index.ts";
 import { type Gpid, gpidKey, parseGpid, type ReplicaStatus } from "../protocol/index.ts";
 
 /** Suffix of a replica directory on its way out. */
-export const GARBAGE_SUFFIX = ".gar";
+const GARBAGE_SUFFIX = ".gar";
 /** Suffix of a stale replica's directory kept for its hold period: `<gpid>.<retired ms>.stale`. */
-export const STALE_SUFFIX = ".stale";
+const STALE_SUFFIX = ".stale";
 
 const GARBAGE_NAME = /^\d{1,9}\.\d{1,6}\.gar$/;
 const STALE_NAME = /^\d{1,9}\.\d{1,6}\.(\d{1,16})\.stale$/;
