@@ -2,8 +2,9 @@
  * What bench:dup reads from the servers' Prometheus /metrics: on the source's replica servers the
  * duplication's per-partition gauges and counters (talaria_dup_*, docs/duplication.md) and its
  * latency histograms (commit → acknowledged, request round trip), on the target's the lag
- * histogram talaria_dup_time_lag_seconds. Readings are cumulative; a phase uses the difference
- * of two.
+ * histogram talaria_dup_time_lag_seconds and their event-loop delay. Readings are cumulative; a
+ * phase uses the difference of two (the event-loop delay is reset by each scrape, so the second
+ * reading covers the phase).
  */
 
 const SCRAPE_TIMEOUT_MS = 5000;
@@ -162,6 +163,13 @@ export interface TargetTimings {
   readonly lag: LagHistogram;
   /** talaria_replica_write_duration_seconds{op="duplicate"}: receipt → answer on the primary. */
   readonly duplicateWrite: SumCount;
+  /**
+   * Highest nodejs_eventloop_lag_p99_seconds / _max_seconds among the servers (ms): the event-loop
+   * delay since each server's previous scrape (src/metrics/process-metrics.ts), sampling interval
+   * included, so an idle loop reads about 10 ms.
+   */
+  readonly eventLoopP99Ms: number;
+  readonly eventLoopMaxMs: number;
 }
 
 export async function readTargetTimings(httpPorts: readonly number[]): Promise<TargetTimings> {
@@ -169,7 +177,19 @@ export async function readTargetTimings(httpPorts: readonly number[]): Promise<T
   return {
     lag: histogramOf(samples, "talaria_dup_time_lag_seconds"),
     duplicateWrite: sumCountOf(samples, "talaria_replica_write_duration_seconds", "duplicate"),
+    eventLoopP99Ms: highestMs(samples, "nodejs_eventloop_lag_p99_seconds"),
+    eventLoopMaxMs: highestMs(samples, "nodejs_eventloop_lag_max_seconds"),
   };
+}
+
+/** The highest value (seconds, in ms) of gauge `name` among `samples`; NaN if none has it. */
+function highestMs(samples: readonly Sample[], name: string): number {
+  let highest = Number.NaN;
+  for (const sample of samples) {
+    if (sample.name !== name) continue;
+    if (Number.isNaN(highest) || sample.value > highest) highest = sample.value;
+  }
+  return highest * 1000;
 }
 
 /** What the source's servers say: commit seen → target acknowledged (per mutation), round trip. */

@@ -96,6 +96,9 @@ export interface RatePhase {
   readonly shipP99Ms: number;
   /** Target side: mean time of a DUPLICATE request on its primary, receipt to answer, ms. */
   readonly targetWriteMeanMs: number;
+  /** The target's replica servers' event-loop delay over the phase (highest p99, highest max). */
+  readonly targetEventLoopP99Ms: number;
+  readonly targetEventLoopMaxMs: number;
   readonly backlogMax: number;
   readonly unshippedMax: number;
   readonly shippedPerSec: number;
@@ -162,6 +165,8 @@ export async function runRatePhase(
     shipP50Ms: quantile("ship", 0.5),
     shipP99Ms: quantile("ship", 0.99),
     targetWriteMeanMs: meanMs(targetBefore.duplicateWrite, targetAfter.duplicateWrite),
+    targetEventLoopP99Ms: targetAfter.eventLoopP99Ms,
+    targetEventLoopMaxMs: targetAfter.eventLoopMaxMs,
     backlogMax,
     unshippedMax,
     shippedPerSec:

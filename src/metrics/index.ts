@@ -1,4 +1,9 @@
 /** Prometheus metrics: one typed factory per component, all registered on a caller-owned registry. */
 export { Registry } from "prom-client";
 export { type DuplicationListSource, MetaDuplicationMetrics } from "./meta-duplication-metrics.ts";
+export {
+  EVENT_LOOP_DELAY_RESOLUTION_MS,
+  metricsWithProcess,
+  processMetricsRegistry,
+} from "./process-metrics.ts";
 export { ReplicaMetrics, type ReplicaStatsSnapshot } from "./replica-metrics.ts";

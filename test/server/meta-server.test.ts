@@ -66,6 +66,10 @@ it("serves DDL, beacons and HTTP, and restores everything after a restart", asyn
   assert.equal(((await http.json()) as QueryConfigurationResponse).app.appName, "t");
   const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   assert.match(metrics, /talaria_rpc_/);
+  // The runtime's metrics follow the server's own.
+  for (const name of ["process_cpu_seconds_total", "nodejs_eventloop_lag_p99_seconds"]) {
+    assert.match(metrics, new RegExp(`^${name} [0-9.e+-]+$`, "m"), name);
+  }
 
   await call(MetaMethod.DROP_APP, { appName: "t" });
   await assert.rejects(call(MetaMethod.QUERY_CONFIGURATION, { appName: "t" }), (e) =>
