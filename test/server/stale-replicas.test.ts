@@ -82,8 +82,11 @@ it("a returning server's stale replicas are retired, then deleted after the hold
       dirs(away, ".stale").length > 0 &&
       dirs(away).every((name) => name.endsWith(".stale") || members.has(name))
     );
-  }).catch((error: unknown) => {
-    throw new Error(`${String(error)}; dirs: ${dirs(away).join(", ")}`);
+  }).catch(async (error: unknown) => {
+    const members = await memberOf().catch(() => new Set<string>());
+    throw new Error(
+      `${String(error)}; dirs: ${dirs(away).join(", ")}; member of: ${[...members].join(", ")}`,
+    );
   });
   const retired = dirs(away, ".stale").length;
   assert.ok(retired <= held.length);
@@ -95,7 +98,9 @@ it("a returning server's stale replicas are retired, then deleted after the hold
     "deleted after the 2 s hold",
     15_000,
     async () => dirs(away, ".stale").length === 0,
-  );
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}; dirs: ${dirs(away).join(", ")}`);
+  });
   const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
   assert.match(text, new RegExp(`^talaria_replica_stale_replicas_retired_total ${retired}$`, "m"));
   assert.match(text, new RegExp(`^talaria_replica_stale_replicas_deleted_total ${retired}$`, "m"));
@@ -105,7 +110,8 @@ it("a returning server's stale replicas are retired, then deleted after the hold
     15_000,
     async () => (await clusterInfo(client)).nodes.alive === 4,
   );
-  assert.ok(await allHealthy(client)());
+  // The primary balancer may be moving a primary onto the returning server (ballot + 1): wait.
+  await eventually("the table healthy with 4 servers", 15_000, allHealthy(client));
   for (let i = 0; i < 100; i += 1)
     assert.equal((await table.get(`k${i}`, "s"))?.toString(), `v${i}`, `k${i}`);
 });
