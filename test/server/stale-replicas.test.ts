@@ -49,21 +49,10 @@ it("a returning server's stale replicas are retired, then deleted after the hold
       .sort();
   // The server hosting the most of the table's replicas goes away.
   const away = [0, 1, 2, 3].sort((a, b) => dirs(b).length - dirs(a).length)[0] as number;
-  const held = dirs(away);
-  assert.ok(held.length > 0);
-  await cluster.stopReplica(away);
-  await eventually("the table full again on the other three servers", 30_000, async () => {
-    const info = await clusterInfo(client);
-    return info.nodes.alive === 3 && (await allHealthy(client)());
-  });
-  for (let i = 50; i < 100; i += 1) await table.set(`k${i}`, "s", `v${i}`);
-
-  await cluster.startReplica(away);
   const address = `127.0.0.1:${cluster.configs[away]?.replicaServer.port}`;
-  const server = cluster.replicas.find((r) => r.address === address);
-  assert.ok(server !== undefined);
-  // Where the returning server is a member again (a partition that fell short meanwhile may take
-  // it back as a learner); every other replica of the table there must be retired.
+  // Where the returning server is a member again (a partition that fell short meanwhile — a
+  // member failing for a moment under load — takes it back as the best learner), its replica is
+  // not stale; every other replica of the table there must be retired.
   const memberOf = async () => {
     const answer = (await client.metaSession.call(
       MetaMethod.QUERY_CONFIGURATION,
@@ -76,20 +65,44 @@ it("a returning server's stale replicas are retired, then deleted after the hold
         .map((c) => `${appId}.${c.gpid.partitionIndex}`),
     );
   };
-  await eventually("its replicas moved aside as stale", 15_000, async () => {
-    const members = await memberOf();
-    return (
-      dirs(away, ".stale").length > 0 &&
-      dirs(away).every((name) => name.endsWith(".stale") || members.has(name))
-    );
-  }).catch(async (error: unknown) => {
-    const members = await memberOf().catch(() => new Set<string>());
-    throw new Error(
-      `${String(error)}; dirs: ${dirs(away).join(", ")}; member of: ${[...members].join(", ")}`,
-    );
-  });
-  const retired = dirs(away, ".stale").length;
-  assert.ok(retired <= held.length);
+  // Both partitions end up on the same three servers, so one failing member makes both short and
+  // the returning server may be taken back everywhere: then nothing was stale, and it goes away
+  // again (at most three rounds).
+  let retired = 0;
+  let keys = 50;
+  for (let round = 1; round <= 3 && retired === 0; round += 1) {
+    const held = dirs(away).filter((name) => !name.endsWith(".stale"));
+    assert.ok(held.length > 0);
+    await cluster.stopReplica(away);
+    await eventually("the table full again on the other three servers", 30_000, async () => {
+      const info = await clusterInfo(client);
+      return info.nodes.alive === 3 && (await allHealthy(client)());
+    });
+    for (const end = keys + 50; keys < end; keys += 1) await table.set(`k${keys}`, "s", `v${keys}`);
+    await cluster.startReplica(away);
+    await eventually(
+      `round ${round}: each replica moved aside as stale or a member`,
+      15_000,
+      async () => {
+        const members = await memberOf();
+        const left = dirs(away).filter((name) => !name.endsWith(".stale"));
+        return (
+          left.every((name) => members.has(name)) &&
+          (dirs(away, ".stale").length > 0 || held.every((name) => members.has(name)))
+        );
+      },
+    ).catch(async (error: unknown) => {
+      const members = await memberOf().catch(() => new Set<string>());
+      throw new Error(
+        `${String(error)}; dirs: ${dirs(away).join(", ")}; member of: ${[...members].join(", ")}`,
+      );
+    });
+    retired = dirs(away, ".stale").length;
+    assert.ok(retired <= held.length);
+  }
+  assert.ok(retired > 0, "three rounds without a stale replica");
+  const server = cluster.replicas.find((r) => r.address === address);
+  assert.ok(server !== undefined);
   const members = await memberOf();
   for (const report of server.stub.reports())
     if (report.gpid.appId === appId)
@@ -112,6 +125,6 @@ it("a returning server's stale replicas are retired, then deleted after the hold
   );
   // The primary balancer may be moving a primary onto the returning server (ballot + 1): wait.
   await eventually("the table healthy with 4 servers", 15_000, allHealthy(client));
-  for (let i = 0; i < 100; i += 1)
+  for (let i = 0; i < keys; i += 1)
     assert.equal((await table.get(`k${i}`, "s"))?.toString(), `v${i}`, `k${i}`);
 });
