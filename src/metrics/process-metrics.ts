@@ -17,7 +17,7 @@
  */
 import { collectDefaultMetrics, Registry } from "prom-client";
 
-/** Resolution of the event-loop delay histogram: delays shorter than this read as this. */
+/** Sampling interval of the event-loop delay; the figures include it (an idle loop reads ≈ 10 ms). */
 export const EVENT_LOOP_DELAY_RESOLUTION_MS = 10;
 
 let processRegistry: Registry | undefined;
@@ -37,6 +37,6 @@ export function processMetricsRegistry(): Registry {
 /** Prometheus text of `registry` followed by the process metrics. */
 export async function metricsWithProcess(registry: Registry): Promise<string> {
   const own = await registry.metrics();
-  const process = await processMetricsRegistry().metrics();
-  return own.length === 0 || own.endsWith("\n") ? own + process : `${own}\n${process}`;
+  const runtime = await processMetricsRegistry().metrics();
+  return own.length === 0 || own.endsWith("\n") ? own + runtime : `${own}\n${runtime}`;
 }
