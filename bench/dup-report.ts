@@ -1,6 +1,6 @@
 /** The tables bench:dup prints and appends to docs/benchmarks.md. */
 import type { CutPhase, RatePhase } from "./dup-phases.ts";
-import { formatCount, formatRatio, markdownTable } from "./harness.ts";
+import { formatCount, formatRatio, markdownTable, median } from "./harness.ts";
 
 function ms(value: number): string {
   if (!Number.isFinite(value)) return "–";
@@ -11,8 +11,53 @@ function seconds(valueMs: number): string {
   return Number.isFinite(valueMs) ? (valueMs / 1000).toFixed(1) : "not within the bound";
 }
 
-export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhase[]): string {
-  const rateRows = rates.map((p) => [
+/** A rate phase of one run: which run, and which rate (the same key in every run). */
+export interface RunPhase {
+  readonly run: number;
+  /** "1.00k/s", "5.00k/s", "max": phases with the same delay and key are one rate's runs. */
+  readonly key: string;
+  readonly phase: RatePhase;
+}
+
+/** Every number of a phase replaced by its median over `phases` (same shape); text from the first. */
+function medianOf<T>(values: readonly T[]): T {
+  const first = values[0] as T;
+  if (typeof first === "number") {
+    // A figure a run could not measure (NaN) does not count; NaN only if no run measured it.
+    const measured = (values as readonly number[]).filter((v) => !Number.isNaN(v));
+    return (measured.length === 0 ? Number.NaN : median(measured)) as T;
+  }
+  if (typeof first !== "object" || first === null) return first;
+  const out: Record<string, unknown> = {};
+  for (const field of Object.keys(first)) {
+    out[field] = medianOf(values.map((v) => (v as Record<string, unknown>)[field]));
+  }
+  return out as T;
+}
+
+/**
+ * One phase per (delay, rate key): the median of each figure over its runs, each figure on its
+ * own (so a row's lag p99 and its CPU may come from different runs). "max" phases are labelled
+ * with the median of the rates they ran at.
+ */
+export function medianPhases(runs: readonly RunPhase[]): RatePhase[] {
+  const groups = new Map<string, RunPhase[]>();
+  for (const r of runs) {
+    const key = `${r.phase.delayMs} ${r.key}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((group) => {
+    const phase = medianOf(group.map((r) => r.phase));
+    const label =
+      group[0]?.key === "max"
+        ? `max (${formatCount(median(group.map((r) => r.phase.writes.offeredPerSec)))}/s, median)`
+        : phase.label;
+    return { ...phase, label };
+  });
+}
+
+function rateRows(rates: readonly RatePhase[]): string[][] {
+  return rates.map((p) => [
     `${p.delayMs} ms`,
     p.label,
     `${formatCount(p.writes.achievedPerSec)}${p.writes.skipped > 0 ? ` (${formatCount(p.writes.skipped)} not issued)` : ""}${p.writes.errors > 0 ? ` (${p.writes.errors} errors)` : ""}`,
@@ -30,21 +75,18 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
     formatCount(p.shippedPerSec),
     `${p.cpu.source.toFixed(2)} / ${p.cpu.target.toFixed(2)} / ${p.cpu.benchAndProxy.toFixed(2)}`,
   ]);
-  const cutRows = cuts.map((c) => [
-    `${c.delayMs} ms`,
-    `${c.cutMs / 1000} s`,
-    formatCount(c.writes.achievedPerSec),
-    formatCount(c.backlogAtHeal),
-    formatCount(c.catchUpPerSec),
-    formatRatio(c.catchUpPerSec / c.writes.achievedPerSec),
-    seconds(c.catchUpMs),
-    seconds(c.backlogZeroAfterStopMs),
-    `${c.cpu.source.toFixed(2)} / ${c.cpu.target.toFixed(2)} / ${c.cpu.benchAndProxy.toFixed(2)}`,
-  ]);
-  return [
+}
+
+export function renderReport(
+  runs: readonly RunPhase[],
+  cuts: readonly CutPhase[],
+  runCount: number,
+): string {
+  const rateTable = (phases: readonly RatePhase[], runOf?: (i: number) => number) =>
     markdownTable(
       [
         "one-way delay",
+        ...(runOf === undefined ? [] : ["run"]),
         "offered writes/s",
         "achieved writes/s",
         "source write p99 ms",
@@ -61,8 +103,38 @@ export function renderReport(rates: readonly RatePhase[], cuts: readonly CutPhas
         "shipped entries/s",
         "CPU source / target / bench + proxy",
       ],
-      rateRows,
-    ),
+      rateRows(phases).map((row, i) =>
+        runOf === undefined ? row : [row[0] ?? "", String(runOf(i)), ...row.slice(1)],
+      ),
+    );
+  const cutRows = cuts.map((c) => [
+    `${c.delayMs} ms`,
+    `${c.cutMs / 1000} s`,
+    formatCount(c.writes.achievedPerSec),
+    formatCount(c.backlogAtHeal),
+    formatCount(c.catchUpPerSec),
+    formatRatio(c.catchUpPerSec / c.writes.achievedPerSec),
+    seconds(c.catchUpMs),
+    seconds(c.backlogZeroAfterStopMs),
+    `${c.cpu.source.toFixed(2)} / ${c.cpu.target.toFixed(2)} / ${c.cpu.benchAndProxy.toFixed(2)}`,
+  ]);
+  const rateTables =
+    runCount === 1
+      ? [rateTable(runs.map((r) => r.phase))]
+      : [
+          `Median of ${runCount} runs (each figure's median on its own):`,
+          "",
+          rateTable(medianPhases(runs)),
+          "",
+          "Each run:",
+          "",
+          rateTable(
+            runs.map((r) => r.phase),
+            (i) => runs[i]?.run ?? 0,
+          ),
+        ];
+  return [
+    ...rateTables,
     "",
     "Lag: from a write's acknowledgement on the source to the first get that finds it on the target",
     "(≈50 probed writes/s, polled every 10 ms, so up to 10 ms + one get above the true lag). The",
@@ -109,6 +181,7 @@ export function settingsLine(
     cutMs: number;
     probeMs: number;
     delaysMs: readonly number[];
+    runs: number;
     batchBytes?: number;
   },
   table: { table: string; partitions: number; replicas: number },
@@ -122,8 +195,8 @@ export function settingsLine(
     `table of ${table.partitions} partitions × ${table.replicas} replicas on both sides`,
     "alpha reaches beta through the fault proxy (`[duplication-proxy]`), itself a separate process",
     `keys: \`<phase>-<n>\` hash key + 1-byte sort key; values: 100 random bytes`,
-    `open-loop writes from one client (at most 1,024 in flight; a write due while 1,024 are in flight is not issued and counted); the highest rate the source sustains measured right before each "max" phase with 1,024 closed loops for ${options.probeMs / 1000} s after a 3 s warm-up: ${perDelay(maxRates)} writes/s`,
-    `a 10 s warm-up at 500 writes/s first; rate phases ${options.windowMs / 1000} s each, each starting with nothing to ship; cut phase: min(1k, max / 2) writes/s (${perDelay(cutRates)}), 5 s before a ${options.cutMs / 1000} s cut and on until the backlog is shipped`,
+    `open-loop writes from one client (at most 1,024 in flight; a write due while 1,024 are in flight is not issued and counted); the highest rate the source sustains measured right before each "max" phase with 1,024 closed loops for ${options.probeMs / 1000} s after a 3 s warm-up: ${perDelay(maxRates)} writes/s${options.runs > 1 ? " (median of the runs)" : ""}`,
+    `a 10 s warm-up at 500 writes/s first; rate phases ${options.windowMs / 1000} s each, each starting with nothing to ship, ${options.runs === 1 ? "run once" : `the rates then the highest rate run ${options.runs} times in a row`}; cut phase (once per delay, after the runs): min(1k, max / 2) writes/s (${perDelay(cutRates)}), 5 s before a ${options.cutMs / 1000} s cut and on until the backlog is shipped`,
     `one-way delays ${options.delaysMs.join(", ")} ms`,
     options.batchBytes === undefined
       ? "duplication settings at their defaults, onebox timings (duplication sync every 2 s)"

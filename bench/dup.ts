@@ -16,10 +16,14 @@
  *    that time, and when the backlog metric read 0 after the writes stopped.
  *
  * Bounded: fixed windows, bounded drains and catch-ups; the servers and the proxy are stopped and
- * the directory removed at the end, on error too. About 10–12 min with the defaults.
+ * the directory removed at the end, on error too. About 30 min with the defaults (12 with --runs 1).
+ *
+ * The rate phases (the rates, then the highest sustained rate) run `--runs` times in a row (3 by
+ * default: the machines are noisy, so the report gives each figure's median, then every run);
+ * the cut phase runs once per delay, after them.
  *
  *   npm run bench:dup [-- --seconds 10] [-- --cut-seconds 10] [-- --delays 0,30] [-- --rates 1000,5000]
- *                     [-- --max-probe-seconds 15] [-- --batch-bytes 4096] [-- --no-doc]
+ *                     [-- --runs 3] [-- --max-probe-seconds 15] [-- --batch-bytes 4096] [-- --no-doc]
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { freemem, loadavg, tmpdir, totalmem } from "node:os";
@@ -34,14 +38,16 @@ import {
   runRatePhase,
   waitDrained,
 } from "./dup-phases.ts";
-import { renderReport, settingsLine } from "./dup-report.ts";
-import { formatCount, machineInfo } from "./harness.ts";
+import { type RunPhase, renderReport, settingsLine } from "./dup-report.ts";
+import { formatCount, machineInfo, median } from "./harness.ts";
 
 const TABLE = { table: "dup", replicas: 3 } as const;
 /** Partitions of the table on each side (--partitions); the lag scales with it on 2 cores. */
 const PARTITIONS_DEFAULT = 8;
 const PARTITIONS_MAX = 64;
 const SECONDS_MAX = 600;
+const RUNS_DEFAULT = 3;
+const RUNS_MAX = 10;
 /** As many as the open-loop writer allows, so "max" is the rate the phases can reach. */
 const MAX_RATE_IN_FLIGHT = 1024;
 const MAX_RATE_WARMUP_MS = 3000;
@@ -58,6 +64,8 @@ export interface DupOptions {
   readonly delaysMs: readonly number[];
   readonly ratesPerSec: readonly number[];
   readonly partitions: number;
+  /** How many times the rate phases run (the report gives medians, then each run). */
+  readonly runs: number;
   /** `[replication] duplicate_log_batch_bytes` on the source instead of its default. */
   readonly batchBytes?: number;
   readonly doc: boolean;
@@ -76,6 +84,7 @@ function parseOptions(): DupOptions {
       delays: { type: "string", default: "0,30" },
       rates: { type: "string", default: "1000,5000" },
       partitions: { type: "string", default: String(PARTITIONS_DEFAULT) },
+      runs: { type: "string", default: String(RUNS_DEFAULT) },
       "batch-bytes": { type: "string" },
       "no-doc": { type: "boolean", default: false },
     },
@@ -98,8 +107,12 @@ function parseOptions(): DupOptions {
   const partitions = Number(values.partitions);
   if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= PARTITIONS_MAX))
     throw new Error(`--partitions must be an integer 1..${PARTITIONS_MAX}`);
+  const runs = Number(values.runs);
+  if (!(Number.isInteger(runs) && runs >= 1 && runs <= RUNS_MAX))
+    throw new Error(`--runs must be an integer 1..${RUNS_MAX}`);
   return {
     partitions,
+    runs,
     windowMs,
     cutMs:
       values["cut-seconds"] === undefined
@@ -115,9 +128,9 @@ function parseOptions(): DupOptions {
   };
 }
 
-function describeRate(p: RatePhase): string {
+function describeRate(p: RatePhase, run: number, runs: number): string {
   const w = p.writes;
-  return `${p.delayMs} ms, ${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; source commit → ack p50 ${p.commitToAckP50Ms.toFixed(1)} p99 ${p.commitToAckP99Ms.toFixed(1)} ms, round trip p50 ${p.shipP50Ms.toFixed(1)} p99 ${p.shipP99Ms.toFixed(1)} ms; target write mean ${p.targetWriteMeanMs.toFixed(1)} ms, event-loop delay p99 ${p.targetEventLoopP99Ms.toFixed(1)} max ${p.targetEventLoopMaxMs.toFixed(1)} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
+  return `${p.delayMs} ms, ${runs > 1 ? `run ${run}, ` : ""}${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; source commit → ack p50 ${p.commitToAckP50Ms.toFixed(1)} p99 ${p.commitToAckP99Ms.toFixed(1)} ms, round trip p50 ${p.shipP50Ms.toFixed(1)} p99 ${p.shipP99Ms.toFixed(1)} ms; target write mean ${p.targetWriteMeanMs.toFixed(1)} ms, event-loop delay p99 ${p.targetEventLoopP99Ms.toFixed(1)} max ${p.targetEventLoopMaxMs.toFixed(1)} ms; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
 }
 
 function describeCut(c: CutPhase): string {
@@ -192,37 +205,45 @@ async function main(): Promise<void> {
     warmup.start();
     await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
     await warmup.stop();
-    const ratePhases: RatePhase[] = [];
+    const ratePhases: RunPhase[] = [];
     const cutPhases: CutPhase[] = [];
     const maxRates: number[] = [];
     const cutRates: number[] = [];
     for (const delayMs of options.delaysMs) {
       await b.proxy.setDelay(delayMs);
-      const runRate = async (label: string, rate: number) => {
-        const phase = await runRatePhase(b, tables, {
-          delayMs,
-          label,
-          ratePerSec: rate,
-          windowMs: options.windowMs,
-          keyPrefix: `d${delayMs}-r${rate}-`,
+      const delayMaxRates: number[] = [];
+      for (let run = 1; run <= options.runs; run++) {
+        const runRate = async (key: string, label: string, rate: number) => {
+          const phase = await runRatePhase(b, tables, {
+            delayMs,
+            label,
+            ratePerSec: rate,
+            windowMs: options.windowMs,
+            keyPrefix: `d${delayMs}-run${run}-r${rate}-`,
+          });
+          log(describeRate(phase, run, options.runs));
+          ratePhases.push({ run, key, phase });
+        };
+        for (const rate of options.ratesPerSec) {
+          const label = `${formatCount(rate)}/s`;
+          await runRate(label, label, rate);
+        }
+        // Measured right before its phase, so both see the same machine (the load varies).
+        await waitDrained(b);
+        const maxRate = await measureMaxRate(tables.source, {
+          inFlight: MAX_RATE_IN_FLIGHT,
+          warmupMs: MAX_RATE_WARMUP_MS,
+          windowMs: options.probeMs,
+          keyPrefix: `d${delayMs}-run${run}-max-probe-`,
         });
-        log(describeRate(phase));
-        ratePhases.push(phase);
-      };
-      for (const rate of options.ratesPerSec) await runRate(`${formatCount(rate)}/s`, rate);
-      // Measured right before its phase, so both see the same machine (the load varies).
-      await waitDrained(b);
-      const maxRate = await measureMaxRate(tables.source, {
-        inFlight: MAX_RATE_IN_FLIGHT,
-        warmupMs: MAX_RATE_WARMUP_MS,
-        windowMs: options.probeMs,
-        keyPrefix: `d${delayMs}-max-probe-`,
-      });
+        delayMaxRates.push(maxRate);
+        log(
+          `${delayMs} ms${options.runs > 1 ? `, run ${run}` : ""}: the source sustains ${formatCount(maxRate)} writes/s (${MAX_RATE_IN_FLIGHT} closed loops, duplication on)`,
+        );
+        await runRate("max", `max (${formatCount(maxRate)}/s)`, Math.round(maxRate));
+      }
+      const maxRate = median(delayMaxRates);
       maxRates.push(maxRate);
-      log(
-        `${delayMs} ms: the source sustains ${formatCount(maxRate)} writes/s (${MAX_RATE_IN_FLIGHT} closed loops, duplication on)`,
-      );
-      await runRate(`max (${formatCount(maxRate)}/s)`, Math.round(maxRate));
       const cutRate = Math.round(Math.min(CUT_RATE_PER_SEC, maxRate / 2));
       cutRates.push(cutRate);
       const cut = await runCutPhase(b, tables.source, {
@@ -235,7 +256,7 @@ async function main(): Promise<void> {
       cutPhases.push(cut);
     }
     const endLoad = loadavg();
-    const body = renderReport(ratePhases, cutPhases);
+    const body = renderReport(ratePhases, cutPhases, options.runs);
     log("");
     log(body);
     if (options.doc) {
