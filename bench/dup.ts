@@ -16,7 +16,7 @@
  *    that time, and when the backlog metric read 0 after the writes stopped.
  *
  * Bounded: fixed windows, bounded drains and catch-ups; the servers and the proxy are stopped and
- * the directory removed at the end, on error too. About 30 min with the defaults (12 with --runs 1).
+ * the directory removed at the end, on error too. About 25 min with the defaults (10 with --runs 1).
  *
  * The rate phases (the rates, then the highest sustained rate) run `--runs` times in a row (3 by
  * default: the machines are noisy, so the report gives each figure's median, then every run);
