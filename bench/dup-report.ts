@@ -77,11 +77,8 @@ function rateRows(rates: readonly RatePhase[]): string[][] {
   ]);
 }
 
-export function renderReport(
-  runs: readonly RunPhase[],
-  cuts: readonly CutPhase[],
-  runCount: number,
-): string {
+export function renderReport(runs: readonly RunPhase[], cuts: readonly CutPhase[]): string {
+  const runCount = new Set(runs.map((r) => r.run)).size;
   const rateTable = (phases: readonly RatePhase[], runOf?: (i: number) => number) =>
     markdownTable(
       [

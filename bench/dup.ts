@@ -256,7 +256,7 @@ async function main(): Promise<void> {
       cutPhases.push(cut);
     }
     const endLoad = loadavg();
-    const body = renderReport(ratePhases, cutPhases, options.runs);
+    const body = renderReport(ratePhases, cutPhases);
     log("");
     log(body);
     if (options.doc) {
