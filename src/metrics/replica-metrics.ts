@@ -21,6 +21,9 @@ export interface ReplicaStatsSnapshot {
   readonly expiredSwept: number;
   readonly tombstonesCollected: number;
   readonly staleEntriesSkipped: number;
+  readonly storageWriteTransactions: number;
+  readonly storageWriteTransactionSeconds: number;
+  readonly storageSlowWriteTransactions: number;
   /** Mutations the write sequencer submitted for plain and duplicate writes (coalesced). */
   readonly coalescedMutations: number;
   /** Writes those mutations carried (writes ÷ mutations = the coalescing ratio). */
@@ -150,6 +153,21 @@ export class ReplicaMetrics {
       "talaria_storage_tombstones_collected_total",
       "Tombstones collected after their retention",
       (s) => s.tombstonesCollected,
+    );
+    counter(
+      "talaria_storage_write_transactions_total",
+      "lmdb write transactions (applies and TTL sweep steps), each run and committed on the event loop",
+      (s) => s.storageWriteTransactions,
+    );
+    counter(
+      "talaria_storage_write_transaction_seconds_total",
+      "Seconds lmdb write transactions held the event loop, their commit's disk flush included",
+      (s) => s.storageWriteTransactionSeconds,
+    );
+    counter(
+      "talaria_storage_slow_write_transactions_total",
+      "lmdb write transactions that held the event loop for 100 ms or more (SLOW_WRITE_TRANSACTION_MS)",
+      (s) => s.storageSlowWriteTransactions,
     );
     counter(
       "talaria_replica_coalesced_mutations_total",

@@ -3,9 +3,10 @@
  *
  * Invariants:
  *  - Mutations are handed to storage synchronously, in the order APPLY was emitted (decree
- *    order, no gaps), without waiting for earlier applies to finish: storage accepts d + 1 before
- *    d commits, commits in call order, and fails every later apply if an earlier one fails. So
- *    "apply d resolved" means every decree ≤ d is applied.
+ *    order, no gaps), without waiting on earlier applies' promises: storage commits in call order
+ *    (the engine commits each apply before returning) and refuses a decree that does not follow
+ *    the last applied one, so after a failure every later apply fails too. So "apply d resolved"
+ *    means every decree ≤ d is applied.
  *  - A failed apply is reported once through onError and the replica stops.
  *  - `settled()` covers every apply handed over so far; the storage engine is replaced only when
  *    it has settled (checkpoint install).

@@ -343,6 +343,9 @@ export class PartitionReplica {
       expiredSwept: storage.expiredSwept,
       tombstonesCollected: storage.tombstonesCollected,
       staleEntriesSkipped: storage.staleEntriesSkipped,
+      storageWriteTransactions: storage.writeTransactions,
+      storageWriteTransactionSeconds: storage.writeTransactionSeconds,
+      storageSlowWriteTransactions: storage.slowWriteTransactions,
       coalescedMutations: this.sequencer.stats.mutations,
       coalescedWrites: this.sequencer.stats.writes,
     };

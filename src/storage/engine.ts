@@ -3,19 +3,21 @@
  * with a serialized write path for applies and sweeps, checkpoints, and the handles reads need.
  *
  * Invariants:
- *   - Every apply is one lmdb child transaction that writes its updates AND the meta record
+ *   - Every apply is one lmdb write transaction that writes its updates AND the meta record
  *     (lastAppliedDecree, lastAppliedBallot, maxTimestampUs): the store is never between two
- *     decrees, and the ballot always belongs to the mutation at the last applied decree. A throw inside
- *     aborts the child transaction, so a failed mutation leaves nothing behind.
- *   - Decrees land in order: an apply is accepted only if it follows the last *submitted* decree
- *     (so d+1 may be submitted before d commits), and lmdb runs transaction callbacks in call
- *     order. The transaction re-checks against the stored decree, which is the authority: if d
- *     fails, every already-submitted d+1.. fails too instead of leaving a gap.
- *   - Sweeps go through the same transaction queue and never write the meta record.
+ *     decrees, and the ballot always belongs to the mutation at the last applied decree. A throw
+ *     inside aborts the transaction, so a failed mutation leaves nothing behind.
+ *   - Write transactions (applies and sweep steps) run synchronously on the calling thread and are
+ *     committed when the call returns, so a read that follows an apply sees it.
+ *   - Decrees land in order: an apply is accepted only if it follows the last applied decree;
+ *     the transaction re-checks against the stored decree, which is the authority. A failed apply
+ *     changes nothing, so the same decree can be applied again.
+ *   - Sweeps never write the meta record.
  *   - lastDurableDecree <= lastAppliedDecree, and only counts decrees lmdb reported flushed.
  *   - After close() starts, every operation fails with ERR_INVALID_STATE.
  */
 
+import { TransactionFlags } from "lmdb";
 import type { Mutation } from "../codec/mutation.ts";
 import { epochNowSeconds } from "../codec/value-schema.ts";
 import { AssertionError } from "../common/assert.ts";
@@ -23,7 +25,7 @@ import type { Clock } from "../common/clock.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
-import { applyMutation } from "./apply.ts";
+import { type ApplyOutcome, applyMutation } from "./apply.ts";
 import {
   type CheckpointTransfer,
   createCheckpoint,
@@ -51,6 +53,22 @@ import { SWEEP_BUDGET_RECORDS_MAX, SWEEP_STEP_RECORDS_MAX, sweepRecords } from "
 import type { ApplyContext, ApplyResult, CheckpointInfo, SweepResult } from "./types.ts";
 import { isNextDecree, validateApplyContext, validateMutation } from "./validate-mutation.ts";
 
+/**
+ * Write transactions commit before transactionSync returns (SYNCHRONOUS_COMMIT: a batch of
+ * lmdb-js's asynchronous writes in progress is split rather than joined) and may be aborted
+ * (ABORTABLE); lmdb flushes them to disk after releasing its write lock (NO_SYNC_FLUSH, lmdb-js's
+ * overlappingSync), and lastDurableDecree follows `flushed`.
+ */
+const SYNC_WRITE_FLAGS =
+  TransactionFlags.ABORTABLE | TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH;
+
+/**
+ * A write transaction that holds the thread this long (a slow disk's flush, most likely) is
+ * counted in slowWriteTransactions and logged, at most once per SLOW_WRITE_WARN_INTERVAL_MS.
+ */
+export const SLOW_WRITE_TRANSACTION_MS = 100;
+const SLOW_WRITE_WARN_INTERVAL_MS = 10_000;
+
 /** How long a tombstone is kept for late duplicated writes to lose against (Pegasus: 1 day). */
 export const DEFAULT_TOMBSTONE_RETENTION_SECONDS = 86_400;
 
@@ -62,6 +80,8 @@ export interface StorageEngineOptions {
   readonly tombstoneRetentionSeconds?: number;
   /** Bounds the read module applies; the engine only carries them. */
   readonly readLimits?: ReadLimits;
+  /** Write transactions at least this long count as slow (SLOW_WRITE_TRANSACTION_MS). */
+  readonly slowWriteTransactionMs?: number;
 }
 
 export interface SweepOptions {
@@ -130,6 +150,11 @@ export interface StorageStats {
   readonly staleEntriesSkipped: number;
   readonly expiredSwept: number;
   readonly tombstonesCollected: number;
+  /** Write transactions (applies and sweep steps) and the seconds they held the thread. */
+  readonly writeTransactions: number;
+  readonly writeTransactionSeconds: number;
+  /** Those that took SLOW_WRITE_TRANSACTION_MS or longer. */
+  readonly slowWriteTransactions: number;
 }
 
 export class StorageEngine {
@@ -139,12 +164,9 @@ export class StorageEngine {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly tombstoneRetentionUs: number;
-  /** Committed meta, mirrored from the last apply that resolved. */
+  /** Committed meta, mirrored from the last apply. */
   private meta: StoredMeta;
   private durableDecree: number;
-  /** Decree the store will be at once every submitted apply commits. */
-  private submittedDecree: number;
-  private pendingApplies = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private sweepCursor: Buffer | undefined;
   private sweeper: { timer: NodeJS.Timeout; busy: boolean } | undefined;
@@ -154,7 +176,12 @@ export class StorageEngine {
     staleEntriesSkipped: 0,
     expiredSwept: 0,
     tombstonesCollected: 0,
+    writeTransactions: 0,
+    writeTransactionSeconds: 0,
+    slowWriteTransactions: 0,
   };
+  private slowWarnedAtMs = Number.NEGATIVE_INFINITY;
+  private readonly slowWriteTransactionMs: number;
 
   private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
     this.env = env;
@@ -167,10 +194,10 @@ export class StorageEngine {
     this.readLimits = options.readLimits ?? defaultReadLimits;
     this.tombstoneRetentionUs =
       (options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS) * 1_000_000;
+    this.slowWriteTransactionMs = options.slowWriteTransactionMs ?? SLOW_WRITE_TRANSACTION_MS;
     this.meta = meta;
     // What a fresh open reads is on disk; nothing newer can be waiting for a flush.
     this.durableDecree = meta.lastAppliedDecree;
-    this.submittedDecree = meta.lastAppliedDecree;
   }
 
   static async open(options: StorageEngineOptions): Promise<StorageEngine> {
@@ -253,48 +280,44 @@ export class StorageEngine {
     return epochNowSeconds(this.clock.nowMs());
   }
 
+  /**
+   * Applies `mutation` in one lmdb write transaction run synchronously on the calling thread: the
+   * returned promise is already settled when this returns (it is a promise for the callers that
+   * pipeline applies). Synchronous because on the 2-core VMs we measure on, lmdb-js's
+   * asynchronous transactions cost about twice the CPU (each one hands work to a thread-pool thread
+   * and back several times) and doubled the duplication lag under load (docs/benchmarks.md,
+   * "Synchronous applies"); the commit does wait for lmdb's flush, which the private log's group
+   * commit already waited for, so it is the same order of time on the same thread.
+   */
   async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
     this.checkOpen("apply");
     validateMutation(mutation);
     validateApplyContext(ctx);
-    if (!isNextDecree(this.submittedDecree, mutation.decree)) {
+    if (!isNextDecree(this.meta.lastAppliedDecree, mutation.decree)) {
       throw new TalariaError(
         "ERR_INVALID_STATE",
-        `decree ${mutation.decree} does not follow submitted decree ${this.submittedDecree}`,
-        { details: { decree: mutation.decree, submittedDecree: this.submittedDecree } },
+        `decree ${mutation.decree} does not follow last applied decree ${this.meta.lastAppliedDecree}`,
+        { details: { decree: mutation.decree, lastAppliedDecree: this.meta.lastAppliedDecree } },
       );
     }
-    this.submittedDecree = mutation.decree;
-    this.pendingApplies++;
     const records = lmdbRecordStore(this.env.data);
-    const committed = this.env.data.childTransaction(() => {
-      const outcome = applyMutation(
-        records,
-        readMeta(this.env.meta),
-        mutation,
-        ctx,
-        STORED_KEY_BYTES_MAX,
-      );
-      writeMeta(this.env.meta, { ...outcome.meta, lastAppliedBallot: mutation.ballot });
-      return outcome;
-    });
-    let outcome: Awaited<typeof committed>;
+    let outcome: ApplyOutcome;
     try {
-      outcome = await this.track(committed);
+      outcome = this.writeSync("apply", () => {
+        const applied = applyMutation(
+          records,
+          readMeta(this.env.meta),
+          mutation,
+          ctx,
+          STORED_KEY_BYTES_MAX,
+        );
+        writeMeta(this.env.meta, { ...applied.meta, lastAppliedBallot: mutation.ballot });
+        return applied;
+      });
     } catch (error) {
-      this.pendingApplies--;
-      // Every apply submitted after this one fails its in-transaction check, so the next
-      // acceptable decree is this one again (or, with nothing pending, exactly the stored one).
-      this.submittedDecree =
-        this.pendingApplies === 0
-          ? this.meta.lastAppliedDecree
-          : Math.min(this.submittedDecree, mutation.decree - 1);
       throw toStorageError(error);
     }
-    this.pendingApplies--;
-    if (outcome.meta.lastAppliedDecree > this.meta.lastAppliedDecree) {
-      this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
-    }
+    this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
     this.noteDurableWhenFlushed(mutation.decree);
     this.counters.mutationsApplied++;
     this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
@@ -325,22 +348,20 @@ export class StorageEngine {
     this.checkOpen("sweep");
     checkBudget(options.budget);
     const store = lmdbSweepStore(this.env.data);
-    const swept = this.env.data.childTransaction(() => {
-      const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
-      const outcome = sweepRecords(
-        store,
-        this.sweepCursor,
-        options.budget,
-        now,
-        this.tombstoneRetentionUs,
-      );
-      // Set inside the callback: callbacks run in call order, so concurrent sweeps chain cursors.
-      this.sweepCursor = outcome.nextCursor;
-      return outcome.result;
-    });
     let result: SweepResult;
     try {
-      result = await this.track(swept);
+      result = this.writeSync("sweep", () => {
+        const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
+        const outcome = sweepRecords(
+          store,
+          this.sweepCursor,
+          options.budget,
+          now,
+          this.tombstoneRetentionUs,
+        );
+        this.sweepCursor = outcome.nextCursor;
+        return outcome.result;
+      });
     } catch (error) {
       throw toStorageError(error);
     }
@@ -429,6 +450,36 @@ export class StorageEngine {
 
   private checkOpen(operation: string): void {
     if (this.closing !== undefined) throw invalidState(`${operation} on a closed storage engine`);
+  }
+
+  /**
+   * Runs `write` in a write transaction committed before this returns, and accounts for the time
+   * it held the thread (the event loop, in a server).
+   */
+  private writeSync<T>(operation: "apply" | "sweep", write: () => T): T {
+    const startedMs = performance.now();
+    try {
+      return this.env.root.transactionSync(write, SYNC_WRITE_FLAGS);
+    } finally {
+      const heldMs = performance.now() - startedMs;
+      this.counters.writeTransactions++;
+      this.counters.writeTransactionSeconds += heldMs / 1000;
+      if (heldMs >= this.slowWriteTransactionMs) {
+        this.counters.slowWriteTransactions++;
+        const nowMs = performance.now();
+        if (nowMs - this.slowWarnedAtMs >= SLOW_WRITE_WARN_INTERVAL_MS) {
+          this.slowWarnedAtMs = nowMs;
+          this.logger.warn(
+            {
+              operation,
+              ms: Math.round(heldMs),
+              slowWriteTransactions: this.counters.slowWriteTransactions,
+            },
+            "slow lmdb write transaction held the event loop (a slow disk flush?)",
+          );
+        }
+      }
+    }
   }
 
   private noteDurableWhenFlushed(decree: number): void {

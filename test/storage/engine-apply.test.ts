@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { pino } from "pino";
 import { makeTimetag } from "../../src/codec/timetag.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { isTalariaError } from "../../src/common/errors.ts";
@@ -189,6 +190,63 @@ describe("StorageEngine.apply: atomicity and decrees", () => {
       await engine.apply(mutation(3, [put("h", "c", "3")]), LOCAL);
       assert.equal(engine.lastAppliedDecree, 3);
     });
+  });
+});
+
+describe("StorageEngine: synchronous write transactions", () => {
+  it("commits an apply before it returns: a read right after sees it, without awaiting", async () => {
+    await withEngine(async (engine) => {
+      const applied = engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+      assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
+      assert.equal(engine.lastAppliedDecree, 1);
+      await applied;
+    });
+  });
+
+  it("counts write transactions and the time they held the thread", async () => {
+    await withEngine(async (engine) => {
+      await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+      await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
+      await engine.sweep({ budget: 10 });
+      const stats = engine.stats;
+      assert.equal(stats.writeTransactions, 3);
+      assert.ok(stats.writeTransactionSeconds > 0);
+      assert.equal(stats.slowWriteTransactions, 0);
+    });
+  });
+
+  it("a failed apply is counted too and changes nothing", async () => {
+    await withEngine(async (engine) => {
+      const bad = { ...put("h", "s", "v"), hashKey: Buffer.alloc(70_000) };
+      await assert.rejects(
+        engine.apply(mutation(1, [bad]), LOCAL),
+        hasCode("ERR_INVALID_HASH_KEY"),
+      );
+      assert.equal(engine.stats.writeTransactions, 1);
+      assert.equal(engine.lastAppliedDecree, 0);
+    });
+  });
+
+  it("counts slow write transactions and warns once per interval", async () => {
+    const lines: { msg: string; operation?: string; slowWriteTransactions?: number }[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    // Every transaction takes at least 0 ms, so each one counts as slow.
+    await withEngine(
+      async (engine) => {
+        await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+        await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
+        await engine.sweep({ budget: 10 });
+        assert.equal(engine.stats.slowWriteTransactions, 3);
+      },
+      { logger, slowWriteTransactionMs: 0 },
+    );
+    const warnings = lines.filter((l) => l.msg.startsWith("slow lmdb write transaction"));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.operation, "apply");
+    assert.equal(warnings[0]?.slowWriteTransactions, 1);
   });
 });
 
