@@ -9,9 +9,7 @@
  *    performed exactly in the order the core emitted them.
  *  - Log actions reach the plog in logSeq order; LOG_DURABLE {s} is fed only once s and every
  *    earlier log action are durable (log-driver.ts).
- *  - APPLY reaches storage in emission order (decree order, no gaps) (apply-driver.ts); a
- *    secondary's applies are deferred (up to SECONDARY_APPLY_DELAY_MS, to share a transaction),
- *    and are handed over at the end of the first step after which the replica is not a secondary.
+ *  - APPLY reaches storage in emission order (decree order, no gaps) (apply-driver.ts).
  *  - A REPLY resolves its client only after the APPLY emitted before it has been applied
  *    (client-replies.ts), and the hybrid clock has observed every logged timestamp.
  *  - INSTALL_CHECKPOINT starts after every earlier log action and apply has settled; while it
@@ -27,7 +25,6 @@ import type { Clock } from "../common/clock.ts";
 import { TalariaError } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Gpid, NodeAddress } from "../protocol/ids.ts";
-import { ReplicaStatus } from "../protocol/partition-config.ts";
 import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import type { ReplicaCore, ReplicationAction, ReplicationEvent } from "../replication/index.ts";
 import type { ApplyResult, StorageEngine, StorageEngineOptions } from "../storage/index.ts";
@@ -164,8 +161,6 @@ export class CoreRunner {
       this.mailbox = [];
       this.recentApplies.clear();
     }
-    // Only a secondary defers applies: one that just stopped being one catches up at once.
-    if (this.core.status !== ReplicaStatus.SECONDARY) this.applier.flushDeferred();
     this.config.onProgress();
   }
 
@@ -218,12 +213,7 @@ export class CoreRunner {
         return;
       case "APPLY": {
         const ctx = { clusterId: this.config.clusterId, keepTombstones: this.keepTombstones };
-        // A secondary's applies are off the write path: let them share transactions.
-        const defer = this.core.status === ReplicaStatus.SECONDARY;
-        this.recentApplies.set(
-          action.mutation.decree,
-          this.applier.apply(action.mutation, ctx, { defer }),
-        );
+        this.recentApplies.set(action.mutation.decree, this.applier.apply(action.mutation, ctx));
         return;
       }
       case "SEND":

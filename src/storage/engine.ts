@@ -20,7 +20,7 @@
 import { TransactionFlags } from "lmdb";
 import type { Mutation } from "../codec/mutation.ts";
 import { epochNowSeconds } from "../codec/value-schema.ts";
-import { AssertionError, assert } from "../common/assert.ts";
+import { AssertionError } from "../common/assert.ts";
 import type { Clock } from "../common/clock.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
@@ -286,76 +286,48 @@ export class StorageEngine {
    * pipeline applies). Synchronous because on the 2-core VMs we measure on, lmdb-js's
    * asynchronous transactions cost about twice the CPU (each one hands work to a thread-pool thread
    * and back several times) and doubled the duplication lag under load (docs/benchmarks.md,
-   * "synchronous applies"); the commit does wait for lmdb's flush, which the private log's group
+   * "Synchronous applies"); the commit does wait for lmdb's flush, which the private log's group
    * commit already waited for, so it is the same order of time on the same thread.
    */
   async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
-    const [result] = this.applyAll([{ mutation, ctx }]);
-    assert(result !== undefined, "one result per mutation");
-    return result;
-  }
-
-  /**
-   * Applies consecutive mutations (decree order, no gaps) in ONE write transaction, like `apply`
-   * for each but with one commit and one flush for all: a secondary's deferred applies
-   * (replica/apply-driver.ts). All or nothing: if one fails, none is applied.
-   */
-  async applyBatch(
-    batch: readonly { readonly mutation: Mutation; readonly ctx: ApplyContext }[],
-  ): Promise<ApplyResult[]> {
-    return this.applyAll(batch);
-  }
-
-  private applyAll(
-    batch: readonly { readonly mutation: Mutation; readonly ctx: ApplyContext }[],
-  ): ApplyResult[] {
     this.checkOpen("apply");
-    let expected = this.meta.lastAppliedDecree;
-    for (const { mutation, ctx } of batch) {
-      validateMutation(mutation);
-      validateApplyContext(ctx);
-      if (!isNextDecree(expected, mutation.decree)) {
-        throw new TalariaError(
-          "ERR_INVALID_STATE",
-          `decree ${mutation.decree} does not follow last applied decree ${expected}`,
-          { details: { decree: mutation.decree, lastAppliedDecree: expected } },
-        );
-      }
-      expected = mutation.decree;
+    validateMutation(mutation);
+    validateApplyContext(ctx);
+    if (!isNextDecree(this.meta.lastAppliedDecree, mutation.decree)) {
+      throw new TalariaError(
+        "ERR_INVALID_STATE",
+        `decree ${mutation.decree} does not follow last applied decree ${this.meta.lastAppliedDecree}`,
+        { details: { decree: mutation.decree, lastAppliedDecree: this.meta.lastAppliedDecree } },
+      );
     }
-    const last = batch.at(-1);
-    if (last === undefined) return [];
     const records = lmdbRecordStore(this.env.data);
-    let outcomes: ApplyOutcome[];
-    let meta: StoredMeta;
+    let outcome: ApplyOutcome;
     try {
-      [outcomes, meta] = this.writeSync("apply", () => {
-        let current = readMeta(this.env.meta);
-        const applied: ApplyOutcome[] = [];
-        for (const { mutation, ctx } of batch) {
-          const outcome = applyMutation(records, current, mutation, ctx, STORED_KEY_BYTES_MAX);
-          current = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
-          applied.push(outcome);
-        }
-        writeMeta(this.env.meta, current);
-        return [applied, current] as const;
+      outcome = this.writeSync("apply", () => {
+        const applied = applyMutation(
+          records,
+          readMeta(this.env.meta),
+          mutation,
+          ctx,
+          STORED_KEY_BYTES_MAX,
+        );
+        writeMeta(this.env.meta, { ...applied.meta, lastAppliedBallot: mutation.ballot });
+        return applied;
       });
     } catch (error) {
       throw toStorageError(error);
     }
-    this.meta = meta;
-    this.noteDurableWhenFlushed(last.mutation.decree);
-    this.counters.mutationsApplied += batch.length;
-    return outcomes.map((outcome, index) => {
-      this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
-      return {
-        decree: batch[index]?.mutation.decree ?? 0,
-        staleEntriesSkipped: outcome.staleEntriesSkipped,
-        ...(outcome.staleEntriesSkippedByUpdate === undefined
-          ? {}
-          : { staleEntriesSkippedByUpdate: outcome.staleEntriesSkippedByUpdate }),
-      };
-    });
+    this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
+    this.noteDurableWhenFlushed(mutation.decree);
+    this.counters.mutationsApplied++;
+    this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
+    return {
+      decree: mutation.decree,
+      staleEntriesSkipped: outcome.staleEntriesSkipped,
+      ...(outcome.staleEntriesSkippedByUpdate === undefined
+        ? {}
+        : { staleEntriesSkippedByUpdate: outcome.staleEntriesSkippedByUpdate }),
+    };
   }
 
   /** Waits until everything committed so far is on disk; returns lastDurableDecree. */

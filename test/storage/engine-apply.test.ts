@@ -203,30 +203,6 @@ describe("StorageEngine: synchronous write transactions", () => {
     });
   });
 
-  it("applyBatch applies consecutive mutations in one transaction and refuses a gap", async () => {
-    await withEngine(async (engine) => {
-      await assert.rejects(
-        engine.applyBatch([
-          { mutation: mutation(1, [put("h", "a", "1")]), ctx: LOCAL },
-          { mutation: mutation(3, [put("h", "c", "3")]), ctx: LOCAL },
-        ]),
-        hasCode("ERR_INVALID_STATE"),
-      );
-      assert.equal(engine.stats.writeTransactions, 0);
-      const results = await engine.applyBatch([
-        { mutation: mutation(1, [put("h", "a", "1")]), ctx: LOCAL },
-        { mutation: mutation(2, [put("h", "b", "2")]), ctx: LOCAL },
-      ]);
-      assert.deepEqual(
-        results.map((r) => r.decree),
-        [1, 2],
-      );
-      assert.equal(engine.lastAppliedDecree, 2);
-      assert.equal(engine.stats.writeTransactions, 1);
-      assert.deepEqual(readRecord(engine, "h", "b")?.value, b("2"));
-    });
-  });
-
   it("counts write transactions and the time they held the thread", async () => {
     await withEngine(async (engine) => {
       await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
