@@ -286,8 +286,8 @@ export class StorageEngine {
    * pipeline applies). Synchronous because on the 2-core VMs we measure on, lmdb-js's
    * asynchronous transactions cost about twice the CPU (each one hands work to a thread-pool thread
    * and back several times) and doubled the duplication lag under load (docs/benchmarks.md,
-   * "Synchronous applies"); the commit does wait for lmdb's flush, which the private log's group
-   * commit already waited for, so it is the same order of time on the same thread.
+   * reading of the 15:37 bench:dup run). The price: the commit's flush holds this thread
+   * (≈ 0.45 ms there); writeSync accounts for it (docs/storage.md).
    */
   async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
     this.checkOpen("apply");
