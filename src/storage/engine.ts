@@ -169,7 +169,7 @@ export class StorageEngine {
   private durableDecree: number;
   private readonly inFlight = new Set<Promise<unknown>>();
   private sweepCursor: Buffer | undefined;
-  private sweeper: { timer: NodeJS.Timeout; busy: boolean } | undefined;
+  private sweeper: { timer: NodeJS.Timeout } | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {
     mutationsApplied: 0,
@@ -373,9 +373,9 @@ export class StorageEngine {
   /**
    * Until stopSweeper() or close(), examines up to `budget` records every `intervalMs`, in steps
    * spread evenly over the interval: ceil(budget / SWEEP_STEP_RECORDS_MAX) steps of
-   * floor(budget / steps) records, one `sweep` each, one at a time (a step still running when the
-   * next is due makes that one skip). Spreading them keeps the sweep from taking the CPU from
-   * writes in bursts: each step runs synchronously on the main thread.
+   * floor(budget / steps) records, one `sweep` each (a synchronous transaction, so steps never
+   * overlap). Spreading them keeps the sweep from taking the CPU from writes in bursts: each step
+   * runs on the main thread.
    */
   startSweeper(options: SweeperOptions): void {
     this.checkOpen("startSweeper");
@@ -387,7 +387,7 @@ export class StorageEngine {
     const { stepRecords, stepIntervalMs } = sweepSteps(options);
     const timer = setInterval(() => this.sweeperTick(stepRecords), stepIntervalMs);
     timer.unref();
-    this.sweeper = { timer, busy: false };
+    this.sweeper = { timer };
   }
 
   stopSweeper(): void {
@@ -397,19 +397,13 @@ export class StorageEngine {
   }
 
   private sweeperTick(budget: number): void {
-    const sweeper = this.sweeper;
-    if (sweeper === undefined || sweeper.busy || this.closing !== undefined) return;
-    sweeper.busy = true;
+    if (this.sweeper === undefined || this.closing !== undefined) return;
     void this.sweep({ budget }).then(
       (result) => {
-        sweeper.busy = false;
         if (result.expired > 0 || result.tombstonesCollected > 0)
           this.logger.debug(result, "swept");
       },
-      (error: unknown) => {
-        sweeper.busy = false;
-        this.logger.warn({ err: error }, "sweep failed");
-      },
+      (error: unknown) => this.logger.warn({ err: error }, "sweep failed"),
     );
   }
 
