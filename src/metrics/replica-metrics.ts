@@ -24,6 +24,10 @@ export interface ReplicaStatsSnapshot {
   readonly storageWriteTransactions: number;
   readonly storageWriteTransactionSeconds: number;
   readonly storageSlowWriteTransactions: number;
+  readonly storageFlushes: number;
+  readonly storageFlushFailures: number;
+  readonly storageUnflushedEntries: number;
+  readonly storageUnflushedBytes: number;
   /** Mutations the write sequencer submitted for plain and duplicate writes (coalesced). */
   readonly coalescedMutations: number;
   /** Writes those mutations carried (writes ÷ mutations = the coalescing ratio). */
@@ -156,7 +160,7 @@ export class ReplicaMetrics {
     );
     counter(
       "talaria_storage_write_transactions_total",
-      "lmdb write transactions (applies and TTL sweep steps), each run and committed on the event loop",
+      "lmdb write transactions (memtable flushes and TTL sweep steps), each run and committed on the event loop",
       (s) => s.storageWriteTransactions,
     );
     counter(
@@ -168,6 +172,26 @@ export class ReplicaMetrics {
       "talaria_storage_slow_write_transactions_total",
       "lmdb write transactions that held the event loop for 100 ms or more (SLOW_WRITE_TRANSACTION_MS)",
       (s) => s.storageSlowWriteTransactions,
+    );
+    counter(
+      "talaria_storage_flushes_total",
+      "Memtable flushes: applied writes and the applied decree written to lmdb in one transaction",
+      (s) => s.storageFlushes,
+    );
+    counter(
+      "talaria_storage_flush_failures_total",
+      "Memtable flushes whose lmdb transaction failed (retried; the private log holds the writes)",
+      (s) => s.storageFlushFailures,
+    );
+    gauge(
+      "talaria_storage_unflushed_entries",
+      "Applied keys held in the memtable, not yet written to lmdb",
+      (s) => s.storageUnflushedEntries,
+    );
+    gauge(
+      "talaria_storage_unflushed_bytes",
+      "Approximate bytes the memtable holds",
+      (s) => s.storageUnflushedBytes,
     );
     counter(
       "talaria_replica_coalesced_mutations_total",

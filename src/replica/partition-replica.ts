@@ -346,6 +346,10 @@ export class PartitionReplica {
       storageWriteTransactions: storage.writeTransactions,
       storageWriteTransactionSeconds: storage.writeTransactionSeconds,
       storageSlowWriteTransactions: storage.slowWriteTransactions,
+      storageFlushes: storage.flushes,
+      storageFlushFailures: storage.flushFailures,
+      storageUnflushedEntries: storage.unflushedEntries,
+      storageUnflushedBytes: storage.unflushedBytes,
       coalescedMutations: this.sequencer.stats.mutations,
       coalescedWrites: this.sequencer.stats.writes,
     };

@@ -3,16 +3,19 @@
  * with a serialized write path for applies and sweeps, checkpoints, and the handles reads need.
  *
  * Invariants:
- *   - Every apply is one lmdb write transaction that writes its updates AND the meta record
- *     (lastAppliedDecree, lastAppliedBallot, maxTimestampUs): the store is never between two
- *     decrees, and the ballot always belongs to the mutation at the last applied decree. A throw
- *     inside aborts the transaction, so a failed mutation leaves nothing behind.
- *   - Write transactions (applies and sweep steps) run synchronously on the calling thread and are
- *     committed when the call returns, so a read that follows an apply sees it.
- *   - Decrees land in order: an apply is accepted only if it follows the last applied decree;
- *     the transaction re-checks against the stored decree, which is the authority. A failed apply
- *     changes nothing, so the same decree can be applied again.
- *   - Sweeps never write the meta record.
+ *   - An apply puts its writes in the memtable (memtable.ts), all or nothing: a throw leaves the
+ *     memtable and the meta as they were, so the same decree can be applied again. Reads consult
+ *     the memtable before lmdb, so a read that follows an apply sees it.
+ *   - A flush writes every memtable entry AND the meta record (lastAppliedDecree,
+ *     lastAppliedBallot, maxTimestampUs) in one lmdb write transaction, flushed to disk before it
+ *     returns: lmdb is never between two decrees, and the ballot always belongs to the mutation at
+ *     its last applied decree. A flush runs at most `flushIntervalMs` after the oldest unflushed
+ *     apply, when the memtable outgrows its bounds, before a sweep step (in the same
+ *     transaction), a checkpoint, and on close. The private log, kept from lastDurableDecree on,
+ *     replays whatever a crash loses from the memtable.
+ *   - Write transactions (flushes and sweep steps) run synchronously on the calling thread.
+ *   - Decrees land in order: an apply is accepted only if it follows the last applied decree.
+ *   - Sweeps write the meta record only through the flush they start with.
  *   - lastDurableDecree <= lastAppliedDecree, and only counts decrees lmdb reported flushed.
  *   - After close() starts, every operation fails with ERR_INVALID_STATE.
  */
@@ -33,14 +36,13 @@ import {
   restoreCheckpointFiles,
 } from "./checkpoint.ts";
 import {
-  type BinaryDb,
   isDataEmpty,
   type LmdbEnv,
-  lmdbRecordStore,
   lmdbSweepStore,
   openLmdbEnv,
   STORED_KEY_BYTES_MAX,
 } from "./lmdb-env.ts";
+import { LayeredReadStore, Memtable, StagedWrites } from "./memtable.ts";
 import {
   checkFormatVersion,
   initMeta,
@@ -67,6 +69,23 @@ const SYNC_WRITE_FLAGS =
  * counted in slowWriteTransactions and logged, at most once per SLOW_WRITE_WARN_INTERVAL_MS.
  */
 export const SLOW_WRITE_TRANSACTION_MS = 100;
+
+/**
+ * How long an applied write may wait in the memtable before it is written to lmdb. One flush
+ * (one lmdb commit and disk flush) then covers every apply of the interval; the private log holds
+ * them meanwhile, so the interval only bounds how much a restart replays.
+ */
+export const STORAGE_FLUSH_INTERVAL_MS = 200;
+/** Memtable entries (distinct keys) that trigger a flush before the interval is up. */
+export const UNFLUSHED_ENTRIES_MAX = 16_384;
+/** Memtable bytes (keys, values and bookkeeping) that trigger a flush before the interval is up. */
+export const UNFLUSHED_BYTES_MAX = 32 * 1024 * 1024;
+/**
+ * While flushes fail (a full disk, say), applies go on into the memtable up to this many times its
+ * bounds; beyond that an apply first tries to flush and fails with ERR_FILE_OPERATION_FAILED if it
+ * cannot, changing nothing.
+ */
+const UNFLUSHED_HARD_FACTOR = 4;
 const SLOW_WRITE_WARN_INTERVAL_MS = 10_000;
 
 /** How long a tombstone is kept for late duplicated writes to lose against (Pegasus: 1 day). */
@@ -82,6 +101,10 @@ export interface StorageEngineOptions {
   readonly readLimits?: ReadLimits;
   /** Write transactions at least this long count as slow (SLOW_WRITE_TRANSACTION_MS). */
   readonly slowWriteTransactionMs?: number;
+  /** Longest an applied write waits in the memtable (STORAGE_FLUSH_INTERVAL_MS). */
+  readonly flushIntervalMs?: number;
+  /** Memtable entries that trigger a flush (UNFLUSHED_ENTRIES_MAX). */
+  readonly unflushedEntriesMax?: number;
 }
 
 export interface SweepOptions {
@@ -155,6 +178,12 @@ export interface StorageStats {
   readonly writeTransactionSeconds: number;
   /** Those that took SLOW_WRITE_TRANSACTION_MS or longer. */
   readonly slowWriteTransactions: number;
+  /** Flushes of the memtable to lmdb (sweep steps that flushed included), and failed ones. */
+  readonly flushes: number;
+  readonly flushFailures: number;
+  /** Memtable entries and bytes not yet written to lmdb (gauges). */
+  readonly unflushedEntries: number;
+  readonly unflushedBytes: number;
 }
 
 export class StorageEngine {
@@ -179,9 +208,18 @@ export class StorageEngine {
     writeTransactions: 0,
     writeTransactionSeconds: 0,
     slowWriteTransactions: 0,
+    flushes: 0,
+    flushFailures: 0,
   };
   private slowWarnedAtMs = Number.NEGATIVE_INFINITY;
   private readonly slowWriteTransactionMs: number;
+  private readonly memtable = new Memtable();
+  private readonly readStore: LayeredReadStore;
+  private readonly flushIntervalMs: number;
+  private readonly unflushedEntriesMax: number;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** The decree lmdb holds: the last flush's (a crash comes back to this one). */
+  private writtenDecree: number;
 
   private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
     this.env = env;
@@ -195,15 +233,27 @@ export class StorageEngine {
     this.tombstoneRetentionUs =
       (options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS) * 1_000_000;
     this.slowWriteTransactionMs = options.slowWriteTransactionMs ?? SLOW_WRITE_TRANSACTION_MS;
+    this.flushIntervalMs = options.flushIntervalMs ?? STORAGE_FLUSH_INTERVAL_MS;
+    this.unflushedEntriesMax = options.unflushedEntriesMax ?? UNFLUSHED_ENTRIES_MAX;
+    this.readStore = new LayeredReadStore(this.memtable, env.data);
     this.meta = meta;
     // What a fresh open reads is on disk; nothing newer can be waiting for a flush.
     this.durableDecree = meta.lastAppliedDecree;
+    this.writtenDecree = meta.lastAppliedDecree;
   }
 
   static async open(options: StorageEngineOptions): Promise<StorageEngine> {
     const retention = options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS;
     if (!Number.isSafeInteger(retention) || retention < 0) {
       throw new TalariaError("ERR_INVALID_PARAMETERS", `tombstoneRetentionSeconds ${retention}`);
+    }
+    for (const [name, value] of [
+      ["flushIntervalMs", options.flushIntervalMs],
+      ["unflushedEntriesMax", options.unflushedEntriesMax],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new TalariaError("ERR_INVALID_PARAMETERS", `${name} ${value}`);
+      }
     }
     const env = openLmdbEnv(options.path, { readOnly: false });
     let meta: StoredMeta;
@@ -269,10 +319,10 @@ export class StorageEngine {
     return this.closing !== undefined;
   }
 
-  /** The "data" database, for the read module. */
-  get data(): BinaryDb {
+  /** What reads see: the memtable in front of lmdb's "data" database, for the read module. */
+  get data(): LayeredReadStore {
     this.checkOpen("read");
-    return this.env.data;
+    return this.readStore;
   }
 
   /** Seconds since 2016-01-01 by the engine's clock: what expireTs is compared with. */
@@ -281,13 +331,12 @@ export class StorageEngine {
   }
 
   /**
-   * Applies `mutation` in one lmdb write transaction run synchronously on the calling thread: the
-   * returned promise is already settled when this returns (it is a promise for the callers that
-   * pipeline applies). Synchronous because on the 2-core VMs we measure on, lmdb-js's
-   * asynchronous transactions cost about twice the CPU (each one hands work to a thread-pool thread
-   * and back several times) and doubled the duplication lag under load (docs/benchmarks.md,
-   * reading of the 15:37 bench:dup run). The price: the commit's flush holds this thread
-   * (≈ 0.45 ms there); writeSync accounts for it (docs/storage.md).
+   * Applies `mutation` to the memtable, in front of lmdb (see the invariants above): the returned
+   * promise is already settled when this returns (it is a promise for the callers that pipeline
+   * applies). No lmdb transaction runs here: on the 2-core VMs we measure on, a durable lmdb commit
+   * per apply cost ≈ 0.46 ms of CPU and held the event loop ≈ 0.8 ms for its two disk flushes,
+   * against ≈ 0.1 ms for one without them (docs/benchmarks.md, reading of the 2026-11-22 18:xx
+   * bench:dup run); the flush every `flushIntervalMs` pays that once for all of the interval's applies.
    */
   async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
     this.checkOpen("apply");
@@ -300,27 +349,19 @@ export class StorageEngine {
         { details: { decree: mutation.decree, lastAppliedDecree: this.meta.lastAppliedDecree } },
       );
     }
-    const records = lmdbRecordStore(this.env.data);
+    if (this.isOverHardBound()) this.flushNow();
+    const staged = new StagedWrites(this.memtable, this.env.data);
     let outcome: ApplyOutcome;
     try {
-      outcome = this.writeSync("apply", () => {
-        const applied = applyMutation(
-          records,
-          readMeta(this.env.meta),
-          mutation,
-          ctx,
-          STORED_KEY_BYTES_MAX,
-        );
-        writeMeta(this.env.meta, { ...applied.meta, lastAppliedBallot: mutation.ballot });
-        return applied;
-      });
+      outcome = applyMutation(staged, this.meta, mutation, ctx, STORED_KEY_BYTES_MAX);
     } catch (error) {
       throw toStorageError(error);
     }
+    staged.mergeInto(this.memtable);
     this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
-    this.noteDurableWhenFlushed(mutation.decree);
     this.counters.mutationsApplied++;
     this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
+    this.afterApply();
     return {
       decree: mutation.decree,
       staleEntriesSkipped: outcome.staleEntriesSkipped,
@@ -333,6 +374,7 @@ export class StorageEngine {
   /** Waits until everything committed so far is on disk; returns lastDurableDecree. */
   async flush(): Promise<number> {
     this.checkOpen("flush");
+    this.flushNow();
     const decree = this.meta.lastAppliedDecree;
     await this.env.root.flushed;
     this.durableDecree = Math.max(this.durableDecree, decree);
@@ -340,7 +382,11 @@ export class StorageEngine {
   }
 
   get stats(): StorageStats {
-    return { ...this.counters };
+    return {
+      ...this.counters,
+      unflushedEntries: this.memtable.size,
+      unflushedBytes: this.memtable.bytes,
+    };
   }
 
   /** One bounded sweep step, resuming where the previous one stopped. */
@@ -351,6 +397,7 @@ export class StorageEngine {
     let result: SweepResult;
     try {
       result = this.writeSync("sweep", () => {
+        this.writeMemtable();
         const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
         const outcome = sweepRecords(
           store,
@@ -365,6 +412,7 @@ export class StorageEngine {
     } catch (error) {
       throw toStorageError(error);
     }
+    this.flushed();
     this.counters.expiredSwept += result.expired;
     this.counters.tombstonesCollected += result.tombstonesCollected;
     return result;
@@ -410,6 +458,7 @@ export class StorageEngine {
   /** A consistent copy of the store in `dir` (created, or empty), with its manifest. */
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     this.checkOpen("checkpoint");
+    this.flushNow();
     const startedMs = performance.now();
     const { info, compacted } = await this.track(
       createCheckpoint(this.env, dir, this.clock.nowMs()),
@@ -435,9 +484,22 @@ export class StorageEngine {
 
   private async closeNow(): Promise<void> {
     this.stopSweeper();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     await Promise.allSettled([...this.inFlight]);
+    let flushed = true;
+    try {
+      this.flushNow();
+    } catch (error) {
+      // The private log still holds these decrees; the next open replays them.
+      flushed = false;
+      this.logger.error(
+        { err: error, unflushedEntries: this.memtable.size },
+        "final flush failed; the private log replays the unflushed applies on the next open",
+      );
+    }
     await this.env.root.flushed;
-    this.durableDecree = this.meta.lastAppliedDecree;
+    if (flushed) this.durableDecree = this.meta.lastAppliedDecree;
     await this.env.root.close();
     this.logger.info({ lastAppliedDecree: this.meta.lastAppliedDecree }, "storage engine closed");
   }
@@ -450,7 +512,7 @@ export class StorageEngine {
    * Runs `write` in a write transaction committed before this returns, and accounts for the time
    * it held the thread (the event loop, in a server).
    */
-  private writeSync<T>(operation: "apply" | "sweep", write: () => T): T {
+  private writeSync<T>(operation: "flush" | "sweep", write: () => T): T {
     const startedMs = performance.now();
     try {
       return this.env.root.transactionSync(write, SYNC_WRITE_FLAGS);
@@ -474,6 +536,84 @@ export class StorageEngine {
         }
       }
     }
+  }
+
+  /** Whether flushes have been failing long enough that applies must wait for one. */
+  private isOverHardBound(): boolean {
+    return (
+      this.memtable.size >= this.unflushedEntriesMax * UNFLUSHED_HARD_FACTOR ||
+      this.memtable.bytes >= UNFLUSHED_BYTES_MAX * UNFLUSHED_HARD_FACTOR
+    );
+  }
+
+  /** Flushes at once when the memtable is over its bounds, else makes sure a flush is due. */
+  private afterApply(): void {
+    if (
+      this.memtable.size >= this.unflushedEntriesMax ||
+      this.memtable.bytes >= UNFLUSHED_BYTES_MAX
+    ) {
+      this.tryFlush("the memtable is full");
+      return;
+    }
+    this.armFlushTimer();
+  }
+
+  private armFlushTimer(): void {
+    if (this.flushTimer !== undefined || this.closing !== undefined) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      if (this.closing === undefined) this.tryFlush("the flush interval is up");
+    }, this.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  /** A flush whose failure is logged and retried at the next interval (or apply over bounds). */
+  private tryFlush(reason: string): void {
+    try {
+      this.flushNow();
+    } catch (error) {
+      this.logger.warn(
+        { err: error, reason, unflushedEntries: this.memtable.size },
+        "storage flush failed; retrying (the private log holds the unflushed applies)",
+      );
+      this.armFlushTimer();
+    }
+  }
+
+  /**
+   * Writes the memtable and the meta record to lmdb in one transaction, flushed to disk before it
+   * returns (lmdb-js's overlappingSync flushes inside the commit call), then empties the memtable.
+   * Throws ERR_FILE_OPERATION_FAILED and keeps the memtable if the transaction fails.
+   */
+  private flushNow(): void {
+    if (this.memtable.size === 0 && this.meta.lastAppliedDecree === this.writtenDecree) return;
+    try {
+      this.writeSync("flush", () => this.writeMemtable());
+    } catch (error) {
+      this.counters.flushFailures++;
+      throw toStorageError(error);
+    }
+    this.flushed();
+  }
+
+  /** Inside a write transaction: the memtable's entries and the meta they belong to. */
+  private writeMemtable(): void {
+    const data = this.env.data;
+    for (const { key, value } of this.memtable.values()) {
+      if (value === null) data.removeSync(key);
+      else data.putSync(key, value);
+    }
+    writeMeta(this.env.meta, this.meta);
+  }
+
+  /** After a transaction that ran writeMemtable committed. */
+  private flushed(): void {
+    this.memtable.clear();
+    this.writtenDecree = this.meta.lastAppliedDecree;
+    this.counters.flushes++;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.noteDurableWhenFlushed(this.meta.lastAppliedDecree);
   }
 
   private noteDurableWhenFlushed(decree: number): void {

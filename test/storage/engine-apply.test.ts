@@ -5,6 +5,9 @@ import { pino } from "pino";
 import { makeTimetag } from "../../src/codec/timetag.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { isTalariaError } from "../../src/common/errors.ts";
+import type { StorageEngine } from "../../src/storage/engine.ts";
+import type { LmdbEnv } from "../../src/storage/lmdb-env.ts";
+import { readMeta } from "../../src/storage/meta-store.ts";
 import {
   b,
   EMPTY,
@@ -96,7 +99,7 @@ describe("StorageEngine.apply: local updates", () => {
       await engine.apply(mutation(1, [EMPTY], START_US + 77), LOCAL);
       assert.equal(engine.lastAppliedDecree, 1);
       assert.equal(engine.maxTimestampUs, START_US + 77);
-      assert.equal([...engine.data.getKeys({})].length, 0);
+      assert.equal([...engine.data.getRange({})].length, 0);
     });
   });
 });
@@ -193,38 +196,179 @@ describe("StorageEngine.apply: atomicity and decrees", () => {
   });
 });
 
-describe("StorageEngine: synchronous write transactions", () => {
-  it("commits an apply before it returns: a read right after sees it, without awaiting", async () => {
+/** The decree lmdb itself holds, memtable aside: what a crash would leave. */
+function storedDecree(engine: StorageEngine): number {
+  const env = (engine as unknown as { env: LmdbEnv }).env;
+  return readMeta(env.meta).lastAppliedDecree;
+}
+
+/** Makes every lmdb put of `engine` throw, as a full disk would; returns the undo. */
+function failLmdbWrites(engine: StorageEngine): () => void {
+  const data = (engine as unknown as { env: LmdbEnv }).env.data;
+  const putSync = data.putSync.bind(data);
+  data.putSync = () => {
+    throw new Error("disk full");
+  };
+  return () => {
+    data.putSync = putSync;
+  };
+}
+
+describe("StorageEngine: the memtable and its flushes", () => {
+  it("an apply is visible before it returns, without awaiting, and costs no lmdb transaction", async () => {
     await withEngine(async (engine) => {
       const applied = engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
       assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
       assert.equal(engine.lastAppliedDecree, 1);
       await applied;
+      assert.equal(engine.stats.writeTransactions, 0);
+      assert.equal(engine.stats.unflushedEntries, 1);
+      assert.ok(engine.stats.unflushedBytes > 0);
+      assert.equal(storedDecree(engine), 0);
+      assert.equal(engine.lastDurableDecree, 0);
     });
   });
 
-  it("counts write transactions and the time they held the thread", async () => {
+  it("flush() writes every applied mutation and the meta in one transaction", async () => {
     await withEngine(async (engine) => {
       await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
-      await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
-      await engine.sweep({ budget: 10 });
+      await engine.apply(mutation(2, [put("h", "t", "w"), remove("h", "s")]), LOCAL_NO_TOMBSTONES);
+      assert.equal(await engine.flush(), 2);
       const stats = engine.stats;
-      assert.equal(stats.writeTransactions, 3);
+      assert.equal(stats.writeTransactions, 1);
+      assert.equal(stats.flushes, 1);
       assert.ok(stats.writeTransactionSeconds > 0);
-      assert.equal(stats.slowWriteTransactions, 0);
+      assert.equal(stats.unflushedEntries, 0);
+      assert.equal(stats.unflushedBytes, 0);
+      assert.equal(storedDecree(engine), 2);
+      assert.equal(readRecord(engine, "h", "s"), undefined);
+      assert.deepEqual(readRecord(engine, "h", "t")?.value, b("w"));
+      // Nothing new: no second transaction.
+      await engine.flush();
+      assert.equal(engine.stats.writeTransactions, 1);
     });
   });
 
-  it("a failed apply is counted too and changes nothing", async () => {
+  it("flushes once the interval after the first unflushed apply is up", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    await withEngine(
+      async (engine) => {
+        await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+        t.mock.timers.tick(40);
+        await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
+        t.mock.timers.tick(59);
+        assert.equal(engine.stats.flushes, 0);
+        t.mock.timers.tick(1);
+        assert.equal(engine.stats.flushes, 1);
+        assert.equal(storedDecree(engine), 2);
+        await new Promise(setImmediate);
+        assert.equal(engine.lastDurableDecree, 2);
+        // Idle: no timer, no flush.
+        t.mock.timers.tick(1000);
+        assert.equal(engine.stats.flushes, 1);
+      },
+      { flushIntervalMs: 100 },
+    );
+  });
+
+  it("flushes at once when the memtable reaches unflushedEntriesMax", async () => {
+    await withEngine(
+      async (engine) => {
+        await engine.apply(mutation(1, [put("h", "a", "1"), put("h", "b", "2")]), LOCAL);
+        assert.equal(engine.stats.flushes, 0);
+        await engine.apply(mutation(2, [put("h", "c", "3")]), LOCAL);
+        assert.equal(engine.stats.flushes, 1);
+        assert.equal(engine.stats.unflushedEntries, 0);
+        assert.equal(storedDecree(engine), 2);
+      },
+      { unflushedEntriesMax: 3 },
+    );
+  });
+
+  it("a sweep step flushes first, in its own transaction", async () => {
     await withEngine(async (engine) => {
-      const bad = { ...put("h", "s", "v"), hashKey: Buffer.alloc(70_000) };
+      await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+      await engine.sweep({ budget: 10 });
+      assert.equal(engine.stats.writeTransactions, 1);
+      assert.equal(engine.stats.flushes, 1);
+      assert.equal(storedDecree(engine), 1);
+    });
+  });
+
+  it("a checkpoint covers everything applied, flushed or not", async () => {
+    await withEngine(async (engine, _clock, dir) => {
+      await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+      const info = await engine.checkpoint(join(dir, "cp"));
+      assert.equal(info.decree, 1);
+      assert.equal(engine.stats.unflushedEntries, 0);
+    });
+  });
+
+  it("a failed apply changes nothing: no entry, no decree, no transaction", async () => {
+    await withEngine(async (engine) => {
+      await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+      const bad = { ...put("h", "t", "x"), hashKey: Buffer.alloc(70_000) };
       await assert.rejects(
-        engine.apply(mutation(1, [bad]), LOCAL),
+        engine.apply(mutation(2, [put("h", "s", "changed"), bad]), LOCAL),
         hasCode("ERR_INVALID_HASH_KEY"),
       );
-      assert.equal(engine.stats.writeTransactions, 1);
-      assert.equal(engine.lastAppliedDecree, 0);
+      assert.equal(engine.stats.unflushedEntries, 1);
+      assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
+      assert.equal(engine.lastAppliedDecree, 1);
+      assert.equal(engine.stats.writeTransactions, 0);
     });
+  });
+
+  it("a failed flush keeps the memtable, is logged and counted, and a later flush succeeds", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const lines: { msg: string; reason?: string }[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    await withEngine(
+      async (engine) => {
+        const diskBack = failLmdbWrites(engine);
+        await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+        t.mock.timers.tick(50);
+        assert.equal(engine.stats.flushFailures, 1);
+        assert.equal(engine.stats.unflushedEntries, 1);
+        assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
+        assert.equal(storedDecree(engine), 0);
+        assert.equal(lines.filter((l) => l.msg.startsWith("storage flush failed")).length, 1);
+        await assert.rejects(engine.flush(), hasCode("ERR_FILE_OPERATION_FAILED"));
+        // Retried on the next interval once the disk is back.
+        diskBack();
+        t.mock.timers.tick(50);
+        assert.equal(engine.stats.flushes, 1);
+        assert.equal(storedDecree(engine), 1);
+      },
+      { logger, flushIntervalMs: 50 },
+    );
+  });
+
+  it("applies beyond four times the bounds wait for a flush, and fail if it cannot happen", async () => {
+    await withEngine(
+      async (engine) => {
+        const diskBack = failLmdbWrites(engine);
+        // Entries max 1: each apply tries a flush, which fails; the fourth entry reaches the hard bound.
+        for (let d = 1; d <= 4; d++) {
+          await engine.apply(mutation(d, [put("h", `s${d}`, "v")]), LOCAL);
+        }
+        await assert.rejects(
+          engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL),
+          hasCode("ERR_FILE_OPERATION_FAILED"),
+        );
+        assert.equal(engine.lastAppliedDecree, 4);
+        diskBack();
+        // The apply flushes the four held back first, then (entries max 1) its own.
+        await engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL);
+        assert.equal(engine.stats.flushes, 2);
+        assert.equal(storedDecree(engine), 5);
+        assert.equal(engine.lastAppliedDecree, 5);
+      },
+      { unflushedEntriesMax: 1, logger: pino({ level: "silent" }) },
+    );
   });
 
   it("counts slow write transactions and warns once per interval", async () => {
@@ -237,16 +381,31 @@ describe("StorageEngine: synchronous write transactions", () => {
     await withEngine(
       async (engine) => {
         await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
+        await engine.flush();
         await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
         await engine.sweep({ budget: 10 });
-        assert.equal(engine.stats.slowWriteTransactions, 3);
+        assert.equal(engine.stats.slowWriteTransactions, 2);
       },
       { logger, slowWriteTransactionMs: 0 },
     );
     const warnings = lines.filter((l) => l.msg.startsWith("slow lmdb write transaction"));
     assert.equal(warnings.length, 1);
-    assert.equal(warnings[0]?.operation, "apply");
+    assert.equal(warnings[0]?.operation, "flush");
     assert.equal(warnings[0]?.slowWriteTransactions, 1);
+  });
+
+  it("refuses a flush interval or entry bound that is not a positive integer", async () => {
+    await withTempDir(async (dir) => {
+      const clock = new ManualClock(START_US);
+      await assert.rejects(
+        openEngine(join(dir, "a"), clock, { flushIntervalMs: 0 }),
+        hasCode("ERR_INVALID_PARAMETERS"),
+      );
+      await assert.rejects(
+        openEngine(join(dir, "b"), clock, { unflushedEntriesMax: 1.5 }),
+        hasCode("ERR_INVALID_PARAMETERS"),
+      );
+    });
   });
 });
 
