@@ -264,9 +264,15 @@ export class FakeMaster {
           corrupt = false;
         }
         if (!res.write(piece) && !res.destroyed) {
-          await new Promise((resolve) => {
-            res.once("drain", resolve);
-            res.once("close", resolve);
+          // Whichever comes first; the other listener is removed so waits do not pile up.
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              res.off("drain", done);
+              res.off("close", done);
+              resolve();
+            };
+            res.once("drain", done);
+            res.once("close", done);
           });
         }
         sent += piece.length;
