@@ -336,7 +336,8 @@ export class StorageEngine {
    * applies). No lmdb transaction runs here: on the 2-core VMs we measure on, a durable lmdb commit
    * per apply cost ≈ 0.46 ms of CPU and held the event loop ≈ 0.8 ms for its two disk flushes,
    * against ≈ 0.1 ms for one without them (docs/benchmarks.md, reading of the 2026-11-22 18:19
-   * bench:dup run); the flush every `flushIntervalMs` pays that once for all of the interval's applies.
+   * bench:dup run); the flush every `flushIntervalMs` pays that once for all the interval's
+   * applies.
    */
   async apply(mutation: Mutation, ctx: ApplyContext): Promise<ApplyResult> {
     this.checkOpen("apply");

@@ -89,7 +89,10 @@ function entryBytes(entry: MemtableEntry): number {
   return entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
 }
 
-/** lmdb-js range semantics: `start` inclusive unless exclusiveStart, `end` exclusive unless inclusiveEnd; they swap roles when reversed. */
+/**
+ * lmdb-js range semantics: `start` inclusive unless exclusiveStart, `end` exclusive unless
+ * inclusiveEnd; they swap roles when reversed.
+ */
 function inRange(key: Buffer, options: StoreRangeOptions): boolean {
   const { start, end } = options;
   const sign = options.reverse === true ? -1 : 1;
