@@ -16,7 +16,7 @@
  *   - Write transactions (flushes and sweep steps) run synchronously on the calling thread.
  *   - Decrees land in order: an apply is accepted only if it follows the last applied decree.
  *   - Sweeps write the meta record only through the flush they start with.
- *   - lastDurableDecree <= lastAppliedDecree, and only counts decrees lmdb reported flushed.
+ *   - lastDurableDecree <= lastAppliedDecree, and is the decree of the last flush.
  *   - After close() starts, every operation fails with ERR_INVALID_STATE.
  */
 
@@ -58,8 +58,9 @@ import { isNextDecree, validateApplyContext, validateMutation } from "./validate
 /**
  * Write transactions commit before transactionSync returns (SYNCHRONOUS_COMMIT: a batch of
  * lmdb-js's asynchronous writes in progress is split rather than joined) and may be aborted
- * (ABORTABLE); lmdb flushes them to disk after releasing its write lock (NO_SYNC_FLUSH, lmdb-js's
- * overlappingSync), and lastDurableDecree follows `flushed`.
+ * (ABORTABLE). lmdb flushes them to disk after releasing its write lock (NO_SYNC_FLUSH, lmdb-js's
+ * overlappingSync), still inside the commit call (mdb_txn_commit takes the sync mutex and flushes
+ * the data file, then the meta page): when transactionSync returns, the transaction is on disk.
  */
 const SYNC_WRITE_FLAGS =
   TransactionFlags.ABORTABLE | TransactionFlags.SYNCHRONOUS_COMMIT | TransactionFlags.NO_SYNC_FLUSH;
@@ -218,8 +219,6 @@ export class StorageEngine {
   private readonly flushIntervalMs: number;
   private readonly unflushedEntriesMax: number;
   private flushTimer: NodeJS.Timeout | undefined;
-  /** The decree lmdb holds: the last flush's (a crash comes back to this one). */
-  private writtenDecree: number;
 
   private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
     this.env = env;
@@ -239,7 +238,6 @@ export class StorageEngine {
     this.meta = meta;
     // What a fresh open reads is on disk; nothing newer can be waiting for a flush.
     this.durableDecree = meta.lastAppliedDecree;
-    this.writtenDecree = meta.lastAppliedDecree;
   }
 
   static async open(options: StorageEngineOptions): Promise<StorageEngine> {
@@ -376,9 +374,6 @@ export class StorageEngine {
   async flush(): Promise<number> {
     this.checkOpen("flush");
     this.flushNow();
-    const decree = this.meta.lastAppliedDecree;
-    await this.env.root.flushed;
-    this.durableDecree = Math.max(this.durableDecree, decree);
     return this.durableDecree;
   }
 
@@ -488,19 +483,15 @@ export class StorageEngine {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await Promise.allSettled([...this.inFlight]);
-    let flushed = true;
     try {
       this.flushNow();
     } catch (error) {
       // The private log still holds these decrees; the next open replays them.
-      flushed = false;
       this.logger.error(
         { err: error, unflushedEntries: this.memtable.size },
         "final flush failed; the private log replays the unflushed applies on the next open",
       );
     }
-    await this.env.root.flushed;
-    if (flushed) this.durableDecree = this.meta.lastAppliedDecree;
     await this.env.root.close();
     this.logger.info({ lastAppliedDecree: this.meta.lastAppliedDecree }, "storage engine closed");
   }
@@ -587,7 +578,7 @@ export class StorageEngine {
    * Throws ERR_FILE_OPERATION_FAILED and keeps the memtable if the transaction fails.
    */
   private flushNow(): void {
-    if (this.memtable.size === 0 && this.meta.lastAppliedDecree === this.writtenDecree) return;
+    if (this.memtable.size === 0 && this.meta.lastAppliedDecree === this.durableDecree) return;
     try {
       this.writeSync("flush", () => this.writeMemtable());
     } catch (error) {
@@ -607,23 +598,16 @@ export class StorageEngine {
     writeMeta(this.env.meta, this.meta);
   }
 
-  /** After a transaction that ran writeMemtable committed. */
+  /**
+   * After a transaction that ran writeMemtable committed: its commit call flushed it to disk
+   * (overlappingSync, see SYNC_WRITE_FLAGS), so its decree is durable now.
+   */
   private flushed(): void {
     this.memtable.clear();
-    this.writtenDecree = this.meta.lastAppliedDecree;
+    this.durableDecree = this.meta.lastAppliedDecree;
     this.counters.flushes++;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    this.noteDurableWhenFlushed(this.meta.lastAppliedDecree);
-  }
-
-  private noteDurableWhenFlushed(decree: number): void {
-    void this.env.root.flushed.then(
-      () => {
-        this.durableDecree = Math.max(this.durableDecree, decree);
-      },
-      (error: unknown) => this.logger.error({ err: error, decree }, "flush failed"),
-    );
   }
 
   private track<T>(promise: Promise<T>): Promise<T> {
