@@ -26,6 +26,7 @@ export interface ReplicaStatsSnapshot {
   readonly storageSlowWriteTransactions: number;
   readonly storageFlushes: number;
   readonly storageFlushFailures: number;
+  readonly storageFlushSeconds: number;
   readonly storageUnflushedEntries: number;
   readonly storageUnflushedBytes: number;
   /** Mutations the write sequencer submitted for plain and duplicate writes (coalesced). */
@@ -160,12 +161,12 @@ export class ReplicaMetrics {
     );
     counter(
       "talaria_storage_write_transactions_total",
-      "lmdb write transactions (memtable flushes and TTL sweep steps), each run and committed on the event loop",
+      "Synchronous lmdb write transactions (TTL sweep steps, flushes before a checkpoint or close), each run and committed on the event loop",
       (s) => s.storageWriteTransactions,
     );
     counter(
       "talaria_storage_write_transaction_seconds_total",
-      "Seconds lmdb write transactions held the event loop, their commit's disk flush included",
+      "Seconds synchronous lmdb write transactions (sweep steps, flushes before a checkpoint or close) held the event loop, their disk flush included",
       (s) => s.storageWriteTransactionSeconds,
     );
     counter(
@@ -177,6 +178,11 @@ export class ReplicaMetrics {
       "talaria_storage_flushes_total",
       "Memtable flushes: applied writes and the applied decree written to lmdb in one transaction",
       (s) => s.storageFlushes,
+    );
+    counter(
+      "talaria_storage_flush_seconds_total",
+      "Seconds background memtable flushes took, from queueing their writes to lmdb's disk flush (off the event loop)",
+      (s) => s.storageFlushSeconds,
     );
     counter(
       "talaria_storage_flush_failures_total",

@@ -348,6 +348,7 @@ export class PartitionReplica {
       storageSlowWriteTransactions: storage.slowWriteTransactions,
       storageFlushes: storage.flushes,
       storageFlushFailures: storage.flushFailures,
+      storageFlushSeconds: storage.flushSeconds,
       storageUnflushedEntries: storage.unflushedEntries,
       storageUnflushedBytes: storage.unflushedBytes,
       coalescedMutations: this.sequencer.stats.mutations,

@@ -7,13 +7,19 @@
  *     memtable and the meta as they were, so the same decree can be applied again. Reads consult
  *     the memtable before lmdb, so a read that follows an apply sees it.
  *   - A flush writes every memtable entry AND the meta record (lastAppliedDecree,
- *     lastAppliedBallot, maxTimestampUs) in one lmdb write transaction, flushed to disk before it
- *     returns: lmdb is never between two decrees, and the ballot always belongs to the mutation at
- *     its last applied decree. A flush runs at most `flushIntervalMs` after the oldest unflushed
- *     apply, when the memtable outgrows its bounds, before a sweep step (in the same
- *     transaction), a checkpoint, and on close. The private log, kept from lastDurableDecree on,
- *     replays whatever a crash loses from the memtable.
- *   - Write transactions (flushes and sweep steps) run synchronously on the calling thread.
+ *     lastAppliedBallot, maxTimestampUs) in one lmdb write transaction: lmdb is never between two
+ *     decrees, and the ballot always belongs to the mutation at its last applied decree. A flush
+ *     runs at most `flushIntervalMs` after the oldest unflushed apply, when the memtable outgrows
+ *     its bounds, before a sweep step (in the same transaction), a checkpoint, and on close. The
+ *     private log, kept from lastDurableDecree on, replays whatever a crash loses from the
+ *     memtable.
+ *   - The interval's and the bounds' flushes run in the background: one lmdb-js asynchronous write
+ *     batch, committed and flushed to disk on lmdb-js's write thread, so the event loop never waits
+ *     for the disk. The entries it writes stay in the memtable (reads keep finding them there)
+ *     until it is durable; then those not replaced since leave. At most one is in flight.
+ *   - The other write transactions (sweep steps, the flushes before a checkpoint, on close and at
+ *     the hard bound) run synchronously on the calling thread, and only while no background flush
+ *     is in flight: lmdb then applies every write in the order the memtable saw it.
  *   - Decrees land in order: an apply is accepted only if it follows the last applied decree.
  *   - Sweeps write the meta record only through the flush they start with.
  *   - lastDurableDecree <= lastAppliedDecree, and is the decree of the last flush.
@@ -23,7 +29,7 @@
 import { TransactionFlags } from "lmdb";
 import type { Mutation } from "../codec/mutation.ts";
 import { epochNowSeconds } from "../codec/value-schema.ts";
-import { AssertionError } from "../common/assert.ts";
+import { AssertionError, assert } from "../common/assert.ts";
 import type { Clock } from "../common/clock.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
 import { defaultReadLimits, type ReadLimits } from "../common/limits.ts";
@@ -42,10 +48,11 @@ import {
   openLmdbEnv,
   STORED_KEY_BYTES_MAX,
 } from "./lmdb-env.ts";
-import { LayeredReadStore, Memtable, StagedWrites } from "./memtable.ts";
+import { LayeredReadStore, Memtable, type MemtableEntry, StagedWrites } from "./memtable.ts";
 import {
   checkFormatVersion,
   initMeta,
+  metaRecords,
   readFormatVersion,
   readMeta,
   type StoredMeta,
@@ -70,6 +77,12 @@ const SYNC_WRITE_FLAGS =
  * counted in slowWriteTransactions and logged, at most once per SLOW_WRITE_WARN_INTERVAL_MS.
  */
 export const SLOW_WRITE_TRANSACTION_MS = 100;
+
+/**
+ * A background flush that takes this long (committed and flushed to disk) is logged, at most once
+ * per SLOW_WRITE_WARN_INTERVAL_MS.
+ */
+export const SLOW_FLUSH_MS = 1_000;
 
 /**
  * How long an applied write may wait in the memtable before it is written to lmdb. One flush
@@ -106,6 +119,8 @@ export interface StorageEngineOptions {
   readonly flushIntervalMs?: number;
   /** Memtable entries that trigger a flush (UNFLUSHED_ENTRIES_MAX). */
   readonly unflushedEntriesMax?: number;
+  /** Background flushes at least this long are logged (SLOW_FLUSH_MS). */
+  readonly slowFlushMs?: number;
 }
 
 export interface SweepOptions {
@@ -182,6 +197,8 @@ export interface StorageStats {
   /** Flushes of the memtable to lmdb (sweep steps that flushed included), and failed ones. */
   readonly flushes: number;
   readonly flushFailures: number;
+  /** Seconds background flushes took, from queueing their writes to lmdb's disk flush. */
+  readonly flushSeconds: number;
   /** Memtable entries and bytes not yet written to lmdb (gauges). */
   readonly unflushedEntries: number;
   readonly unflushedBytes: number;
@@ -211,6 +228,7 @@ export class StorageEngine {
     slowWriteTransactions: 0,
     flushes: 0,
     flushFailures: 0,
+    flushSeconds: 0,
   };
   private slowWarnedAtMs = Number.NEGATIVE_INFINITY;
   private readonly slowWriteTransactionMs: number;
@@ -219,6 +237,10 @@ export class StorageEngine {
   private readonly flushIntervalMs: number;
   private readonly unflushedEntriesMax: number;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The background flush in flight; resolves to whether it made its writes durable. */
+  private flushing: Promise<boolean> | undefined;
+  private slowFlushWarnedAtMs = Number.NEGATIVE_INFINITY;
+  private readonly slowFlushMs: number;
 
   private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
     this.env = env;
@@ -232,6 +254,7 @@ export class StorageEngine {
     this.tombstoneRetentionUs =
       (options.tombstoneRetentionSeconds ?? DEFAULT_TOMBSTONE_RETENTION_SECONDS) * 1_000_000;
     this.slowWriteTransactionMs = options.slowWriteTransactionMs ?? SLOW_WRITE_TRANSACTION_MS;
+    this.slowFlushMs = options.slowFlushMs ?? SLOW_FLUSH_MS;
     this.flushIntervalMs = options.flushIntervalMs ?? STORAGE_FLUSH_INTERVAL_MS;
     this.unflushedEntriesMax = options.unflushedEntriesMax ?? UNFLUSHED_ENTRIES_MAX;
     this.readStore = new LayeredReadStore(this.memtable, env.data);
@@ -348,7 +371,7 @@ export class StorageEngine {
         { details: { decree: mutation.decree, lastAppliedDecree: this.meta.lastAppliedDecree } },
       );
     }
-    if (this.isOverHardBound()) this.flushNow();
+    if (this.isOverHardBound()) this.flushAtHardBound();
     const staged = new StagedWrites(this.memtable, this.env.data);
     let outcome: ApplyOutcome;
     try {
@@ -370,10 +393,19 @@ export class StorageEngine {
     };
   }
 
-  /** Waits until everything committed so far is on disk; returns lastDurableDecree. */
+  /**
+   * Waits until everything applied so far is on disk (a background flush); returns
+   * lastDurableDecree. Fails with ERR_FILE_OPERATION_FAILED if the flush did.
+   */
   async flush(): Promise<number> {
     this.checkOpen("flush");
-    this.flushNow();
+    await this.settled();
+    this.checkOpen("flush");
+    if (this.hasUnflushed() && !(await this.startFlush("requested"))) {
+      throw new TalariaError("ERR_FILE_OPERATION_FAILED", "storage flush failed", {
+        details: { lastDurableDecree: this.durableDecree },
+      });
+    }
     return this.durableDecree;
   }
 
@@ -385,10 +417,22 @@ export class StorageEngine {
     };
   }
 
-  /** One bounded sweep step, resuming where the previous one stopped. */
+  /**
+   * One bounded sweep step, resuming where the previous one stopped. It runs at once unless a
+   * background flush is in flight (its transaction writes the memtable too); close() waits for it.
+   */
   async sweep(options: SweepOptions): Promise<SweepResult> {
     this.checkOpen("sweep");
     checkBudget(options.budget);
+    const step = () => this.sweepStep(options);
+    return this.track(
+      this.flushing === undefined
+        ? new Promise<SweepResult>((resolve) => resolve(step()))
+        : this.settled().then(step),
+    );
+  }
+
+  private sweepStep(options: SweepOptions): SweepResult {
     const store = lmdbSweepStore(this.env.data);
     let result: SweepResult;
     try {
@@ -412,6 +456,11 @@ export class StorageEngine {
     this.counters.expiredSwept += result.expired;
     this.counters.tombstonesCollected += result.tombstonesCollected;
     return result;
+  }
+
+  /** Resolves once no background flush is in flight (whatever its outcome). */
+  async settled(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing;
   }
 
   /**
@@ -454,6 +503,8 @@ export class StorageEngine {
   /** A consistent copy of the store in `dir` (created, or empty), with its manifest. */
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     this.checkOpen("checkpoint");
+    await this.settled();
+    this.checkOpen("checkpoint");
     this.flushNow();
     const startedMs = performance.now();
     const { info, compacted } = await this.track(
@@ -483,6 +534,7 @@ export class StorageEngine {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await Promise.allSettled([...this.inFlight]);
+    await this.settled();
     try {
       this.flushNow();
     } catch (error) {
@@ -538,13 +590,21 @@ export class StorageEngine {
     );
   }
 
+  private isOverBounds(): boolean {
+    return (
+      this.memtable.size >= this.unflushedEntriesMax || this.memtable.bytes >= UNFLUSHED_BYTES_MAX
+    );
+  }
+
+  private hasUnflushed(): boolean {
+    return this.memtable.size > 0 || this.meta.lastAppliedDecree !== this.durableDecree;
+  }
+
   /** Flushes at once when the memtable is over its bounds, else makes sure a flush is due. */
   private afterApply(): void {
-    if (
-      this.memtable.size >= this.unflushedEntriesMax ||
-      this.memtable.bytes >= UNFLUSHED_BYTES_MAX
-    ) {
-      this.tryFlush("the memtable is full");
+    if (this.isOverBounds()) {
+      // A flush in flight starts the next one when it ends (scheduleFlush).
+      if (this.flushing === undefined) void this.startFlush("the memtable is full");
       return;
     }
     this.armFlushTimer();
@@ -554,31 +614,124 @@ export class StorageEngine {
     if (this.flushTimer !== undefined || this.closing !== undefined) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      if (this.closing === undefined) this.tryFlush("the flush interval is up");
+      if (this.closing === undefined && this.flushing === undefined) {
+        void this.startFlush("the flush interval is up");
+      }
     }, this.flushIntervalMs);
     this.flushTimer.unref();
   }
 
-  /** A flush whose failure is logged and retried at the next interval (or apply over bounds). */
-  private tryFlush(reason: string): void {
-    try {
-      this.flushNow();
-    } catch (error) {
-      this.logger.warn(
-        { err: error, reason, unflushedEntries: this.memtable.size },
-        "storage flush failed; retrying (the private log holds the unflushed applies)",
-      );
-      this.armFlushTimer();
+  /** After a background flush: the next one at once if the memtable is full, else when due. */
+  private scheduleFlush(succeeded: boolean): void {
+    if (this.closing !== undefined || !this.hasUnflushed()) return;
+    // A failed flush is retried an interval later, not at once: the failure is likely to last.
+    if (succeeded && this.isOverBounds()) void this.startFlush("the memtable is full");
+    else this.armFlushTimer();
+  }
+
+  /**
+   * Starts a background flush of every memtable entry and the current meta: queued here, in this
+   * event turn, as lmdb-js asynchronous writes, which lmdb-js commits as one transaction on its
+   * write thread (eventTurnBatching) and then flushes to disk (overlappingSync). Resolves to true
+   * once that flush is done, and to false — the failure counted, logged and left for a retry — if
+   * it failed; never rejects. Only one runs at a time.
+   */
+  private startFlush(reason: string): Promise<boolean> {
+    assert(this.flushing === undefined, "one background flush at a time");
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const entries = [...this.memtable.values()];
+    const meta = this.meta;
+    const startedMs = performance.now();
+    const flushing = this.writeInBackground(entries, meta)
+      .then(
+        () => {
+          this.backgroundFlushed(entries, meta, performance.now() - startedMs);
+          return true;
+        },
+        (error: unknown) => {
+          this.counters.flushFailures++;
+          this.logger.warn(
+            { err: error, reason, unflushedEntries: this.memtable.size },
+            "storage flush failed; retrying (the private log holds the unflushed applies)",
+          );
+          return false;
+        },
+      )
+      .then((succeeded) => {
+        this.flushing = undefined;
+        this.scheduleFlush(succeeded);
+        return succeeded;
+      });
+    this.flushing = flushing;
+    return flushing;
+  }
+
+  /**
+   * Queues `entries` and `meta` as lmdb-js asynchronous writes, all before this returns its
+   * promise (so in one transaction), and resolves once that transaction is committed and on disk.
+   * The keys and values were checked when applied, so queueing them does not throw part-way.
+   */
+  private async writeInBackground(entries: readonly MemtableEntry[], meta: StoredMeta) {
+    const data = this.env.data;
+    // lmdb-js answers every write of a batch with the batch's one commit promise; a Set keeps
+    // whatever it answers awaited, so no rejection goes unhandled.
+    const commits = new Set<Promise<boolean>>();
+    for (const { key, value } of entries) {
+      commits.add(value === null ? data.remove(key) : data.put(key, value));
+    }
+    for (const [key, bytes] of metaRecords(meta)) commits.add(this.env.meta.put(key, bytes));
+    await Promise.all(commits);
+    // Once committed, `flushed` is this transaction's disk flush: no other write is queued meanwhile.
+    await this.env.root.flushed;
+  }
+
+  /** A background flush is durable: its entries leave the memtable unless replaced since. */
+  private backgroundFlushed(
+    entries: readonly MemtableEntry[],
+    meta: StoredMeta,
+    elapsedMs: number,
+  ): void {
+    for (const entry of entries) this.memtable.deleteIfCurrent(entry);
+    this.durableDecree = meta.lastAppliedDecree;
+    this.counters.flushes++;
+    this.counters.flushSeconds += elapsedMs / 1000;
+    if (elapsedMs >= this.slowFlushMs) {
+      const nowMs = performance.now();
+      if (nowMs - this.slowFlushWarnedAtMs >= SLOW_WRITE_WARN_INTERVAL_MS) {
+        this.slowFlushWarnedAtMs = nowMs;
+        this.logger.warn(
+          { ms: Math.round(elapsedMs), entries: entries.length },
+          "slow storage flush (a slow disk?)",
+        );
+      }
     }
   }
 
   /**
-   * Writes the memtable and the meta record to lmdb in one transaction, flushed to disk before it
-   * returns (lmdb-js's overlappingSync flushes inside the commit call), then empties the memtable.
-   * Throws ERR_FILE_OPERATION_FAILED and keeps the memtable if the transaction fails.
+   * An apply found the memtable at UNFLUSHED_HARD_FACTOR times its bounds (flushes have been
+   * failing or are far behind): it flushes synchronously first, or fails if it cannot.
+   */
+  private flushAtHardBound(): void {
+    if (this.flushing !== undefined) {
+      throw new TalariaError(
+        "ERR_FILE_OPERATION_FAILED",
+        "storage flushes are behind: the memtable is at its hard bound and a flush is still running",
+        { details: { unflushedEntries: this.memtable.size, unflushedBytes: this.memtable.bytes } },
+      );
+    }
+    this.flushNow();
+  }
+
+  /**
+   * Writes the memtable and the meta record to lmdb in one synchronous transaction, flushed to disk
+   * before it returns (lmdb-js's overlappingSync flushes inside the commit call), then empties the
+   * memtable. Only while no background flush is in flight. Throws ERR_FILE_OPERATION_FAILED and
+   * keeps the memtable if the transaction fails.
    */
   private flushNow(): void {
-    if (this.memtable.size === 0 && this.meta.lastAppliedDecree === this.durableDecree) return;
+    assert(this.flushing === undefined, "no synchronous flush while a background one runs");
+    if (!this.hasUnflushed()) return;
     try {
       this.writeSync("flush", () => this.writeMemtable());
     } catch (error) {

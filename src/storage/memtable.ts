@@ -23,7 +23,7 @@ import type {
   StoreRangeOptions,
 } from "./read/read-store.ts";
 
-interface MemtableEntry {
+export interface MemtableEntry {
   readonly key: Buffer;
   readonly value: Buffer | null;
 }
@@ -65,6 +65,17 @@ export class Memtable {
   /** Every entry, in no particular order. */
   values(): IterableIterator<MemtableEntry> {
     return this.entries.values();
+  }
+
+  /**
+   * Removes `entry` if it is still the entry for its key: an entry a flush wrote to lmdb leaves,
+   * one that replaced it since stays for the next flush.
+   */
+  deleteIfCurrent(entry: MemtableEntry): void {
+    const k = mapKey(entry.key);
+    if (this.entries.get(k) !== entry) return;
+    this.entries.delete(k);
+    this.bytesHeld -= entryBytes(entry);
   }
 
   clear(): void {

@@ -100,7 +100,14 @@ export function readMeta(meta: MetaDb): StoredMeta {
 }
 
 export function writeMeta(meta: MetaDb, value: StoredMeta): void {
-  meta.putSync(KEY_LAST_APPLIED_DECREE, encodeU64(value.lastAppliedDecree));
-  meta.putSync(KEY_LAST_APPLIED_BALLOT, encodeU64(value.lastAppliedBallot));
-  meta.putSync(KEY_MAX_TIMESTAMP_US, encodeU64(value.maxTimestampUs));
+  for (const [key, bytes] of metaRecords(value)) meta.putSync(key, bytes);
+}
+
+/** The records writeMeta puts, for a caller that writes them through another path. */
+export function metaRecords(value: StoredMeta): readonly (readonly [Buffer, Buffer])[] {
+  return [
+    [KEY_LAST_APPLIED_DECREE, encodeU64(value.lastAppliedDecree)],
+    [KEY_LAST_APPLIED_BALLOT, encodeU64(value.lastAppliedBallot)],
+    [KEY_MAX_TIMESTAMP_US, encodeU64(value.maxTimestampUs)],
+  ];
 }

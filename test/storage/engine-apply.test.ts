@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
+import { encodeKey } from "../../src/codec/key-schema.ts";
 import { makeTimetag } from "../../src/codec/timetag.ts";
+import { decodeValue } from "../../src/codec/value-schema.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { isTalariaError } from "../../src/common/errors.ts";
 import type { StorageEngine } from "../../src/storage/engine.ts";
@@ -202,25 +204,70 @@ function storedDecree(engine: StorageEngine): number {
   return readMeta(env.meta).lastAppliedDecree;
 }
 
-/** Makes every lmdb put of `engine` throw, as a full disk would; returns the undo. */
+function envOf(engine: StorageEngine): LmdbEnv {
+  return (engine as unknown as { env: LmdbEnv }).env;
+}
+
+/** lmdb's last committed transaction id: how many write transactions ran, differenced. */
+function lmdbTxnId(engine: StorageEngine): number {
+  return (envOf(engine).root.getStats() as { lastTxnId: number }).lastTxnId;
+}
+
+/** What lmdb itself holds for a record, memtable aside. */
+function storedRecord(engine: StorageEngine, hashKey: string, sortKey: string) {
+  const stored = envOf(engine).data.get(encodeKey(b(hashKey), b(sortKey)));
+  return stored === undefined ? undefined : decodeValue(stored);
+}
+
+/**
+ * Makes every lmdb write of `engine` fail, as a full disk would: a synchronous put throws, and a
+ * background flush's transaction fails as a whole (none of its writes lands). Returns the undo.
+ */
 function failLmdbWrites(engine: StorageEngine): () => void {
-  const data = (engine as unknown as { env: LmdbEnv }).env.data;
-  const putSync = data.putSync.bind(data);
+  const { data, meta } = envOf(engine);
+  const saved = { putSync: data.putSync, put: data.put, remove: data.remove, metaPut: meta.put };
   data.putSync = () => {
     throw new Error("disk full");
   };
+  const failed = () => Promise.reject(new Error("disk full"));
+  data.put = failed;
+  data.remove = failed;
+  meta.put = failed;
   return () => {
-    data.putSync = putSync;
+    data.putSync = saved.putSync;
+    data.put = saved.put;
+    data.remove = saved.remove;
+    meta.put = saved.metaPut;
+  };
+}
+
+/** Holds every background flush of `engine` after its commit, before it counts as on disk. */
+function holdDiskFlushes(engine: StorageEngine): () => void {
+  const root = envOf(engine).root;
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const flushed = root.flushed;
+  Object.defineProperty(root, "flushed", {
+    configurable: true,
+    get: () => gate.then(() => flushed),
+  });
+  return () => {
+    release();
+    Object.defineProperty(root, "flushed", { configurable: true, get: () => flushed });
   };
 }
 
 describe("StorageEngine: the memtable and its flushes", () => {
   it("an apply is visible before it returns, without awaiting, and costs no lmdb transaction", async () => {
     await withEngine(async (engine) => {
+      const before = lmdbTxnId(engine);
       const applied = engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
       assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
       assert.equal(engine.lastAppliedDecree, 1);
       await applied;
+      assert.equal(lmdbTxnId(engine), before);
       assert.equal(engine.stats.writeTransactions, 0);
       assert.equal(engine.stats.unflushedEntries, 1);
       assert.ok(engine.stats.unflushedBytes > 0);
@@ -229,23 +276,27 @@ describe("StorageEngine: the memtable and its flushes", () => {
     });
   });
 
-  it("flush() writes every applied mutation and the meta in one transaction", async () => {
+  it("flush() writes every applied mutation and the meta in one lmdb transaction, off the event loop", async () => {
     await withEngine(async (engine) => {
       await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
       await engine.apply(mutation(2, [put("h", "t", "w"), remove("h", "s")]), LOCAL_NO_TOMBSTONES);
+      const before = lmdbTxnId(engine);
       assert.equal(await engine.flush(), 2);
+      assert.equal(lmdbTxnId(engine) - before, 1);
       const stats = engine.stats;
-      assert.equal(stats.writeTransactions, 1);
       assert.equal(stats.flushes, 1);
-      assert.ok(stats.writeTransactionSeconds > 0);
+      assert.ok(stats.flushSeconds > 0);
+      assert.equal(stats.writeTransactions, 0, "no transaction ran on the event loop");
       assert.equal(stats.unflushedEntries, 0);
       assert.equal(stats.unflushedBytes, 0);
       assert.equal(storedDecree(engine), 2);
-      assert.equal(readRecord(engine, "h", "s"), undefined);
-      assert.deepEqual(readRecord(engine, "h", "t")?.value, b("w"));
+      assert.equal(engine.lastDurableDecree, 2);
+      assert.equal(storedRecord(engine, "h", "s"), undefined);
+      assert.deepEqual(storedRecord(engine, "h", "t")?.value, b("w"));
       // Nothing new: no second transaction.
       await engine.flush();
-      assert.equal(engine.stats.writeTransactions, 1);
+      assert.equal(engine.stats.flushes, 1);
+      assert.equal(lmdbTxnId(engine) - before, 1);
     });
   });
 
@@ -257,14 +308,16 @@ describe("StorageEngine: the memtable and its flushes", () => {
         t.mock.timers.tick(40);
         await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
         t.mock.timers.tick(59);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 0);
         t.mock.timers.tick(1);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 1);
         assert.equal(storedDecree(engine), 2);
-        await new Promise(setImmediate);
         assert.equal(engine.lastDurableDecree, 2);
         // Idle: no timer, no flush.
         t.mock.timers.tick(1000);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 1);
       },
       { flushIntervalMs: 100 },
@@ -275,24 +328,64 @@ describe("StorageEngine: the memtable and its flushes", () => {
     await withEngine(
       async (engine) => {
         await engine.apply(mutation(1, [put("h", "a", "1"), put("h", "b", "2")]), LOCAL);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 0);
         await engine.apply(mutation(2, [put("h", "c", "3")]), LOCAL);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 1);
         assert.equal(engine.stats.unflushedEntries, 0);
         assert.equal(storedDecree(engine), 2);
       },
-      { unflushedEntriesMax: 3 },
+      { unflushedEntriesMax: 3, flushIntervalMs: 60_000 },
     );
   });
 
-  it("a sweep step flushes first, in its own transaction", async () => {
-    await withEngine(async (engine) => {
-      await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
-      await engine.sweep({ budget: 10 });
-      assert.equal(engine.stats.writeTransactions, 1);
-      assert.equal(engine.stats.flushes, 1);
-      assert.equal(storedDecree(engine), 1);
-    });
+  it("a write applied while a flush runs stays in the memtable for the next one", async () => {
+    await withEngine(
+      async (engine) => {
+        // Two entries reach the bound: the flush of decree 1 starts in the background.
+        await engine.apply(mutation(1, [put("h", "a", "1"), put("h", "b", "1")]), LOCAL);
+        await engine.apply(mutation(2, [put("h", "a", "2")]), LOCAL);
+        assert.deepEqual(readRecord(engine, "h", "a")?.value, b("2"));
+        await engine.settled();
+        assert.equal(engine.stats.flushes, 1);
+        assert.equal(engine.lastDurableDecree, 1);
+        assert.equal(storedDecree(engine), 1);
+        // "b" left the memtable; "a" was replaced after the flush took it, so its newer value stays.
+        assert.equal(engine.stats.unflushedEntries, 1);
+        assert.deepEqual(storedRecord(engine, "h", "a")?.value, b("1"));
+        assert.deepEqual(readRecord(engine, "h", "a")?.value, b("2"));
+        assert.deepEqual(readRecord(engine, "h", "b")?.value, b("1"));
+        assert.equal(await engine.flush(), 2);
+        assert.deepEqual(storedRecord(engine, "h", "a")?.value, b("2"));
+        assert.equal(engine.stats.unflushedEntries, 0);
+      },
+      { unflushedEntriesMax: 2, flushIntervalMs: 60_000 },
+    );
+  });
+
+  it("a sweep step waits for a background flush, then flushes the rest in its own transaction", async () => {
+    await withEngine(
+      async (engine) => {
+        const release = holdDiskFlushes(engine);
+        // Two entries reach the bound: decree 1's flush starts and is held.
+        await engine.apply(mutation(1, [put("h", "a", "1"), put("h", "b", "1")]), LOCAL);
+        await engine.apply(mutation(2, [put("h", "c", "2")]), LOCAL);
+        let swept = false;
+        const sweep = engine.sweep({ budget: 10 }).then(() => {
+          swept = true;
+        });
+        await new Promise(setImmediate);
+        assert.equal(swept, false, "the sweep waits for the flush in flight");
+        release();
+        await sweep;
+        assert.equal(engine.stats.flushes, 2);
+        assert.equal(engine.stats.writeTransactions, 1);
+        assert.equal(storedDecree(engine), 2);
+        assert.equal(engine.stats.unflushedEntries, 0);
+      },
+      { unflushedEntriesMax: 2, flushIntervalMs: 60_000 },
+    );
   });
 
   it("a checkpoint covers everything applied, flushed or not", async () => {
@@ -331,67 +424,107 @@ describe("StorageEngine: the memtable and its flushes", () => {
         const diskBack = failLmdbWrites(engine);
         await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
         t.mock.timers.tick(50);
+        await engine.settled();
         assert.equal(engine.stats.flushFailures, 1);
         assert.equal(engine.stats.unflushedEntries, 1);
         assert.deepEqual(readRecord(engine, "h", "s")?.value, b("v"));
         assert.equal(storedDecree(engine), 0);
-        assert.equal(lines.filter((l) => l.msg.startsWith("storage flush failed")).length, 1);
+        assert.equal(engine.lastDurableDecree, 0);
+        const failures = lines.filter((l) => l.msg.startsWith("storage flush failed"));
+        assert.equal(failures.length, 1);
+        assert.equal(failures[0]?.reason, "the flush interval is up");
         await assert.rejects(engine.flush(), hasCode("ERR_FILE_OPERATION_FAILED"));
+        assert.equal(engine.stats.flushFailures, 2);
         // Retried on the next interval once the disk is back.
         diskBack();
         t.mock.timers.tick(50);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 1);
         assert.equal(storedDecree(engine), 1);
+        assert.equal(engine.stats.unflushedEntries, 0);
       },
       { logger, flushIntervalMs: 50 },
     );
   });
 
-  it("applies beyond four times the bounds wait for a flush, and fail if it cannot happen", async () => {
+  it("applies beyond four times the bounds flush synchronously first, and fail if they cannot", async () => {
     await withEngine(
       async (engine) => {
         const diskBack = failLmdbWrites(engine);
-        // Entries max 1: each apply tries a flush, which fails; the fourth entry reaches the hard bound.
+        // Entries max 1: each apply starts a flush, which fails; the fourth entry reaches the hard bound.
         for (let d = 1; d <= 4; d++) {
           await engine.apply(mutation(d, [put("h", `s${d}`, "v")]), LOCAL);
+          await engine.settled();
         }
+        assert.equal(engine.stats.flushFailures, 4);
         await assert.rejects(
           engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL),
           hasCode("ERR_FILE_OPERATION_FAILED"),
         );
         assert.equal(engine.lastAppliedDecree, 4);
         diskBack();
-        // The apply flushes the four held back first, then (entries max 1) its own.
+        // The apply flushes the four held back first (synchronously), then (entries max 1) its own.
         await engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL);
+        assert.equal(engine.stats.writeTransactions, 2, "the failed one and this one");
+        assert.equal(storedDecree(engine), 4);
+        await engine.settled();
         assert.equal(engine.stats.flushes, 2);
         assert.equal(storedDecree(engine), 5);
         assert.equal(engine.lastAppliedDecree, 5);
       },
-      { unflushedEntriesMax: 1, logger: pino({ level: "silent" }) },
+      { unflushedEntriesMax: 1, flushIntervalMs: 60_000, logger: pino({ level: "silent" }) },
     );
   });
 
-  it("counts slow write transactions and warns once per interval", async () => {
+  it("an apply at the hard bound fails while a flush is still on its way to disk", async () => {
+    await withEngine(
+      async (engine) => {
+        const release = holdDiskFlushes(engine);
+        for (let d = 1; d <= 4; d++) {
+          await engine.apply(mutation(d, [put("h", `s${d}`, "v")]), LOCAL);
+        }
+        await assert.rejects(
+          engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL),
+          (error: unknown) =>
+            hasCode("ERR_FILE_OPERATION_FAILED")(error) && /flushes are behind/.test(String(error)),
+        );
+        assert.equal(engine.lastAppliedDecree, 4);
+        release();
+        await engine.settled();
+        assert.equal(engine.lastDurableDecree, 4);
+        await engine.apply(mutation(5, [put("h", "s5", "v")]), LOCAL);
+        assert.equal(await engine.flush(), 5);
+      },
+      { unflushedEntriesMax: 1, flushIntervalMs: 60_000 },
+    );
+  });
+
+  it("counts slow write transactions and slow flushes, and warns once per interval", async () => {
     const lines: { msg: string; operation?: string; slowWriteTransactions?: number }[] = [];
     const logger = pino(
       { level: "warn" },
       { write: (line: string) => lines.push(JSON.parse(line)) },
     );
-    // Every transaction takes at least 0 ms, so each one counts as slow.
+    // Every transaction and flush takes at least 0 ms, so each one counts as slow.
     await withEngine(
       async (engine) => {
         await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
-        await engine.flush();
+        await engine.sweep({ budget: 10 });
         await engine.apply(mutation(2, [put("h", "t", "w")]), LOCAL);
         await engine.sweep({ budget: 10 });
         assert.equal(engine.stats.slowWriteTransactions, 2);
+        await engine.apply(mutation(3, [put("h", "u", "x")]), LOCAL);
+        await engine.flush();
+        await engine.apply(mutation(4, [put("h", "v", "y")]), LOCAL);
+        await engine.flush();
       },
-      { logger, slowWriteTransactionMs: 0 },
+      { logger, slowWriteTransactionMs: 0, slowFlushMs: 0 },
     );
     const warnings = lines.filter((l) => l.msg.startsWith("slow lmdb write transaction"));
     assert.equal(warnings.length, 1);
-    assert.equal(warnings[0]?.operation, "flush");
+    assert.equal(warnings[0]?.operation, "sweep");
     assert.equal(warnings[0]?.slowWriteTransactions, 1);
+    assert.equal(lines.filter((l) => l.msg.startsWith("slow storage flush")).length, 1);
   });
 
   it("refuses a flush interval or entry bound that is not a positive integer", async () => {
