@@ -399,9 +399,11 @@ export class StorageEngine {
    */
   async flush(): Promise<number> {
     this.checkOpen("flush");
-    await this.settled();
-    this.checkOpen("flush");
-    if (this.hasUnflushed() && !(await this.startFlush("requested"))) {
+    const flushed = await this.whenNoFlush(() => {
+      this.checkOpen("flush");
+      return this.hasUnflushed() ? this.startFlush("requested") : true;
+    });
+    if (!flushed) {
       throw new TalariaError("ERR_FILE_OPERATION_FAILED", "storage flush failed", {
         details: { lastDurableDecree: this.durableDecree },
       });
@@ -424,15 +426,11 @@ export class StorageEngine {
   async sweep(options: SweepOptions): Promise<SweepResult> {
     this.checkOpen("sweep");
     checkBudget(options.budget);
-    const step = () => this.sweepStep(options);
-    return this.track(
-      this.flushing === undefined
-        ? new Promise<SweepResult>((resolve) => resolve(step()))
-        : this.settled().then(step),
-    );
+    return this.track(this.whenNoFlush(() => this.sweepStep(options)));
   }
 
   private sweepStep(options: SweepOptions): SweepResult {
+    assert(this.flushing === undefined, "no sweep step while a background flush runs");
     const store = lmdbSweepStore(this.env.data);
     let result: SweepResult;
     try {
@@ -461,6 +459,16 @@ export class StorageEngine {
   /** Resolves once no background flush is in flight (whatever its outcome). */
   async settled(): Promise<void> {
     while (this.flushing !== undefined) await this.flushing;
+  }
+
+  /**
+   * Runs `write` once no background flush is in flight — at once if none is — in the same turn as
+   * it finds none, so no flush can start in between (one could in the microtasks between a
+   * resolved settled() and its awaiter). A throw from `write` becomes a rejection.
+   */
+  private async whenNoFlush<T>(write: () => T): Promise<Awaited<T>> {
+    while (this.flushing !== undefined) await this.flushing;
+    return await write();
   }
 
   /**
@@ -503,9 +511,10 @@ export class StorageEngine {
   /** A consistent copy of the store in `dir` (created, or empty), with its manifest. */
   async checkpoint(dir: string): Promise<CheckpointInfo> {
     this.checkOpen("checkpoint");
-    await this.settled();
-    this.checkOpen("checkpoint");
-    this.flushNow();
+    await this.whenNoFlush(() => {
+      this.checkOpen("checkpoint");
+      this.flushNow();
+    });
     const startedMs = performance.now();
     const { info, compacted } = await this.track(
       createCheckpoint(this.env, dir, this.clock.nowMs()),
@@ -534,9 +543,8 @@ export class StorageEngine {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     await Promise.allSettled([...this.inFlight]);
-    await this.settled();
     try {
-      this.flushNow();
+      await this.whenNoFlush(() => this.flushNow());
     } catch (error) {
       // The private log still holds these decrees; the next open replays them.
       this.logger.error(

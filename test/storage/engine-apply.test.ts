@@ -388,6 +388,38 @@ describe("StorageEngine: the memtable and its flushes", () => {
     );
   });
 
+  it("a sweep step runs in the turn it finds no flush, before a flush started as one ends", async () => {
+    await withEngine(
+      async (engine) => {
+        const inside = engine as unknown as { flushing: Promise<boolean> | undefined };
+        const root = envOf(engine).root;
+        const transactionSync = root.transactionSync.bind(root);
+        let overlapped = false;
+        root.transactionSync = ((...args: Parameters<typeof transactionSync>) => {
+          overlapped ||= inside.flushing !== undefined;
+          return transactionSync(...args);
+        }) as typeof root.transactionSync;
+        const release = holdDiskFlushes(engine);
+        await engine.apply(mutation(1, [put("h", "a", "1"), put("h", "b", "1")]), LOCAL);
+        const first = inside.flushing as Promise<boolean>;
+        const sweep = engine.sweep({ budget: 10 });
+        // Runs right after the sweep's wait ends: its apply fills the memtable, starting a flush.
+        const late = first.then(() =>
+          engine.apply(mutation(2, [put("h", "c", "2"), put("h", "d", "2")]), LOCAL),
+        );
+        release();
+        await sweep;
+        await late;
+        await engine.settled();
+        assert.equal(overlapped, false, "the sweep's transaction ran while a flush was in flight");
+        assert.equal(engine.stats.writeTransactions, 1);
+        assert.equal(storedDecree(engine), 2);
+        for (const key of ["a", "b", "c", "d"]) assert.ok(storedRecord(engine, "h", key), key);
+      },
+      { unflushedEntriesMax: 2, flushIntervalMs: 60_000 },
+    );
+  });
+
   it("a checkpoint covers everything applied, flushed or not", async () => {
     await withEngine(async (engine, _clock, dir) => {
       await engine.apply(mutation(1, [put("h", "s", "v")]), LOCAL);
