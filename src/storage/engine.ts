@@ -230,7 +230,11 @@ export class StorageEngine {
     flushFailures: 0,
     flushSeconds: 0,
   };
-  private slowWarnedAtMs = Number.NEGATIVE_INFINITY;
+  /** When each kind of slow-write warning was last logged (SLOW_WRITE_WARN_INTERVAL_MS apart). */
+  private readonly slowWarnedAtMs = {
+    transaction: Number.NEGATIVE_INFINITY,
+    flush: Number.NEGATIVE_INFINITY,
+  };
   private readonly slowWriteTransactionMs: number;
   private readonly memtable = new Memtable();
   private readonly readStore: LayeredReadStore;
@@ -239,7 +243,6 @@ export class StorageEngine {
   private flushTimer: NodeJS.Timeout | undefined;
   /** The background flush in flight; resolves to whether it made its writes durable. */
   private flushing: Promise<boolean> | undefined;
-  private slowFlushWarnedAtMs = Number.NEGATIVE_INFINITY;
   private readonly slowFlushMs: number;
 
   private constructor(env: LmdbEnv, meta: StoredMeta, options: StorageEngineOptions) {
@@ -458,7 +461,7 @@ export class StorageEngine {
 
   /** Resolves once no background flush is in flight (whatever its outcome). */
   async settled(): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing;
+    await this.whenNoFlush(() => undefined);
   }
 
   /**
@@ -574,18 +577,15 @@ export class StorageEngine {
       this.counters.writeTransactionSeconds += heldMs / 1000;
       if (heldMs >= this.slowWriteTransactionMs) {
         this.counters.slowWriteTransactions++;
-        const nowMs = performance.now();
-        if (nowMs - this.slowWarnedAtMs >= SLOW_WRITE_WARN_INTERVAL_MS) {
-          this.slowWarnedAtMs = nowMs;
-          this.logger.warn(
-            {
-              operation,
-              ms: Math.round(heldMs),
-              slowWriteTransactions: this.counters.slowWriteTransactions,
-            },
-            "slow lmdb write transaction held the event loop (a slow disk flush?)",
-          );
-        }
+        this.warnSlow(
+          "transaction",
+          {
+            operation,
+            ms: Math.round(heldMs),
+            slowWriteTransactions: this.counters.slowWriteTransactions,
+          },
+          "slow lmdb write transaction held the event loop (a slow disk flush?)",
+        );
       }
     }
   }
@@ -705,15 +705,20 @@ export class StorageEngine {
     this.counters.flushes++;
     this.counters.flushSeconds += elapsedMs / 1000;
     if (elapsedMs >= this.slowFlushMs) {
-      const nowMs = performance.now();
-      if (nowMs - this.slowFlushWarnedAtMs >= SLOW_WRITE_WARN_INTERVAL_MS) {
-        this.slowFlushWarnedAtMs = nowMs;
-        this.logger.warn(
-          { ms: Math.round(elapsedMs), entries: entries.length },
-          "slow storage flush (a slow disk?)",
-        );
-      }
+      this.warnSlow(
+        "flush",
+        { ms: Math.round(elapsedMs), entries: entries.length },
+        "slow storage flush (a slow disk?)",
+      );
     }
+  }
+
+  /** Logs a slow-write warning unless one of the same kind was logged in the last interval. */
+  private warnSlow(kind: "transaction" | "flush", fields: object, message: string): void {
+    const nowMs = performance.now();
+    if (nowMs - this.slowWarnedAtMs[kind] < SLOW_WRITE_WARN_INTERVAL_MS) return;
+    this.slowWarnedAtMs[kind] = nowMs;
+    this.logger.warn(fields, message);
   }
 
   /**
