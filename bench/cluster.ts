@@ -1,16 +1,17 @@
 /**
  * bench (cluster) — a onebox cluster (one meta server and three replica servers, each its own
  * process, all on 127.0.0.1) serving a table of 8 partitions × 3 replicas, driven from this process
- * by 64 closed client loops with 16-byte keys and 100-byte values over a preloaded keyspace:
- * 100 % writes (set), 50/50 read/write, 100 % reads (get). Prints ops/s, latency p50/p99/p999,
- * errors, and CPU seconds per second of the meta server, the replica servers and this process,
- * then appends the figures to docs/benchmarks.md.
+ * by 64 closed client loops (`--loops`) with 16-byte keys and 100-byte values over a preloaded
+ * keyspace: 100 % writes (set), 50/50 read/write, 100 % reads (get). Prints ops/s, latency
+ * p50/p99/p999, errors, CPU seconds per second of the meta server, the replica servers and this
+ * process, and the replica servers' CPU per plog append, then appends the figures to
+ * docs/benchmarks.md.
  *
  * Bounded: fixed warm-up and window per phase, a bounded preload and bounded waits; about 2 min
  * with the defaults. Every server process is stopped and the temporary directory removed at the
  * end, on error too.
  *
- *   npm run bench [-- --clients 4] [-- --window-seconds 20] [-- --no-doc]
+ *   npm run bench [-- --clients 4] [-- --loops 8] [-- --window-seconds 20] [-- --no-doc]
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -31,7 +32,9 @@ import { HASH_KEY_BYTES, KeyPool, SORT_KEY_BYTES, VALUE_BYTES } from "./storage-
 
 const TABLE = { name: "bench", partitions: 8, replicas: 3 } as const;
 const REPLICA_SERVERS = 3;
-const CLIENT_LOOPS = 64;
+const CLIENT_LOOPS_DEFAULT = 64;
+/** Most closed loops accepted on the command line. */
+const CLIENT_LOOPS_MAX = 1024;
 const KEYSPACE_KEYS = 100_000;
 const WARMUP_MS_DEFAULT = 3000;
 const WINDOW_MS_DEFAULT = 20_000;
@@ -81,6 +84,8 @@ interface PhaseFigures {
   readonly benchCpu: number;
   readonly plogAppendsPerFsync: number;
   readonly plogFsyncsPerSec: number;
+  /** Replica servers' CPU per plog append: one replica's share of one replicated mutation. */
+  readonly replicaCpuUsPerAppend: number;
   readonly primaryWriteMeanMs: number;
 }
 
@@ -105,20 +110,33 @@ function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
-function parseOptions(): { clients: number; windowMs: number; warmupMs: number; doc: boolean } {
+interface BenchOptions {
+  readonly clients: number;
+  readonly loops: number;
+  readonly windowMs: number;
+  readonly warmupMs: number;
+  readonly doc: boolean;
+}
+
+function parseOptions(): BenchOptions {
   const { values } = parseArgs({
     options: {
       clients: { type: "string", default: "1" },
+      loops: { type: "string", default: String(CLIENT_LOOPS_DEFAULT) },
       "window-seconds": { type: "string", default: String(WINDOW_MS_DEFAULT / 1000) },
       "warmup-seconds": { type: "string", default: String(WARMUP_MS_DEFAULT / 1000) },
       "no-doc": { type: "boolean", default: false },
     },
   });
   const clients = Number(values.clients);
+  const loops = Number(values.loops);
   const windowMs = Number(values["window-seconds"]) * 1000;
   const warmupMs = Number(values["warmup-seconds"]) * 1000;
   if (!Number.isInteger(clients) || clients < 1 || clients > CLIENTS_MAX) {
     throw new Error(`--clients must be 1..${CLIENTS_MAX}`);
+  }
+  if (!Number.isInteger(loops) || loops < 1 || loops > CLIENT_LOOPS_MAX) {
+    throw new Error(`--loops must be 1..${CLIENT_LOOPS_MAX}`);
   }
   if (!(windowMs >= 1000 && windowMs <= WINDOW_MS_MAX)) {
     throw new Error(`--window-seconds must be 1..${WINDOW_MS_MAX / 1000}`);
@@ -126,7 +144,7 @@ function parseOptions(): { clients: number; windowMs: number; warmupMs: number; 
   if (!(warmupMs >= 0 && warmupMs <= WINDOW_MS_MAX)) {
     throw new Error(`--warmup-seconds must be 0..${WINDOW_MS_MAX / 1000}`);
   }
-  return { clients, windowMs, warmupMs, doc: !values["no-doc"] };
+  return { clients, loops, windowMs, warmupMs, doc: !values["no-doc"] };
 }
 
 /**
@@ -176,10 +194,10 @@ async function runOnePhase(
   cluster: BenchCluster,
   pids: { meta: number; replicas: number[] },
   buffer: LatencyBuffer,
-  timing: { windowMs: number; warmupMs: number },
+  timing: { loops: number; windowMs: number; warmupMs: number },
 ): Promise<PhaseFigures> {
   const rngs = Array.from(
-    { length: CLIENT_LOOPS },
+    { length: timing.loops },
     (_, loop) => new Xorshift32(0x5eed + loop * 7919),
   );
   const op = async (loop: number): Promise<boolean> => {
@@ -196,7 +214,7 @@ async function runOnePhase(
   let start: CpuReading | undefined;
   let end: CpuReading | undefined;
   const load = await runPhase(op, buffer, {
-    loops: CLIENT_LOOPS,
+    loops: timing.loops,
     warmupMs: timing.warmupMs,
     windowMs: timing.windowMs,
     onWindowStart: () => {
@@ -213,11 +231,12 @@ async function runOnePhase(
   const fsyncs = after.plogFsyncs - before.plogFsyncs;
   const primaryWrites = after.primaryWrites - before.primaryWrites;
   const s = start;
+  const replicaCpu = end.replicas.map((after, j) => cpuPerSecond(s.replicas[j], after, seconds));
   return {
     spec,
     load,
     metaCpu: cpuPerSecond(s.meta, end.meta, seconds),
-    replicaCpu: end.replicas.map((after, j) => cpuPerSecond(s.replicas[j], after, seconds)),
+    replicaCpu,
     replicaSystemCpu: sum(
       end.replicas.map(
         (after, j) => (after.systemSeconds - (s.replicas[j]?.systemSeconds ?? NaN)) / seconds,
@@ -226,6 +245,7 @@ async function runOnePhase(
     benchCpu: (end.benchSeconds - s.benchSeconds) / seconds,
     plogAppendsPerFsync: fsyncs > 0 ? appends / fsyncs : NaN,
     plogFsyncsPerSec: fsyncs / seconds,
+    replicaCpuUsPerAppend: appends > 0 ? (sum(replicaCpu) / (appends / seconds)) * 1e6 : NaN,
     primaryWriteMeanMs:
       primaryWrites > 0
         ? ((after.primaryWriteSeconds - before.primaryWriteSeconds) / primaryWrites) * 1000
@@ -257,6 +277,7 @@ function report(phases: readonly PhaseFigures[]): string {
     `${formatCpu(f.replicaSystemCpu)} (${((f.replicaSystemCpu / sum(f.replicaCpu)) * 100).toFixed(0)} %)`,
     Number.isFinite(f.plogAppendsPerFsync) ? f.plogAppendsPerFsync.toFixed(1) : "–",
     formatCount(f.plogFsyncsPerSec),
+    formatCount(f.replicaCpuUsPerAppend),
     formatMs(f.primaryWriteMeanMs),
   ]);
   return [
@@ -289,6 +310,7 @@ function report(phases: readonly PhaseFigures[]): string {
         "system CPU (share)",
         "plog appends / fdatasync",
         "plog fdatasyncs/s",
+        "replica CPU µs per plog append",
         "primary write mean ms",
       ],
       pathRows,
@@ -411,7 +433,7 @@ async function main(): Promise<void> {
     const settings = [
       `1 meta server + ${REPLICA_SERVERS} replica servers (separate processes) and the bench process on one machine`,
       `table of ${TABLE.partitions} partitions × ${TABLE.replicas} replicas`,
-      `${CLIENT_LOOPS} closed client loops over ${options.clients} TalariaClient${options.clients > 1 ? "s" : ""} (one connection per server each)`,
+      `${options.loops} closed client loops over ${options.clients} TalariaClient${options.clients > 1 ? "s" : ""} (one connection per server each)`,
       `keys: ${HASH_KEY_BYTES}-byte random hash key + ${SORT_KEY_BYTES}-byte sort key, uniform over ${formatCount(loaded.keys)} preloaded keys (preload ${formatCount(loaded.writesPerSec)} writes/s at ${PRELOAD_IN_FLIGHT} in flight${loaded.keys < KEYSPACE_KEYS ? `, stopped by its ${PRELOAD_WINDOW_MS / 1000} s bound short of ${formatCount(KEYSPACE_KEYS)}` : ""})`,
       `values: ${VALUE_BYTES} random bytes`,
       `each phase: ${options.warmupMs / 1000} s warm-up, then a ${options.windowMs / 1000} s window`,
