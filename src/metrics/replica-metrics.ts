@@ -161,12 +161,12 @@ export class ReplicaMetrics {
     );
     counter(
       "talaria_storage_write_transactions_total",
-      "Synchronous lmdb write transactions (TTL sweep steps; flushes before a checkpoint, on close or at the hard bound), each run and committed on the event loop",
+      "Synchronous lmdb write transactions (the memtable flushes before a checkpoint, on close and at the hard bound), each run and committed on the event loop",
       (s) => s.storageWriteTransactions,
     );
     counter(
       "talaria_storage_write_transaction_seconds_total",
-      "Seconds synchronous lmdb write transactions (sweep steps; flushes before a checkpoint, on close or at the hard bound) held the event loop, their disk flush included",
+      "Seconds synchronous lmdb write transactions (the memtable flushes before a checkpoint, on close and at the hard bound) held the event loop, their disk flush included",
       (s) => s.storageWriteTransactionSeconds,
     );
     counter(

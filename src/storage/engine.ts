@@ -9,19 +9,21 @@
  *   - A flush writes every memtable entry AND the meta record (lastAppliedDecree,
  *     lastAppliedBallot, maxTimestampUs) in one lmdb write transaction: lmdb is never between two
  *     decrees, and the ballot always belongs to the mutation at its last applied decree. A flush
- *     runs at most `flushIntervalMs` after the oldest unflushed apply, when the memtable outgrows
- *     its bounds, before a sweep step (in the same transaction), a checkpoint, and on close. The
- *     private log, kept from lastDurableDecree on, replays whatever a crash loses from the
- *     memtable.
+ *     runs at most `flushIntervalMs` after the oldest unflushed apply or sweep step, when the
+ *     memtable outgrows its bounds, before a checkpoint, and on close. The private log, kept from
+ *     lastDurableDecree on, replays whatever a crash loses from the memtable.
+ *   - A TTL sweep step works like an apply: it reads through the memtable and puts its tombstones
+ *     and removals there, all or nothing. A crash that loses them loses nothing a read could see
+ *     (an expired record reads as absent); a later step redoes them.
  *   - The interval's and the bounds' flushes run in the background: one lmdb-js asynchronous write
  *     batch, committed and flushed to disk on lmdb-js's write thread, so the event loop never waits
  *     for the disk. The entries it writes stay in the memtable (reads keep finding them there)
  *     until it is durable; then those not replaced since leave. At most one is in flight.
- *   - The other write transactions (sweep steps, the flushes before a checkpoint, on close and at
- *     the hard bound) run synchronously on the calling thread, and only while no background flush
- *     is in flight: lmdb then applies every write in the order the memtable saw it.
+ *   - The other write transactions (the flushes before a checkpoint, on close and at the hard
+ *     bound) run synchronously on the calling thread, and only while no background flush is in
+ *     flight: lmdb then applies every write in the order the memtable saw it.
  *   - Decrees land in order: an apply is accepted only if it follows the last applied decree.
- *   - Sweeps write the meta record only through the flush they start with.
+ *   - Sweeps never change the meta record.
  *   - lastDurableDecree <= lastAppliedDecree, and is the decree of the last flush.
  *   - After close() starts, every operation fails with ERR_INVALID_STATE.
  */
@@ -41,14 +43,14 @@ import {
   removeRestoredFiles,
   restoreCheckpointFiles,
 } from "./checkpoint.ts";
+import { isDataEmpty, type LmdbEnv, openLmdbEnv, STORED_KEY_BYTES_MAX } from "./lmdb-env.ts";
 import {
-  isDataEmpty,
-  type LmdbEnv,
-  lmdbSweepStore,
-  openLmdbEnv,
-  STORED_KEY_BYTES_MAX,
-} from "./lmdb-env.ts";
-import { LayeredReadStore, Memtable, type MemtableEntry, StagedWrites } from "./memtable.ts";
+  LayeredReadStore,
+  layeredSweepStore,
+  Memtable,
+  type MemtableEntry,
+  StagedWrites,
+} from "./memtable.ts";
 import {
   checkFormatVersion,
   initMeta,
@@ -58,7 +60,12 @@ import {
   type StoredMeta,
   writeMeta,
 } from "./meta-store.ts";
-import { SWEEP_BUDGET_RECORDS_MAX, SWEEP_STEP_RECORDS_MAX, sweepRecords } from "./sweep.ts";
+import {
+  SWEEP_BUDGET_RECORDS_MAX,
+  SWEEP_STEP_RECORDS_MAX,
+  type SweepOutcome,
+  sweepRecords,
+} from "./sweep.ts";
 import type { ApplyContext, ApplyResult, CheckpointInfo, SweepResult } from "./types.ts";
 import { isNextDecree, validateApplyContext, validateMutation } from "./validate-mutation.ts";
 
@@ -189,12 +196,15 @@ export interface StorageStats {
   readonly staleEntriesSkipped: number;
   readonly expiredSwept: number;
   readonly tombstonesCollected: number;
-  /** Write transactions (applies and sweep steps) and the seconds they held the thread. */
+  /**
+   * Synchronous write transactions (the flushes before a checkpoint, on close and at the hard
+   * bound) and the seconds they held the thread.
+   */
   readonly writeTransactions: number;
   readonly writeTransactionSeconds: number;
   /** Those that took SLOW_WRITE_TRANSACTION_MS or longer. */
   readonly slowWriteTransactions: number;
-  /** Flushes of the memtable to lmdb (sweep steps that flushed included), and failed ones. */
+  /** Flushes of the memtable to lmdb, background and synchronous, and failed ones. */
   readonly flushes: number;
   readonly flushFailures: number;
   /** Seconds background flushes took, from queueing their writes to lmdb's disk flush. */
@@ -386,7 +396,7 @@ export class StorageEngine {
     this.meta = { ...outcome.meta, lastAppliedBallot: mutation.ballot };
     this.counters.mutationsApplied++;
     this.counters.staleEntriesSkipped += outcome.staleEntriesSkipped;
-    this.afterApply();
+    this.afterWrite();
     return {
       decree: mutation.decree,
       staleEntriesSkipped: outcome.staleEntriesSkipped,
@@ -423,39 +433,37 @@ export class StorageEngine {
   }
 
   /**
-   * One bounded sweep step, resuming where the previous one stopped. It runs at once unless a
-   * background flush is in flight (its transaction writes the memtable too); close() waits for it.
+   * One bounded sweep step, resuming where the previous one stopped. Like an apply, it examines
+   * records as reads see them (the memtable in front of lmdb) and puts its tombstones and removals
+   * in the memtable, all or nothing, for the next flush to write: no lmdb transaction runs, so the
+   * event loop never waits for the disk, and a background flush in flight does not hold it up.
+   * The returned promise is already settled when this returns. At the memtable's hard bound it
+   * flushes first or fails, as an apply does.
    */
   async sweep(options: SweepOptions): Promise<SweepResult> {
     this.checkOpen("sweep");
     checkBudget(options.budget);
-    return this.track(this.whenNoFlush(() => this.sweepStep(options)));
-  }
-
-  private sweepStep(options: SweepOptions): SweepResult {
-    assert(this.flushing === undefined, "no sweep step while a background flush runs");
-    const store = lmdbSweepStore(this.env.data);
-    let result: SweepResult;
+    if (this.isOverHardBound()) this.flushAtHardBound();
+    const staged = new StagedWrites(this.memtable, this.env.data);
+    const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
+    let outcome: SweepOutcome;
     try {
-      result = this.writeSync("sweep", () => {
-        this.writeMemtable();
-        const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
-        const outcome = sweepRecords(
-          store,
-          this.sweepCursor,
-          options.budget,
-          now,
-          this.tombstoneRetentionUs,
-        );
-        this.sweepCursor = outcome.nextCursor;
-        return outcome.result;
-      });
+      outcome = sweepRecords(
+        layeredSweepStore(this.readStore, staged),
+        this.sweepCursor,
+        options.budget,
+        now,
+        this.tombstoneRetentionUs,
+      );
     } catch (error) {
       throw toStorageError(error);
     }
-    this.flushed();
+    staged.mergeInto(this.memtable);
+    this.sweepCursor = outcome.nextCursor;
+    const { result } = outcome;
     this.counters.expiredSwept += result.expired;
     this.counters.tombstonesCollected += result.tombstonesCollected;
+    if (result.expired > 0 || result.tombstonesCollected > 0) this.afterWrite();
     return result;
   }
 
@@ -477,9 +485,9 @@ export class StorageEngine {
   /**
    * Until stopSweeper() or close(), examines up to `budget` records every `intervalMs`, in steps
    * spread evenly over the interval: ceil(budget / SWEEP_STEP_RECORDS_MAX) steps of
-   * floor(budget / steps) records, one `sweep` each (a synchronous transaction, so steps never
-   * overlap). Spreading them keeps the sweep from taking the CPU from writes in bursts: each step
-   * runs on the main thread.
+   * floor(budget / steps) records, one `sweep` each (synchronous, so steps never overlap).
+   * Spreading them keeps the sweep from taking the CPU from writes in bursts: each step runs on
+   * the main thread.
    */
   startSweeper(options: SweeperOptions): void {
     this.checkOpen("startSweeper");
@@ -567,7 +575,7 @@ export class StorageEngine {
    * Runs `write` in a write transaction committed before this returns, and accounts for the time
    * it held the thread (the event loop, in a server).
    */
-  private writeSync<T>(operation: "flush" | "sweep", write: () => T): T {
+  private writeSync<T>(write: () => T): T {
     const startedMs = performance.now();
     try {
       return this.env.root.transactionSync(write, SYNC_WRITE_FLAGS);
@@ -579,11 +587,7 @@ export class StorageEngine {
         this.counters.slowWriteTransactions++;
         this.warnSlow(
           "transaction",
-          {
-            operation,
-            ms: Math.round(heldMs),
-            slowWriteTransactions: this.counters.slowWriteTransactions,
-          },
+          { ms: Math.round(heldMs), slowWriteTransactions: this.counters.slowWriteTransactions },
           "slow lmdb write transaction held the event loop (a slow disk flush?)",
         );
       }
@@ -608,8 +612,11 @@ export class StorageEngine {
     return this.memtable.size > 0 || this.meta.lastAppliedDecree !== this.durableDecree;
   }
 
-  /** Flushes at once when the memtable is over its bounds, else makes sure a flush is due. */
-  private afterApply(): void {
+  /**
+   * After an apply or a sweep step changed the memtable: flushes at once when it is over its
+   * bounds, else makes sure a flush is due.
+   */
+  private afterWrite(): void {
     if (this.isOverBounds()) {
       // A flush in flight starts the next one when it ends (scheduleFlush).
       if (this.flushing === undefined) void this.startFlush("the memtable is full");
@@ -746,7 +753,7 @@ export class StorageEngine {
     assert(this.flushing === undefined, "no synchronous flush while a background one runs");
     if (!this.hasUnflushed()) return;
     try {
-      this.writeSync("flush", () => this.writeMemtable());
+      this.writeSync(() => this.writeMemtable());
     } catch (error) {
       this.counters.flushFailures++;
       throw toStorageError(error);

@@ -10,8 +10,6 @@ import { type Database, open, type RootDatabase } from "lmdb";
 import { assert } from "../common/assert.ts";
 import { TalariaError } from "../common/errors.ts";
 import { formatLimits } from "../common/limits.ts";
-import type { RecordStore } from "./apply.ts";
-import type { SweepRecord, SweepStore } from "./sweep.ts";
 
 /**
  * Largest stored key (2 + hash key + sort key bytes) lmdb-js accepts with its default page-size
@@ -60,31 +58,4 @@ export function openLmdbEnv(path: string, options: { readOnly: boolean }): LmdbE
 export function isDataEmpty(data: BinaryDb): boolean {
   for (const _ of data.getKeys({ limit: 1 })) return false;
   return true;
-}
-
-/** Record access inside a write transaction (lmdb-js routes sync calls to the open txn). */
-export function lmdbRecordStore(data: BinaryDb): RecordStore {
-  return {
-    get: (key) => data.get(key),
-    put: (key, value) => data.putSync(key, value),
-    remove: (key) => {
-      data.removeSync(key);
-    },
-  };
-}
-
-export function lmdbSweepStore(data: BinaryDb): SweepStore {
-  return {
-    ...lmdbRecordStore(data),
-    range: (afterKey, limit) => {
-      const out: SweepRecord[] = [];
-      const options =
-        afterKey === undefined ? { limit } : { start: afterKey, exclusiveStart: true, limit };
-      // Copies: the records outlive the cursor while the sweep rewrites them.
-      for (const { key, value } of data.getRange(options)) {
-        out.push({ key: Buffer.from(key), value: Buffer.from(value) });
-      }
-      return out;
-    },
-  };
 }

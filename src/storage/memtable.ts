@@ -14,7 +14,7 @@
  *     mutation succeeded: a failed apply leaves the memtable as it was.
  *   - Entry keys and values are never mutated after they are stored (reads return them as is).
  */
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import type { RecordStore } from "./apply.ts";
 import type {
   PointReadOptions,
@@ -22,6 +22,7 @@ import type {
   ReadTransaction,
   StoreRangeOptions,
 } from "./read/read-store.ts";
+import type { SweepRecord, SweepStore } from "./sweep.ts";
 
 export interface MemtableEntry {
   readonly key: Buffer;
@@ -208,4 +209,27 @@ function* mergeRanges(
     const entry = held[i] as MemtableEntry;
     if (entry.value !== null) yield { key: entry.key, value: entry.value };
   }
+}
+
+/**
+ * What a sweep step works on: it examines records as reads see them (the memtable in front of
+ * lmdb) and stages its tombstones and removals in `writes`, which the engine merges into the
+ * memtable once the whole step succeeded, as it does an apply's.
+ */
+export function layeredSweepStore(reads: LayeredReadStore, writes: StagedWrites): SweepStore {
+  return {
+    range: (afterKey, limit) => {
+      const out: SweepRecord[] = [];
+      if (limit < 1) return out;
+      const options = afterKey === undefined ? {} : { start: afterKey, exclusiveStart: true };
+      for (const { key, value } of reads.getRange(options)) {
+        // Copies: the records outlive lmdb-js's cursor, which may reuse its buffers.
+        out.push({ key: Buffer.from(key), value: Buffer.from(value) });
+        if (out.length >= limit) break;
+      }
+      return out;
+    },
+    put: (key, value) => writes.put(key, value),
+    remove: (key) => writes.remove(key),
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * One bounded step of the TTL and tombstone sweep: a synchronous core that runs inside the caller's
- * write transaction and examines at most `budget` records after the cursor.
+ * One bounded step of the TTL and tombstone sweep: a synchronous core that examines at most
+ * `budget` records after the cursor in the caller's store (the engine's: the memtable in front of
+ * lmdb, its writes staged for the memtable).
  *
  * Invariants:
  *   - An expired record becomes a tombstone carrying its own timetag with the delete bit set, so a
@@ -19,7 +20,7 @@ import { decodeValue, encodeValue, isExpired } from "../codec/value-schema.ts";
 import { assert } from "../common/assert.ts";
 import type { SweepResult } from "./types.ts";
 
-/** Most records one sweep step may examine: bounds the time a step holds the write lock. */
+/** Most records one sweep step may examine: bounds the time a step holds the event loop. */
 export const SWEEP_BUDGET_RECORDS_MAX = 100_000;
 
 /**
