@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
-import { SharedTickTimer } from "../../src/replica/partition-replica-options.ts";
+import {
+  SHARED_TICK_CALLBACKS_MAX,
+  SharedTickTimer,
+} from "../../src/replica/partition-replica-options.ts";
 
 describe("SharedTickTimer", () => {
   beforeEach(() => mock.timers.enable({ apis: ["setInterval"] }));
@@ -78,5 +81,30 @@ describe("SharedTickTimer", () => {
     assert.deepEqual(ran, ["b"]);
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /boom/);
+  });
+});
+
+describe("SharedTickTimer: group size", () => {
+  beforeEach(() => mock.timers.enable({ apis: ["setInterval"] }));
+  afterEach(() => mock.timers.reset());
+
+  it("starts another timer once one runs SHARED_TICK_CALLBACKS_MAX callbacks, and reuses freed room", () => {
+    const timer = new SharedTickTimer();
+    let runs = 0;
+    const stops = Array.from({ length: SHARED_TICK_CALLBACKS_MAX + 1 }, () =>
+      timer.every(50, () => runs++),
+    );
+    assert.equal(timer.timerCount, 2);
+    mock.timers.tick(50);
+    assert.equal(runs, SHARED_TICK_CALLBACKS_MAX + 1);
+    // The last one alone had the second timer: stopping it clears that timer.
+    stops[SHARED_TICK_CALLBACKS_MAX]?.();
+    assert.equal(timer.timerCount, 1);
+    // Room freed in the first timer is used before a new timer starts.
+    stops[0]?.();
+    timer.every(50, () => runs++);
+    assert.equal(timer.timerCount, 1);
+    for (const stop of stops) stop();
+    assert.equal(timer.timerCount, 1);
   });
 });
