@@ -59,17 +59,9 @@ export interface TickTimer {
 }
 
 /**
- * A TickTimer on the process's timers in which every `every` of the same interval shares one
- * (unref'd) setInterval: a replica server's partitions and shippers tick in one event turn, so
- * their messages to a peer leave in one write, and an idle server wakes once per interval instead
- * of once per partition: an idle onebox replica server with 8 partitions woke ≈ 340 times a second
- * with one interval per partition, ≈ 250 with this (docs/benchmarks.md, 2026-11-22). A callback that throws does not keep the others
- * of its turn from running; its error is rethrown on its own, as an interval of its own would.
- */
-/**
  * Most callbacks one shared setInterval runs (64): more join a timer of their own, so a server
  * with many partitions does not run all their ticks in one turn (≈ 10 µs each for an idle replica
- * here, so a turn stays well under a millisecond).
+ * here: a full turn stays under a millisecond).
  */
 export const SHARED_TICK_CALLBACKS_MAX = 64;
 
@@ -78,6 +70,15 @@ interface TickGroup {
   readonly runs: Set<() => void>;
 }
 
+/**
+ * A TickTimer on the process's timers in which the `every`s of one interval share a setInterval
+ * (unref'd; up to SHARED_TICK_CALLBACKS_MAX each): a replica server's partitions and shippers
+ * tick in one event turn, so their messages to a peer leave in one write, and an idle server
+ * wakes once per interval instead of once per partition. An idle onebox replica server with 8
+ * partitions woke ≈ 340 times a second with one interval per partition, ≈ 250 with this
+ * (docs/benchmarks.md, 2026-11-22). A callback that throws does not keep the others of its turn
+ * from running; its error is rethrown on its own, as an interval of its own would.
+ */
 export class SharedTickTimer implements TickTimer {
   /** Per interval, its timers, each running at most SHARED_TICK_CALLBACKS_MAX callbacks. */
   private readonly groups = new Map<number, TickGroup[]>();

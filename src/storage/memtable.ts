@@ -10,8 +10,8 @@
  * Invariants:
  *   - An entry holds the newest applied value of its stored key: a record, or `null` for a key
  *     removed outright. Reads and applies consult it before lmdb, so they see every applied write.
- *   - An apply stages its writes in a StagedWrites first and merges them only once the whole
- *     mutation succeeded: a failed apply leaves the memtable as it was.
+ *   - An apply (and a TTL sweep step) stages its writes in a StagedWrites first and merges them
+ *     only once the whole mutation (or step) succeeded: a failed one leaves the memtable as it was.
  *   - Entry keys and values are never mutated after they are stored (reads return them as is).
  */
 import { Buffer } from "node:buffer";
