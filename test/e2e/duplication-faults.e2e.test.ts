@@ -5,7 +5,6 @@
 // 1 s plog GC so a held log is visible in seconds (the defaults: 32 MiB and 30 s).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
@@ -23,6 +22,7 @@ import {
 import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
 import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
 import { allHealthy, clusterInfo, eventually, writeLoad } from "../server/cluster-support.ts";
+import { portFree, randomOneboxBase } from "../support/ports.ts";
 
 const PLOG_SEGMENT_MB = 1;
 const GC_INTERVAL_MS = 1000;
@@ -38,18 +38,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
 /** Plans a two-cluster onebox on a free port range, with small plog segments and a fast GC. */
 async function planTuned(base: string): Promise<OneboxCluster[]> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const basePort = 20_000 + 1000 * Math.floor(Math.random() * 20);
+    const basePort = randomOneboxBase();
     const plan = planOnebox({ dir: base, clusters: 2, replicas: REPLICA_SERVERS, basePort });
     const ports = plan.flatMap((c) =>
       c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),

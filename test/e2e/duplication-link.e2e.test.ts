@@ -5,7 +5,6 @@
 // 0), then run with a 30 ms one-way delay and a bandwidth limit, which must still converge.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
@@ -19,6 +18,7 @@ import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
 import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
 import { FaultProxy } from "../../src/testing/index.ts";
 import { allHealthy, eventually } from "../server/cluster-support.ts";
+import { portFree, randomOneboxBase } from "../support/ports.ts";
 
 const TABLE = "link";
 const CUT_MS = 10_000;
@@ -34,14 +34,6 @@ let dupid: number;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
 /**
  * A two-cluster onebox on a free port range whose alpha servers reach beta through `proxyAddress`.
  * Alpha's meta server persists confirmed decrees every second (default 5 s), so the backlog
@@ -50,7 +42,7 @@ function portFree(port: number): Promise<boolean> {
 async function planThroughProxy(base: string, proxyAddress: string): Promise<OneboxCluster[]> {
   const [host = "", port = ""] = proxyAddress.split(":");
   for (let attempt = 0; attempt < 50; attempt++) {
-    const basePort = 20_000 + 1000 * Math.floor(Math.random() * 20);
+    const basePort = randomOneboxBase();
     const plan = planOnebox({ dir: base, clusters: 2, replicas: 3, basePort });
     const ports = plan.flatMap((c) =>
       c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),

@@ -1,22 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
 import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
+import { portFree, randomOneboxBase } from "../support/ports.ts";
 
 /** A base port whose whole onebox range is free now (random, so parallel runs rarely meet). */
 async function freeBase(clusters: number, replicas: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + 1000 * Math.floor(Math.random() * 20);
+    const base = randomOneboxBase();
     const probe = planOnebox({ dir: "/unused", clusters, replicas, basePort: base });
     const ports = probe.flatMap((c) =>
       c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),
