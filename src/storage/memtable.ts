@@ -220,7 +220,6 @@ export function layeredSweepStore(reads: LayeredReadStore, writes: StagedWrites)
   return {
     range: (afterKey, limit) => {
       const out: SweepRecord[] = [];
-      if (limit < 1) return out;
       const options = afterKey === undefined ? {} : { start: afterKey, exclusiveStart: true };
       for (const { key, value } of reads.getRange(options)) {
         // Copies: the records outlive lmdb-js's cursor, which may reuse its buffers.
