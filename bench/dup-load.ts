@@ -195,27 +195,24 @@ export interface LagResult {
   readonly maxMs: number;
 }
 
-interface Probe {
-  readonly hashKey: string;
-  readonly ackAtMs: number;
-}
-
 /**
- * Polls the target for probed writes every `pollIntervalMs`; a probe's lag is the time from its
- * acknowledgement on the source to the reply of the first get that finds it on the target, so it
- * is at most `pollIntervalMs` + one get round trip above the true lag.
+ * Polls the target for each probed write on its own, every `pollIntervalMs` from its previous
+ * get's start; a probe's lag is the time from its acknowledgement on the source to the reply of
+ * the first get that finds it on the target, so it is at most `pollIntervalMs` + one get round
+ * trip above the true lag. (Probes polled in rounds would wait for the slowest get of the round
+ * before their next poll: a loaded target partition would add its delay to every probe.)
  */
 export class LagProber {
   private readonly table: Table;
   private readonly pollIntervalMs: number;
   private readonly outstandingMax: number;
   private readonly giveUpMs: number;
-  private outstanding: Probe[] = [];
+  /** One per probe still polled; each ends once its write is found, given up on or stopped. */
+  private readonly watches = new Set<Promise<void>>();
   private lagsMs: number[] = [];
   private unseen = 0;
   private dropped = 0;
   private running = false;
-  private loop: Promise<void> | undefined;
 
   constructor(
     table: Table,
@@ -229,25 +226,26 @@ export class LagProber {
 
   add(hashKey: string, ackAtMs: number): void {
     if (!this.running) return;
-    if (this.outstanding.length >= this.outstandingMax) this.dropped++;
-    else this.outstanding.push({ hashKey, ackAtMs });
+    if (this.watches.size >= this.outstandingMax) {
+      this.dropped++;
+      return;
+    }
+    const watch = this.watch(hashKey, ackAtMs);
+    this.watches.add(watch);
+    void watch.finally(() => this.watches.delete(watch));
   }
 
   start(): void {
     this.running = true;
-    this.outstanding = [];
     this.lagsMs = [];
     this.unseen = 0;
     this.dropped = 0;
-    this.loop = this.poll();
   }
 
-  /** Stops after a last round; probes still unseen count as such. */
+  /** Stops after each probe's get in progress, or one more; probes still unseen count as such. */
   async stop(): Promise<LagResult> {
     this.running = false;
-    await this.loop;
-    this.unseen += this.outstanding.length;
-    this.outstanding = [];
+    await Promise.all([...this.watches]);
     const sorted = Float64Array.from(this.lagsMs).sort();
     return {
       seen: sorted.length,
@@ -259,30 +257,25 @@ export class LagProber {
     };
   }
 
-  private async poll(): Promise<void> {
-    while (this.running) {
-      const roundMs = performance.now();
-      const probes = this.outstanding;
-      this.outstanding = [];
-      // Each probe's reply time, or undefined when the write is not there yet.
-      const foundAtMs = await Promise.all(
-        probes.map(async (probe) => {
-          try {
-            const value = await this.table.get(probe.hashKey, SORT_KEY, { timeoutMs: 5000 });
-            return value === undefined ? undefined : performance.now();
-          } catch {
-            return undefined;
-          }
-        }),
-      );
+  private async watch(hashKey: string, ackAtMs: number): Promise<void> {
+    for (;;) {
+      const sentAtMs = performance.now();
+      let found = false;
+      try {
+        found = (await this.table.get(hashKey, SORT_KEY, { timeoutMs: 5000 })) !== undefined;
+      } catch {
+        // A failed get is a poll that did not find it.
+      }
       const nowMs = performance.now();
-      probes.forEach((probe, i) => {
-        const atMs = foundAtMs[i];
-        if (atMs !== undefined) this.lagsMs.push(atMs - probe.ackAtMs);
-        else if (nowMs - probe.ackAtMs > this.giveUpMs) this.unseen++;
-        else this.outstanding.push(probe);
-      });
-      const waitMs = this.pollIntervalMs - (performance.now() - roundMs);
+      if (found) {
+        this.lagsMs.push(nowMs - ackAtMs);
+        return;
+      }
+      if (!this.running || nowMs - ackAtMs > this.giveUpMs) {
+        this.unseen++;
+        return;
+      }
+      const waitMs = this.pollIntervalMs - (nowMs - sentAtMs);
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
     }
   }
