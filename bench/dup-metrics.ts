@@ -34,16 +34,27 @@ function parseMetrics(text: string): Sample[] {
   return samples;
 }
 
-async function scrape(port: number): Promise<Sample[]> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`, {
+/**
+ * Samples of the families `names` on the server at `port`. Named scrapes (`/metrics?name=`): a
+ * full one holds a loaded replica server's event loop for 15–80 ms (measured 2026-11-23), which
+ * bench:dup's polling every 500 ms would add to the lag it measures.
+ */
+async function scrape(port: number, names: readonly string[]): Promise<Sample[]> {
+  const query = new URLSearchParams(names.map((name): [string, string] => ["name", name]));
+  const response = await fetch(`http://127.0.0.1:${port}/metrics?${query}`, {
     signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS),
   });
-  return parseMetrics(await response.text());
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET /metrics on port ${port}: ${response.status} ${text}`);
+  return parseMetrics(text);
 }
 
-/** Every sample of every server in `httpPorts`. */
-async function scrapeAll(httpPorts: readonly number[]): Promise<Sample[]> {
-  return (await Promise.all(httpPorts.map(scrape))).flat();
+/** Every sample of the families `names` of every server in `httpPorts`. */
+async function scrapeAll(
+  httpPorts: readonly number[],
+  names: readonly string[],
+): Promise<Sample[]> {
+  return (await Promise.all(httpPorts.map((port) => scrape(port, names)))).flat();
 }
 
 export interface PartitionProgress {
@@ -68,12 +79,20 @@ export interface SourceReading {
   readonly partitions: ReadonlyMap<string, PartitionProgress>;
 }
 
+const SOURCE_PROGRESS_FAMILIES = [
+  "talaria_dup_shipped_entries_total",
+  "talaria_dup_empty_loads_total",
+  "talaria_dup_backlog_mutations",
+  "talaria_dup_last_decree",
+  "talaria_dup_confirmed_decree",
+];
+
 /** The duplication `dupid` over the source's replica servers (only primaries ship). */
 export async function readSource(
   httpPorts: readonly number[],
   dupid: number,
 ): Promise<SourceReading> {
-  const all = await scrapeAll(httpPorts);
+  const all = await scrapeAll(httpPorts, SOURCE_PROGRESS_FAMILIES);
   const id = String(dupid);
   const perGpid = new Map<string, { backlog: number; last: number; confirmed: number }>();
   let shippedEntries = 0;
@@ -173,7 +192,12 @@ export interface TargetTimings {
 }
 
 export async function readTargetTimings(httpPorts: readonly number[]): Promise<TargetTimings> {
-  const samples = await scrapeAll(httpPorts);
+  const samples = await scrapeAll(httpPorts, [
+    "talaria_dup_time_lag_seconds",
+    "talaria_replica_write_duration_seconds",
+    "nodejs_eventloop_lag_p99_seconds",
+    "nodejs_eventloop_lag_max_seconds",
+  ]);
   return {
     lag: histogramOf(samples, "talaria_dup_time_lag_seconds"),
     duplicateWrite: sumCountOf(samples, "talaria_replica_write_duration_seconds", "duplicate"),
@@ -199,7 +223,10 @@ export interface SourceTimings {
 }
 
 export async function readSourceTimings(httpPorts: readonly number[]): Promise<SourceTimings> {
-  const samples = await scrapeAll(httpPorts);
+  const samples = await scrapeAll(httpPorts, [
+    "talaria_dup_commit_to_ack_seconds",
+    "talaria_dup_ship_seconds",
+  ]);
   return {
     commitToAck: histogramOf(samples, "talaria_dup_commit_to_ack_seconds"),
     ship: histogramOf(samples, "talaria_dup_ship_seconds"),

@@ -1,6 +1,10 @@
 /** Routes every server serves: `/metrics` (Prometheus) and `/version`. */
 import type { Registry } from "prom-client";
-import { metricsWithProcess, processMetricsRegistry } from "../metrics/process-metrics.ts";
+import {
+  metricsWithProcess,
+  namedMetrics,
+  processMetricsRegistry,
+} from "../metrics/process-metrics.ts";
 import { VERSION } from "../version.ts";
 import { json, type Route } from "./router.ts";
 
@@ -10,12 +14,19 @@ export function commonRoutes(registry: Registry, role: string): Route[] {
   return [
     {
       path: "/metrics",
-      description: "Prometheus metrics of this process (its talaria_* metrics, then the runtime's)",
-      handler: async () => ({
-        kind: "text",
-        contentType: registry.contentType,
-        text: await metricsWithProcess(registry),
-      }),
+      description:
+        "Prometheus metrics of this process (its talaria_* metrics, then the runtime's); ?name=<family> (repeatable) for those families only",
+      handler: async (query) => {
+        const names = query.getAll("name");
+        return {
+          kind: "text",
+          contentType: registry.contentType,
+          text:
+            names.length === 0
+              ? await metricsWithProcess(registry)
+              : await namedMetrics(registry, names),
+        };
+      },
     },
     {
       path: "/version",

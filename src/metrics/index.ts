@@ -4,6 +4,7 @@ export { type DuplicationListSource, MetaDuplicationMetrics } from "./meta-dupli
 export {
   EVENT_LOOP_DELAY_RESOLUTION_MS,
   metricsWithProcess,
+  namedMetrics,
   processMetricsRegistry,
 } from "./process-metrics.ts";
 export { ReplicaMetrics, type ReplicaStatsSnapshot } from "./replica-metrics.ts";

@@ -16,9 +16,15 @@
  * server; each server's `/metrics` appends them to its own metrics.
  */
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { TalariaError } from "../common/errors.ts";
+import { closestName } from "../config/edit-distance.ts";
 
 /** Sampling interval of the event-loop delay; the figures include it (an idle loop reads ≈ 10 ms). */
 export const EVENT_LOOP_DELAY_RESOLUTION_MS = 10;
+
+/** The one runtime metric whose collect computes all `nodejs_eventloop_lag_*` gauges. */
+const EVENT_LOOP_LAG_COLLECTOR = "nodejs_eventloop_lag_seconds";
+const EVENT_LOOP_LAG_PREFIX = "nodejs_eventloop_lag_";
 
 let processRegistry: Registry | undefined;
 
@@ -38,5 +44,56 @@ export function processMetricsRegistry(): Registry {
 export async function metricsWithProcess(registry: Registry): Promise<string> {
   const own = await registry.metrics();
   const runtime = await processMetricsRegistry().metrics();
-  return own.length === 0 || own.endsWith("\n") ? own + runtime : `${own}\n${runtime}`;
+  return joinTexts([own, runtime]);
+}
+
+/**
+ * Prometheus text of the named metric families only, from `registry` or the process metrics, in
+ * the order named (each once). A full scrape of a loaded replica server renders ≈ 900 lines and
+ * holds its event loop for 15–80 ms (docs/benchmarks.md); a reader polling a few families often
+ * (bench:dup every 500 ms, a script watching a backlog) asks for those alone. Throws
+ * ERR_INVALID_PARAMETERS naming the first family this process does not export (and the closest
+ * name it does, when one is close enough to be a typo).
+ */
+export async function namedMetrics(registry: Registry, names: readonly string[]): Promise<string> {
+  const runtime = processMetricsRegistry();
+  const texts: string[] = [];
+  // prom-client computes every nodejs_eventloop_lag_* gauge (and restarts the window) only in
+  // the collect of nodejs_eventloop_lag_seconds: run it first, or the others answer stale values.
+  if (names.some((name) => name.startsWith(EVENT_LOOP_LAG_PREFIX))) {
+    await runtime.getSingleMetric(EVENT_LOOP_LAG_COLLECTOR)?.get();
+  }
+  for (const name of new Set(names)) {
+    const owner =
+      registry.getSingleMetric(name) !== undefined
+        ? registry
+        : runtime.getSingleMetric(name) !== undefined
+          ? runtime
+          : undefined;
+    if (owner === undefined) {
+      const known = [...registry.getMetricsAsArray(), ...runtime.getMetricsAsArray()];
+      const closest = closestName(
+        name,
+        known.map((metric) => metric.name),
+      );
+      const shown = JSON.stringify(name.slice(0, 200));
+      throw new TalariaError(
+        "ERR_INVALID_PARAMETERS",
+        `no metric family named ${shown} here${closest === undefined ? "" : `; did you mean ${closest}?`} (GET /metrics lists them all)`,
+        { details: { name: name.slice(0, 200), ...(closest === undefined ? {} : { closest }) } },
+      );
+    }
+    texts.push(await owner.getSingleMetricAsString(name));
+  }
+  return joinTexts(texts);
+}
+
+/** Prometheus texts joined on line boundaries, whether or not each ends with a newline. */
+function joinTexts(texts: readonly string[]): string {
+  let joined = "";
+  for (const text of texts) {
+    if (text.length === 0) continue;
+    joined += joined.length === 0 || joined.endsWith("\n") ? text : `\n${text}`;
+  }
+  return joined.length === 0 || joined.endsWith("\n") ? joined : `${joined}\n`;
 }

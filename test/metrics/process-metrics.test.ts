@@ -55,3 +55,61 @@ it("joins a registry with no metrics, and one whose text lacks the final newline
   const joined = await metricsWithProcess(own);
   assert.match(joined, /^talaria_x 1\n# HELP /m);
 });
+
+it("/metrics?name= answers the named families only, own or runtime, and rejects an unknown name", async () => {
+  const registry = new Registry();
+  for (const name of ["talaria_test_a_total", "talaria_test_b_total"]) {
+    new Counter({ name, help: "a server's own metric", registers: [registry] });
+  }
+  const router = new Router(commonRoutes(registry, "replica"));
+  const get = (query: string) =>
+    router.handle({ method: "GET", path: "/metrics", query: new URLSearchParams(query) });
+
+  const one = await get(
+    "name=talaria_test_b_total&name=process_cpu_seconds_total&name=talaria_test_b_total",
+  );
+  assert.equal(one.status, 200);
+  assert.deepEqual(declaredNames(one.body), ["talaria_test_b_total", "process_cpu_seconds_total"]);
+  assert.match(one.body, /^talaria_test_b_total 0$/m);
+  assert.ok(one.body.endsWith("\n"));
+
+  const typo = await get("name=talaria_test_a_totl");
+  assert.equal(typo.status, 400);
+  const error = JSON.parse(typo.body) as { code: string; message: string };
+  assert.equal(error.code, "ERR_INVALID_PARAMETERS");
+  assert.match(error.message, /talaria_test_a_totl/);
+  assert.match(error.message, /did you mean talaria_test_a_total\?/);
+
+  const far = await get("name=nothing_like_it");
+  assert.equal(far.status, 400);
+  assert.doesNotMatch(far.body, /did you mean/);
+});
+
+it("/metrics?name= of one event-loop delay figure runs the collect that computes them all", async () => {
+  const collector = processMetricsRegistry().getSingleMetric("nodejs_eventloop_lag_seconds") as
+    | { collect?: () => unknown }
+    | undefined;
+  const original = collector?.collect;
+  assert.ok(
+    collector !== undefined && original !== undefined,
+    "prom-client's event-loop collector",
+  );
+  let calls = 0;
+  collector.collect = function (this: unknown) {
+    calls++;
+    return original.call(this);
+  };
+  try {
+    const router = new Router(commonRoutes(new Registry(), "replica"));
+    const answer = await router.handle({
+      method: "GET",
+      path: "/metrics",
+      query: new URLSearchParams("name=nodejs_eventloop_lag_p99_seconds"),
+    });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(declaredNames(answer.body), ["nodejs_eventloop_lag_p99_seconds"]);
+    assert.equal(calls, 1);
+  } finally {
+    collector.collect = original;
+  }
+});
