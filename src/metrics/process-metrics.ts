@@ -22,10 +22,6 @@ import { closestName } from "../config/edit-distance.ts";
 /** Sampling interval of the event-loop delay; the figures include it (an idle loop reads ≈ 10 ms). */
 export const EVENT_LOOP_DELAY_RESOLUTION_MS = 10;
 
-/** The one runtime metric whose collect computes all `nodejs_eventloop_lag_*` gauges. */
-const EVENT_LOOP_LAG_COLLECTOR = "nodejs_eventloop_lag_seconds";
-const EVENT_LOOP_LAG_PREFIX = "nodejs_eventloop_lag_";
-
 let processRegistry: Registry | undefined;
 
 /** The process-wide registry of the runtime metrics (created, and its monitors started, once). */
@@ -51,41 +47,76 @@ export async function metricsWithProcess(registry: Registry): Promise<string> {
  * Prometheus text of the named metric families only, from `registry` or the process metrics, in
  * the order named (each once). A full scrape of a loaded replica server renders ≈ 900 lines and
  * holds its event loop for 15–80 ms (docs/benchmarks.md); a reader polling a few families often
- * (bench:dup every 500 ms, a script watching a backlog) asks for those alone. Throws
- * ERR_INVALID_PARAMETERS naming the first family this process does not export (and the closest
- * name it does, when one is close enough to be a typo).
+ * (bench:dup every 500 ms, a script watching a backlog) asks for those alone.
+ *
+ * The server's own families are collected one by one (each reads its own snapshot). The runtime's
+ * are not: prom-client computes several of its gauges in another one's collect (all
+ * `nodejs_eventloop_lag_*` in that of `nodejs_eventloop_lag_seconds`, which also restarts the
+ * window; the heap sizes in that of `nodejs_heap_size_total_bytes`; the CPU split in that of
+ * `process_cpu_user_seconds_total`), so asking for any runtime family collects the runtime set
+ * once, as a full scrape does, and answers the families asked for from it.
+ *
+ * Throws ERR_INVALID_PARAMETERS naming the first family this process does not export (and the
+ * closest name it does, when one is close enough to be a typo).
  */
 export async function namedMetrics(registry: Registry, names: readonly string[]): Promise<string> {
   const runtime = processMetricsRegistry();
-  const texts: string[] = [];
-  // prom-client computes every nodejs_eventloop_lag_* gauge (and restarts the window) only in
-  // the collect of nodejs_eventloop_lag_seconds: run it first, or the others answer stale values.
-  if (names.some((name) => name.startsWith(EVENT_LOOP_LAG_PREFIX))) {
-    await runtime.getSingleMetric(EVENT_LOOP_LAG_COLLECTOR)?.get();
-  }
-  for (const name of new Set(names)) {
-    const owner =
-      registry.getSingleMetric(name) !== undefined
-        ? registry
-        : runtime.getSingleMetric(name) !== undefined
-          ? runtime
-          : undefined;
-    if (owner === undefined) {
-      const known = [...registry.getMetricsAsArray(), ...runtime.getMetricsAsArray()];
-      const closest = closestName(
-        name,
-        known.map((metric) => metric.name),
-      );
-      const shown = JSON.stringify(name.slice(0, 200));
-      throw new TalariaError(
-        "ERR_INVALID_PARAMETERS",
-        `no metric family named ${shown} here${closest === undefined ? "" : `; did you mean ${closest}?`} (GET /metrics lists them all)`,
-        { details: { name: name.slice(0, 200), ...(closest === undefined ? {} : { closest }) } },
-      );
+  const unique = [...new Set(names)];
+  for (const name of unique) {
+    if (
+      registry.getSingleMetric(name) === undefined &&
+      runtime.getSingleMetric(name) === undefined
+    ) {
+      throw unknownFamily(name, registry, runtime);
     }
-    texts.push(await owner.getSingleMetricAsString(name));
+  }
+  const runtimeFamilies = unique.some((name) => registry.getSingleMetric(name) === undefined)
+    ? familiesOf(await runtime.metrics())
+    : new Map<string, string>();
+  const texts: string[] = [];
+  for (const name of unique) {
+    texts.push(
+      registry.getSingleMetric(name) !== undefined
+        ? await registry.getSingleMetricAsString(name)
+        : (runtimeFamilies.get(name) ?? ""),
+    );
   }
   return joinTexts(texts);
+}
+
+function unknownFamily(name: string, registry: Registry, runtime: Registry): TalariaError {
+  const known = [...registry.getMetricsAsArray(), ...runtime.getMetricsAsArray()];
+  const closest = closestName(
+    name,
+    known.map((metric) => metric.name),
+  );
+  const shown = name.slice(0, 200);
+  return new TalariaError(
+    "ERR_INVALID_PARAMETERS",
+    `no metric family named ${JSON.stringify(shown)} here${closest === undefined ? "" : `; did you mean ${closest}?`} (GET /metrics lists them all)`,
+    { details: { name: shown, ...(closest === undefined ? {} : { closest }) } },
+  );
+}
+
+/** A Prometheus text cut into its families (each from its `# HELP` line), by family name. */
+function familiesOf(text: string): Map<string, string> {
+  const families = new Map<string, string>();
+  let name: string | undefined;
+  let lines: string[] = [];
+  const close = () => {
+    if (name !== undefined) families.set(name, `${lines.join("\n")}\n`);
+  };
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    if (line.startsWith("# HELP ")) {
+      close();
+      name = line.slice("# HELP ".length).split(" ", 1)[0];
+      lines = [];
+    }
+    lines.push(line);
+  }
+  close();
+  return families;
 }
 
 /** Prometheus texts joined on line boundaries, whether or not each ends with a newline. */
