@@ -6,5 +6,6 @@ export {
   metricsWithProcess,
   namedMetrics,
   processMetricsRegistry,
+  SCRAPE_FAMILIES_PER_TURN,
 } from "./process-metrics.ts";
 export { ReplicaMetrics, type ReplicaStatsSnapshot } from "./replica-metrics.ts";

@@ -36,11 +36,39 @@ export function processMetricsRegistry(): Registry {
   return processRegistry;
 }
 
-/** Prometheus text of `registry` followed by the process metrics. */
+/**
+ * Families rendered between two yields to the event loop in a full scrape. A full scrape of a
+ * loaded replica server (≈ 110 families, ≈ 900 lines) took 15–80 ms in one piece, holding every
+ * partition of the server that long (docs/benchmarks.md, 2026-11-23); in slices of this many
+ * families, writes and replication messages run between them.
+ */
+export const SCRAPE_FAMILIES_PER_TURN = 8;
+
+/**
+ * Prometheus text of `registry` followed by the process metrics: the text prom-client's
+ * `Registry.metrics()` renders for each, but collected family by family, in registration order,
+ * yielding to the event loop every SCRAPE_FAMILIES_PER_TURN families. Registration order keeps
+ * prom-client's runtime collectors (which also set the gauges registered after them, see
+ * namedMetrics) ahead of the gauges they set.
+ */
 export async function metricsWithProcess(registry: Registry): Promise<string> {
-  const own = await registry.metrics();
-  const runtime = await processMetricsRegistry().metrics();
-  return joinTexts([own, runtime]);
+  const texts: string[] = [];
+  let rendered = 0;
+  for (const source of [registry, processMetricsRegistry()]) {
+    const families: string[] = [];
+    for (const metric of source.getMetricsAsArray()) {
+      if (rendered > 0 && rendered % SCRAPE_FAMILIES_PER_TURN === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // Looked up again: a family unregistered while this scrape yielded is skipped.
+      if (source.getSingleMetric(metric.name) === undefined) continue;
+      families.push(await source.getSingleMetricAsString(metric.name));
+      rendered++;
+    }
+    // Registry.metrics()'s layout: families apart by a blank line, a final newline.
+    if (families.length > 0) texts.push(`${families.join("\n\n")}\n`);
+  }
+  return joinTexts(texts);
 }
 
 /**

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { Counter, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import { commonRoutes, Router } from "../../src/http/index.ts";
-import { metricsWithProcess, processMetricsRegistry } from "../../src/metrics/index.ts";
+import {
+  metricsWithProcess,
+  processMetricsRegistry,
+  SCRAPE_FAMILIES_PER_TURN,
+} from "../../src/metrics/index.ts";
 
 /** Metric names declared by `# TYPE` lines, in order. */
 function declaredNames(text: string): string[] {
@@ -47,13 +51,46 @@ it("every server's /metrics is its own metrics followed by the one process-wide 
   }
 });
 
-it("joins a registry with no metrics, and one whose text lacks the final newline", async () => {
+it("joins a registry with no metrics, and lays families out as prom-client's Registry.metrics() does", async () => {
   const empty = await metricsWithProcess(new Registry());
   assert.equal(declaredNames(empty)[0], declaredNames(await processMetricsRegistry().metrics())[0]);
   const own = new Registry();
-  own.metrics = async () => "# TYPE talaria_x gauge\ntalaria_x 1";
+  for (const name of ["talaria_x", "talaria_y"]) {
+    new Gauge({ name, help: "a gauge", registers: [own] }).set(1);
+  }
   const joined = await metricsWithProcess(own);
-  assert.match(joined, /^talaria_x 1\n# HELP /m);
+  assert.ok(
+    joined.startsWith(await own.metrics()),
+    "the server's families as prom-client renders them",
+  );
+  assert.match(joined, /^talaria_y 1\n# HELP process_/m);
+  assert.ok(joined.endsWith("\n"));
+});
+
+it("a full scrape yields to the event loop between slices of families", async () => {
+  const registry = new Registry();
+  let immediateRan = false;
+  const seen: boolean[] = [];
+  for (let i = 0; i < 3 * SCRAPE_FAMILIES_PER_TURN; i++) {
+    new Gauge({
+      name: `talaria_slice_${i}`,
+      help: "records whether the loop ran before its collect",
+      registers: [registry],
+      collect() {
+        seen.push(immediateRan);
+      },
+    });
+  }
+  setImmediate(() => {
+    immediateRan = true;
+  });
+  const text = await metricsWithProcess(registry);
+  assert.equal(
+    declaredNames(text).filter((n) => n.startsWith("talaria_slice_")).length,
+    seen.length,
+  );
+  assert.equal(seen[0], false, "the first slice runs at once");
+  assert.equal(seen.at(-1), true, "a later slice runs after the loop turned");
 });
 
 it("/metrics?name= answers the named families only, own or runtime, and rejects an unknown name", async () => {
