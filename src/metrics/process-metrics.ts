@@ -45,27 +45,45 @@ export function processMetricsRegistry(): Registry {
 export const SCRAPE_FAMILIES_PER_TURN = 8;
 
 /**
- * Prometheus text of `registry` followed by the process metrics: the text prom-client's
- * `Registry.metrics()` renders for each, but collected family by family, in registration order,
- * yielding to the event loop every SCRAPE_FAMILIES_PER_TURN families. Registration order keeps
- * prom-client's runtime collectors (which also set the gauges registered after them, see
- * namedMetrics) ahead of the gauges they set.
+ * Renders families one by one, as prom-client's `Registry.metrics()` renders each, yielding to the
+ * event loop every SCRAPE_FAMILIES_PER_TURN families over the renderer's whole life.
  */
-export async function metricsWithProcess(registry: Registry): Promise<string> {
-  const texts: string[] = [];
-  let rendered = 0;
-  for (const source of [registry, processMetricsRegistry()]) {
-    const families: string[] = [];
-    for (const metric of source.getMetricsAsArray()) {
-      if (rendered > 0 && rendered % SCRAPE_FAMILIES_PER_TURN === 0) {
+class SlicedRenderer {
+  private rendered = 0;
+
+  /**
+   * The text of every family of `source` that `wanted` accepts, by name, in registration order.
+   * Registration order keeps prom-client's runtime collectors (which also set gauges registered
+   * after them, see namedMetrics) ahead of the gauges they set.
+   */
+  async render(
+    source: Registry,
+    wanted: (name: string) => boolean = () => true,
+  ): Promise<Map<string, string>> {
+    const families = new Map<string, string>();
+    for (const { name } of source.getMetricsAsArray()) {
+      if (!wanted(name)) continue;
+      if (this.rendered > 0 && this.rendered % SCRAPE_FAMILIES_PER_TURN === 0) {
         await new Promise((resolve) => setImmediate(resolve));
       }
-      // Looked up again: a family unregistered while this scrape yielded is skipped.
-      if (source.getSingleMetric(metric.name) === undefined) continue;
-      families.push(await source.getSingleMetricAsString(metric.name));
-      rendered++;
+      // Looked up again: a family unregistered while the scrape yielded is skipped.
+      if (source.getSingleMetric(name) === undefined) continue;
+      families.set(name, await source.getSingleMetricAsString(name));
+      this.rendered++;
     }
-    // Registry.metrics()'s layout: families apart by a blank line, a final newline.
+    return families;
+  }
+}
+
+/**
+ * Prometheus text of `registry` followed by the process metrics, laid out as prom-client's
+ * `Registry.metrics()` lays out each (families apart by a blank line), rendered in slices.
+ */
+export async function metricsWithProcess(registry: Registry): Promise<string> {
+  const renderer = new SlicedRenderer();
+  const texts: string[] = [];
+  for (const source of [registry, processMetricsRegistry()]) {
+    const families = [...(await renderer.render(source)).values()];
     if (families.length > 0) texts.push(`${families.join("\n\n")}\n`);
   }
   return joinTexts(texts);
@@ -73,9 +91,9 @@ export async function metricsWithProcess(registry: Registry): Promise<string> {
 
 /**
  * Prometheus text of the named metric families only, from `registry` or the process metrics, in
- * the order named (each once). A full scrape of a loaded replica server renders ≈ 900 lines and
- * holds its event loop for 15–80 ms (docs/benchmarks.md); a reader polling a few families often
- * (bench:dup every 500 ms, a script watching a backlog) asks for those alone.
+ * the order named (each once). A full scrape of a loaded replica server renders ≈ 900 lines
+ * (docs/benchmarks.md); a reader polling a few families often (bench:dup every 500 ms, a script
+ * watching a backlog) asks for those alone.
  *
  * The server's own families are collected one by one (each reads its own snapshot). The runtime's
  * are not: prom-client computes several of its gauges in another one's collect (all
@@ -89,7 +107,7 @@ export async function metricsWithProcess(registry: Registry): Promise<string> {
  */
 export async function namedMetrics(registry: Registry, names: readonly string[]): Promise<string> {
   const runtime = processMetricsRegistry();
-  const unique = [...new Set(names)];
+  const unique = new Set(names);
   for (const name of unique) {
     if (
       registry.getSingleMetric(name) === undefined &&
@@ -98,18 +116,12 @@ export async function namedMetrics(registry: Registry, names: readonly string[])
       throw unknownFamily(name, registry, runtime);
     }
   }
-  const runtimeFamilies = unique.some((name) => registry.getSingleMetric(name) === undefined)
-    ? familiesOf(await runtime.metrics())
+  const renderer = new SlicedRenderer();
+  const own = await renderer.render(registry, (name) => unique.has(name));
+  const runtimeFamilies = [...unique].some((name) => !own.has(name))
+    ? await renderer.render(runtime)
     : new Map<string, string>();
-  const texts: string[] = [];
-  for (const name of unique) {
-    texts.push(
-      registry.getSingleMetric(name) !== undefined
-        ? await registry.getSingleMetricAsString(name)
-        : (runtimeFamilies.get(name) ?? ""),
-    );
-  }
-  return joinTexts(texts);
+  return joinTexts([...unique].map((name) => own.get(name) ?? runtimeFamilies.get(name) ?? ""));
 }
 
 function unknownFamily(name: string, registry: Registry, runtime: Registry): TalariaError {
@@ -124,27 +136,6 @@ function unknownFamily(name: string, registry: Registry, runtime: Registry): Tal
     `no metric family named ${JSON.stringify(shown)} here${closest === undefined ? "" : `; did you mean ${closest}?`} (GET /metrics lists them all)`,
     { details: { name: shown, ...(closest === undefined ? {} : { closest }) } },
   );
-}
-
-/** A Prometheus text cut into its families (each from its `# HELP` line), by family name. */
-function familiesOf(text: string): Map<string, string> {
-  const families = new Map<string, string>();
-  let name: string | undefined;
-  let lines: string[] = [];
-  const close = () => {
-    if (name !== undefined) families.set(name, `${lines.join("\n")}\n`);
-  };
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    if (line.startsWith("# HELP ")) {
-      close();
-      name = line.slice("# HELP ".length).split(" ", 1)[0];
-      lines = [];
-    }
-    lines.push(line);
-  }
-  close();
-  return families;
 }
 
 /** Prometheus texts joined on line boundaries, whether or not each ends with a newline. */
