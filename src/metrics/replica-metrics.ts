@@ -4,7 +4,13 @@
  * plog and storage counters) are read from each tracked replica when /metrics is scraped, so the
  * hot path pays nothing for them.
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import {
+  HotCounter,
+  type HotCounterChild,
+  HotHistogram,
+  type HotHistogramChild,
+} from "./hot-metrics.ts";
 
 /** What a replica reports at scrape time. Counters are cumulative since the replica opened. */
 export interface ReplicaStatsSnapshot {
@@ -42,9 +48,14 @@ const WRITE_DURATION_BUCKETS_SECONDS = [
 ];
 
 export class ReplicaMetrics {
-  readonly writes: Counter<"op">;
+  private readonly writes: HotCounter<"op">;
   readonly writeErrors: Counter<"op" | "code">;
-  readonly writeDuration: Histogram<"op">;
+  private readonly writeDuration: HotHistogram<"op">;
+  /** Each op's two series, resolved once (hot-metrics.ts): every write records in both. */
+  private readonly writeSeries = new Map<
+    string,
+    { readonly count: HotCounterChild<"op">; readonly duration: HotHistogramChild<"op"> }
+  >();
   /** Replica directories of tables removed for good, deleted (replica-server/replica-gc.ts). */
   readonly removedReplicasDeleted: Counter;
   /** Stale replicas no longer hosted, moved aside for their hold period. */
@@ -55,7 +66,7 @@ export class ReplicaMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.writes = new Counter({
+    this.writes = new HotCounter({
       name: "talaria_replica_writes_total",
       help: "Writes acknowledged by replicas, by operation",
       labelNames: ["op"],
@@ -67,7 +78,7 @@ export class ReplicaMetrics {
       labelNames: ["op", "code"],
       registers,
     });
-    this.writeDuration = new Histogram({
+    this.writeDuration = new HotHistogram({
       name: "talaria_replica_write_duration_seconds",
       help: "Time from receiving a write to answering it (durable and applied)",
       labelNames: ["op"],
@@ -214,6 +225,16 @@ export class ReplicaMetrics {
       "Duplicated entries dropped by last-write-wins because the stored record was newer",
       (s) => s.staleEntriesSkipped,
     );
+  }
+  /** A write acknowledged after `seconds` (receipt to answer). */
+  writeDone(op: string, seconds: number): void {
+    let series = this.writeSeries.get(op);
+    if (series === undefined) {
+      series = { count: this.writes.child({ op }), duration: this.writeDuration.child({ op }) };
+      this.writeSeries.set(op, series);
+    }
+    series.count.inc();
+    series.duration.observe(seconds);
   }
 
   /** Reports `source` under `gpid` until the returned function is called. */

@@ -213,8 +213,7 @@ export class PartitionReplica {
       if (refusal !== undefined) throw refusal;
       const bytes = validateWrite(request, this.writeLimits);
       const result = await this.sequencer.enqueue(request, bytes);
-      metrics?.writes.inc({ op: request.op });
-      metrics?.writeDuration.observe({ op: request.op }, (performance.now() - startMs) / 1000);
+      metrics?.writeDone(request.op, (performance.now() - startMs) / 1000);
       return result;
     } catch (error) {
       metrics?.writeErrors.inc({

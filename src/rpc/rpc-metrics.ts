@@ -7,7 +7,13 @@
  * UNKNOWN_METHOD_LABEL, so a peer cannot grow the label set; codes come from the error catalogue
  * plus "OK" and "DROPPED".
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import {
+  HotCounter,
+  type HotCounterChild,
+  HotHistogram,
+  type HotHistogramChild,
+} from "../metrics/hot-metrics.ts";
 import type { FrameRejectReason } from "./wire.ts";
 
 export type RpcSide = "server" | "client";
@@ -21,64 +27,90 @@ const DURATION_BUCKETS_SECONDS = [
 ];
 
 interface SideCounters {
-  readonly receivedBytes: Counter.Internal;
-  readonly sentBytes: Counter.Internal;
+  readonly receivedBytes: HotCounterChild<"side">;
+  readonly sentBytes: HotCounterChild<"side">;
   readonly openConnections: Gauge.Internal<"side">;
 }
 
+/** One method's series of a count-by-code and duration pair, resolved once (hot-metrics.ts). */
+class MethodSeries {
+  private readonly byCode = new Map<string, HotCounterChild<"method" | "code">>();
+  readonly duration: HotHistogramChild<"method"> | undefined;
+
+  constructor(
+    private readonly method: string,
+    private readonly counter: HotCounter<"method" | "code">,
+    histogram: HotHistogram<"method"> | undefined,
+  ) {
+    this.duration = histogram?.child({ method });
+  }
+
+  code(code: string): HotCounterChild<"method" | "code"> {
+    let child = this.byCode.get(code);
+    if (child === undefined) {
+      child = this.counter.child({ method: this.method, code });
+      this.byCode.set(code, child);
+    }
+    return child;
+  }
+}
+
 export class RpcMetrics {
-  readonly serverRequests: Counter<"method" | "code">;
-  readonly serverRequestDuration: Histogram<"method">;
-  readonly clientCalls: Counter<"method" | "code">;
-  readonly clientCallDuration: Histogram<"method">;
-  readonly clientNotifications: Counter<"method" | "code">;
-  readonly receivedBytes: Counter<"side">;
-  readonly sentBytes: Counter<"side">;
+  private readonly serverRequests: HotCounter<"method" | "code">;
+  private readonly serverRequestDuration: HotHistogram<"method">;
+  private readonly clientCalls: HotCounter<"method" | "code">;
+  private readonly clientCallDuration: HotHistogram<"method">;
+  private readonly clientNotifications: HotCounter<"method" | "code">;
+  private readonly serverByMethod = new Map<string, MethodSeries>();
+  private readonly callsByMethod = new Map<string, MethodSeries>();
+  private readonly notificationsByMethod = new Map<string, MethodSeries>();
+  private readonly receivedBytes: HotCounter<"side">;
+  private readonly sentBytes: HotCounter<"side">;
   readonly openConnections: Gauge<"side">;
   readonly framesRejected: Counter<"side" | "reason">;
   private readonly sides: Record<RpcSide, SideCounters>;
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.serverRequests = new Counter({
+    this.serverRequests = new HotCounter({
       name: "talaria_rpc_server_requests_total",
       help: "Requests a server answered (or dropped), by method and outcome code",
       labelNames: ["method", "code"],
       registers,
     });
-    this.serverRequestDuration = new Histogram({
+    this.serverRequestDuration = new HotHistogram({
       name: "talaria_rpc_server_request_duration_seconds",
       help: "Time from a request's arrival to its answer, by method",
       labelNames: ["method"],
       buckets: DURATION_BUCKETS_SECONDS,
       registers,
     });
-    this.clientCalls = new Counter({
+    this.clientCalls = new HotCounter({
       name: "talaria_rpc_client_calls_total",
       help: "Calls a client finished, by method and outcome code",
       labelNames: ["method", "code"],
       registers,
     });
-    this.clientCallDuration = new Histogram({
+    this.clientCallDuration = new HotHistogram({
       name: "talaria_rpc_client_call_duration_seconds",
       help: "Time from a call to its answer or failure, by method",
       labelNames: ["method"],
       buckets: DURATION_BUCKETS_SECONDS,
       registers,
     });
-    this.clientNotifications = new Counter({
+    this.clientNotifications = new HotCounter({
       name: "talaria_rpc_client_notifications_total",
       help: "One-way messages (NOTIFY) a client wrote (OK) or dropped unsent (error code), by method",
       labelNames: ["method", "code"],
-      registers: [registry],
+      registers,
     });
-    this.receivedBytes = new Counter({
+    this.receivedBytes = new HotCounter({
       name: "talaria_rpc_received_bytes_total",
       help: "Bytes read from RPC connections",
       labelNames: ["side"],
       registers,
     });
-    this.sentBytes = new Counter({
+    this.sentBytes = new HotCounter({
       name: "talaria_rpc_sent_bytes_total",
       help: "Bytes written to RPC connections",
       labelNames: ["side"],
@@ -97,8 +129,8 @@ export class RpcMetrics {
       registers,
     });
     const side = (s: RpcSide): SideCounters => ({
-      receivedBytes: this.receivedBytes.labels({ side: s }),
-      sentBytes: this.sentBytes.labels({ side: s }),
+      receivedBytes: this.receivedBytes.child({ side: s }),
+      sentBytes: this.sentBytes.child({ side: s }),
       openConnections: this.openConnections.labels({ side: s }),
     });
     this.sides = { server: side("server"), client: side("client") };
@@ -114,16 +146,39 @@ export class RpcMetrics {
   }
 
   serverRequestDone(method: string, code: RpcOutcome, seconds: number): void {
-    this.serverRequests.inc({ method, code });
-    this.serverRequestDuration.observe({ method }, seconds);
+    const series = seriesOf(
+      this.serverByMethod,
+      method,
+      this.serverRequests,
+      this.serverRequestDuration,
+    );
+    series.code(code).inc();
+    series.duration?.observe(seconds);
   }
 
   clientCallDone(method: string, code: RpcOutcome, seconds: number): void {
-    this.clientCalls.inc({ method, code });
-    this.clientCallDuration.observe({ method }, seconds);
+    const series = seriesOf(this.callsByMethod, method, this.clientCalls, this.clientCallDuration);
+    series.code(code).inc();
+    series.duration?.observe(seconds);
   }
 
   clientNotified(method: string, code: RpcOutcome): void {
-    this.clientNotifications.inc({ method, code });
+    seriesOf(this.notificationsByMethod, method, this.clientNotifications, undefined)
+      .code(code)
+      .inc();
   }
+}
+
+function seriesOf(
+  cache: Map<string, MethodSeries>,
+  method: string,
+  counter: HotCounter<"method" | "code">,
+  histogram: HotHistogram<"method"> | undefined,
+): MethodSeries {
+  let series = cache.get(method);
+  if (series === undefined) {
+    series = new MethodSeries(method, counter, histogram);
+    cache.set(method, series);
+  }
+  return series;
 }

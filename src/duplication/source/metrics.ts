@@ -2,9 +2,11 @@
  * Prometheus metrics of the duplication source side (names `talaria_dup_<what>_<unit>`), labelled
  * by duplication id and source partition. Like ReplicaMetrics, counters and gauges are read from
  * each tracked shipper's snapshot when /metrics is scraped: the shipping path pays nothing. The
- * two latency histograms (labelled by duplication id only) are observed as shipping happens.
+ * two latency histograms (labelled by duplication id only) are observed as shipping happens,
+ * through series resolved once per duplication (metrics/hot-metrics.ts).
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { HotHistogram } from "../../metrics/hot-metrics.ts";
 import type { ShipperTimings } from "./shipper.ts";
 import type { SourceSnapshot, SourceStats } from "./source-stats.ts";
 
@@ -68,13 +70,13 @@ const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number]
 
 export class DuplicationMetrics {
   private readonly sources = new Map<string, { labels: Labels; source: SnapshotSource }>();
-  private readonly ackLag: Histogram<"dupid">;
-  private readonly shipRoundTrip: Histogram<"dupid">;
+  private readonly ackLag: HotHistogram<"dupid">;
+  private readonly shipRoundTrip: HotHistogram<"dupid">;
 
   constructor(registry: Registry) {
     const registers = [registry];
     const latency = (name: string, help: string) =>
-      new Histogram({
+      new HotHistogram({
         name,
         help,
         labelNames: ["dupid"],
@@ -120,11 +122,11 @@ export class DuplicationMetrics {
   /** The latency observations of duplication `dupid`'s shippers. */
   timings(dupid: number): ShipperTimings {
     const labels = { dupid: String(dupid) };
+    const shipRoundTrip = this.shipRoundTrip.child(labels);
+    const ackLag = this.ackLag.child(labels);
     return {
-      shipAcknowledged: (ms) => this.shipRoundTrip.observe(labels, ms / 1000),
-      mutationsAcknowledged: (ms, count) => {
-        for (let i = 0; i < count; i++) this.ackLag.observe(labels, ms / 1000);
-      },
+      shipAcknowledged: (ms) => shipRoundTrip.observe(ms / 1000),
+      mutationsAcknowledged: (ms, count) => ackLag.observeMany(ms / 1000, count),
     };
   }
 
