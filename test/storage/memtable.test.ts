@@ -64,6 +64,49 @@ describe("Memtable", () => {
     assert.deepEqual(m.lookup(key(3)), Buffer.from("s3"));
   });
 
+  it("keeps keys of any bytes exactly and ranges them in byte order (property)", () => {
+    const keyArb = fc.uint8Array({ minLength: 0, maxLength: 6 }).map(Buffer.from);
+    fc.assert(
+      fc.property(fc.uniqueArray(keyArb, { selector: (k) => k.toString("hex") }), (keys) => {
+        const memtable = new Memtable();
+        keys.forEach((k, i) => {
+          memtable.set(k, Buffer.from([i & 0xff]));
+        });
+        const sorted = [...keys].sort(Buffer.compare);
+        assert.deepEqual(
+          memtable.range({}).map((e) => e.key),
+          sorted,
+        );
+        assert.deepEqual(
+          memtable.range({ reverse: true }).map((e) => e.key),
+          [...sorted].reverse(),
+        );
+        keys.forEach((k, i) => {
+          assert.deepEqual(memtable.lookup(Buffer.from(k)), Buffer.from([i & 0xff]));
+        });
+        assert.deepEqual([...memtable.values()].map((e) => e.key).sort(Buffer.compare), sorted);
+      }),
+      { seed: SEED, numRuns: 200 },
+    );
+  });
+
+  it("a flushed entry leaves only while it is still the key's entry", () => {
+    const memtable = new Memtable();
+    memtable.set(key(1), Buffer.from("a"));
+    memtable.set(key(2), Buffer.from("b"));
+    const snapshot = [...memtable.values()];
+    memtable.set(key(2), Buffer.from("b2"));
+    for (const entry of snapshot) memtable.deleteIfCurrent(entry);
+    assert.equal(memtable.size, 1);
+    assert.equal(memtable.lookup(key(1)), undefined);
+    assert.deepEqual(memtable.lookup(key(2)), Buffer.from("b2"));
+    memtable.deleteIfCurrent({ key: key(2), value: Buffer.from("b2") });
+    assert.equal(memtable.size, 1, "an equal but different value is not the entry");
+    for (const entry of [...memtable.values()]) memtable.deleteIfCurrent(entry);
+    assert.equal(memtable.size, 0);
+    assert.equal(memtable.bytes, 0);
+  });
+
   it("a layered range equals lmdb's range over the merged contents (property, real lmdb on both sides)", async () => {
     await withTempDir(async (dir) => {
       const base = openLmdbEnv(join(dir, "base"), { readOnly: false });
