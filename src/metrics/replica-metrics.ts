@@ -226,6 +226,7 @@ export class ReplicaMetrics {
       (s) => s.staleEntriesSkipped,
     );
   }
+
   /** A write acknowledged after `seconds` (receipt to answer). */
   writeDone(op: string, seconds: number): void {
     let series = this.writeSeries.get(op);
