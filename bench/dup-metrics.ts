@@ -216,6 +216,35 @@ function highestMs(samples: readonly Sample[], name: string): number {
   return highest * 1000;
 }
 
+/** Each server's total GC pause so far (seconds, every kind), in `httpPorts` order. */
+export async function readGcPauseSeconds(httpPorts: readonly number[]): Promise<number[]> {
+  return Promise.all(
+    httpPorts.map(async (port) => {
+      let total = 0;
+      for (const sample of await scrape(port, ["nodejs_gc_duration_seconds"])) {
+        if (sample.name === "nodejs_gc_duration_seconds_sum") total += sample.value;
+      }
+      return total;
+    }),
+  );
+}
+
+/**
+ * The highest share of wall time any server spent in GC pauses between two readings of
+ * readGcPauseSeconds taken `elapsedMs` apart.
+ */
+export function gcPauseShareMax(
+  before: readonly number[],
+  after: readonly number[],
+  elapsedMs: number,
+): number {
+  let highest = 0;
+  after.forEach((total, i) => {
+    highest = Math.max(highest, (total - (before[i] ?? 0)) / (elapsedMs / 1000));
+  });
+  return highest;
+}
+
 /** What the source's servers say: commit seen → target acknowledged (per mutation), round trip. */
 export interface SourceTimings {
   readonly commitToAck: LagHistogram;

@@ -9,10 +9,12 @@ import { ownCpuSeconds, type ProcessCpu, processCpu } from "./cluster-cpu.ts";
 import type { DupBench } from "./dup-cluster.ts";
 import { LagProber, OpenLoopWriter, type WriterResult } from "./dup-load.ts";
 import {
+  gcPauseShareMax,
   histogramCount,
   histogramQuantileMs,
   lagBucketMs,
   meanMs,
+  readGcPauseSeconds,
   readSource,
   readSourceTimings,
   readTargetTimings,
@@ -99,6 +101,11 @@ export interface RatePhase {
   /** The target's replica servers' event-loop delay over the phase (highest p99, highest max). */
   readonly targetEventLoopP99Ms: number;
   readonly targetEventLoopMaxMs: number;
+  /**
+   * The highest share of the phase any replica server (source or target) spent in GC pauses
+   * (nodejs_gc_duration_seconds, every kind): every write through that server waited meanwhile.
+   */
+  readonly gcPauseShareMax: number;
   readonly backlogMax: number;
   readonly unshippedMax: number;
   readonly shippedPerSec: number;
@@ -128,6 +135,9 @@ export async function runRatePhase(
   const targetBefore = await readTargetTimings(bench.targetHttpPorts);
   const timingsBefore = await readSourceTimings(bench.sourceHttpPorts);
   const before = await readSource(bench.sourceHttpPorts, bench.dupid);
+  const replicaPorts = [...bench.sourceHttpPorts, ...bench.targetHttpPorts];
+  const gcBefore = await readGcPauseSeconds(replicaPorts);
+  const gcStartMs = performance.now();
   const cpu = cpuMeter(bench);
   prober.start();
   writer.start();
@@ -143,6 +153,11 @@ export async function runRatePhase(
   const writes = await writer.stop();
   const after = await readSource(bench.sourceHttpPorts, bench.dupid);
   const cpuShare = cpu();
+  const gcShare = gcPauseShareMax(
+    gcBefore,
+    await readGcPauseSeconds(replicaPorts),
+    performance.now() - gcStartMs,
+  );
   const tailEnd = performance.now() + PROBE_TAIL_MS;
   while (performance.now() < tailEnd && !(await waitDrainedOnce(bench))) await sleep(SAMPLE_MS);
   // The last probes' gets: one more poll round after the drain.
@@ -167,6 +182,7 @@ export async function runRatePhase(
     targetWriteMeanMs: meanMs(targetBefore.duplicateWrite, targetAfter.duplicateWrite),
     targetEventLoopP99Ms: targetAfter.eventLoopP99Ms,
     targetEventLoopMaxMs: targetAfter.eventLoopMaxMs,
+    gcPauseShareMax: gcShare,
     backlogMax,
     unshippedMax,
     shippedPerSec:

@@ -1,7 +1,7 @@
 /** bench:dup's histogram arithmetic: the figures it reports come from these. */
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { histogramQuantileMs, lagBucketMs } from "../../bench/dup-metrics.ts";
+import { gcPauseShareMax, histogramQuantileMs, lagBucketMs } from "../../bench/dup-metrics.ts";
 
 const bounds = [0.01, 0.05, 0.1, Number.POSITIVE_INFINITY];
 const before = { bounds, counts: [5, 5, 5, 5] };
@@ -19,4 +19,10 @@ it("estimates a quantile inside its bucket from the difference of two readings",
 it("gives the bucket bound as an upper bound", () => {
   assert.equal(lagBucketMs(before, after, 0.5), 50);
   assert.equal(lagBucketMs(before, after, 0.99), Number.POSITIVE_INFINITY);
+});
+
+it("reports the highest share of the phase any server spent in GC pauses", () => {
+  // Over 10 s: the second server paused 0.4 s more, the first 0.1 s.
+  assert.ok(Math.abs(gcPauseShareMax([1.0, 2.0], [1.1, 2.4], 10_000) - 0.04) < 1e-12);
+  assert.equal(gcPauseShareMax([], [], 10_000), 0);
 });

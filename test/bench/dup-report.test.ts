@@ -30,6 +30,7 @@ function phase(delayMs: number, label: string, lagP99Ms: number, offered: number
     targetWriteMeanMs: 15,
     targetEventLoopP99Ms: 20,
     targetEventLoopMaxMs: 60,
+    gcPauseShareMax: 0.035,
     backlogMax: 10,
     unshippedMax: 5,
     shippedPerSec: offered,
@@ -82,4 +83,6 @@ it("prints the medians, then every run with its number; one run prints one table
   const once = renderReport(runs.slice(0, 1), []);
   assert.doesNotMatch(once, /Median|Each run| run \|/);
   assert.match(once, /\| 0 ms \| 1\.00k\/s \| 1\.00k \|/);
+  assert.match(once, /\| GC pauses, highest replica server \|/);
+  assert.match(once, /\| 3\.5 % \|/);
 });
