@@ -153,11 +153,6 @@ export async function runRatePhase(
   const writes = await writer.stop();
   const after = await readSource(bench.sourceHttpPorts, bench.dupid);
   const cpuShare = cpu();
-  const gcShare = gcPauseShareMax(
-    gcBefore,
-    await readGcPauseSeconds(replicaPorts),
-    performance.now() - gcStartMs,
-  );
   const tailEnd = performance.now() + PROBE_TAIL_MS;
   while (performance.now() < tailEnd && !(await waitDrainedOnce(bench))) await sleep(SAMPLE_MS);
   // The last probes' gets: one more poll round after the drain.
@@ -165,6 +160,13 @@ export async function runRatePhase(
   const lag = await prober.stop();
   const targetAfter = await readTargetTimings(bench.targetHttpPorts);
   const timingsAfter = await readSourceTimings(bench.sourceHttpPorts);
+  // After the target's timings: reading a runtime family restarts the event-loop delay window
+  // (docs/http.md), which readTargetTimings must find covering the whole phase.
+  const gcShare = gcPauseShareMax(
+    gcBefore,
+    await readGcPauseSeconds(replicaPorts),
+    performance.now() - gcStartMs,
+  );
   const quantile = (pick: "commitToAck" | "ship", q: number) =>
     histogramQuantileMs(timingsBefore[pick], timingsAfter[pick], q);
   return {
