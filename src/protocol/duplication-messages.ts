@@ -269,6 +269,11 @@ export interface DuplicationSyncEntry extends DuplicationInfo {
   readonly remoteMetas: readonly string[];
   /** Indexed by partition index: the persisted confirmed decree, -1 while not known. */
   readonly confirmedDecrees: readonly number[];
+  /**
+   * Partition indexes whose primary last reported that the duplication fell out of its log
+   * (`log_truncated`): no replica holds the log for it there until a re-sync (absent: none).
+   */
+  readonly logTruncated?: readonly number[];
 }
 
 export interface DuplicationSyncApp {

@@ -213,8 +213,13 @@ export class DuplicationAgent {
           hold = hold === undefined ? fullSyncHold : Math.min(hold, fullSyncHold);
           continue;
         }
-        // An operator's start after a pause lifts a FAIL_FAST failure.
-        if (this.lastStatus.get(key) === "DS_PAUSE" && dup.status === "DS_LOG") {
+        // An operator's start after a pause lifts a FAIL_FAST failure (not log_truncated: only a
+        // re-sync cures that).
+        if (
+          this.lastStatus.get(key) === "DS_PAUSE" &&
+          dup.status === "DS_LOG" &&
+          this.failures.get(key)?.kind === "paused_with_error"
+        ) {
           this.failures.delete(key);
         }
         this.lastStatus.set(key, dup.status);
@@ -234,6 +239,15 @@ export class DuplicationAgent {
         if (running !== undefined && (!primary || running.ballot !== report.ballot))
           await this.stop(key);
         if (primary && confirmed >= 0) await this.run(replica, dup, confirmed, report.ballot, key);
+        // Past its retention bound a duplication holds nothing: it needs a re-sync, and the log
+        // must not grow without bound meanwhile (docs/duplication.md, "the log hold"). Meta's
+        // word reaches the secondaries; this server's own shipper may know first.
+        if (
+          this.failures.get(key)?.kind === "log_truncated" ||
+          this.shippers.get(key)?.shipper.snapshot().logTruncated !== undefined ||
+          logTruncatedAt(dup, report.gpid.partitionIndex)
+        )
+          continue;
         const shipperHold = this.shippers.get(key)?.shipper.gcHoldDecree();
         from = Math.min(from, shipperHold ?? from);
         hold = hold === undefined ? from : Math.min(hold, from);
@@ -402,4 +416,10 @@ export class DuplicationAgent {
     for (const store of this.deadLetters.values())
       await (await store.catch(() => undefined))?.close();
   }
+}
+
+/** Whether meta lists `partitionIndex` of `dup` as fallen out of its log. */
+function logTruncatedAt(dup: DuplicationSyncEntry, partitionIndex: number): boolean {
+  const truncated: unknown = dup.logTruncated;
+  return Array.isArray(truncated) && truncated.includes(partitionIndex);
 }

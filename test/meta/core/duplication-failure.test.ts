@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { DuplicationMethod, DuplicationStatus } from "../../../src/protocol/index.ts";
-import { addStarted, dupCluster, primaryOf, query, sync } from "./duplication-harness.ts";
+import { addStarted, dupCluster, primaryOf, query, sync, syncOk } from "./duplication-harness.ts";
 
 it("a shipper's failure shows per partition; under FAIL_FAST the whole duplication pauses", () => {
   const { driver, appId } = dupCluster(2);
@@ -57,4 +57,41 @@ it("under FAIL_SLOW a reported log truncation is shown but does not pause", () =
   const detail = query(driver).duplications[0];
   assert.equal(detail?.status, DuplicationStatus.DS_LOG);
   assert.deepEqual(detail?.partitionStates[0]?.failure, failure);
+});
+
+it("the sync reply names the partitions that fell out of their log, so no replica holds it", () => {
+  const { driver, appId } = dupCluster(2);
+  const { dupid } = addStarted(driver, appId, () => 5);
+  const report = (partitionIndex: number, withFailure: boolean) => {
+    const config = driver.config(appId, partitionIndex);
+    return syncOk(driver, primaryOf(driver, appId, partitionIndex), [
+      {
+        gpid: { appId, partitionIndex },
+        ballot: config.ballot,
+        lastCommittedDecree: 9,
+        confirms: [
+          {
+            dupid,
+            confirmedDecree: 5,
+            ...(withFailure
+              ? {
+                  failure: {
+                    kind: "log_truncated",
+                    code: "retained_bytes",
+                    message: "over dup_max_retained_log_bytes",
+                    atDecree: 6,
+                  },
+                }
+              : {}),
+          },
+        ],
+      },
+    ]);
+  };
+  const entryOf = (reply: ReturnType<typeof report>) =>
+    reply.apps.find((app) => app.appId === appId)?.duplications.find((d) => d.dupid === dupid);
+  assert.equal(entryOf(report(0, false))?.logTruncated, undefined, "nothing fell out yet");
+  assert.deepEqual(entryOf(report(1, true))?.logTruncated, [1]);
+  assert.deepEqual(entryOf(report(0, false))?.logTruncated, [1], "kept while partition 1 says so");
+  assert.equal(entryOf(report(1, false))?.logTruncated, undefined, "gone once it does not");
 });

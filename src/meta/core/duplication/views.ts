@@ -51,10 +51,15 @@ function fullSyncStateOf(
 }
 
 export function syncEntryOf(dup: Duplication, options: DuplicationOptions): DuplicationSyncEntry {
+  const logTruncated: number[] = [];
+  dup.partitions.forEach((progress, index) => {
+    if (progress.failure?.kind === "log_truncated") logTruncated.push(index);
+  });
   return {
     ...dup.info(),
     remoteMetas: [...(options.remoteClusters[dup.remoteClusterName] ?? [])],
     confirmedDecrees: dup.confirmedDecrees(),
+    ...(logTruncated.length === 0 ? {} : { logTruncated }),
   };
 }
 

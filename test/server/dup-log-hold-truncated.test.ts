@@ -1,0 +1,218 @@
+/**
+ * A duplication past its log retention bound stops holding the private log (docs/duplication.md,
+ * "the log hold"), on a real replica server whose meta server is a scripted fake:
+ *
+ *  - its own primary's shipper falls out (`dup_max_retained_log_bytes` = 1 MiB, the remote never
+ *    answers): it reports `log_truncated` and the log's GC bound moves past the confirmed decree;
+ *  - meta lists a partition as fallen out (what secondaries hear): the hold goes too, while the
+ *    same paused duplication without that word keeps holding.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { silentLogger } from "../../src/common/logger.ts";
+import { defaultConfig } from "../../src/config/index.ts";
+import {
+  type DuplicationConfirm,
+  DuplicationMethod,
+  type DuplicationSyncEntry,
+  type DuplicationSyncRequest,
+} from "../../src/protocol/duplication-messages.ts";
+import { type AppInfo, type Gpid, gpidKey, MetaMethod } from "../../src/protocol/index.ts";
+import type { PartitionReplica } from "../../src/replica/index.ts";
+import { RpcServer } from "../../src/rpc/index.ts";
+import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
+import { freePort } from "../support/ports.ts";
+import { eventually } from "./cluster-support.ts";
+
+const SHIPPING: AppInfo = {
+  appId: 1,
+  appName: "shipping",
+  partitionCount: 1,
+  replicaCount: 1,
+  status: "AVAILABLE",
+  envs: {},
+  createdAtMs: 1,
+};
+const PAUSED: AppInfo = { ...SHIPPING, appId: 2, appName: "paused" };
+const b = (s: string) => Buffer.from(s);
+
+/** Answers beacons (this node is primary of everything) and duplication syncs from `dups`. */
+class FakeMeta {
+  readonly server = new RpcServer({ name: "fake meta" }, { log: silentLogger });
+  readonly syncs: DuplicationSyncRequest[] = [];
+  dups = new Map<number, DuplicationSyncEntry[]>();
+
+  constructor() {
+    this.server.handle(MetaMethod.BEACON, async (payload) => {
+      const node = (payload as { node: string }).node;
+      const apps = [SHIPPING, PAUSED];
+      return {
+        leaseMs: 60_000,
+        apps,
+        learnerProposals: [],
+        configs: apps.map((app) => ({
+          gpid: { appId: app.appId, partitionIndex: 0 },
+          ballot: 1,
+          primary: node,
+          secondaries: [],
+          maxReplicaCount: 1,
+          lastCommittedDecree: 0,
+        })),
+      };
+    });
+    this.server.handle(DuplicationMethod.SYNC, async (payload) => {
+      this.syncs.push(payload as DuplicationSyncRequest);
+      return {
+        apps: [...this.dups].map(([appId, duplications]) => ({
+          appId,
+          partitionCount: 1,
+          duplications,
+        })),
+        nextSyncDelayMs: 100,
+      };
+    });
+  }
+
+  confirm(gpid: Gpid, dupid: number): DuplicationConfirm | undefined {
+    for (let i = this.syncs.length - 1; i >= 0; i--) {
+      const partition = this.syncs[i]?.partitions.find((p) => gpidKey(p.gpid) === gpidKey(gpid));
+      const confirm = partition?.confirms.find((c) => c.dupid === dupid);
+      if (confirm !== undefined) return confirm;
+    }
+    return undefined;
+  }
+}
+
+function entry(
+  dupid: number,
+  status: "DS_LOG" | "DS_PAUSE",
+  confirmed: number,
+  remoteMetas: string[],
+): DuplicationSyncEntry {
+  return {
+    dupid,
+    status,
+    failMode: "FAIL_SLOW",
+    remoteClusterName: "beta",
+    remoteAppName: "t",
+    remoteReplicaCount: 1,
+    createdAtMs: 1,
+    remoteMetas,
+    confirmedDecrees: [confirmed],
+  };
+}
+
+let root: string;
+let fakeMeta: FakeMeta;
+let server: RunningReplicaServer;
+let deadRemote: string;
+
+function replicaOf(app: AppInfo): PartitionReplica {
+  const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
+  assert.ok(replica !== undefined);
+  return replica;
+}
+
+/** Writes about `kib` KiB into `app` in 60 KiB values. */
+async function fill(app: AppInfo, kib: number, prefix: string): Promise<void> {
+  const replica = replicaOf(app);
+  const value = b("v".repeat(60 * 1024));
+  for (let i = 0; i * 60 < kib; i++) {
+    await replica.write({
+      op: "set",
+      hashKey: b(`${prefix}${i}`),
+      sortKey: b(""),
+      value,
+      expireTs: 0,
+    });
+  }
+}
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), "talaria-truncated-hold-"));
+  fakeMeta = new FakeMeta();
+  const fakePort = (await fakeMeta.server.listen({ host: "127.0.0.1", port: 0 })).port;
+  // Nothing listens here: every ship fails, FAIL_SLOW retries, the backlog grows.
+  deadRemote = `127.0.0.1:${await freePort()}`;
+  server = await startReplicaServer(
+    defaultConfig({
+      metaServer: { port: fakePort, httpPort: 0 },
+      replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, "replica") },
+      replication: {
+        fdBeaconIntervalSeconds: 1,
+        fdCheckIntervalSeconds: 1,
+        fdLeaseSeconds: 3,
+        fdGraceSeconds: 4,
+        groupCheckIntervalMs: 500,
+        duplicationSyncPeriodSecond: 1,
+        clusterName: "alpha",
+        dupMaxRetainedLogBytes: 1024 * 1024,
+      },
+      duplicationGroup: { alpha: 1, beta: 2 },
+    }),
+    silentLogger,
+  );
+  await eventually("the primaries are active", 15_000, async () =>
+    [SHIPPING, PAUSED].every((app) => {
+      const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
+      return replica?.report().status === "PRIMARY" && replica.refusal("write") === undefined;
+    }),
+  );
+});
+
+after(async () => {
+  await server?.close();
+  await fakeMeta?.server.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("a duplication that fell out of its log holds nothing", () => {
+  it("its own shipper: log_truncated past dup_max_retained_log_bytes, and the hold goes", async () => {
+    const replica = replicaOf(SHIPPING);
+    await fill(SHIPPING, 120, "before-");
+    const confirmed = replica.lastAppliedDecree;
+    fakeMeta.dups.set(SHIPPING.appId, [entry(9, "DS_LOG", confirmed, [deadRemote])]);
+    await fill(SHIPPING, 600, "held-");
+    await eventually("the hold reaches the replica", 10_000, async () => {
+      return fakeMeta.confirm({ appId: SHIPPING.appId, partitionIndex: 0 }, 9) !== undefined;
+    });
+    assert.ok(
+      replica.logGcBoundDecree() <= confirmed + 1,
+      "under the bound the log is held above the confirmed decree",
+    );
+
+    await fill(SHIPPING, 1600, "past-");
+    await eventually("the primary reports log_truncated", 15_000, async () => {
+      const failure = fakeMeta.confirm({ appId: SHIPPING.appId, partitionIndex: 0 }, 9)?.failure;
+      return failure?.kind === "log_truncated" && failure.code === "retained_bytes";
+    });
+    await eventually("the log's GC bound moves past the confirmed decree", 15_000, async () => {
+      return replica.logGcBoundDecree() > confirmed + 1;
+    });
+  });
+
+  it("meta's word: a partition listed as fallen out is not held, the same one unlisted is", async () => {
+    const replica = replicaOf(PAUSED);
+    await fill(PAUSED, 120, "before-");
+    const confirmed = replica.lastAppliedDecree;
+    fakeMeta.dups.set(PAUSED.appId, [entry(10, "DS_PAUSE", confirmed, [deadRemote])]);
+    await eventually("the paused duplication is reported", 10_000, async () => {
+      return fakeMeta.confirm({ appId: PAUSED.appId, partitionIndex: 0 }, 10) !== undefined;
+    });
+    await fill(PAUSED, 300, "held-");
+    // A few syncs later the paused duplication still holds the log.
+    const syncs = fakeMeta.syncs.length;
+    await eventually("three more syncs", 10_000, async () => fakeMeta.syncs.length >= syncs + 3);
+    assert.ok(replica.logGcBoundDecree() <= confirmed + 1, "paused: the log is held");
+
+    fakeMeta.dups.set(PAUSED.appId, [
+      { ...entry(10, "DS_PAUSE", confirmed, [deadRemote]), logTruncated: [0] },
+    ]);
+    await eventually("meta's log_truncated releases the hold", 15_000, async () => {
+      return replica.logGcBoundDecree() > confirmed + 1;
+    });
+  });
+});
