@@ -2,7 +2,8 @@
  * Many seeds of the multi-cluster duplication simulation (src/sim/dup): 2 and 3 clusters with
  * different partition counts and skewed clocks, concurrent writes to shared and single-writer
  * keys, link cuts, drops and duplicates, remote refusals, plog read failures, shipper crashes,
- * primary changes, clock jumps, meta outages; after healing every cluster must hold identical
+ * primary changes, clock jumps, meta outages, duplications pushed out of their log and re-synced
+ * from checkpoints; after healing every cluster must hold identical
  * contents and every single-writer key its last acknowledged write. A failure names its seed;
  * replay it with `npm run sim:dup -- --seed N --verbose`.
  *
@@ -54,6 +55,8 @@ describe("multi-cluster duplication simulation", () => {
       ["deadLetters", SEED_COUNT / 20],
       ["replayedEntries", SEED_COUNT / 20],
       ["pausedWithError", SEED_COUNT / 20],
+      ["logTruncated", SEED_COUNT / 5],
+      ["resyncs", SEED_COUNT / 5],
     ] as const) {
       assert.ok(total(name) >= min, `${name}: ${total(name)} < ${min} in ${SEED_COUNT} seeds`);
     }
@@ -72,6 +75,7 @@ describe("multi-cluster duplication simulation", () => {
       { dropTrailingBatch: true },
     ],
     ["routing every request of a batch by its last entry (Pegasus)", { lastEntryRouting: true }],
+    ["a re-sync that sends no deletes", { resyncDropsDeletes: true }],
   ] as const) {
     it(`catches ${name}`, () => {
       const caught: string[] = [];

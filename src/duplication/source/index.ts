@@ -71,6 +71,7 @@ export {
 } from "./replay.ts";
 export {
   countRecords,
+  countRecordsNow,
   type RecordSource,
   type ResyncIds,
   ResyncLogReader,

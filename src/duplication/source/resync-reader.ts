@@ -91,12 +91,11 @@ function shippedBytes(record: StoredRecord, ids: ResyncIds): number {
   return entry === undefined ? 0 : duplicateEntryBytes(entry);
 }
 
-/** Counts a checkpoint's records and bytes, yielding between bounded reads. */
-export async function countRecords(
-  source: RecordSource,
-  ids: ResyncIds,
-  yieldBetween: () => Promise<void>,
-): Promise<ResyncTotals> {
+/**
+ * Counts a checkpoint's records and bytes, one bounded read per step: yields between reads, and
+ * returns the totals once a read comes back short.
+ */
+function* countSteps(source: RecordSource, ids: ResyncIds): Generator<void, ResyncTotals> {
   let records = 0;
   let bytes = 0;
   let afterKey: Buffer | undefined;
@@ -107,7 +106,28 @@ export async function countRecords(
     const last = chunk.at(-1);
     if (last === undefined || chunk.length < CHECKPOINT_READ_RECORDS_MAX) return { records, bytes };
     afterKey = last.key;
+    yield;
+  }
+}
+
+/** Counts a checkpoint's records and bytes, yielding between bounded reads. */
+export async function countRecords(
+  source: RecordSource,
+  ids: ResyncIds,
+  yieldBetween: () => Promise<void>,
+): Promise<ResyncTotals> {
+  const steps = countSteps(source, ids);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done === true) return step.value;
     await yieldBetween();
+  }
+}
+
+/** countRecords in one synchronous go (the simulator's, and small checkpoints'). */
+export function countRecordsNow(source: RecordSource, ids: ResyncIds): ResyncTotals {
+  const steps = countSteps(source, ids);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done === true) return step.value;
   }
 }
 
@@ -156,6 +176,11 @@ export class ResyncLogReader implements DuplicationLogReader {
   }
 
   async readMutations(fromDecree: number, options: ReadOptions): Promise<DecodedBatch> {
+    return this.readMutationsNow(fromDecree, options);
+  }
+
+  /** readMutations, synchronously (a checkpoint read does not wait on anything). */
+  readMutationsNow(fromDecree: number, options: ReadOptions): DecodedBatch {
     const toDecree = Math.min(options.toDecree ?? this.totals.records, this.totals.records);
     if (fromDecree > toDecree) return { mutations: [], bytes: 0 };
     let position = this.positionOf(fromDecree);

@@ -1,8 +1,8 @@
 /**
  * Replays multi-cluster duplication simulation seeds:
  * `node --import tsx src/sim/dup/cli.ts --seed N [--seeds K] [--clusters 2|3] [--verbose]`
- * (`npm run sim:dup -- --seed N`). `--bug drop-trailing-batch | last-entry-routing` turns on a
- * harness bug the checkers must catch. Exits 1 on the first failure, printing its seed.
+ * (`npm run sim:dup -- --seed N`). `--bug drop-trailing-batch | last-entry-routing |
+ * resync-drops-deletes` turns on a harness bug the checkers must catch. Exits 1 on the first failure, printing its seed.
  */
 import { parseArgs } from "node:util";
 import { type DupBugs, runDupSimulation } from "./index.ts";
@@ -21,6 +21,7 @@ const { values } = parseArgs({
 const bugs: Record<string, DupBugs> = {
   "drop-trailing-batch": { dropTrailingBatch: true },
   "last-entry-routing": { lastEntryRouting: true },
+  "resync-drops-deletes": { resyncDropsDeletes: true },
 };
 if (values.bug !== undefined && bugs[values.bug] === undefined) {
   console.error(`--bug must be one of ${Object.keys(bugs).join(", ")}`);

@@ -14,16 +14,27 @@
  *            confirmed decree), primary changes (outage, new clock), clock jumps, meta outages;
  *   phase 2 (quietMs at most): everything healed, no writes, until every duplication caught up;
  *   then FAIL_SKIP's dead letters are replayed and the checkers (dup-checker.ts) run.
+ *
+ * Some duplications get a small `dup_max_retained_log_bytes`, so link cuts push them out of their
+ * log (`log_truncated`). The operator then re-syncs the whole duplication, as `resync_dup` does:
+ * its log shippers stop, every source partition takes a checkpoint (DS_PREPARE) whose decree
+ * becomes the confirmed one (the log after it is held), a re-sync shipper per partition sends the
+ * checkpoint's records through the real ResyncLogReader (DS_APP), and once all are acknowledged
+ * the log shippers start again from the checkpoints (DS_LOG). A truncation for any other reason
+ * (the log collected under a shipper) is a hold bug and fails the run.
  */
 import type { DuplicableUpdate } from "../../codec/mutation.ts";
 import type { Clock } from "../../common/clock.ts";
 import { isTalariaError } from "../../common/errors.ts";
 import {
   checkDuplicateRequest,
+  countRecordsNow,
   type DuplicateReceiverPolicy,
   type DuplicationError,
   entryPartitionIndex,
   type FailMode,
+  type LogTruncatedReason,
+  ResyncLogReader,
   routeEntries,
   type SourceOptions,
 } from "../../duplication/index.ts";
@@ -38,7 +49,13 @@ import {
 import { type LinkFaults, Links } from "./links.ts";
 import { randomWrite } from "./sim-client.ts";
 import { SimPartition } from "./sim-partition.ts";
-import { type DupBugs, type ShipperHost, type SimDup, SimShipper } from "./sim-shipper.ts";
+import {
+  type DupBugs,
+  resyncLog,
+  type ShipperHost,
+  type SimDup,
+  SimShipper,
+} from "./sim-shipper.ts";
 
 export interface DupSimulationOptions {
   readonly seed: number;
@@ -67,6 +84,8 @@ interface SimCluster {
   readonly outgoing: SimDup[];
   /** Per outgoing dup (same order), per partition: the running shipper, if any. */
   readonly shippers: (SimShipper | undefined)[][];
+  /** Per outgoing dup, per partition: the re-sync shipper while the dup re-syncs. */
+  readonly resyncs: (SimShipper | undefined)[][];
 }
 
 /** 2026-01-01T00:00:00Z: the simulated wall clocks start here (plus each cluster's skew). */
@@ -96,6 +115,12 @@ class DupWorld implements ShipperHost {
   private readonly activeMs: number;
   private readonly quietMs: number;
   private healed = false;
+  /** "dupid/partition" fallen out of the log: no hold there until the re-sync. */
+  private readonly released = new Set<string>();
+  /** Duplications whose re-sync the operator is about to run. */
+  private readonly resyncsPending = new Set<number>();
+  /** dupid → the checkpoint of each source partition, while it re-syncs. */
+  private readonly checkpoints = new Map<number, ReturnType<SimPartition["checkpoint"]>[]>();
   readonly log: (line: string) => void;
 
   constructor(private readonly options: DupSimulationOptions) {
@@ -119,6 +144,7 @@ class DupWorld implements ShipperHost {
         policy: { selfClusterId: id, groupClusterIds: group, ignoreOtherClusterIds: false },
         outgoing: [],
         shippers: [],
+        resyncs: [],
       };
       for (let p = 0; p < partitionCount; p++) {
         cluster.partitions.push(new SimPartition(id, p, this.wallClock(cluster, this.nodeSkew())));
@@ -145,6 +171,7 @@ class DupWorld implements ShipperHost {
           failMode,
           confirmed: source.partitions.map(() => 0),
           deadLetters: [],
+          resyncing: false,
         });
         this.sourceOptions.push({
           sourceClusterId: source.id,
@@ -157,6 +184,10 @@ class DupWorld implements ShipperHost {
           skipAfterFailures: 3,
           failFastAfterFailures: 2,
           stalledAfterMs: 5_000,
+          // Small enough that a cut link pushes the duplication out of its log.
+          ...(this.rng.chance(0.3)
+            ? { retainedLogBytesMax: this.rng.pick([2_000, 8_000, 30_000]) }
+            : {}),
         });
       }
       // FAIL_SKIP skips unreadable plog decrees for good (recorded, not replayable): no read
@@ -166,6 +197,7 @@ class DupWorld implements ShipperHost {
     for (const cluster of this.clusters) {
       for (const dup of cluster.outgoing) {
         cluster.shippers.push(cluster.partitions.map((p) => this.startShipper(dup, p)));
+        cluster.resyncs.push(cluster.partitions.map(() => undefined));
       }
     }
   }
@@ -229,11 +261,107 @@ class DupWorld implements ShipperHost {
   }
 
   onPausedWithError(shipper: SimShipper): void {
-    // The operator notices the alarm and resumes the duplication (pause, then start).
+    // The operator notices the alarm and resumes the duplication (pause, then start); a re-sync
+    // stopped by FAIL_FAST starts over from its first record.
     this.queue.after(this.rng.int(200, 1500), () => {
       if (!shipper.isAlive) return;
+      if (shipper.log.kind === "resync") {
+        const cluster = this.clusterOf(shipper.dup.sourceClusterId);
+        this.startResyncShipper(
+          cluster,
+          cluster.outgoing.indexOf(shipper.dup),
+          shipper.partition.index,
+        );
+        return;
+      }
       shipper.feed({ type: "CONFIGURE", status: "pause" });
       shipper.feed({ type: "CONFIGURE", status: "start" });
+    });
+  }
+
+  onLogTruncated(shipper: SimShipper, reason: LogTruncatedReason): void {
+    const dup = shipper.dup;
+    const key = `${dup.dupid}/${shipper.partition.index}`;
+    if (reason === "retained_bytes") {
+      // Past its bound the duplication holds nothing there (duplication-agent.ts).
+      this.released.add(key);
+    } else if (!this.released.has(key)) {
+      // Nothing else should push a shipper out: the log is held above its confirmed decree.
+      this.count("unexpectedTruncations");
+      this.log(
+        `${this.queue.nowMs}: unexpected ${reason} dup ${dup.dupid} p${shipper.partition.index}`,
+      );
+      return;
+    }
+    if (dup.resyncing || this.resyncsPending.has(dup.dupid)) return;
+    this.resyncsPending.add(dup.dupid);
+    // The operator sees the alarm and runs resync_dup.
+    this.queue.after(this.rng.int(100, 1500), () => {
+      this.resyncsPending.delete(dup.dupid);
+      this.startResync(dup);
+    });
+  }
+
+  /** resync_dup: stop shipping, checkpoint every partition (DS_PREPARE), send them (DS_APP). */
+  private startResync(dup: SimDup): void {
+    const cluster = this.clusterOf(dup.sourceClusterId);
+    const d = cluster.outgoing.indexOf(dup);
+    const row = cluster.shippers[d];
+    if (row === undefined || dup.resyncing) return;
+    dup.resyncing = true;
+    for (let p = 0; p < cluster.partitions.length; p++) this.released.delete(`${dup.dupid}/${p}`);
+    this.count("resyncs");
+    this.log(`${this.queue.nowMs}: resync dup ${dup.dupid}`);
+    this.checkpoints.set(dup.dupid, []);
+    cluster.partitions.forEach((partition, p) => {
+      row[p]?.stop();
+      row[p] = undefined;
+      const checkpoint = partition.checkpoint();
+      // The checkpoint's decree is where shipping resumes; the log after it is held meanwhile.
+      dup.confirmed[p] = Math.max(dup.confirmed[p] ?? 0, checkpoint.decree);
+      this.checkpoints.get(dup.dupid)?.push(checkpoint);
+      this.startResyncShipper(cluster, d, p);
+    });
+  }
+
+  /** (Re)starts partition p's re-sync of outgoing dup d from its first record. */
+  private startResyncShipper(cluster: SimCluster, d: number, p: number): void {
+    const dup = cluster.outgoing[d] as SimDup;
+    const checkpoint = this.checkpoints.get(dup.dupid)?.[p];
+    const partition = cluster.partitions[p];
+    const row = cluster.resyncs[d];
+    if (checkpoint === undefined || partition === undefined || row === undefined) return;
+    row[p]?.stop();
+    const ids = { sourceClusterId: cluster.id, remoteClusterId: dup.targetClusterId };
+    const reader = new ResyncLogReader(
+      checkpoint.source,
+      ids,
+      countRecordsNow(checkpoint.source, ids),
+    );
+    row[p] = new SimShipper(this, dup, partition, this.optionsOf(dup), resyncLog(reader));
+  }
+
+  /** DS_APP → DS_LOG once every partition's re-sync was acknowledged whole. */
+  private finishResyncs(cluster: SimCluster): void {
+    cluster.outgoing.forEach((dup, d) => {
+      const row = cluster.resyncs[d];
+      if (!dup.resyncing || row === undefined) return;
+      const done = row.every(
+        (shipper) =>
+          shipper?.isAlive === true &&
+          shipper.core.snapshot().lastDecree >= shipper.log.committedDecree(),
+      );
+      if (!done) return;
+      row.forEach((shipper, p) => {
+        shipper?.stop();
+        row[p] = undefined;
+      });
+      dup.resyncing = false;
+      this.checkpoints.delete(dup.dupid);
+      this.log(`${this.queue.nowMs}: resync dup ${dup.dupid} done`);
+      for (let p = 0; p < cluster.partitions.length; p++) {
+        this.restartShipper(cluster, d, p, this.queue.nowMs);
+      }
     });
   }
 
@@ -245,6 +373,15 @@ class DupWorld implements ShipperHost {
 
   private sync(cluster: SimCluster): void {
     if (this.queue.nowMs < cluster.metaDownUntilMs) return;
+    // A re-sync's progress is fed back as confirmed (resync-sender.ts); meta keeps the
+    // checkpoint decree as the duplication's confirmed decree meanwhile.
+    for (const row of cluster.resyncs) {
+      for (const shipper of row) {
+        if (shipper === undefined || !shipper.isAlive) continue;
+        shipper.feed({ type: "CONFIRMED", confirmedDecree: shipper.core.snapshot().lastDecree });
+      }
+    }
+    this.finishResyncs(cluster);
     cluster.outgoing.forEach((dup, d) => {
       cluster.shippers[d]?.forEach((shipper, p) => {
         if (shipper === undefined || !shipper.isAlive) return;
@@ -259,6 +396,7 @@ class DupWorld implements ShipperHost {
     cluster.partitions.forEach((partition, p) => {
       let hold = Number.MAX_SAFE_INTEGER;
       cluster.outgoing.forEach((dup, d) => {
+        if (this.released.has(`${dup.dupid}/${p}`)) return;
         hold = Math.min(hold, (dup.confirmed[p] ?? 0) + 1);
         const shipperHold = cluster.shippers[d]?.[p]?.core.gcHoldDecree();
         if (shipperHold !== undefined) hold = Math.min(hold, shipperHold);
@@ -272,10 +410,18 @@ class DupWorld implements ShipperHost {
     const dup = cluster.outgoing[d];
     const partition = cluster.partitions[p];
     if (row === undefined || dup === undefined || partition === undefined) return;
+    if (dup.resyncing) {
+      // A new primary (or a restarted server) starts its re-sync over from the first record.
+      cluster.resyncs[d]?.[p]?.stop();
+      this.queue.at(Math.max(atMs, this.queue.nowMs), () => {
+        if (dup.resyncing) this.startResyncShipper(cluster, d, p);
+      });
+      return;
+    }
     row[p]?.stop();
     row[p] = undefined;
     this.queue.at(Math.max(atMs, this.queue.nowMs), () => {
-      if (row[p] === undefined) row[p] = this.startShipper(dup, partition);
+      if (row[p] === undefined && !dup.resyncing) row[p] = this.startShipper(dup, partition);
     });
   }
 
@@ -387,12 +533,17 @@ class DupWorld implements ShipperHost {
       cluster.metaDownUntilMs = 0;
       for (const partition of cluster.partitions)
         partition.downUntilMs = Math.min(partition.downUntilMs, now);
-      cluster.shippers.forEach((row, d) => {
+      cluster.outgoing.forEach((dup, d) => {
+        const row = (dup.resyncing ? cluster.resyncs[d] : cluster.shippers[d]) ?? [];
         row.forEach((shipper, p) => {
-          if (shipper === undefined) this.restartShipper(cluster, d, p, now);
-          else if (shipper.core.snapshot().phase === "paused") {
-            shipper.feed({ type: "CONFIGURE", status: "pause" });
-            shipper.feed({ type: "CONFIGURE", status: "start" });
+          if (shipper === undefined || (dup.resyncing && !shipper.isAlive)) {
+            this.restartShipper(cluster, d, p, now);
+          } else if (shipper.core.snapshot().phase === "paused") {
+            if (dup.resyncing) this.restartShipper(cluster, d, p, now);
+            else {
+              shipper.feed({ type: "CONFIGURE", status: "pause" });
+              shipper.feed({ type: "CONFIGURE", status: "start" });
+            }
           }
         });
       });
@@ -400,7 +551,8 @@ class DupWorld implements ShipperHost {
   }
 
   private caughtUp(): boolean {
-    if (this.links.inFlight > 0) return false;
+    if (this.links.inFlight > 0 || this.resyncsPending.size > 0) return false;
+    if (this.clusters.some((c) => c.outgoing.some((dup) => dup.resyncing))) return false;
     return this.clusters.every((cluster) =>
       cluster.shippers.every((row) =>
         row.every((shipper, p) => {
@@ -461,7 +613,8 @@ class DupWorld implements ShipperHost {
   }
 
   private findFailure(): string | undefined {
-    if ((this.stats.logTruncated ?? 0) > 0) return "a duplication fell out of the log";
+    if ((this.stats.unexpectedTruncations ?? 0) > 0)
+      return "a duplication fell out of the log while it was held";
     if (!this.caughtUp()) {
       const behind: string[] = [];
       for (const cluster of this.clusters) {

@@ -6,6 +6,8 @@
  * outage after which the new primary's hybrid clock resumes past every timestamp in store and log
  * (as replica-files.ts does) on another node's — differently skewed — clock.
  */
+
+import { decodeKey } from "../../codec/key-schema.ts";
 import {
   type DuplicateEntry,
   type Mutation,
@@ -13,10 +15,17 @@ import {
   UpdateKind,
 } from "../../codec/mutation.ts";
 import { encodedMutationBytes } from "../../codec/mutation-codec.ts";
+import { decodeValue } from "../../codec/value-schema.ts";
 import { assert } from "../../common/assert.ts";
 import type { Clock } from "../../common/clock.ts";
+import type { RecordSource } from "../../duplication/index.ts";
 import { HybridClock } from "../../replica/index.ts";
-import { type ApplyOutcome, applyMutation, STORED_KEY_BYTES_MAX } from "../../storage/index.ts";
+import {
+  type ApplyOutcome,
+  applyMutation,
+  STORED_KEY_BYTES_MAX,
+  type StoredRecord,
+} from "../../storage/index.ts";
 import { MemoryRecordStore } from "./memory-record-store.ts";
 
 type EngineMeta = ApplyOutcome["meta"];
@@ -134,6 +143,28 @@ export class SimPartition {
   }
 
   /**
+   * A dup checkpoint (DS_PREPARE): the applied state as of the last decree, every stored record
+   * (tombstones included) in stored-key order, as CheckpointReader reads an lmdb checkpoint.
+   */
+  checkpoint(): { readonly decree: number; readonly source: RecordSource } {
+    const records: StoredRecord[] = [];
+    for (const [, { key, value }] of this.store.entries()) {
+      const { hashKey, sortKey } = decodeKey(key);
+      const stored = decodeValue(value);
+      records.push({
+        key: Buffer.from(key),
+        hashKey,
+        sortKey,
+        expireTs: stored.expireTs,
+        timetag: stored.timetag,
+        value: stored.value,
+      });
+    }
+    records.sort((a, b) => Buffer.compare(a.key, b.key));
+    return { decree: this.lastDecree, source: sortedRecordSource(records) };
+  }
+
+  /**
    * A new primary on another node: a higher ballot, and a hybrid clock on that node's wall clock
    * resuming past every timestamp in store and log.
    */
@@ -144,4 +175,22 @@ export class SimPartition {
     this.clock = new HybridClock(wallClock, resume);
     this.downUntilMs = downUntilMs;
   }
+}
+
+/** A RecordSource over records already in stored-key order. */
+function sortedRecordSource(records: readonly StoredRecord[]): RecordSource {
+  return {
+    read(afterKey, limit) {
+      let low = 0;
+      if (afterKey !== undefined) {
+        let high = records.length;
+        while (low < high) {
+          const mid = (low + high) >>> 1;
+          if (Buffer.compare((records[mid] as StoredRecord).key, afterKey) <= 0) low = mid + 1;
+          else high = mid;
+        }
+      }
+      return records.slice(low, low + limit);
+    },
+  };
 }

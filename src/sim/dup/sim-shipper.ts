@@ -5,10 +5,15 @@
  * duplication's in-sim letter list. A stopped shipper (crash, primary change) ignores every
  * outcome still on its way, exactly like a restarted process.
  *
+ * A re-sync shipper is the same core over a checkpoint instead of the log (the REAL
+ * ResyncLogReader over SimPartition.checkpoint(), as resync-sender.ts runs it): DUPLICATE entries
+ * allowed, no retention bounds, never skipping.
+ *
  * Harness bugs (never in the core) show the checkers catch known Pegasus defects:
  *  - dropTrailingBatch: a batch that ends with a DUPLICATE mutation ships nothing (#2284);
  *  - lastEntryRouting: every request of a batch goes to the partition of the batch's LAST entry,
- *    and the target does not check keys (Pegasus's routing, notes §5).
+ *    and the target does not check keys (Pegasus's routing, notes §5);
+ *  - resyncDropsDeletes: a re-sync ships no tombstones, so deletes the log never carried are lost.
  */
 import { type DuplicableUpdate, type Mutation, UpdateKind } from "../../codec/mutation.ts";
 import {
@@ -17,6 +22,8 @@ import {
   DuplicationSourceCore,
   entryPartitionIndex,
   type FailMode,
+  type LogTruncatedReason,
+  type ResyncLogReader,
   type SourceAction,
   type SourceEvent,
   type SourceOptions,
@@ -29,6 +36,8 @@ import type { SimPartition } from "./sim-partition.ts";
 export interface DupBugs {
   readonly dropTrailingBatch?: boolean;
   readonly lastEntryRouting?: boolean;
+  /** A re-sync that sends no deletes (its checkpoint's tombstones ship as nothing). */
+  readonly resyncDropsDeletes?: boolean;
 }
 
 /** One duplication (source cluster → target cluster) and what meta keeps of it. */
@@ -41,6 +50,49 @@ export interface SimDup {
   /** Meta's persisted confirmed decree, per source partition. */
   readonly confirmed: number[];
   readonly deadLetters: DeadLetterRecord[];
+  /** A re-sync is running (DS_PREPARE → DS_APP): the log shippers are stopped meanwhile. */
+  resyncing: boolean;
+}
+
+/** What a shipper reads: the partition's log, or a re-sync's checkpoint. */
+export interface ShipperLog {
+  readonly kind: "log" | "resync";
+  committedDecree(): number;
+  /** Log bytes held from `decree` on (the core's retention bound). */
+  retainedBytesFrom(decree: number): number;
+  read(
+    fromDecree: number,
+    toDecree: number,
+    bytesMax: number,
+  ): { readonly mutations: readonly Mutation[]; readonly bytes: number } | "gone";
+}
+
+/** The partition's own log. */
+export function partitionLog(partition: SimPartition): ShipperLog {
+  return {
+    kind: "log",
+    committedDecree: () => partition.lastDecree,
+    retainedBytesFrom: (decree) => partition.bytesFrom(decree),
+    read: (fromDecree, toDecree, bytesMax) => {
+      const read = partition.read(fromDecree, toDecree, bytesMax);
+      if (read === "gone") return read;
+      return {
+        mutations: read.map((entry) => entry.mutation),
+        bytes: read.reduce((sum, entry) => sum + entry.bytes, 0),
+      };
+    },
+  };
+}
+
+/** A re-sync's checkpoint, read through the real ResyncLogReader. */
+export function resyncLog(reader: ResyncLogReader): ShipperLog {
+  return {
+    kind: "resync",
+    committedDecree: () => reader.committedDecree(),
+    retainedBytesFrom: () => reader.retainedBytesFrom(),
+    read: (fromDecree, toDecree, bytesMax) =>
+      reader.readMutationsNow(fromDecree, { toDecree, bytesMax }),
+  };
 }
 
 export interface ShipperHost {
@@ -60,6 +112,7 @@ export interface ShipperHost {
     entries: Parameters<SimPartition["receiveDuplicate"]>[0],
   ): "ack" | DuplicationError;
   onPausedWithError(shipper: SimShipper): void;
+  onLogTruncated(shipper: SimShipper, reason: LogTruncatedReason): void;
   log(line: string): void;
 }
 
@@ -80,15 +133,28 @@ export class SimShipper {
     readonly dup: SimDup,
     readonly partition: SimPartition,
     options: SourceOptions,
+    readonly log: ShipperLog = partitionLog(partition),
   ) {
-    this.core = new DuplicationSourceCore(options, {
-      confirmedDecree: dup.confirmed[partition.index] ?? 0,
-      targetPartitionCount: dup.targetPartitionCount,
-      failMode: dup.failMode,
-      status: "start",
-      nowMs: host.queue.nowMs,
-      committedDecree: partition.lastDecree,
-    });
+    const resync = log.kind === "resync";
+    this.core = new DuplicationSourceCore(
+      resync
+        ? {
+            ...options,
+            shipDuplicateEntries: true,
+            retainedLogBytesMax: Number.MAX_SAFE_INTEGER,
+            retainedLogMsMax: Number.MAX_SAFE_INTEGER,
+          }
+        : options,
+      {
+        confirmedDecree: resync ? 0 : (dup.confirmed[partition.index] ?? 0),
+        targetPartitionCount: dup.targetPartitionCount,
+        // A re-sync never skips a record (resync-sender.ts, resyncFailMode).
+        failMode: resync && dup.failMode === "FAIL_SKIP" ? "FAIL_SLOW" : dup.failMode,
+        status: "start",
+        nowMs: host.queue.nowMs,
+        committedDecree: log.committedDecree(),
+      },
+    );
     this.scheduleTick();
   }
 
@@ -111,8 +177,8 @@ export class SimShipper {
       const confirmed = this.core.snapshot().confirmedDecree;
       this.feed({
         type: "LOG_STATE",
-        committedDecree: this.partition.lastDecree,
-        retainedBytes: this.partition.bytesFrom(confirmed + 1),
+        committedDecree: this.log.committedDecree(),
+        retainedBytes: this.log.retainedBytesFrom(confirmed + 1),
       });
       this.feed({ type: "TICK", nowMs: this.host.queue.nowMs });
       this.scheduleTick();
@@ -146,6 +212,7 @@ export class SimShipper {
       case "LOG_TRUNCATED":
         count(host.stats, "logTruncated");
         host.log(`dup ${this.dup.dupid} p${this.partition.index}: ${action.message}`);
+        host.onLogTruncated(this, action.reason);
         return;
     }
   }
@@ -163,7 +230,7 @@ export class SimShipper {
       });
       return;
     }
-    const read = this.partition.read(action.fromDecree, action.toDecree, action.bytesMax);
+    const read = this.log.read(action.fromDecree, action.toDecree, action.bytesMax);
     if (read === "gone") {
       this.feed({
         type: "LOAD_FAILED",
@@ -173,18 +240,29 @@ export class SimShipper {
       });
       return;
     }
-    let mutations: readonly Mutation[] = read.map((entry) => entry.mutation);
+    let mutations: readonly Mutation[] = read.mutations;
     const last = mutations[mutations.length - 1];
     if (
+      this.log.kind === "log" &&
       host.bugs.dropTrailingBatch === true &&
       last?.updates.some((u) => u.kind === UpdateKind.DUPLICATE)
     ) {
       mutations = mutations.map((m) => ({ ...m, updates: [{ kind: UpdateKind.EMPTY }] }));
     }
+    if (this.log.kind === "resync" && host.bugs.resyncDropsDeletes === true) {
+      mutations = mutations.map((m) =>
+        m.updates.some(
+          (u) =>
+            u.kind === UpdateKind.DUPLICATE &&
+            u.entries.some((e) => e.update.kind === UpdateKind.REMOVE),
+        )
+          ? { ...m, updates: [{ kind: UpdateKind.EMPTY }] }
+          : m,
+      );
+    }
     if (host.bugs.lastEntryRouting === true)
       this.batchPartition = this.lastEntryPartition(mutations);
-    const bytes = read.reduce((sum, entry) => sum + entry.bytes, 0);
-    this.feed({ type: "BATCH_LOADED", loadId: action.loadId, mutations, bytes });
+    this.feed({ type: "BATCH_LOADED", loadId: action.loadId, mutations, bytes: read.bytes });
   }
 
   private lastEntryPartition(mutations: readonly Mutation[]): number | undefined {
