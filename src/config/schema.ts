@@ -24,7 +24,7 @@ export const sections = {
         min: 1,
         max: 365 * DAY_S,
         default: "86400",
-        doc: "How long deletes (and expired records) are kept as tombstones, so a late duplicated write cannot resurrect them (last-write-wins). Must cover the longest duplication delay.",
+        doc: "How long deletes (and expired records) are kept as tombstones, so a late duplicated write cannot resurrect them (last-write-wins). Must cover the longest duplication delay. While a duplication of a table has fallen out of its log, that table's tombstones are kept whatever their age, until its re-sync has checkpointed.",
         usedBy: ["replica"],
       },
       ttl_sweep_interval_ms: {

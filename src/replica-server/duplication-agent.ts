@@ -40,6 +40,7 @@ import { type Gpid, gpidKey } from "../protocol/index.ts";
 import type { PartitionReplica } from "../replica/index.ts";
 import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import { FullSyncSource } from "./full-sync-source.ts";
+import { TombstoneHolds } from "./tombstone-holds.ts";
 
 export interface DuplicationAgentOptions {
   readonly self: string;
@@ -61,6 +62,8 @@ export interface DuplicationAgentDeps {
   readonly logger?: Logger;
   readonly metrics?: DuplicationMetrics;
   readonly fullSyncMetrics?: FullSyncMetrics;
+  /** Monotonic milliseconds (tombstone holds). Default: performance.now(). */
+  readonly nowMs?: () => number;
 }
 
 interface Running {
@@ -91,6 +94,9 @@ export class DuplicationAgent {
   /** Full duplication: dup checkpoints (and the OPEN / CHUNK server), start decrees, re-syncs. */
   readonly fullSync: FullSyncSource;
   private synced = false;
+  /** Tables whose replicas here keep every tombstone (tombstone-holds.ts). */
+  private readonly tombstoneHolds = new TombstoneHolds();
+  private readonly untrackHolds: () => void;
 
   constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
     this.options = options;
@@ -120,6 +126,16 @@ export class DuplicationAgent {
         ...(deps.fullSyncMetrics === undefined ? {} : { metrics: deps.fullSyncMetrics }),
       },
     );
+    this.untrackHolds =
+      deps.metrics?.trackTombstoneHolds(() => this.tombstoneHolds.heldApps()) ?? (() => {});
+  }
+
+  /**
+   * Whether the replicas of `appId` on this server must collect no tombstone now: a duplication
+   * of the table fell out of its log (or re-syncs), or no sync reply has said yet.
+   */
+  tombstonesHeld(appId: number): boolean {
+    return this.tombstoneHolds.held(appId);
   }
 
   start(): void {
@@ -194,6 +210,17 @@ export class DuplicationAgent {
   private async reconcile(reply: DuplicationSyncResponse): Promise<void> {
     this.listed = new Map(reply.apps.map((app) => [app.appId, app.duplications]));
     this.synced = true;
+    const nowMs = this.deps.nowMs?.() ?? performance.now();
+    for (const change of this.tombstoneHolds.update(reply.apps, nowMs)) {
+      if (change.held) {
+        this.logger.warn(
+          change,
+          "tombstones held: a duplication of this table fell out of its log; its replicas here collect no tombstone until its re-sync has checkpointed",
+        );
+      } else {
+        this.logger.info(change, "tombstones released: the sweeper collects old tombstones again");
+      }
+    }
     const live = new Set<string>();
     for (const replica of this.deps.replicas()) {
       const report = replica.report();
@@ -410,6 +437,7 @@ export class DuplicationAgent {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.untrackHolds();
     for (const key of [...this.shippers.keys()]) await this.stop(key);
     await this.fullSync.close();
     await Promise.all([...this.remotes.values()].map((c) => c.close()));

@@ -499,6 +499,9 @@ export class ReplicaStub {
               : { metrics: this.deps.learnerCheckpointMetrics }),
           }),
         logger: this.logger,
+        ...(this.duplication === undefined
+          ? {}
+          : { holdTombstones: () => this.duplication?.tombstonesHeld(gpid.appId) !== false }),
       },
     );
     // Until this server's next duplication sync says which duplications hold the log, hold all of

@@ -165,6 +165,11 @@ export interface PartitionReplicaDeps {
   readonly logger?: Logger;
   /** Opens the private log; tests wrap it to inject faults or delay durability. */
   readonly openLog?: LogOpener;
+  /**
+   * Asked before every sweep step: true makes the step collect no tombstones (a duplication of
+   * the table fell out of its log and its re-sync still needs them; duplication-agent.ts).
+   */
+  readonly holdTombstones?: () => boolean;
 }
 
 export const replicaDefaults = {

@@ -76,6 +76,7 @@ export class PartitionReplica {
   private closing: Promise<void> | undefined;
   private stopTicks: () => void = () => {};
   private readonly untrackMetrics: () => void;
+  private readonly holdTombstones: (() => boolean) | undefined;
 
   private constructor(
     private readonly options: PartitionReplicaOptions,
@@ -84,6 +85,7 @@ export class PartitionReplica {
     opened: OpenedReplicaFiles,
   ) {
     this.gpid = options.gpid;
+    this.holdTombstones = deps.holdTombstones;
     this.clock = new HybridClock(files.clock, opened.resumeTimestampUs);
     this.writeLimits = options.writeLimits ?? defaultWriteLimits;
     const core = new ReplicaCore(
@@ -434,6 +436,7 @@ export class PartitionReplica {
     this.storage.startSweeper({
       intervalMs,
       budget: this.options.sweepBudget ?? replicaDefaults.sweepBudget,
+      ...(this.holdTombstones === undefined ? {} : { holdTombstones: this.holdTombstones }),
     });
   }
 

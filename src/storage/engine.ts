@@ -133,10 +133,16 @@ export interface StorageEngineOptions {
 export interface SweepOptions {
   /** Most records examined by this call, 1..SWEEP_BUDGET_RECORDS_MAX. */
   readonly budget: number;
+  /** Collect nothing this step (sweep.ts): a duplication's re-sync still needs the tombstones. */
+  readonly holdTombstones?: boolean;
 }
 
-export interface SweeperOptions extends SweepOptions {
+export interface SweeperOptions {
+  /** Most records examined per interval, 1..SWEEP_BUDGET_RECORDS_MAX. */
+  readonly budget: number;
   readonly intervalMs: number;
+  /** Asked before every step: true holds tombstones for that step (SweepOptions). */
+  readonly holdTombstones?: () => boolean;
 }
 
 function invalidState(message: string): TalariaError {
@@ -454,6 +460,7 @@ export class StorageEngine {
         options.budget,
         now,
         this.tombstoneRetentionUs,
+        options.holdTombstones === true,
       );
     } catch (error) {
       throw toStorageError(error);
@@ -497,7 +504,11 @@ export class StorageEngine {
     }
     if (this.sweeper !== undefined) throw invalidState("sweeper already running");
     const { stepRecords, stepIntervalMs } = sweepSteps(options);
-    const timer = setInterval(() => this.sweeperTick(stepRecords), stepIntervalMs);
+    const hold = options.holdTombstones;
+    const timer = setInterval(
+      () => this.sweeperTick({ budget: stepRecords, holdTombstones: hold?.() === true }),
+      stepIntervalMs,
+    );
     timer.unref();
     this.sweeper = { timer };
   }
@@ -508,9 +519,9 @@ export class StorageEngine {
     this.sweeper = undefined;
   }
 
-  private sweeperTick(budget: number): void {
+  private sweeperTick(options: SweepOptions): void {
     if (this.sweeper === undefined || this.closing !== undefined) return;
-    void this.sweep({ budget }).then(
+    void this.sweep(options).then(
       (result) => {
         if (result.expired > 0 || result.tombstonesCollected > 0)
           this.logger.debug(result, "swept");

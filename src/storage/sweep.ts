@@ -9,6 +9,9 @@
  *   - A tombstone is collected once its timetag timestamp is older than now − retention: a
  *     duplicated write that late is beyond what duplication promises to reconcile. For the same
  *     reason an expired record already older than the retention is removed directly.
+ *   - While tombstones are held (`holdTombstones`: a duplication of the table fell out of its
+ *     log, and only a re-sync from a checkpoint can still carry its deletes), nothing is
+ *     collected: tombstones stay and expired records become tombstones, whatever their age.
  *   - Live records are never changed, and the sweep never touches the meta database (the applied
  *     decree does not move).
  *   - The cursor is the last key examined; `undefined` means the next step starts from the first
@@ -63,12 +66,15 @@ export function sweepRecords(
   budget: number,
   now: SweepNow,
   tombstoneRetentionUs: number,
+  holdTombstones = false,
 ): SweepOutcome {
   assert(Number.isInteger(budget) && budget >= 1 && budget <= SWEEP_BUDGET_RECORDS_MAX, "budget");
   // One record past the budget tells whether the end was reached without examining it.
   const records = store.range(cursor, budget + 1);
   const examined = records.slice(0, budget);
-  const collectBeforeUs = now.nowUs - tombstoneRetentionUs;
+  const collectBeforeUs = holdTombstones
+    ? Number.NEGATIVE_INFINITY
+    : now.nowUs - tombstoneRetentionUs;
   let expired = 0;
   let tombstonesCollected = 0;
   for (const { key, value } of examined) {

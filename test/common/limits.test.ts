@@ -25,6 +25,7 @@ it("docs/limits.md lists every named limit", () => {
     "sweepBudget",
     "sweepBudgetRecordsMax",
     "sweepStepRecordsMax",
+    "tombstoneHoldReleaseMs",
     "replayBatchBytes",
     "retentionMarksMax",
     "ackLagMarksMax",

@@ -300,4 +300,22 @@ describe("DuplicationMetrics", () => {
     assert.match(latencies, /talaria_dup_commit_to_ack_seconds_bucket\{le="0.15",dupid="7"\} 3/);
     await shipper.close();
   });
+
+  it("exports the tables whose tombstones are held while a source is tracked", async () => {
+    const { Registry } = await import("../../src/metrics/index.ts");
+    const { DuplicationMetrics } = await import("../../src/duplication/index.ts");
+    const registry = new Registry();
+    const metrics = new DuplicationMetrics(registry);
+    let held = [3, 5];
+    const untrack = metrics.trackTombstoneHolds(() => held);
+    let text = await registry.metrics();
+    assert.match(text, /talaria_dup_tombstone_holds\{app_id="3"\} 1/);
+    assert.match(text, /talaria_dup_tombstone_holds\{app_id="5"\} 1/);
+    held = [];
+    assert.doesNotMatch(await registry.metrics(), /talaria_dup_tombstone_holds\{/);
+    held = [3];
+    untrack();
+    text = await registry.metrics();
+    assert.doesNotMatch(text, /talaria_dup_tombstone_holds\{/);
+  });
 });

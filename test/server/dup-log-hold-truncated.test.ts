@@ -5,7 +5,9 @@
  *  - its own primary's shipper falls out (`dup_max_retained_log_bytes` = 1 MiB, the remote never
  *    answers): it reports `log_truncated` and the log's GC bound moves past the confirmed decree;
  *  - meta lists a partition as fallen out (what secondaries hear): the hold goes too, while the
- *    same paused duplication without that word keeps holding.
+ *    same paused duplication without that word keeps holding;
+ *  - the table's tombstones are then held (its re-sync will need them): the sweeper, which
+ *    collected them after the 1 s retention before, keeps them until the duplication is removed.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -37,7 +39,9 @@ const SHIPPING: AppInfo = {
   createdAtMs: 1,
 };
 const PAUSED: AppInfo = { ...SHIPPING, appId: 2, appName: "paused" };
+const SWEPT: AppInfo = { ...SHIPPING, appId: 3, appName: "swept" };
 const b = (s: string) => Buffer.from(s);
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Answers beacons (this node is primary of everything) and duplication syncs from `dups`. */
 class FakeMeta {
@@ -48,7 +52,7 @@ class FakeMeta {
   constructor() {
     this.server.handle(MetaMethod.BEACON, async (payload) => {
       const node = (payload as { node: string }).node;
-      const apps = [SHIPPING, PAUSED];
+      const apps = [SHIPPING, PAUSED, SWEPT];
       return {
         leaseMs: 60_000,
         apps,
@@ -137,26 +141,31 @@ before(async () => {
   const fakePort = (await fakeMeta.server.listen({ host: "127.0.0.1", port: 0 })).port;
   // Nothing listens here: every ship fails, FAIL_SLOW retries, the backlog grows.
   deadRemote = `127.0.0.1:${await freePort()}`;
+  const config = defaultConfig({
+    metaServer: { port: fakePort, httpPort: 0 },
+    replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, "replica") },
+    replication: {
+      fdBeaconIntervalSeconds: 1,
+      fdCheckIntervalSeconds: 1,
+      fdLeaseSeconds: 3,
+      fdGraceSeconds: 4,
+      groupCheckIntervalMs: 500,
+      duplicationSyncPeriodSecond: 1,
+      clusterName: "alpha",
+      dupMaxRetainedLogBytes: 1024 * 1024,
+      dupMaxRetainedLogSeconds: 60,
+    },
+    pegasusServer: { ttlSweepIntervalMs: 100 },
+    duplicationGroup: { alpha: 1, beta: 2 },
+  });
+  // Tombstones collected 1 s after their delete: below what the config's cross-check allows
+  // (dup_max_retained_log_seconds ≥ 60 must not exceed it), so set after the check.
   server = await startReplicaServer(
-    defaultConfig({
-      metaServer: { port: fakePort, httpPort: 0 },
-      replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, "replica") },
-      replication: {
-        fdBeaconIntervalSeconds: 1,
-        fdCheckIntervalSeconds: 1,
-        fdLeaseSeconds: 3,
-        fdGraceSeconds: 4,
-        groupCheckIntervalMs: 500,
-        duplicationSyncPeriodSecond: 1,
-        clusterName: "alpha",
-        dupMaxRetainedLogBytes: 1024 * 1024,
-      },
-      duplicationGroup: { alpha: 1, beta: 2 },
-    }),
+    { ...config, pegasusServer: { ...config.pegasusServer, tombstoneRetentionSeconds: 1 } },
     silentLogger,
   );
   await eventually("the primaries are active", 15_000, async () =>
-    [SHIPPING, PAUSED].every((app) => {
+    [SHIPPING, PAUSED, SWEPT].every((app) => {
       const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
       return replica?.report().status === "PRIMARY" && replica.refusal("write") === undefined;
     }),
@@ -214,5 +223,47 @@ describe("a duplication that fell out of its log holds nothing", () => {
     await eventually("meta's log_truncated releases the hold", 15_000, async () => {
       return replica.logGcBoundDecree() > confirmed + 1;
     });
+  });
+
+  it("its table's tombstones are held until the duplication goes: the sweeper keeps them", async () => {
+    const replica = replicaOf(SWEPT);
+    const agent = server.stub.duplicationAgent;
+    assert.ok(agent !== undefined);
+    const collected = () => replica.statsSnapshot().tombstonesCollected;
+    const setThenDelete = async (key: string) => {
+      await replica.write({
+        op: "set",
+        hashKey: b(key),
+        sortKey: b(""),
+        value: b("v"),
+        expireTs: 0,
+      });
+      await replica.write({ op: "del", hashKey: b(key), sortKey: b("") });
+    };
+    const dupEntry = entry(11, "DS_PAUSE", replica.lastAppliedDecree, [deadRemote]);
+    fakeMeta.dups.set(SWEPT.appId, [dupEntry]);
+    await setThenDelete("first");
+    await eventually(
+      "an unheld tombstone is collected after the 1 s retention",
+      15_000,
+      async () => {
+        return collected() >= 1;
+      },
+    );
+
+    fakeMeta.dups.set(SWEPT.appId, [{ ...dupEntry, logTruncated: [0] }]);
+    await eventually("the table's tombstones are held", 10_000, async () =>
+      agent.tombstonesHeld(SWEPT.appId),
+    );
+    const before = collected();
+    await setThenDelete("second");
+    await pause(2_500); // the retention is 1 s and the sweeper passes every 100 ms
+    assert.equal(collected(), before, "held: nothing collected");
+
+    fakeMeta.dups.delete(SWEPT.appId); // removed
+    await eventually("released: the tombstone is collected", 15_000, async () => {
+      return collected() > before;
+    });
+    assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
   });
 });

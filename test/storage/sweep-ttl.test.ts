@@ -89,6 +89,38 @@ describe("StorageEngine.sweep", () => {
     }, options);
   });
 
+  it("while tombstones are held collects nothing: old tombstones stay, old expired records become tombstones", async () => {
+    await withEngine(async (engine, clock) => {
+      const writeUs = clock.nowUs();
+      await engine.apply(
+        mutation(
+          1,
+          [put("h", "a", "v"), put("h", "ttl", "v", engine.epochNow() + 5), put("h", "b", "v")],
+          writeUs,
+        ),
+        LOCAL,
+      );
+      await engine.apply(mutation(2, [remove("h", "a")], writeUs), LOCAL);
+      clock.advanceMs((RETENTION_S + 10) * 1000);
+      assert.deepEqual(await engine.sweep({ budget: 100, holdTombstones: true }), {
+        expired: 1,
+        tombstonesCollected: 0,
+        budgetExhausted: false,
+      });
+      assert.equal(readRecord(engine, "h", "a")?.timetag, makeTimetag(writeUs, 1, true));
+      assert.equal(readRecord(engine, "h", "ttl")?.timetag, makeTimetag(writeUs, 1, true));
+      // Released: the next pass collects both.
+      assert.deepEqual(await engine.sweep({ budget: 100 }), {
+        expired: 0,
+        tombstonesCollected: 2,
+        budgetExhausted: false,
+      });
+      assert.equal(readRecord(engine, "h", "a"), undefined);
+      assert.equal(readRecord(engine, "h", "ttl"), undefined);
+      assert.deepEqual(readRecord(engine, "h", "b")?.value, b("v"));
+    }, options);
+  });
+
   it("examines at most `budget` records per call, resumes, and cycles", async () => {
     await withEngine(async (engine, clock) => {
       const expireTs = engine.epochNow() + 1;
@@ -180,6 +212,39 @@ describe("StorageEngine.startSweeper", () => {
           await reopened.close();
         }
       });
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it("asks holdTombstones before every step", async () => {
+    mock.timers.enable({ apis: ["setInterval"] });
+    try {
+      await withEngine(async (engine, clock) => {
+        const writeUs = clock.nowUs();
+        await engine.apply(mutation(1, [put("h", "a", "v")], writeUs), LOCAL);
+        await engine.apply(mutation(2, [remove("h", "a")], writeUs), LOCAL);
+        clock.advanceMs((RETENTION_S + 10) * 1000);
+        let held = true;
+        let asked = 0;
+        engine.startSweeper({
+          intervalMs: 1_000,
+          budget: 10,
+          holdTombstones: () => {
+            asked++;
+            return held;
+          },
+        });
+        mock.timers.tick(1_000);
+        await engine.settled();
+        assert.equal(asked, 1);
+        assert.ok(readRecord(engine, "h", "a"), "held: the tombstone stays");
+        held = false;
+        mock.timers.tick(1_000);
+        await engine.settled();
+        assert.equal(asked, 2);
+        assert.equal(readRecord(engine, "h", "a"), undefined, "released: collected");
+      }, options);
     } finally {
       mock.timers.reset();
     }

@@ -72,6 +72,7 @@ export class DuplicationMetrics {
   private readonly sources = new Map<string, { labels: Labels; source: SnapshotSource }>();
   private readonly ackLag: HotHistogram<"dupid">;
   private readonly shipRoundTrip: HotHistogram<"dupid">;
+  private tombstoneHolds: (() => readonly number[]) | undefined;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -105,6 +106,18 @@ export class DuplicationMetrics {
         },
       });
     }
+    const metrics = this;
+    new Gauge({
+      name: "talaria_dup_tombstone_holds",
+      help: "1 per table (app_id) whose replicas on this server collect no tombstone, because a duplication of it fell out of its log and its re-sync still needs them",
+      labelNames: ["app_id"],
+      registers,
+      collect() {
+        this.reset();
+        for (const appId of metrics.tombstoneHolds?.() ?? [])
+          this.set({ app_id: String(appId) }, 1);
+      },
+    });
     for (const [name, help, pick] of GAUGES) {
       new Gauge({
         name,
@@ -127,6 +140,14 @@ export class DuplicationMetrics {
     return {
       shipAcknowledged: (ms) => shipRoundTrip.observe(ms / 1000),
       mutationsAcknowledged: (ms, count) => ackLag.observeMany(ms / 1000, count),
+    };
+  }
+
+  /** Reports the tables `held` names as holding their tombstones, until the returned function. */
+  trackTombstoneHolds(held: () => readonly number[]): () => void {
+    this.tombstoneHolds = held;
+    return () => {
+      if (this.tombstoneHolds === held) this.tombstoneHolds = undefined;
     };
   }
 
