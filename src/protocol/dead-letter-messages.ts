@@ -6,7 +6,8 @@
  * Each replica server answers for the letters of the replicas it hosts, so a client asks every
  * alive replica server and merges (the shell: `dup_dead_letters`, `replay_dead_letters`).
  * Replaying is safe at any time and any number of times: the target applies duplicated entries
- * last-write-wins by their source timetags.
+ * last-write-wins by their source timetags, and a record the source changed since is left out
+ * (duplication/source/replay.ts), so a replay never brings back a key deleted after it.
  *
  * The decoders check payloads from peers: requests on the replica server, responses in the shell.
  */
@@ -70,6 +71,8 @@ export interface ReplayDeadLettersResponse {
   /** Letters whose entries the remote acknowledged; they were removed. */
   readonly replayedLetters: number;
   readonly replayedEntries: number;
+  /** Records of the replayed letters left out because the source changed them since. */
+  readonly supersededRecords: number;
   /** Letters the remote refused or did not answer for; kept. */
   readonly failed: number;
   /** Letters without entries (unreadable plog decrees); kept for the full re-sync to cover. */
@@ -130,6 +133,11 @@ export function decodeReplayDeadLettersResponse(payload: unknown): ReplayDeadLet
     node: v.string(p.node, "node", NODE_LENGTH_MAX),
     replayedLetters: v.integer(p.replayedLetters, "replayedLetters", 0),
     replayedEntries: v.integer(p.replayedEntries, "replayedEntries", 0),
+    // Absent from servers older than the field: none left out.
+    supersededRecords:
+      p.supersededRecords === undefined
+        ? 0
+        : v.integer(p.supersededRecords, "supersededRecords", 0),
     failed: v.integer(p.failed, "failed", 0),
     notReplayable: v.integer(p.notReplayable, "notReplayable", 0),
   };

@@ -60,7 +60,13 @@ export async function replayDeadLettersHere(
   replicas: Iterable<PartitionReplica>,
   request: ReplayDeadLettersRequest,
 ): Promise<ReplayDeadLettersResponse> {
-  const total = { replayedLetters: 0, replayedEntries: 0, failed: 0, notReplayable: 0 };
+  const total = {
+    replayedLetters: 0,
+    replayedEntries: 0,
+    supersededRecords: 0,
+    failed: 0,
+    notReplayable: 0,
+  };
   const table = agent.remoteTableOf(request.appId, request.dupid);
   if (table === undefined) return { node: self, ...total };
   const partitionCount = await table.partitionCount({ timeoutMs: REPLAY_TIMEOUT_MS });
@@ -73,9 +79,12 @@ export async function replayDeadLettersHere(
       dupid: request.dupid,
       partitionCount,
       timeoutMs: REPLAY_TIMEOUT_MS,
+      // Only what this partition still holds as its latest goes out (replay.ts, stillCurrent).
+      storedTimetag: (hashKey, sortKey) => replica.localReads.storedTimetag(hashKey, sortKey),
     });
     total.replayedLetters += result.replayedLetters;
     total.replayedEntries += result.replayedEntries;
+    total.supersededRecords += result.supersededRecords;
     total.failed += result.failed.length;
     total.notReplayable += result.notReplayable.length;
   }

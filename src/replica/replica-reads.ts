@@ -6,6 +6,9 @@
  * passes `guard`, which throws when this replica may not serve it (a primary without a lease,
  * a secondary): a client must never read a stale replica by accident.
  */
+import { encodeKey } from "../codec/key-schema.ts";
+import type { Timetag } from "../codec/timetag.ts";
+import { decodeValue } from "../codec/value-schema.ts";
 import type { ReadLimits, WriteLimits } from "../common/limits.ts";
 import { read, type StorageEngine } from "../storage/index.ts";
 import type {
@@ -98,6 +101,15 @@ export class ReplicaReads {
   scanNext(continuationToken: string): ScanBatch {
     const storage = this.storage;
     return read.scanNext(storage.data, continuationToken, storage.epochNow(), this.readLimits);
+  }
+
+  /**
+   * The timetag of the record stored for a key — live, expired or tombstone — or undefined when
+   * none is stored (a dead-letter replay asks whether an entry is still the latest version).
+   */
+  storedTimetag(hashKey: Buffer, sortKey: Buffer): Timetag | undefined {
+    const stored = this.storage.data.get(encodeKey(hashKey, sortKey));
+    return stored === undefined ? undefined : decodeValue(stored).timetag;
   }
 
   /** What atomic operations evaluate against: the visible record, or undefined. */

@@ -194,14 +194,22 @@ interface ReplayRequest {
   readonly dupid: number;
 }
 
-const REPLAY_SUMS = ["replayedLetters", "replayedEntries", "failed", "notReplayable"] as const;
+const REPLAY_SUMS = [
+  "replayedLetters",
+  "replayedEntries",
+  "supersededRecords",
+  "failed",
+  "notReplayable",
+] as const;
 
 const replayDeadLetters = defineVerb<ReplayRequest>({
   name: "replay_dead_letters",
   group: "duplication",
   summary: "send a duplication's dead letters to the remote again, on every replica server",
   details: [
-    "Safe at any time and any number of times: the remote keeps the newest write of each key.",
+    "Safe at any time and any number of times: the remote keeps the newest write of each key,",
+    "and a record changed here since it was dead-lettered is left out (superseded_records), so",
+    "a late replay cannot bring back a key deleted meanwhile.",
     "Letters the remote acknowledged are removed; the others are kept. A node that does not",
     "answer fails the command (exit 1) after the others replayed: run it again.",
   ],
@@ -256,7 +264,14 @@ const replayDeadLetters = defineVerb<ReplayRequest>({
       ...REPLAY_SUMS.map((key) => String(v[key])),
     ];
     const lines = formatTable(
-      ["node", "replayed_letters", "replayed_entries", "failed", "not_replayable"],
+      [
+        "node",
+        "replayed_letters",
+        "replayed_entries",
+        "superseded_records",
+        "failed",
+        "not_replayable",
+      ],
       [...answers.map((a) => row(a.node, a)), row("total", total)],
     );
     if (total.failed > 0)

@@ -4,7 +4,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { DuplicableUpdate, DuplicateEntry } from "../../src/codec/mutation.ts";
+import {
+  type DuplicableUpdate,
+  type DuplicateEntry,
+  UpdateKind,
+} from "../../src/codec/mutation.ts";
+import { makeTimetag } from "../../src/codec/timetag.ts";
 import { isTalariaError } from "../../src/common/errors.ts";
 import {
   type DeadLetterRecord,
@@ -13,6 +18,8 @@ import {
   FileDeadLetterStore,
   MemoryDeadLetterStore,
   replayDeadLetters,
+  type StoredTimetagReader,
+  stillCurrent,
 } from "../../src/duplication/index.ts";
 import { put } from "./core-driver.ts";
 
@@ -144,5 +151,130 @@ describe("file dead-letter store", () => {
     bytes.writeUInt8((bytes.at(-3) ?? 0) ^ 0xff, bytes.length - 3);
     writeFileSync(path, bytes);
     await assert.rejects(again.list(), (error) => isTalariaError(error, "ERR_CORRUPTION"));
+  });
+});
+
+describe("replay: only what the source still holds as its latest", () => {
+  const CLUSTER = 3;
+  const b = (s: string) => Buffer.from(s);
+  const key = (hashKey: Buffer, sortKey: Buffer) => `${hashKey}/${sortKey}`;
+  /** The source's stored timetags, by "hashKey/sortKey". */
+  const reader =
+    (stored: Record<string, bigint>): StoredTimetagReader =>
+    (hashKey, sortKey) =>
+      stored[key(hashKey, sortKey)];
+  const put1: DuplicableUpdate = {
+    kind: UpdateKind.PUT,
+    hashKey: b("h"),
+    sortKey: b("a"),
+    value: b("v"),
+    expireTs: 0,
+  };
+  const remove1: DuplicableUpdate = { kind: UpdateKind.REMOVE, hashKey: b("h"), sortKey: b("a") };
+  const at = (update: DuplicableUpdate, ts = 100): DuplicateEntry => ({
+    timestampUs: ts,
+    clusterId: CLUSTER,
+    update,
+  });
+
+  it("a put goes while the source stores that very version, not once anything replaced it", () => {
+    const same = reader({ "h/a": makeTimetag(100, CLUSTER, false) });
+    assert.deepEqual(stillCurrent(at(put1), same), { entry: at(put1), superseded: 0 });
+    for (const [why, stored] of [
+      ["a newer put", { "h/a": makeTimetag(200, CLUSTER, false) }],
+      ["a newer write of another cluster", { "h/a": makeTimetag(200, 7, false) }],
+      ["a later delete's tombstone", { "h/a": makeTimetag(200, CLUSTER, true) }],
+      ["the delete and its collected tombstone", {}],
+      ["a delete in the same mutation", { "h/a": makeTimetag(100, CLUSTER, true) }],
+    ] as const) {
+      assert.deepEqual(
+        stillCurrent(at(put1), reader(stored)),
+        { entry: undefined, superseded: 1 },
+        why,
+      );
+    }
+    // Written before the cluster had an id: stored with cluster id 0.
+    const unstamped = reader({ "h/a": makeTimetag(100, 0, false) });
+    assert.equal(stillCurrent(at(put1), unstamped).superseded, 0);
+  });
+
+  it("a delete goes while nothing newer replaced it, its tombstone kept or collected", () => {
+    for (const stored of [{ "h/a": makeTimetag(100, CLUSTER, true) }, {}]) {
+      assert.deepEqual(stillCurrent(at(remove1), reader(stored)), {
+        entry: at(remove1),
+        superseded: 0,
+      });
+    }
+    for (const stored of [
+      { "h/a": makeTimetag(200, CLUSTER, false) },
+      { "h/a": makeTimetag(100, CLUSTER, false) }, // put after delete in one mutation
+    ]) {
+      assert.deepEqual(stillCurrent(at(remove1), reader(stored)), {
+        entry: undefined,
+        superseded: 1,
+      });
+    }
+  });
+
+  it("multi-puts and multi-removes keep only their current records", () => {
+    const multiPut: DuplicableUpdate = {
+      kind: UpdateKind.MULTI_PUT,
+      hashKey: b("h"),
+      kvs: ["a", "b", "c"].map((s) => ({ sortKey: b(s), value: b(`v${s}`) })),
+      expireTs: 0,
+    };
+    const stored = reader({
+      "h/a": makeTimetag(100, CLUSTER, false),
+      "h/b": makeTimetag(300, CLUSTER, false),
+      "h/c": makeTimetag(100, CLUSTER, false),
+    });
+    const put = stillCurrent(at(multiPut), stored);
+    assert.equal(put.superseded, 1);
+    assert.deepEqual(
+      put.entry?.update.kind === UpdateKind.MULTI_PUT &&
+        put.entry.update.kvs.map((kv) => kv.sortKey.toString()),
+      ["a", "c"],
+    );
+    const multiRemove: DuplicableUpdate = {
+      kind: UpdateKind.MULTI_REMOVE,
+      hashKey: b("h"),
+      sortKeys: [b("a"), b("b"), b("x")],
+    };
+    const removes = stillCurrent(
+      at(multiRemove),
+      reader({ "h/a": makeTimetag(100, CLUSTER, true), "h/b": makeTimetag(300, 1, false) }),
+    );
+    assert.equal(removes.superseded, 1);
+    assert.deepEqual(
+      removes.entry?.update.kind === UpdateKind.MULTI_REMOVE &&
+        removes.entry.update.sortKeys.map((k) => k.toString()),
+      ["a", "x"],
+    );
+    assert.deepEqual(stillCurrent(at(multiPut), reader({})), { entry: undefined, superseded: 3 });
+  });
+
+  it("replayDeadLetters sends the current part, counts the rest, and removes the letter", async () => {
+    const store = new MemoryDeadLetterStore();
+    const old = at(put1, 100);
+    const kept = at({ ...put1, sortKey: b("b") }, 100);
+    await store.append(1, letter([old, kept]), 0);
+    const sent: DuplicateEntry[] = [];
+    const result = await replayDeadLetters(
+      store,
+      { duplicate: async (_partition, batch) => void sent.push(...batch) },
+      {
+        partitionCount: 1,
+        timeoutMs: 100,
+        storedTimetag: reader({
+          "h/a": makeTimetag(200, CLUSTER, true), // deleted since
+          "h/b": makeTimetag(100, CLUSTER, false),
+        }),
+      },
+    );
+    assert.deepEqual(sent, [kept]);
+    assert.equal(result.replayedLetters, 1);
+    assert.equal(result.replayedEntries, 1);
+    assert.equal(result.supersededRecords, 1);
+    assert.equal(store.counts().letters, 0);
   });
 });

@@ -170,12 +170,14 @@ describe("replay_dead_letters", () => {
       [N1]: replayAnswer(N1, {
         replayedLetters: 3,
         replayedEntries: 30,
+        supersededRecords: 4,
         failed: 1,
         notReplayable: 0,
       }),
       [N3]: replayAnswer(N3, {
         replayedLetters: 2,
         replayedEntries: 5,
+        supersededRecords: 0,
         failed: 0,
         notReplayable: 1,
       }),
@@ -189,10 +191,10 @@ describe("replay_dead_letters", () => {
       ],
     );
     assert.deepEqual(stdout.lines(), [
-      "node            replayed_letters  replayed_entries  failed  not_replayable",
-      `${N1}  3                 30                1       0`,
-      `${N3}  2                 5                 0       1`,
-      "total           5                 35                1       1",
+      "node            replayed_letters  replayed_entries  superseded_records  failed  not_replayable",
+      `${N1}  3                 30                4                   1       0`,
+      `${N3}  2                 5                 0                   0       1`,
+      "total           5                 35                4                   1       1",
       "1 letter could not be sent and was kept: replay again once the remote accepts them",
       "1 letter record unreadable plog decrees: not replayable, kept for a full re-sync to cover",
       `not asked (dead): ${N2}; their letters stay on their disks`,
@@ -205,6 +207,7 @@ describe("replay_dead_letters", () => {
         [N1]: replayAnswer(N1, {
           replayedLetters: 3,
           replayedEntries: 30,
+          supersededRecords: 0,
           failed: 0,
           notReplayable: 0,
         }),
@@ -226,6 +229,7 @@ describe("replay_dead_letters", () => {
     assert.deepEqual(error.details.total, {
       replayedLetters: 3,
       replayedEntries: 30,
+      supersededRecords: 0,
       failed: 0,
       notReplayable: 0,
     });
@@ -240,12 +244,14 @@ describe("replay_dead_letters", () => {
         [N1]: replayAnswer(N1, {
           replayedLetters: 1,
           replayedEntries: 2,
+          supersededRecords: 1,
           failed: 0,
           notReplayable: 0,
         }),
         [N3]: replayAnswer(N3, {
           replayedLetters: 0,
           replayedEntries: 0,
+          supersededRecords: 0,
           failed: 0,
           notReplayable: 0,
         }),
@@ -259,10 +265,30 @@ describe("replay_dead_letters", () => {
       appId: 1,
       dupid: DUPID,
       nodes: [
-        { node: N1, replayedLetters: 1, replayedEntries: 2, failed: 0, notReplayable: 0 },
-        { node: N3, replayedLetters: 0, replayedEntries: 0, failed: 0, notReplayable: 0 },
+        {
+          node: N1,
+          replayedLetters: 1,
+          replayedEntries: 2,
+          supersededRecords: 1,
+          failed: 0,
+          notReplayable: 0,
+        },
+        {
+          node: N3,
+          replayedLetters: 0,
+          replayedEntries: 0,
+          supersededRecords: 0,
+          failed: 0,
+          notReplayable: 0,
+        },
       ],
-      total: { replayedLetters: 1, replayedEntries: 2, failed: 0, notReplayable: 0 },
+      total: {
+        replayedLetters: 1,
+        replayedEntries: 2,
+        supersededRecords: 1,
+        failed: 0,
+        notReplayable: 0,
+      },
       deadNodes: [N2],
     });
   });
@@ -309,10 +335,18 @@ describe("dead-letter messages", () => {
       node: N1,
       replayedLetters: 1,
       replayedEntries: 2,
+      supersededRecords: 3,
       failed: 0,
       notReplayable: 0,
     };
     assert.deepEqual(decodeReplayDeadLettersResponse(replay), replay);
     assert.throws(() => decodeReplayDeadLettersResponse({ ...replay, failed: null }), /failed/);
+    assert.throws(
+      () => decodeReplayDeadLettersResponse({ ...replay, supersededRecords: -1 }),
+      /supersededRecords/,
+    );
+    // A server from before the field: none left out.
+    const { supersededRecords: _, ...older } = replay;
+    assert.deepEqual(decodeReplayDeadLettersResponse(older), { ...replay, supersededRecords: 0 });
   });
 });

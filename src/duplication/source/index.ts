@@ -68,6 +68,8 @@ export {
   type ReplayResult,
   replayDeadLetters,
   routeEntries,
+  type StoredTimetagReader,
+  stillCurrent,
 } from "./replay.ts";
 export {
   countRecords,
