@@ -3,7 +3,8 @@
  * different partition counts and skewed clocks, concurrent writes to shared and single-writer
  * keys, link cuts, drops and duplicates, remote refusals, plog read failures, shipper crashes,
  * primary changes, clock jumps, meta outages, duplications pushed out of their log and re-synced
- * from checkpoints; after healing every cluster must hold identical
+ * from checkpoints (some after the tombstone retention), sweepers collecting tombstones, dead
+ * letters replayed late; after healing every cluster must hold identical
  * contents and every single-writer key its last acknowledged write. A failure names its seed;
  * replay it with `npm run sim:dup -- --seed N --verbose`.
  *
@@ -57,6 +58,11 @@ describe("multi-cluster duplication simulation", () => {
       ["pausedWithError", SEED_COUNT / 20],
       ["logTruncated", SEED_COUNT / 5],
       ["resyncs", SEED_COUNT / 5],
+      ["slowResyncs", SEED_COUNT / 50],
+      ["tombstonesCollected", SEED_COUNT],
+      ["heldSweeps", SEED_COUNT],
+      ["lateReplays", SEED_COUNT / 20],
+      ["supersededRecords", SEED_COUNT],
     ] as const) {
       assert.ok(total(name) >= min, `${name}: ${total(name)} < ${min} in ${SEED_COUNT} seeds`);
     }
@@ -76,6 +82,8 @@ describe("multi-cluster duplication simulation", () => {
     ],
     ["routing every request of a batch by its last entry (Pegasus)", { lastEntryRouting: true }],
     ["a re-sync that sends no deletes", { resyncDropsDeletes: true }],
+    ["a sweeper that collects tombstones a late re-sync needs", { noTombstoneHold: true }],
+    ["a late dead-letter replay that sends superseded writes", { replayEverything: true }],
   ] as const) {
     it(`catches ${name}`, () => {
       const caught: string[] = [];

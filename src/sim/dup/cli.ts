@@ -2,7 +2,8 @@
  * Replays multi-cluster duplication simulation seeds:
  * `node --import tsx src/sim/dup/cli.ts --seed N [--seeds K] [--clusters 2|3] [--verbose]`
  * (`npm run sim:dup -- --seed N`). `--bug drop-trailing-batch | last-entry-routing |
- * resync-drops-deletes` turns on a harness bug the checkers must catch. Exits 1 on the first failure, printing its seed.
+ * resync-drops-deletes | no-tombstone-hold | replay-everything` turns on a harness bug the
+ * checkers must catch. Exits 1 on the first failure, printing its seed.
  */
 import { parseArgs } from "node:util";
 import { type DupBugs, runDupSimulation } from "./index.ts";
@@ -22,6 +23,8 @@ const bugs: Record<string, DupBugs> = {
   "drop-trailing-batch": { dropTrailingBatch: true },
   "last-entry-routing": { lastEntryRouting: true },
   "resync-drops-deletes": { resyncDropsDeletes: true },
+  "no-tombstone-hold": { noTombstoneHold: true },
+  "replay-everything": { replayEverything: true },
 };
 if (values.bug !== undefined && bugs[values.bug] === undefined) {
   console.error(`--bug must be one of ${Object.keys(bugs).join(", ")}`);

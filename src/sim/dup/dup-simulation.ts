@@ -22,8 +22,15 @@
  * checkpoint's records through the real ResyncLogReader (DS_APP), and once all are acknowledged
  * the log shippers start again from the checkpoints (DS_LOG). A truncation for any other reason
  * (the log collected under a shipper) is a hold bug and fails the run.
+ *
+ * Every cluster's sweeper collects tombstones older than `tombstoneRetentionMs` on its own
+ * (skewed) clock, except while meta's sync says one of its duplications fell out of its log and is
+ * not re-synced yet (the tombstone hold). With two clusters some operators are slow — they
+ * re-sync only after the retention — so without the hold a re-sync would lack deletes. Before the checks every cluster
+ * collects with the same cutoff (the highest any sweep used), so collection timing does not count
+ * as divergence.
  */
-import type { DuplicableUpdate } from "../../codec/mutation.ts";
+import type { DuplicableUpdate, DuplicateEntry } from "../../codec/mutation.ts";
 import type { Clock } from "../../common/clock.ts";
 import { isTalariaError } from "../../common/errors.ts";
 import {
@@ -37,6 +44,7 @@ import {
   ResyncLogReader,
   routeEntries,
   type SourceOptions,
+  stillCurrent,
 } from "../../duplication/index.ts";
 import { EventQueue } from "../event-queue.ts";
 import { Prng } from "../prng.ts";
@@ -63,6 +71,8 @@ export interface DupSimulationOptions {
   readonly clusters?: number;
   readonly activeMs?: number;
   readonly quietMs?: number;
+  /** Tombstones are collected once older than this (sim time on the cluster's clock). */
+  readonly tombstoneRetentionMs?: number;
   /** Test-only harness bugs, to show the checkers catch them. */
   readonly bugs?: DupBugs;
   readonly log?: (line: string) => void;
@@ -92,6 +102,7 @@ interface SimCluster {
 const EPOCH_MS = 1_767_225_600_000;
 const SYNC_INTERVAL_MS = 300;
 const GC_INTERVAL_MS = 500;
+const SWEEP_INTERVAL_MS = 500;
 const HEALTHY_LINK: LinkFaults = { delayMinMs: 5, delayMaxMs: 40, dropRate: 0, duplicateRate: 0 };
 
 export function runDupSimulation(options: DupSimulationOptions): DupSimulationResult {
@@ -119,6 +130,11 @@ class DupWorld implements ShipperHost {
   private readonly released = new Set<string>();
   /** Duplications whose re-sync the operator is about to run. */
   private readonly resyncsPending = new Set<number>();
+  /** Clusters whose tombstones are held: meta's last sync said a duplication is out of its log. */
+  private readonly tombstonesHeld = new Set<number>();
+  /** The highest collection cutoff any sweep used (µs): the final common sweep's. */
+  private collectedBeforeUs = Number.NEGATIVE_INFINITY;
+  private readonly tombstoneRetentionMs: number;
   /** dupid → the checkpoint of each source partition, while it re-syncs. */
   private readonly checkpoints = new Map<number, ReturnType<SimPartition["checkpoint"]>[]>();
   readonly log: (line: string) => void;
@@ -129,6 +145,7 @@ class DupWorld implements ShipperHost {
     this.log = options.log ?? (() => {});
     this.activeMs = options.activeMs ?? 6_000;
     this.quietMs = options.quietMs ?? 60_000;
+    this.tombstoneRetentionMs = options.tombstoneRetentionMs ?? 20_000;
     this.links = new Links(this.queue, this.rng.fork(), HEALTHY_LINK);
     this.loadFailureRate = this.rng.pick([0, 0, 0.02, 0.1]);
     this.refusalRate = this.rng.pick([0, 0, 0.05, 0.2]);
@@ -295,8 +312,15 @@ class DupWorld implements ShipperHost {
     }
     if (dup.resyncing || this.resyncsPending.has(dup.dupid)) return;
     this.resyncsPending.add(dup.dupid);
-    // The operator sees the alarm and runs resync_dup.
-    this.queue.after(this.rng.int(100, 1500), () => {
+    // The operator sees the alarm and runs resync_dup — with two clusters, some only after the
+    // tombstone retention. With three, a late re-sync can bring back a key a third cluster
+    // deleted (docs/duplication.md, "Re-sync"): there the operator must be prompt.
+    const slow = this.rng.chance(0.3) && this.clusters.length === 2;
+    if (slow) this.count("slowResyncs");
+    const delayMs = slow
+      ? this.rng.int(this.tombstoneRetentionMs + 5_000, this.tombstoneRetentionMs + 10_000)
+      : this.rng.int(100, 1500);
+    this.queue.after(delayMs, () => {
       this.resyncsPending.delete(dup.dupid);
       this.startResync(dup);
     });
@@ -382,6 +406,14 @@ class DupWorld implements ShipperHost {
       }
     }
     this.finishResyncs(cluster);
+    // Meta lists the partitions out of their log (logTruncated): the tables' tombstones are held.
+    const held = cluster.outgoing.some(
+      (dup) =>
+        this.resyncsPending.has(dup.dupid) ||
+        cluster.partitions.some((_, p) => this.released.has(`${dup.dupid}/${p}`)),
+    );
+    if (held && this.bugs.noTombstoneHold !== true) this.tombstonesHeld.add(cluster.id);
+    else this.tombstonesHeld.delete(cluster.id);
     cluster.outgoing.forEach((dup, d) => {
       cluster.shippers[d]?.forEach((shipper, p) => {
         if (shipper === undefined || !shipper.isAlive) return;
@@ -403,6 +435,20 @@ class DupWorld implements ShipperHost {
       });
       partition.gc(hold);
     });
+  }
+
+  /** One sweeper pass over every partition of `cluster`, unless its tombstones are held. */
+  private sweep(cluster: SimCluster): void {
+    if (this.tombstonesHeld.has(cluster.id)) {
+      this.count("heldSweeps");
+      return;
+    }
+    const collectBeforeUs =
+      (EPOCH_MS + this.queue.nowMs + cluster.skewMs - this.tombstoneRetentionMs) * 1000;
+    this.collectedBeforeUs = Math.max(this.collectedBeforeUs, collectBeforeUs);
+    for (const partition of cluster.partitions) {
+      this.count("tombstonesCollected", partition.collectTombstones(collectBeforeUs));
+    }
   }
 
   private restartShipper(cluster: SimCluster, d: number, p: number, atMs: number): void {
@@ -565,13 +611,35 @@ class DupWorld implements ShipperHost {
     );
   }
 
-  /** FAIL_SKIP's dead letters, replayed as the shell would once the remote is healthy again. */
+  private deadLetterCount(): number {
+    let letters = 0;
+    for (const cluster of this.clusters)
+      for (const dup of cluster.outgoing) letters += dup.deadLetters.length;
+    return letters;
+  }
+
+  /**
+   * FAIL_SKIP's dead letters, replayed as the shell would once the remote is healthy again: only
+   * what the source partition still holds as its latest (replay.ts, stillCurrent) — late enough,
+   * an older write would otherwise bring back a key whose tombstone the target collected.
+   */
   private replayDeadLetters(): void {
     for (const cluster of this.clusters) {
       for (const dup of cluster.outgoing) {
         const target = this.clusterOf(dup.targetClusterId);
         for (const letter of dup.deadLetters.splice(0)) {
-          for (const [p, entries] of routeEntries(letter.entries, target.partitions.length)) {
+          const current: DuplicateEntry[] = [];
+          for (const entry of letter.entries) {
+            const home = entryPartitionIndex(entry.update, cluster.partitions.length);
+            const source = cluster.partitions[home] as SimPartition;
+            const kept =
+              this.bugs.replayEverything === true
+                ? { entry, superseded: 0 }
+                : stillCurrent(entry, (hashKey, sortKey) => source.storedTimetag(hashKey, sortKey));
+            this.count("supersededRecords", kept.superseded);
+            if (kept.entry !== undefined) current.push(kept.entry);
+          }
+          for (const [p, entries] of routeEntries(current, target.partitions.length)) {
             target.partitions[p]?.receiveDuplicate(entries);
             this.count("replayedEntries", entries.length);
           }
@@ -591,6 +659,11 @@ class DupWorld implements ShipperHost {
         this.gc(cluster);
         queue.after(GC_INTERVAL_MS, gcEvery);
       };
+      const sweepEvery = (): void => {
+        this.sweep(cluster);
+        queue.after(SWEEP_INTERVAL_MS, sweepEvery);
+      };
+      queue.after(this.rng.int(1, SWEEP_INTERVAL_MS), sweepEvery);
       queue.after(SYNC_INTERVAL_MS, syncEvery);
       queue.after(GC_INTERVAL_MS, gcEvery);
       const writeIntervalMs = this.rng.int(5, 20);
@@ -606,8 +679,19 @@ class DupWorld implements ShipperHost {
     this.heal();
     const deadline = this.activeMs + this.quietMs;
     while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    // Some operators replay the dead letters only after the targets collected the tombstones of
+    // later deletes (the replay must leave out what the source changed since).
+    if (this.deadLetterCount() > 0 && this.rng.chance(0.5)) {
+      this.count("lateReplays");
+      queue.runUntil(queue.nowMs + this.tombstoneRetentionMs + 2 * SWEEP_INTERVAL_MS);
+    }
     this.replayDeadLetters();
     while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    // Collection timing differs between clusters; the same cutoff everywhere leaves the same set.
+    for (const cluster of this.clusters) {
+      for (const partition of cluster.partitions)
+        partition.collectTombstones(this.collectedBeforeUs);
+    }
     this.stats.simulatedMs = queue.nowMs;
     return this.result(this.findFailure());
   }

@@ -7,7 +7,7 @@
  * (as replica-files.ts does) on another node's — differently skewed — clock.
  */
 
-import { decodeKey } from "../../codec/key-schema.ts";
+import { decodeKey, encodeKey } from "../../codec/key-schema.ts";
 import {
   type DuplicateEntry,
   type Mutation,
@@ -15,6 +15,7 @@ import {
   UpdateKind,
 } from "../../codec/mutation.ts";
 import { encodedMutationBytes } from "../../codec/mutation-codec.ts";
+import { timetagIsDelete, timetagTimestampUs } from "../../codec/timetag.ts";
 import { decodeValue } from "../../codec/value-schema.ts";
 import { assert } from "../../common/assert.ts";
 import type { Clock } from "../../common/clock.ts";
@@ -140,6 +141,26 @@ export class SimPartition {
     for (const entry of this.log.slice(0, drop)) this.logBytes -= entry.bytes;
     this.log = this.log.slice(drop);
     this.firstDecree += drop;
+  }
+
+  /** The timetag stored for a key, tombstones included (a dead-letter replay's question). */
+  storedTimetag(hashKey: Buffer, sortKey: Buffer): bigint | undefined {
+    const stored = this.store.get(encodeKey(hashKey, sortKey));
+    return stored === undefined ? undefined : decodeValue(stored).timetag;
+  }
+
+  /**
+   * The sweeper's tombstone collection (storage/sweep.ts): removes every tombstone whose timetag
+   * timestamp is below `collectBeforeUs`; returns how many. (Sim writes never expire.)
+   */
+  collectTombstones(collectBeforeUs: number): number {
+    const old: Buffer[] = [];
+    for (const [, { key, value }] of this.store.entries()) {
+      const { timetag } = decodeValue(value);
+      if (timetagIsDelete(timetag) && timetagTimestampUs(timetag) < collectBeforeUs) old.push(key);
+    }
+    for (const key of old) this.store.remove(key);
+    return old.length;
   }
 
   /**

@@ -13,7 +13,11 @@
  *  - dropTrailingBatch: a batch that ends with a DUPLICATE mutation ships nothing (#2284);
  *  - lastEntryRouting: every request of a batch goes to the partition of the batch's LAST entry,
  *    and the target does not check keys (Pegasus's routing, notes §5);
- *  - resyncDropsDeletes: a re-sync ships no tombstones, so deletes the log never carried are lost.
+ *  - resyncDropsDeletes: a re-sync ships no tombstones, so deletes the log never carried are lost;
+ *  - noTombstoneHold: the sweeper goes on collecting tombstones while a duplication is out of its
+ *    log, so a late re-sync lacks deletes (replica-server/tombstone-holds.ts prevents it);
+ *  - replayEverything: dead letters replayed whole after the targets collected the tombstones of
+ *    later deletes bring those keys back (replay.ts's stillCurrent prevents it).
  */
 import { type DuplicableUpdate, type Mutation, UpdateKind } from "../../codec/mutation.ts";
 import {
@@ -38,6 +42,10 @@ export interface DupBugs {
   readonly lastEntryRouting?: boolean;
   /** A re-sync that sends no deletes (its checkpoint's tombstones ship as nothing). */
   readonly resyncDropsDeletes?: boolean;
+  /** No tombstone hold: the sweeper collects on tables whose duplication fell out of its log. */
+  readonly noTombstoneHold?: boolean;
+  /** Dead letters replayed whole, superseded records included (the replay before stillCurrent). */
+  readonly replayEverything?: boolean;
 }
 
 /** One duplication (source cluster → target cluster) and what meta keeps of it. */
