@@ -4,9 +4,6 @@
 // 10 s under write load (FAIL_SLOW: nothing may be lost, the backlog must rise and fall back to
 // 0), then run with a 30 ms one-way delay and a bandwidth limit, which must still converge.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createClient, type TalariaClient } from "../../src/client/index.ts";
 import {
@@ -14,58 +11,23 @@ import {
   DuplicationMethod,
 } from "../../src/protocol/duplication-messages.ts";
 import { MetaMethod } from "../../src/protocol/index.ts";
-import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
-import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
+import type { OneboxCluster } from "../../src/server/onebox-plan.ts";
 import { FaultProxy } from "../../src/testing/index.ts";
 import { allHealthy, eventually } from "../server/cluster-support.ts";
-import { portFree, randomOneboxBase } from "../support/ports.ts";
+import { type E2eOnebox, startE2eOnebox, throughProxy } from "./onebox-fixture.ts";
 
 const TABLE = "link";
 const CUT_MS = 10_000;
 const WRITERS = 4;
 
-let dir: string;
+let box: E2eOnebox;
 let clusters: readonly OneboxCluster[];
-let onebox: RunningOnebox;
 let proxy: FaultProxy;
 let alpha: TalariaClient;
 let beta: TalariaClient;
 let dupid: number;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A two-cluster onebox on a free port range whose alpha servers reach beta through `proxyAddress`.
- * Alpha's meta server persists confirmed decrees every second (default 5 s), so the backlog
- * reaches 0 soon after the last write ships.
- */
-async function planThroughProxy(base: string, proxyAddress: string): Promise<OneboxCluster[]> {
-  const [host = "", port = ""] = proxyAddress.split(":");
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const basePort = randomOneboxBase();
-    const plan = planOnebox({ dir: base, clusters: 2, replicas: 3, basePort });
-    const ports = plan.flatMap((c) =>
-      c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),
-    );
-    if (!(await Promise.all(ports.map(portFree))).every(Boolean)) continue;
-    return plan.map((cluster) =>
-      cluster.name !== "alpha"
-        ? cluster
-        : {
-            ...cluster,
-            processes: cluster.processes.map((p) => ({
-              ...p,
-              config: {
-                ...p.config,
-                replication: { ...p.config.replication, dupProgressMinUpdatePeriodMs: 1000 },
-                duplicationProxy: { beta: [{ host, port: Number(port) }] },
-              },
-            })),
-          },
-    );
-  }
-  throw new Error("no free port range for a onebox");
-}
 
 function cluster(name: string): OneboxCluster {
   const found = clusters.find((c) => c.name === name);
@@ -166,12 +128,12 @@ async function assertAllOnBeta(prefix: string, acked: readonly Acked[]): Promise
 
 before(async () => {
   proxy = await FaultProxy.start();
-  dir = mkdtempSync(join(tmpdir(), "talaria-e2e-"));
-  clusters = await planThroughProxy(dir, proxy.address);
-  onebox = await startOnebox(clusters, {
-    readyTimeoutMs: 60_000,
-    onExit: (p, code, signal) => console.log(`# ${p.cluster}/${p.name} exited: ${code ?? signal}`),
-  });
+  // Alpha's meta server persists confirmed decrees every second (default 5 s), so the backlog
+  // reaches 0 soon after the last write ships.
+  box = await startE2eOnebox(2, 3, (plan) =>
+    throughProxy(plan, "alpha", "beta", proxy.address, { dupProgressMinUpdatePeriodMs: 1000 }),
+  );
+  clusters = box.clusters;
   alpha = createClient({ metaServers: [cluster("alpha").metaAddress], timeoutMs: 20_000 });
   beta = createClient({ metaServers: [cluster("beta").metaAddress], timeoutMs: 20_000 });
   await alpha.metaSession.call(
@@ -198,11 +160,8 @@ after(async () => {
   for (const load of [...running]) await load.stop();
   await alpha?.close();
   await beta?.close();
-  await onebox?.stop();
+  await box?.close(); // TALARIA_E2E_KEEP=1 keeps the processes' logs
   await proxy?.close();
-  // TALARIA_E2E_KEEP=1 keeps the processes' logs (<dir>/<cluster>/<process>/talaria.log).
-  if (dir !== undefined && process.env.TALARIA_E2E_KEEP === undefined)
-    rmSync(dir, { recursive: true, force: true });
 });
 
 it("a 10 s link cut under write load: the backlog rises, then every acknowledged write arrives and it falls to 0", async (t) => {

@@ -26,22 +26,65 @@ export interface E2eOnebox {
   close(): Promise<void>;
 }
 
-export async function startE2eOnebox(clusters = 1, replicas = 3): Promise<E2eOnebox> {
+/**
+ * A onebox of `clusters` clusters on a free port range, in a new temporary directory; `tweak`
+ * may change the plan (configs) before it starts. `close()` stops it and deletes the directory,
+ * unless TALARIA_E2E_KEEP is set (the processes' logs: <dir>/<cluster>/<process>/talaria.log).
+ */
+export async function startE2eOnebox(
+  clusters = 1,
+  replicas = 3,
+  tweak: (plan: OneboxCluster[]) => OneboxCluster[] = (plan) => plan,
+): Promise<E2eOnebox> {
   const dir = mkdtempSync(join(tmpdir(), "talaria-e2e-"));
-  const plan = planOnebox({
-    dir,
-    clusters,
-    replicas,
-    basePort: await freeBase(clusters, replicas),
+  const plan = tweak(
+    planOnebox({
+      dir,
+      clusters,
+      replicas,
+      basePort: await freeBase(clusters, replicas),
+    }),
+  );
+  const onebox = await startOnebox(plan, {
+    readyTimeoutMs: 60_000,
+    onExit: (p, code, signal) => console.log(`# ${p.cluster}/${p.name} exited: ${code ?? signal}`),
   });
-  const onebox = await startOnebox(plan, { readyTimeoutMs: 60_000 });
   return {
     onebox,
     clusters: plan,
     dir,
     async close() {
       await onebox.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (process.env.TALARIA_E2E_KEEP === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `plan` with cluster `name`'s processes reaching cluster `remote` through the fault proxy at
+ * `proxyAddress` (`[duplication-proxy]`) and with `replication` settings merged in.
+ */
+export function throughProxy(
+  plan: readonly OneboxCluster[],
+  name: string,
+  remote: string,
+  proxyAddress: string,
+  replication: Partial<OneboxCluster["processes"][number]["config"]["replication"]> = {},
+): OneboxCluster[] {
+  const [host = "", port = ""] = proxyAddress.split(":");
+  return plan.map((cluster) =>
+    cluster.name !== name
+      ? cluster
+      : {
+          ...cluster,
+          processes: cluster.processes.map((p) => ({
+            ...p,
+            config: {
+              ...p.config,
+              replication: { ...p.config.replication, ...replication },
+              duplicationProxy: { [remote]: [{ host, port: Number(port) }] },
+            },
+          })),
+        },
+  );
 }
