@@ -12,7 +12,7 @@ import {
   DuplicationMethod,
 } from "../src/protocol/duplication-messages.ts";
 import { type RunningOnebox, startOnebox } from "../src/server/onebox.ts";
-import { type OneboxCluster, planOnebox } from "../src/server/onebox-plan.ts";
+import { type OneboxCluster, planOnebox, throughProxy } from "../src/server/onebox-plan.ts";
 import { createHealthyTable } from "./cluster-onebox.ts";
 import { ProxyProcess } from "./dup-proxy.ts";
 
@@ -89,20 +89,12 @@ export async function startDupBench(
   };
   try {
     const { plan, basePort } = await planOnFreePorts(dir, options.replicas);
-    const clusters = plan.map((cluster) =>
-      cluster.name !== "alpha"
-        ? cluster
-        : {
-            ...cluster,
-            processes: cluster.processes.map((p) => ({
-              ...p,
-              config: {
-                ...p.config,
-                replication: { ...p.config.replication, ...options.sourceReplication },
-                duplicationProxy: { beta: [{ host: "127.0.0.1", port: proxy.port }] },
-              },
-            })),
-          },
+    const clusters = throughProxy(
+      plan,
+      "alpha",
+      "beta",
+      `127.0.0.1:${proxy.port}`,
+      options.sourceReplication,
     );
     const [source, target] = clusters;
     if (source === undefined || target === undefined) throw new Error("two clusters planned");

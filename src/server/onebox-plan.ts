@@ -138,3 +138,33 @@ export function planOnebox(options: OneboxPlanOptions): OneboxCluster[] {
     return { name, clusterId: i + 1, metaAddress: meta.address, processes: [meta, ...replicas] };
   });
 }
+
+/**
+ * `plan` with cluster `name`'s processes reaching cluster `remote` through the proxy at
+ * `proxyAddress` (`[duplication-proxy]`: a fault proxy in end-to-end tests and bench:dup) and
+ * with `replication` settings merged into their configs.
+ */
+export function throughProxy(
+  plan: readonly OneboxCluster[],
+  name: string,
+  remote: string,
+  proxyAddress: string,
+  replication: Partial<Config["replication"]> = {},
+): OneboxCluster[] {
+  const [host = "", port = ""] = proxyAddress.split(":");
+  return plan.map((cluster) =>
+    cluster.name !== name
+      ? cluster
+      : {
+          ...cluster,
+          processes: cluster.processes.map((p) => ({
+            ...p,
+            config: {
+              ...p.config,
+              replication: { ...p.config.replication, ...replication },
+              duplicationProxy: { [remote]: [{ host, port: Number(port) }] },
+            },
+          })),
+        },
+  );
+}

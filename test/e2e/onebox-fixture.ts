@@ -3,6 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
 import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
+
+export { throughProxy } from "../../src/server/onebox-plan.ts";
+
 import { portFree, randomOneboxBase } from "../support/ports.ts";
 
 /** A base port whose whole onebox range is free now (random, so parallel runs rarely meet). */
@@ -58,33 +61,4 @@ export async function startE2eOnebox(
       if (process.env.TALARIA_E2E_KEEP === undefined) rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/**
- * `plan` with cluster `name`'s processes reaching cluster `remote` through the fault proxy at
- * `proxyAddress` (`[duplication-proxy]`) and with `replication` settings merged in.
- */
-export function throughProxy(
-  plan: readonly OneboxCluster[],
-  name: string,
-  remote: string,
-  proxyAddress: string,
-  replication: Partial<OneboxCluster["processes"][number]["config"]["replication"]> = {},
-): OneboxCluster[] {
-  const [host = "", port = ""] = proxyAddress.split(":");
-  return plan.map((cluster) =>
-    cluster.name !== name
-      ? cluster
-      : {
-          ...cluster,
-          processes: cluster.processes.map((p) => ({
-            ...p,
-            config: {
-              ...p.config,
-              replication: { ...p.config.replication, ...replication },
-              duplicationProxy: { [remote]: [{ host, port: Number(port) }] },
-            },
-          })),
-        },
-  );
 }

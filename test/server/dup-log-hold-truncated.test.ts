@@ -16,18 +16,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { silentLogger } from "../../src/common/logger.ts";
 import { defaultConfig } from "../../src/config/index.ts";
-import {
-  type DuplicationConfirm,
-  DuplicationMethod,
-  type DuplicationSyncEntry,
-  type DuplicationSyncRequest,
-} from "../../src/protocol/duplication-messages.ts";
-import { type AppInfo, type Gpid, gpidKey, MetaMethod } from "../../src/protocol/index.ts";
+import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
+import type { AppInfo } from "../../src/protocol/index.ts";
 import type { PartitionReplica } from "../../src/replica/index.ts";
-import { RpcServer } from "../../src/rpc/index.ts";
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { freePort } from "../support/ports.ts";
 import { eventually } from "./cluster-support.ts";
+import { ScriptedMeta } from "./scripted-meta.ts";
 
 const SHIPPING: AppInfo = {
   appId: 1,
@@ -42,53 +37,6 @@ const PAUSED: AppInfo = { ...SHIPPING, appId: 2, appName: "paused" };
 const SWEPT: AppInfo = { ...SHIPPING, appId: 3, appName: "swept" };
 const b = (s: string) => Buffer.from(s);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Answers beacons (this node is primary of everything) and duplication syncs from `dups`. */
-class FakeMeta {
-  readonly server = new RpcServer({ name: "fake meta" }, { log: silentLogger });
-  readonly syncs: DuplicationSyncRequest[] = [];
-  dups = new Map<number, DuplicationSyncEntry[]>();
-
-  constructor() {
-    this.server.handle(MetaMethod.BEACON, async (payload) => {
-      const node = (payload as { node: string }).node;
-      const apps = [SHIPPING, PAUSED, SWEPT];
-      return {
-        leaseMs: 60_000,
-        apps,
-        learnerProposals: [],
-        configs: apps.map((app) => ({
-          gpid: { appId: app.appId, partitionIndex: 0 },
-          ballot: 1,
-          primary: node,
-          secondaries: [],
-          maxReplicaCount: 1,
-          lastCommittedDecree: 0,
-        })),
-      };
-    });
-    this.server.handle(DuplicationMethod.SYNC, async (payload) => {
-      this.syncs.push(payload as DuplicationSyncRequest);
-      return {
-        apps: [...this.dups].map(([appId, duplications]) => ({
-          appId,
-          partitionCount: 1,
-          duplications,
-        })),
-        nextSyncDelayMs: 100,
-      };
-    });
-  }
-
-  confirm(gpid: Gpid, dupid: number): DuplicationConfirm | undefined {
-    for (let i = this.syncs.length - 1; i >= 0; i--) {
-      const partition = this.syncs[i]?.partitions.find((p) => gpidKey(p.gpid) === gpidKey(gpid));
-      const confirm = partition?.confirms.find((c) => c.dupid === dupid);
-      if (confirm !== undefined) return confirm;
-    }
-    return undefined;
-  }
-}
 
 function entry(
   dupid: number,
@@ -110,7 +58,7 @@ function entry(
 }
 
 let root: string;
-let fakeMeta: FakeMeta;
+let fakeMeta: ScriptedMeta;
 let server: RunningReplicaServer;
 let deadRemote: string;
 
@@ -137,7 +85,7 @@ async function fill(app: AppInfo, kib: number, prefix: string): Promise<void> {
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "talaria-truncated-hold-"));
-  fakeMeta = new FakeMeta();
+  fakeMeta = new ScriptedMeta([SHIPPING, PAUSED, SWEPT]);
   const fakePort = (await fakeMeta.server.listen({ host: "127.0.0.1", port: 0 })).port;
   // Nothing listens here: every ship fails, FAIL_SLOW retries, the backlog grows.
   deadRemote = `127.0.0.1:${await freePort()}`;

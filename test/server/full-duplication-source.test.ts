@@ -29,19 +29,15 @@ import {
   DupCheckpointMethod,
   type DupCheckpointOpenResponse,
 } from "../../src/protocol/dup-checkpoint-messages.ts";
-import {
-  type DuplicationConfirm,
-  DuplicationMethod,
-  type DuplicationSyncEntry,
-  type DuplicationSyncRequest,
-} from "../../src/protocol/duplication-messages.ts";
+import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
 import { type AppInfo, type Gpid, gpidKey, MetaMethod } from "../../src/protocol/index.ts";
-import { RpcClient, RpcServer } from "../../src/rpc/index.ts";
+import { RpcClient } from "../../src/rpc/index.ts";
 import { type RunningMetaServer, startMetaServer } from "../../src/server/meta-server.ts";
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { CheckpointReader } from "../../src/storage/index.ts";
 import { freePort } from "../support/ports.ts";
 import { allHealthy, eventually } from "./cluster-support.ts";
+import { ScriptedMeta } from "./scripted-meta.ts";
 
 const ORDERS: AppInfo = {
   appId: 1,
@@ -56,58 +52,6 @@ const FOLLOW: AppInfo = { ...ORDERS, appId: 2, appName: "follow", partitionCount
 const RESYNC_DUPID = 7;
 const CREATE_DUPID = 8;
 const b = (s: string) => Buffer.from(s);
-
-/** A meta server that answers beacons (this node is primary of everything) and scripted syncs. */
-class FakeMeta {
-  readonly server = new RpcServer({ name: "fake meta" }, { log: silentLogger });
-  readonly syncs: DuplicationSyncRequest[] = [];
-  dups = new Map<number, DuplicationSyncEntry[]>();
-  /** Raised for every start of the replica server, as a real meta server would reassign it. */
-  ballot = 1;
-
-  constructor() {
-    this.server.handle(MetaMethod.BEACON, async (payload) => {
-      const node = (payload as { node: string }).node;
-      const apps = [ORDERS, FOLLOW];
-      return {
-        leaseMs: 60_000,
-        apps,
-        learnerProposals: [],
-        configs: apps.flatMap((app) =>
-          Array.from({ length: app.partitionCount }, (_, partitionIndex) => ({
-            gpid: { appId: app.appId, partitionIndex },
-            ballot: this.ballot,
-            primary: node,
-            secondaries: [],
-            maxReplicaCount: 1,
-            lastCommittedDecree: 0,
-          })),
-        ),
-      };
-    });
-    this.server.handle(DuplicationMethod.SYNC, async (payload) => {
-      this.syncs.push(payload as DuplicationSyncRequest);
-      return {
-        apps: [...this.dups].map(([appId, duplications]) => ({
-          appId,
-          partitionCount: appId === ORDERS.appId ? 2 : 1,
-          duplications,
-        })),
-        nextSyncDelayMs: 100,
-      };
-    });
-  }
-
-  /** The latest confirm of `gpid` for `dupid`, from the latest sync that has one. */
-  confirm(gpid: Gpid, dupid: number): DuplicationConfirm | undefined {
-    for (let i = this.syncs.length - 1; i >= 0; i--) {
-      const partition = this.syncs[i]?.partitions.find((p) => gpidKey(p.gpid) === gpidKey(gpid));
-      const confirm = partition?.confirms.find((c) => c.dupid === dupid);
-      if (confirm !== undefined) return confirm;
-    }
-    return undefined;
-  }
-}
 
 function entry(
   dupid: number,
@@ -142,7 +86,7 @@ const timings = {
 const groups = { duplicationGroup: { alpha: 1, beta: 2 } };
 
 let root: string;
-let fakeMeta: FakeMeta;
+let fakeMeta: ScriptedMeta;
 let alphaConfig: Config;
 let alpha: RunningReplicaServer | undefined;
 let betaMeta: RunningMetaServer;
@@ -191,7 +135,7 @@ async function startAlpha(): Promise<void> {
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "talaria-fullsync-"));
-  fakeMeta = new FakeMeta();
+  fakeMeta = new ScriptedMeta([ORDERS, FOLLOW]);
   const fakePort = (await fakeMeta.server.listen({ host: "127.0.0.1", port: 0 })).port;
   const betaPort = await freePort();
   betaMeta = await startMetaServer(
