@@ -60,12 +60,13 @@ import {
   type StoredMeta,
   writeMeta,
 } from "./meta-store.ts";
+import { type SweepOutcome, sweepRecords } from "./sweep.ts";
 import {
-  SWEEP_BUDGET_RECORDS_MAX,
-  SWEEP_STEP_RECORDS_MAX,
-  type SweepOutcome,
-  sweepRecords,
-} from "./sweep.ts";
+  checkSweepBudget,
+  type SweeperOptions,
+  SweeperTimer,
+  type SweepOptions,
+} from "./sweeper.ts";
 import type { ApplyContext, ApplyResult, CheckpointInfo, SweepResult } from "./types.ts";
 import { isNextDecree, validateApplyContext, validateMutation } from "./validate-mutation.ts";
 
@@ -130,46 +131,11 @@ export interface StorageEngineOptions {
   readonly slowFlushMs?: number;
 }
 
-export interface SweepOptions {
-  /** Most records examined by this call, 1..SWEEP_BUDGET_RECORDS_MAX. */
-  readonly budget: number;
-  /** Collect nothing this step (sweep.ts): a duplication's re-sync still needs the tombstones. */
-  readonly holdTombstones?: boolean;
-}
-
-export interface SweeperOptions {
-  /** Most records examined per interval, 1..SWEEP_BUDGET_RECORDS_MAX. */
-  readonly budget: number;
-  readonly intervalMs: number;
-  /** Asked before every step: true holds tombstones for that step (SweepOptions). */
-  readonly holdTombstones?: () => boolean;
-}
-
 function invalidState(message: string): TalariaError {
   return new TalariaError("ERR_INVALID_STATE", message);
 }
 
-function checkBudget(budget: number): void {
-  if (!Number.isInteger(budget) || budget < 1 || budget > SWEEP_BUDGET_RECORDS_MAX) {
-    throw new TalariaError(
-      "ERR_INVALID_PARAMETERS",
-      `sweep budget ${budget} is not in [1, ${SWEEP_BUDGET_RECORDS_MAX}]`,
-      { details: { limit: "SWEEP_BUDGET_RECORDS_MAX", value: budget } },
-    );
-  }
-}
-
-/** How the sweeper splits `budget` records per `intervalMs` into evenly spaced steps. */
-export function sweepSteps(options: SweeperOptions): {
-  stepRecords: number;
-  stepIntervalMs: number;
-} {
-  const steps = Math.ceil(options.budget / SWEEP_STEP_RECORDS_MAX);
-  return {
-    stepRecords: Math.floor(options.budget / steps),
-    stepIntervalMs: Math.max(1, Math.floor(options.intervalMs / steps)),
-  };
-}
+export { type SweeperOptions, type SweepOptions, sweepSteps } from "./sweeper.ts";
 
 /** lmdb and file-system failures surface as ERR_FILE_OPERATION_FAILED; ours pass through. */
 function toStorageError(error: unknown): unknown {
@@ -232,7 +198,7 @@ export class StorageEngine {
   private durableDecree: number;
   private readonly inFlight = new Set<Promise<unknown>>();
   private sweepCursor: Buffer | undefined;
-  private sweeper: { timer: NodeJS.Timeout } | undefined;
+  private sweeper: SweeperTimer | undefined;
   private closing: Promise<void> | undefined;
   private readonly counters = {
     mutationsApplied: 0,
@@ -448,7 +414,7 @@ export class StorageEngine {
    */
   async sweep(options: SweepOptions): Promise<SweepResult> {
     this.checkOpen("sweep");
-    checkBudget(options.budget);
+    checkSweepBudget(options.budget);
     if (this.isOverHardBound()) this.flushAtHardBound();
     const staged = new StagedWrites(this.memtable, this.env.data);
     const now = { nowUs: this.clock.nowUs(), epochNow: this.epochNow() };
@@ -498,24 +464,12 @@ export class StorageEngine {
    */
   startSweeper(options: SweeperOptions): void {
     this.checkOpen("startSweeper");
-    checkBudget(options.budget);
-    if (!Number.isInteger(options.intervalMs) || options.intervalMs < 1) {
-      throw new TalariaError("ERR_INVALID_PARAMETERS", `sweeper intervalMs ${options.intervalMs}`);
-    }
     if (this.sweeper !== undefined) throw invalidState("sweeper already running");
-    const { stepRecords, stepIntervalMs } = sweepSteps(options);
-    const hold = options.holdTombstones;
-    const timer = setInterval(
-      () => this.sweeperTick({ budget: stepRecords, holdTombstones: hold?.() === true }),
-      stepIntervalMs,
-    );
-    timer.unref();
-    this.sweeper = { timer };
+    this.sweeper = new SweeperTimer(options, (step) => this.sweeperTick(step));
   }
 
   stopSweeper(): void {
-    if (this.sweeper === undefined) return;
-    clearInterval(this.sweeper.timer);
+    this.sweeper?.stop();
     this.sweeper = undefined;
   }
 

@@ -28,7 +28,7 @@ export const SWEEP_BUDGET_RECORDS_MAX = 100_000;
 
 /**
  * Most records one step of the background sweeper examines: each interval's budget is spread
- * evenly over the interval in steps of at most this many (engine.ts, sweepSteps). A step is
+ * evenly over the interval in steps of at most this many (sweeper.ts, sweepSteps). A step is
  * synchronous on the server's main thread; every replica sweeping 10,000 records at the same
  * moment stalled writes for ≈ 1 s on a busy machine (bench:dup, 2026-11-22).
  */
