@@ -276,6 +276,15 @@ export interface DuplicationSyncEntry extends DuplicationInfo {
   readonly logTruncated?: readonly number[];
 }
 
+/**
+ * The partitions meta lists as fallen out of their log. The reply is read without a decoder, so
+ * anything but a list (a meta server that predates the field sends none) counts as none.
+ */
+export function logTruncatedPartitions(dup: DuplicationSyncEntry): readonly number[] {
+  const truncated: unknown = dup.logTruncated;
+  return Array.isArray(truncated) ? (truncated as number[]) : [];
+}
+
 export interface DuplicationSyncApp {
   readonly appId: number;
   readonly partitionCount: number;

@@ -35,6 +35,7 @@ import {
   type DuplicationSyncEntry,
   type DuplicationSyncPartition,
   type DuplicationSyncResponse,
+  logTruncatedPartitions,
 } from "../protocol/duplication-messages.ts";
 import { type Gpid, gpidKey } from "../protocol/index.ts";
 import type { PartitionReplica } from "../replica/index.ts";
@@ -272,7 +273,7 @@ export class DuplicationAgent {
         if (
           this.failures.get(key)?.kind === "log_truncated" ||
           this.shippers.get(key)?.shipper.snapshot().logTruncated !== undefined ||
-          logTruncatedAt(dup, report.gpid.partitionIndex)
+          logTruncatedPartitions(dup).includes(report.gpid.partitionIndex)
         )
           continue;
         const shipperHold = this.shippers.get(key)?.shipper.gcHoldDecree();
@@ -444,10 +445,4 @@ export class DuplicationAgent {
     for (const store of this.deadLetters.values())
       await (await store.catch(() => undefined))?.close();
   }
-}
-
-/** Whether meta lists `partitionIndex` of `dup` as fallen out of its log. */
-function logTruncatedAt(dup: DuplicationSyncEntry, partitionIndex: number): boolean {
-  const truncated: unknown = dup.logTruncated;
-  return Array.isArray(truncated) && truncated.includes(partitionIndex);
 }

@@ -18,7 +18,11 @@
  *    report) does not release it — or at once when it is no longer listed (removed);
  *  - until the first reply, every table is held: a restarted server does not know yet.
  */
-import { DuplicationStatus, type DuplicationSyncApp } from "../protocol/duplication-messages.ts";
+import {
+  DuplicationStatus,
+  type DuplicationSyncApp,
+  logTruncatedPartitions,
+} from "../protocol/duplication-messages.ts";
 
 /** How long a duplication keeps holding tombstones after the last reply that gave it a cause. */
 export const TOMBSTONE_HOLD_RELEASE_MS = 60_000;
@@ -51,9 +55,8 @@ export class TombstoneHolds {
       for (const dup of app.duplications) {
         const key = `${app.appId}/${dup.dupid}`;
         listed.add(key);
-        const truncated: unknown = dup.logTruncated;
         const cause =
-          (Array.isArray(truncated) && truncated.length > 0) ||
+          logTruncatedPartitions(dup).length > 0 ||
           (dup.status === DuplicationStatus.DS_PREPARE && dup.fullSync === "resync");
         const hold = this.holds.get(key);
         if (cause && hold === undefined) {
