@@ -52,6 +52,8 @@ export interface DuplicateOptions extends RequestOptions {
    * `details.expectedPartitionCount`, so the sender routes again.
    */
   readonly partitionCount?: number;
+  /** The entries are a full re-sync's: the receiver holds the table's tombstones meanwhile. */
+  readonly resync?: boolean;
 }
 
 export interface CheckOptions extends WriteOptions {
@@ -222,7 +224,7 @@ export class Table {
       (target) => ({
         gpid: target.gpid,
         partitionCount: target.partitionCount,
-        request: { op: "duplicate", entries },
+        request: { op: "duplicate", entries, ...(options.resync === true ? { resync: true } : {}) },
       }),
       true,
       options,

@@ -234,7 +234,7 @@ export const replicationSection = {
       min: 1024 ** 2,
       max: 1024 * GiB,
       default: "4G",
-      doc: "Most private-log bytes one replica keeps for a duplication that is behind. Past it the duplication is marked as fallen out of the log (alarm, status) and needs a full re-sync.",
+      doc: "Most private-log bytes one replica keeps for a duplication that is behind. Past it the duplication is marked as fallen out of the log (alarm, status) and needs a full re-sync. Not applied while the table receives a re-sync (docs/duplication.md).",
       usedBy: ["replica"],
     },
     dup_max_retained_log_seconds: {

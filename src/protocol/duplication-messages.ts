@@ -256,6 +256,11 @@ export interface DuplicationSyncPartition {
   readonly ballot: number;
   readonly lastCommittedDecree: number;
   readonly confirms: readonly DuplicationConfirm[];
+  /**
+   * The partition received writes of a full re-sync from a remote cluster lately (within
+   * TOMBSTONE_HOLD_RELEASE_MS): the table's tombstones must be held on every replica (absent: no).
+   */
+  readonly receivingResync?: boolean;
 }
 
 export interface DuplicationSyncRequest {
@@ -274,6 +279,11 @@ export interface DuplicationSyncEntry extends DuplicationInfo {
    * (`log_truncated`): no replica holds the log for it there until a re-sync (absent: none).
    */
   readonly logTruncated?: readonly number[];
+  /**
+   * Partition indexes whose primary last reported receiving a full re-sync from a remote cluster
+   * (`receivingResync`): the table's tombstones are held (absent: none).
+   */
+  readonly receivingResync?: readonly number[];
 }
 
 /**
@@ -281,8 +291,16 @@ export interface DuplicationSyncEntry extends DuplicationInfo {
  * anything but a list (a meta server that predates the field sends none) counts as none.
  */
 export function logTruncatedPartitions(dup: DuplicationSyncEntry): readonly number[] {
-  const truncated: unknown = dup.logTruncated;
-  return Array.isArray(truncated) ? (truncated as number[]) : [];
+  return listedPartitions(dup.logTruncated);
+}
+
+/** The partitions meta lists as receiving a re-sync; read like logTruncatedPartitions. */
+export function receivingResyncPartitions(dup: DuplicationSyncEntry): readonly number[] {
+  return listedPartitions(dup.receivingResync);
+}
+
+function listedPartitions(listed: unknown): readonly number[] {
+  return Array.isArray(listed) ? (listed as number[]) : [];
 }
 
 export interface DuplicationSyncApp {

@@ -41,7 +41,7 @@ import { type Gpid, gpidKey } from "../protocol/index.ts";
 import type { PartitionReplica } from "../replica/index.ts";
 import type { FullSyncMetrics } from "./full-sync-metrics.ts";
 import { FullSyncSource } from "./full-sync-source.ts";
-import { TombstoneHolds } from "./tombstone-holds.ts";
+import { TOMBSTONE_HOLD_RELEASE_MS, TombstoneHolds } from "./tombstone-holds.ts";
 
 export interface DuplicationAgentOptions {
   readonly self: string;
@@ -97,6 +97,8 @@ export class DuplicationAgent {
   private synced = false;
   /** Tables whose replicas here keep every tombstone (tombstone-holds.ts). */
   private readonly tombstoneHolds = new TombstoneHolds();
+  /** Partitions that received re-sync writes here: gpid → when last (monotonic ms). */
+  private readonly resyncReceivedMs = new Map<string, number>();
   private readonly untrackHolds: () => void;
 
   constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
@@ -139,6 +141,39 @@ export class DuplicationAgent {
     return this.tombstoneHolds.held(appId);
   }
 
+  /**
+   * A primary here received writes of a full re-sync (DuplicateRequest.resync): the next syncs
+   * report it, so every replica of the table holds its tombstones (tombstone-holds.ts).
+   */
+  noteResyncReceived(gpid: Gpid): void {
+    const key = gpidKey(gpid);
+    if (!this.resyncReceivedMs.has(key)) {
+      this.logger.info(
+        { gpid: key },
+        "receiving a re-sync from a remote cluster: this table's tombstones are held until it ends",
+      );
+    }
+    this.resyncReceivedMs.set(key, this.nowMs());
+  }
+
+  /** Whether `gpid` received re-sync writes within TOMBSTONE_HOLD_RELEASE_MS. */
+  private receivingResync(gpid: Gpid): boolean {
+    const lastMs = this.resyncReceivedMs.get(gpidKey(gpid));
+    return lastMs !== undefined && this.nowMs() - lastMs < TOMBSTONE_HOLD_RELEASE_MS;
+  }
+
+  /** Forgets re-syncs received longer than TOMBSTONE_HOLD_RELEASE_MS ago. */
+  private forgetOldResyncs(): void {
+    const nowMs = this.nowMs();
+    for (const [key, lastMs] of this.resyncReceivedMs) {
+      if (nowMs - lastMs >= TOMBSTONE_HOLD_RELEASE_MS) this.resyncReceivedMs.delete(key);
+    }
+  }
+
+  private nowMs(): number {
+    return this.deps.nowMs?.() ?? performance.now();
+  }
+
   start(): void {
     this.schedule(this.options.syncPeriodMs);
   }
@@ -168,6 +203,7 @@ export class DuplicationAgent {
   }
 
   private syncPartitions(): DuplicationSyncPartition[] {
+    this.forgetOldResyncs();
     const partitions: DuplicationSyncPartition[] = [];
     for (const replica of this.deps.replicas()) {
       const report = replica.report();
@@ -199,6 +235,9 @@ export class DuplicationAgent {
         ballot: report.ballot,
         lastCommittedDecree: report.lastCommittedDecree,
         confirms,
+        ...(report.status === "PRIMARY" && this.receivingResync(report.gpid)
+          ? { receivingResync: true }
+          : {}),
       });
     }
     return partitions;
@@ -211,12 +250,11 @@ export class DuplicationAgent {
   private async reconcile(reply: DuplicationSyncResponse): Promise<void> {
     this.listed = new Map(reply.apps.map((app) => [app.appId, app.duplications]));
     this.synced = true;
-    const nowMs = this.deps.nowMs?.() ?? performance.now();
-    for (const change of this.tombstoneHolds.update(reply.apps, nowMs)) {
+    for (const change of this.tombstoneHolds.update(reply.apps, this.nowMs())) {
       if (change.held) {
         this.logger.warn(
           change,
-          "tombstones held: a duplication of this table fell out of its log; its replicas here collect no tombstone until its re-sync has checkpointed",
+          "tombstones held: a duplication of this table fell out of its log, re-syncs or receives a re-sync; its replicas here collect no tombstone until that ends",
         );
       } else {
         this.logger.info(change, "tombstones released: the sweeper collects old tombstones again");
@@ -314,6 +352,7 @@ export class DuplicationAgent {
       { ...this.options.source, dupid: dup.dupid, gpid: gpidKey(gpid), logger: this.logger },
       {
         log: plogDuplicationReader(replica.logReader(), () => replica.lastAppliedDecree),
+        receivingResync: () => this.receivingResync(gpid),
         remote: {
           duplicate: (index, entries, options) => table.duplicate(index, entries, options),
           partitionCount: (timeoutMs) => table.partitionCount({ timeoutMs }),

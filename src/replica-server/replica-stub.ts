@@ -416,6 +416,7 @@ export class ReplicaStub {
             );
           }
           checkDuplicateRequest(request, receiver, gpidKey(gpid));
+          if (request.resync === true) this.duplication?.noteResyncReceived(gpid);
           return hosted.replica.write(request).then((result) => {
             this.deps.targetLag?.observe(request.entries, Date.now());
             return result;

@@ -9,19 +9,26 @@
  * alarm (12 h with the defaults) would leave deleted keys alive on the remote. While a table is
  * held its sweeper collects nothing (storage/sweep.ts).
  *
+ * A re-sync also carries, as its checkpoint's records, older versions of keys the remote deleted
+ * while the delete had not reached the source yet (both directions of a two-way duplication out
+ * at once). The remote's tombstones must outlive them, so the receiving table is held too.
+ *
  * Rules, fed every duplication sync reply:
  *  - a duplication holds its table's tombstones from the first reply that lists a partition of it
- *    as `logTruncated`, or shows it preparing a re-sync (DS_PREPARE, `fullSync: "resync"`: its
- *    checkpoints are being made);
- *  - it lets go once no reply has shown either for `TOMBSTONE_HOLD_RELEASE_MS` — long enough that
- *    the gap of a meta leader change (the new leader learns the truncation from the primary's next
- *    report) does not release it — or at once when it is no longer listed (removed);
+ *    as `logTruncated`, shows it re-syncing (DS_PREPARE or DS_APP, `fullSync: "resync"`: until
+ *    every record of its checkpoints reached the remote), or lists a partition as
+ *    `receivingResync` (the table receives a re-sync from the duplication's remote, or another);
+ *  - it lets go once no reply has shown any of these for `TOMBSTONE_HOLD_RELEASE_MS` — long
+ *    enough that the gap of a meta leader change (the new leader learns the truncation from the
+ *    primary's next report) does not release it — or at once when it is no longer listed;
  *  - until the first reply, every table is held: a restarted server does not know yet.
  */
 import {
   DuplicationStatus,
   type DuplicationSyncApp,
+  type DuplicationSyncEntry,
   logTruncatedPartitions,
+  receivingResyncPartitions,
 } from "../protocol/duplication-messages.ts";
 
 /** How long a duplication keeps holding tombstones after the last reply that gave it a cause. */
@@ -33,11 +40,25 @@ interface Hold {
   lastCauseMs: number;
 }
 
-/** A hold that started or ended with a reply (for the log). */
+/** Why a duplication holds its table's tombstones. */
+export type TombstoneHoldCause = "log_truncated" | "resync" | "receiving_resync";
+
+/** A hold that started (with its cause) or ended with a reply (for the log). */
 export interface TombstoneHoldChange {
   readonly appId: number;
   readonly dupid: number;
   readonly held: boolean;
+  readonly cause?: TombstoneHoldCause;
+}
+
+/** What in a reply makes `dup` hold its table's tombstones, if anything. */
+export function holdCauseOf(dup: DuplicationSyncEntry): TombstoneHoldCause | undefined {
+  if (logTruncatedPartitions(dup).length > 0) return "log_truncated";
+  const { DS_PREPARE, DS_APP } = DuplicationStatus;
+  if ((dup.status === DS_PREPARE || dup.status === DS_APP) && dup.fullSync === "resync")
+    return "resync";
+  if (receivingResyncPartitions(dup).length > 0) return "receiving_resync";
+  return undefined;
 }
 
 export class TombstoneHolds {
@@ -55,14 +76,12 @@ export class TombstoneHolds {
       for (const dup of app.duplications) {
         const key = `${app.appId}/${dup.dupid}`;
         listed.add(key);
-        const cause =
-          logTruncatedPartitions(dup).length > 0 ||
-          (dup.status === DuplicationStatus.DS_PREPARE && dup.fullSync === "resync");
+        const cause = holdCauseOf(dup);
         const hold = this.holds.get(key);
-        if (cause && hold === undefined) {
+        if (cause !== undefined && hold === undefined) {
           this.holds.set(key, { appId: app.appId, dupid: dup.dupid, lastCauseMs: nowMs });
-          changes.push({ appId: app.appId, dupid: dup.dupid, held: true });
-        } else if (cause && hold !== undefined) {
+          changes.push({ appId: app.appId, dupid: dup.dupid, held: true, cause });
+        } else if (cause !== undefined && hold !== undefined) {
           hold.lastCauseMs = nowMs;
         }
       }

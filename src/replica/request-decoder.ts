@@ -156,6 +156,7 @@ export function decodeWriteRequest(value: unknown): WriteRequest {
       return {
         op: "duplicate",
         entries: v.array(r.entries, "request.entries", LIST_ITEMS_MAX, duplicateEntry),
+        ...(v.optionalBoolean(r.resync, "request.resync") === true ? { resync: true } : {}),
       };
     default:
       throw new v.TalariaErrorForField("request.op", "a write operation", r.op);

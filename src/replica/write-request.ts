@@ -82,6 +82,11 @@ export interface CheckAndMutateRequest {
 export interface DuplicateRequest {
   readonly op: "duplicate";
   readonly entries: readonly DuplicateEntry[];
+  /**
+   * The entries are a full re-sync's (a checkpoint's records, resync-sender.ts): the receiving
+   * primary reports it, and the table's tombstones are held meanwhile (tombstone-holds.ts).
+   */
+  readonly resync?: boolean;
 }
 
 export type AtomicRequest = IncrRequest | CheckAndSetRequest | CheckAndMutateRequest;

@@ -173,9 +173,14 @@ export class CoreDriver {
   }
 
   /** Feeds the log state and the time. */
-  tick(advanceMs = 0, retainedBytes = 0): void {
+  tick(advanceMs = 0, retainedBytes = 0, receivingResync = false): void {
     this.nowMs += advanceMs;
-    this.step({ type: "LOG_STATE", committedDecree: this.committedDecree, retainedBytes });
+    this.step({
+      type: "LOG_STATE",
+      committedDecree: this.committedDecree,
+      retainedBytes,
+      ...(receivingResync ? { receivingResync } : {}),
+    });
     this.step({ type: "TICK", nowMs: this.nowMs });
   }
 

@@ -229,6 +229,32 @@ describe("falling out of the log", () => {
     assert.equal(driver.core.gcHoldDecree(), undefined);
   });
 
+  it("while the table receives a re-sync the byte bound waits; the age bound does not", () => {
+    const driver = new CoreDriver(
+      log5(),
+      { ship: () => ({ error: err() }) },
+      { retainedLogBytesMax: 1000, retainedLogMsMax: 60_000 },
+    );
+    driver.tick(10, 5000, true);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED").length, 0, "a re-sync's writes fill the log");
+    assert.equal(driver.core.gcHoldDecree(), 1);
+    driver.tick(61_000, 5000, true);
+    const [truncated] = driver.actionsOf("LOG_TRUNCATED");
+    assert.equal(truncated?.reason, "retained_seconds");
+  });
+
+  it("past the re-sync the byte bound applies again", () => {
+    const driver = new CoreDriver(
+      log5(),
+      { ship: () => ({ error: err() }) },
+      { retainedLogBytesMax: 1000 },
+    );
+    driver.tick(10, 5000, true);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED").length, 0);
+    driver.tick(10, 5000);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED")[0]?.reason, "retained_bytes");
+  });
+
   it("holds the log up to dup_max_retained_log_seconds of unconfirmed mutations", () => {
     const log = log5();
     const driver = new CoreDriver(log, {}, { retainedLogMsMax: 60_000 });

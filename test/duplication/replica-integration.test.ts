@@ -107,9 +107,10 @@ function targetRemote(targets: readonly Replica[]): RemoteTableWithCount & { req
     duplicate: async (
       index: number,
       entries: readonly DuplicateEntry[],
-      options: { partitionCount: number },
+      options: { partitionCount: number; resync?: boolean },
     ) => {
       remote.requests++;
+      assert.equal(options.resync, undefined, "log shipping is not a re-sync");
       if (options.partitionCount !== TARGET_PARTITIONS) {
         throw new TalariaError("ERR_INCONSISTENT_STATE", "count", {
           details: { partitionCount: TARGET_PARTITIONS },

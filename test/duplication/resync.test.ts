@@ -220,13 +220,14 @@ function targetRemote(
     duplicate: async (
       index: number,
       entries: readonly DuplicateEntry[],
-      options: { partitionCount: number },
+      options: { partitionCount: number; resync?: boolean },
     ) => {
       if (failures > 0) {
         failures--;
         throw new TalariaError("ERR_TIMEOUT", "the remote is slow");
       }
       assert.equal(options.partitionCount, TARGETS);
+      assert.equal(options.resync, true, "a re-sync's requests say so (tombstone holds)");
       checkDuplicateRequest({ entries }, targetPolicy, `2.${index}`);
       for (const entry of entries) assert.equal(entryPartitionIndex(entry.update, TARGETS), index);
       remote.entries.push(...entries);

@@ -44,7 +44,7 @@ describe("TombstoneHolds", () => {
     const holds = new TombstoneHolds();
     holds.update([app(1, dup(7)), app(2, dup(8))], 0);
     assert.deepEqual(holds.update([app(1, dup(7, { logTruncated: [1] })), app(2, dup(8))], 1_000), [
-      { appId: 1, dupid: 7, held: true },
+      { appId: 1, dupid: 7, held: true, cause: "log_truncated" },
     ]);
     assert.equal(holds.held(1), true);
     assert.equal(holds.held(2), false, "another table is not held");
@@ -62,17 +62,40 @@ describe("TombstoneHolds", () => {
     assert.deepEqual(holds.heldApps(), []);
   });
 
-  it("a re-sync preparing its checkpoints holds; a create does not", () => {
+  it("a re-sync holds until its checkpoints reached the remote; a create does not", () => {
     const holds = new TombstoneHolds();
-    holds.update(
+    const { DS_PREPARE, DS_APP, DS_LOG } = DuplicationStatus;
+    const changes = holds.update(
       [
-        app(1, dup(7, { status: DuplicationStatus.DS_PREPARE, fullSync: "resync" })),
-        app(2, dup(8, { status: DuplicationStatus.DS_PREPARE, fullSync: "create" })),
+        app(1, dup(7, { status: DS_PREPARE, fullSync: "resync" })),
+        app(2, dup(8, { status: DS_PREPARE, fullSync: "create" })),
       ],
       0,
     );
+    assert.deepEqual(changes, [{ appId: 1, dupid: 7, held: true, cause: "resync" }]);
     assert.equal(holds.held(1), true);
     assert.equal(holds.held(2), false);
+    // DS_APP: the checkpoints' records are on their way; the remote may still lack our deletes.
+    holds.update([app(1, dup(7, { status: DS_APP, fullSync: "resync" }))], 100_000);
+    holds.update([app(1, dup(7, { status: DS_LOG }))], 100_000 + TOMBSTONE_HOLD_RELEASE_MS - 1);
+    assert.equal(holds.held(1), true, "held until the release time after DS_APP");
+    holds.update([app(1, dup(7, { status: DS_LOG }))], 100_000 + TOMBSTONE_HOLD_RELEASE_MS);
+    assert.equal(holds.held(1), false);
+  });
+
+  it("a table receiving a re-sync holds: the remote's checkpoint may predate our deletes", () => {
+    const holds = new TombstoneHolds();
+    holds.update([app(1, dup(7)), app(2, dup(8))], 0);
+    assert.deepEqual(holds.update([app(1, dup(7, { receivingResync: [0] })), app(2, dup(8))], 10), [
+      { appId: 1, dupid: 7, held: true, cause: "receiving_resync" },
+    ]);
+    assert.equal(holds.held(1), true);
+    assert.equal(holds.held(2), false);
+    holds.update([app(1, dup(7, { receivingResync: [1] }))], 20_000);
+    assert.deepEqual(holds.update([app(1, dup(7))], 20_000 + TOMBSTONE_HOLD_RELEASE_MS), [
+      { appId: 1, dupid: 7, held: false },
+    ]);
+    assert.equal(holds.held(1), false);
   });
 
   it("a removed duplication releases at once; one of two holds keeps the table held", () => {
@@ -87,9 +110,13 @@ describe("TombstoneHolds", () => {
     assert.equal(holds.held(1), false);
   });
 
-  it("ignores a logTruncated that is not a list", () => {
+  it("ignores a logTruncated or receivingResync that is not a list", () => {
     const holds = new TombstoneHolds();
-    const bad = { ...dup(7), logTruncated: "0" } as unknown as DuplicationSyncEntry;
+    const bad = {
+      ...dup(7),
+      logTruncated: "0",
+      receivingResync: 1,
+    } as unknown as DuplicationSyncEntry;
     holds.update([app(1, bad)], 0);
     assert.equal(holds.held(1), false);
   });

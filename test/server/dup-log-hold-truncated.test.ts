@@ -7,22 +7,52 @@
  *  - meta lists a partition as fallen out (what secondaries hear): the hold goes too, while the
  *    same paused duplication without that word keeps holding;
  *  - the table's tombstones are then held (its re-sync will need them): the sweeper, which
- *    collected them after the 1 s retention before, keeps them until the duplication is removed.
+ *    collected them after the 1 s retention before, keeps them until the duplication is removed;
+ *  - a primary receiving a re-sync's DUPLICATE requests reports it in its syncs (meta then lists
+ *    it, and every replica of the table holds its tombstones); plain DUPLICATEs are not reported.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { UpdateKind } from "../../src/codec/mutation.ts";
 import { silentLogger } from "../../src/common/logger.ts";
 import { defaultConfig } from "../../src/config/index.ts";
+import { ReplicaClientMethod } from "../../src/protocol/client-messages.ts";
 import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
-import type { AppInfo } from "../../src/protocol/index.ts";
+import { type AppInfo, gpidKey } from "../../src/protocol/index.ts";
 import type { PartitionReplica } from "../../src/replica/index.ts";
+import { RpcClient } from "../../src/rpc/index.ts";
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { freePort } from "../support/ports.ts";
 import { eventually } from "./cluster-support.ts";
 import { ScriptedMeta } from "./scripted-meta.ts";
+
+/** A DUPLICATE request from cluster beta (id 2), as its shipper or re-sync sender sends one. */
+async function duplicateFromBeta(app: AppInfo, key: string, resync: boolean): Promise<void> {
+  const update = {
+    kind: UpdateKind.PUT,
+    hashKey: b(key),
+    sortKey: b(""),
+    value: b("from beta"),
+    expireTs: 0,
+  } as const;
+  await rpc.call(
+    server.address,
+    ReplicaClientMethod.WRITE,
+    {
+      gpid: { appId: app.appId, partitionIndex: 0 },
+      partitionCount: 1,
+      request: {
+        op: "duplicate",
+        entries: [{ timestampUs: Date.now() * 1000, clusterId: 2, update }],
+        ...(resync ? { resync: true } : {}),
+      },
+    },
+    { timeoutMs: 5000 },
+  );
+}
 
 const SHIPPING: AppInfo = {
   appId: 1,
@@ -35,6 +65,9 @@ const SHIPPING: AppInfo = {
 };
 const PAUSED: AppInfo = { ...SHIPPING, appId: 2, appName: "paused" };
 const SWEPT: AppInfo = { ...SHIPPING, appId: 3, appName: "swept" };
+const RECEIVING: AppInfo = { ...SHIPPING, appId: 4, appName: "receiving" };
+const LOGGING: AppInfo = { ...SHIPPING, appId: 5, appName: "logging" };
+const APPS = [SHIPPING, PAUSED, SWEPT, RECEIVING, LOGGING];
 const b = (s: string) => Buffer.from(s);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,6 +94,7 @@ let root: string;
 let fakeMeta: ScriptedMeta;
 let server: RunningReplicaServer;
 let deadRemote: string;
+const rpc = new RpcClient({ name: "remote cluster" }, { log: silentLogger });
 
 function replicaOf(app: AppInfo): PartitionReplica {
   const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
@@ -85,7 +119,7 @@ async function fill(app: AppInfo, kib: number, prefix: string): Promise<void> {
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), "talaria-truncated-hold-"));
-  fakeMeta = new ScriptedMeta([SHIPPING, PAUSED, SWEPT]);
+  fakeMeta = new ScriptedMeta(APPS);
   const fakePort = (await fakeMeta.server.listen({ host: "127.0.0.1", port: 0 })).port;
   // Nothing listens here: every ship fails, FAIL_SLOW retries, the backlog grows.
   deadRemote = `127.0.0.1:${await freePort()}`;
@@ -113,7 +147,7 @@ before(async () => {
     silentLogger,
   );
   await eventually("the primaries are active", 15_000, async () =>
-    [SHIPPING, PAUSED, SWEPT].every((app) => {
+    APPS.every((app) => {
       const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
       return replica?.report().status === "PRIMARY" && replica.refusal("write") === undefined;
     }),
@@ -121,6 +155,7 @@ before(async () => {
 });
 
 after(async () => {
+  await rpc.close();
   await server?.close();
   await fakeMeta?.server.close();
   rmSync(root, { recursive: true, force: true });
@@ -213,5 +248,24 @@ describe("a duplication that fell out of its log holds nothing", () => {
       return collected() > before;
     });
     assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
+  });
+
+  it("a primary receiving a re-sync says so in its syncs; plain duplicated writes do not", async () => {
+    for (const app of [RECEIVING, LOGGING]) {
+      fakeMeta.dups.set(app.appId, [entry(12 + app.appId, "DS_LOG", 0, [deadRemote])]);
+    }
+    const reported = (app: AppInfo) => {
+      const last = fakeMeta.syncs.at(-1);
+      const partition = last?.partitions.find(
+        (p) => gpidKey(p.gpid) === gpidKey({ appId: app.appId, partitionIndex: 0 }),
+      );
+      return partition?.receivingResync === true;
+    };
+    await duplicateFromBeta(LOGGING, "shipped", false);
+    await duplicateFromBeta(RECEIVING, "re-synced", true);
+    const syncs = fakeMeta.syncs.length;
+    await eventually("two more syncs", 10_000, async () => fakeMeta.syncs.length >= syncs + 2);
+    assert.equal(reported(RECEIVING), true, "the re-sync's table is reported");
+    assert.equal(reported(LOGGING), false, "a plain DUPLICATE is not a re-sync");
   });
 });

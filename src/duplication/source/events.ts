@@ -36,8 +36,17 @@ export interface DeadLetterRecord {
 export type SourceEvent =
   /** Time passes (the runtime's monotonic clock): retries and delayed loads come due. */
   | { readonly type: "TICK"; readonly nowMs: number }
-  /** The replica's log as of now: the last committed (applied) decree, plog bytes held above the confirmed decree. */
-  | { readonly type: "LOG_STATE"; readonly committedDecree: number; readonly retainedBytes: number }
+  /**
+   * The replica's log as of now: the last committed (applied) decree, plog bytes held above the
+   * confirmed decree, and whether the table receives a re-sync from a remote cluster (its writes
+   * fill the log but are never this duplication's to ship: the byte bound waits meanwhile).
+   */
+  | {
+      readonly type: "LOG_STATE";
+      readonly committedDecree: number;
+      readonly retainedBytes: number;
+      readonly receivingResync?: boolean;
+    }
   /** A LOAD's mutations (decoded, decree order) and their payload bytes. */
   | {
       readonly type: "BATCH_LOADED";

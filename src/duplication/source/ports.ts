@@ -32,6 +32,8 @@ export interface RemoteDuplicateOptions {
   /** The partition count the entries were routed by; the remote table must have it. */
   readonly partitionCount: number;
   readonly timeoutMs: number;
+  /** A full re-sync's entries (DuplicateRequest.resync). */
+  readonly resync?: boolean;
 }
 
 /**

@@ -83,6 +83,8 @@ export interface DuplicationShipperDeps {
   readonly timer?: TickTimer;
   readonly reports?: ShipperReports;
   readonly timings?: ShipperTimings;
+  /** Whether the table receives a re-sync from a remote cluster now (LOG_STATE). */
+  readonly receivingResync?: () => boolean;
 }
 
 export const shipperDefaults = {
@@ -98,6 +100,8 @@ export class DuplicationShipper {
   private readonly timeClock: Clock;
   private readonly clock: Clock;
   private readonly shipTimeoutMs: number;
+  /** Ships a checkpoint's records (a re-sync): its requests say so. */
+  private readonly resync: boolean;
   private readonly tickIntervalMs: number;
   private readonly inFlight = new Set<Promise<void>>();
   private stopTicks: (() => void) | undefined;
@@ -119,6 +123,7 @@ export class DuplicationShipper {
     this.timeClock = deps.timeClock ?? monotonicClock();
     this.clock = deps.clock ?? systemClock;
     this.shipTimeoutMs = options.shipTimeoutMs ?? shipperDefaults.shipTimeoutMs;
+    this.resync = options.shipDuplicateEntries === true;
     this.tickIntervalMs = options.tickIntervalMs ?? shipperDefaults.tickIntervalMs;
     this.log = (options.logger ?? silentLogger).child({ gpid: options.gpid, dupid: options.dupid });
     this.core = new DuplicationSourceCore(options, {
@@ -175,6 +180,7 @@ export class DuplicationShipper {
       type: "LOG_STATE",
       committedDecree,
       retainedBytes: this.deps.log.retainedBytesFrom(snapshot.confirmedDecree + 1),
+      ...(this.deps.receivingResync?.() === true ? { receivingResync: true } : {}),
     });
   }
 
@@ -342,6 +348,8 @@ export class DuplicationShipper {
         this.deps.remote.duplicate(action.targetPartition, action.entries, {
           partitionCount: action.targetPartitionCount,
           timeoutMs: this.shipTimeoutMs,
+          // Only a re-sync ships DUPLICATE entries (a checkpoint's records): say so.
+          ...(this.resync ? { resync: true } : {}),
         }),
         // The remote port keeps its own deadline; this only guards against one that never settles.
         this.shipTimeoutMs * 2,

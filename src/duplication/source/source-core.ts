@@ -91,6 +91,8 @@ export class DuplicationSourceCore {
   private confirmedDecree: number;
   private committedDecree: number;
   private retainedBytes = 0;
+  /** The table receives a re-sync (LOG_STATE): the byte bound waits, the age bound does not. */
+  private receivingResync = false;
   private lastProgressAtMs: number;
   private nextId = 1;
   /** Earliest time of the next LOAD (retry backoff, or nothing new last time). */
@@ -145,6 +147,7 @@ export class DuplicationSourceCore {
       case "LOG_STATE":
         this.committedDecree = Math.max(this.committedDecree, event.committedDecree);
         this.retainedBytes = event.retainedBytes;
+        this.receivingResync = event.receivingResync === true;
         this.marks.record(this.committedDecree, this.nowMs);
         this.checkRetention();
         break;
@@ -520,7 +523,11 @@ export class DuplicationSourceCore {
     if (this.isStopped() || this.committedDecree <= this.confirmedDecree) return;
     const first = this.confirmedDecree + 1;
     const o = this.options;
-    if (this.retainedBytes > o.retainedLogBytesMax) {
+    // A re-sync into this table writes its whole checkpoint into the log faster than meta confirms
+    // what this duplication passed over (received writes are never shipped on). Counting those
+    // bytes would push the duplication out of its log — and with a two-way duplication, each
+    // side's re-sync would push the other out again, for ever.
+    if (this.retainedBytes > o.retainedLogBytesMax && !this.receivingResync) {
       this.logTruncated(
         "retained_bytes",
         first,

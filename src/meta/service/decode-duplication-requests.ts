@@ -70,6 +70,9 @@ function syncPartition(value: unknown, field: string): DuplicationSyncPartition 
     ballot: v.integer(p.ballot, `${field}.ballot`, 0),
     lastCommittedDecree: v.integer(p.lastCommittedDecree, `${field}.lastCommittedDecree`, 0),
     confirms: v.array(p.confirms, `${field}.confirms`, SYNC_CONFIRMS_PER_PARTITION_MAX, confirm),
+    ...(v.optionalBoolean(p.receivingResync, `${field}.receivingResync`) === true
+      ? { receivingResync: true }
+      : {}),
   };
 }
 

@@ -95,3 +95,44 @@ it("the sync reply names the partitions that fell out of their log, so no replic
   assert.deepEqual(entryOf(report(0, false))?.logTruncated, [1], "kept while partition 1 says so");
   assert.equal(entryOf(report(1, false))?.logTruncated, undefined, "gone once it does not");
 });
+
+it("the sync reply names the partitions receiving a re-sync, for every duplication of the table", () => {
+  const { driver, appId } = dupCluster(2);
+  const first = addStarted(driver, appId, () => 5);
+  const second = addStarted(driver, appId, () => 5, { remoteClusterName: "dc3" });
+  const report = (partitionIndex: number, receiving: boolean, node?: string) => {
+    const config = driver.config(appId, partitionIndex);
+    return syncOk(driver, node ?? primaryOf(driver, appId, partitionIndex), [
+      {
+        gpid: { appId, partitionIndex },
+        ballot: config.ballot,
+        lastCommittedDecree: 9,
+        // Only the first duplication confirmed: the flag is the table's, not a duplication's.
+        confirms: [{ dupid: first.dupid, confirmedDecree: 5 }],
+        ...(receiving ? { receivingResync: true } : {}),
+      },
+    ]);
+  };
+  const listed = (reply: ReturnType<typeof report>) =>
+    reply.apps
+      .find((app) => app.appId === appId)
+      ?.duplications.map((d) => [d.dupid, d.receivingResync]);
+  assert.deepEqual(listed(report(0, false)), [
+    [first.dupid, undefined],
+    [second.dupid, undefined],
+  ]);
+  assert.deepEqual(listed(report(1, true)), [
+    [first.dupid, [1]],
+    [second.dupid, [1]],
+  ]);
+  assert.deepEqual(listed(report(0, true)), [
+    [first.dupid, [0, 1]],
+    [second.dupid, [0, 1]],
+  ]);
+  // A server that is not the primary is not believed.
+  const config = driver.config(appId, 1);
+  const notPrimary = config.secondaries[0];
+  assert.ok(notPrimary !== undefined);
+  assert.deepEqual(listed(report(1, false, notPrimary))?.[0], [first.dupid, [0, 1]]);
+  assert.deepEqual(listed(report(1, false))?.[0], [first.dupid, [0]], "gone once it says so");
+});

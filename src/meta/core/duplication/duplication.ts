@@ -55,6 +55,8 @@ export interface PartitionProgress {
   start: StartReport | undefined;
   /** Why the partition's shipper stopped by itself, per its primary's latest sync (volatile). */
   failure: DuplicationFailure | undefined;
+  /** Its primary's latest sync said it receives a re-sync from a remote cluster (volatile). */
+  receivingResync: boolean;
 }
 
 export type Alteration =
@@ -129,6 +131,7 @@ function freshProgress(storedDecree: number): PartitionProgress {
     lastWriteMs: undefined,
     start: undefined,
     failure: undefined,
+    receivingResync: false,
   };
 }
 

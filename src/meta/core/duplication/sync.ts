@@ -13,6 +13,8 @@
  * - in DS_LOG and DS_PAUSE it raises the partition's reported decree (never lowers it: stale or
  *   lower reports are ignored); the caller persists it, throttled per partition.
  * A confirmed decree above the partition's last committed decree is impossible and ignored.
+ * Whether the partition receives a re-sync (`receivingResync`) is kept for every duplication of
+ * its table, confirmed or not: the reply lists it so every replica holds the table's tombstones.
  */
 import { unreachable } from "../../../common/assert.ts";
 import type { Logger } from "../../../common/logger.ts";
@@ -62,6 +64,10 @@ export function applySyncReports(
     if (state.apps.get(appId)?.status !== AppStatus.AVAILABLE) continue;
     const config = state.partition(appId, partitionIndex);
     if (config?.primary !== request.node || config.ballot !== report.ballot) continue;
+    for (const dup of registry.ofApp(appId)) {
+      const progress = dup.partitions[partitionIndex];
+      if (progress !== undefined) progress.receivingResync = report.receivingResync === true;
+    }
     for (const confirm of report.confirms) {
       const dup = registry.get(appId, confirm.dupid);
       const progress = dup?.partitions[partitionIndex];

@@ -52,14 +52,17 @@ function fullSyncStateOf(
 
 export function syncEntryOf(dup: Duplication, options: DuplicationOptions): DuplicationSyncEntry {
   const logTruncated: number[] = [];
+  const receivingResync: number[] = [];
   dup.partitions.forEach((progress, index) => {
     if (progress.failure?.kind === "log_truncated") logTruncated.push(index);
+    if (progress.receivingResync) receivingResync.push(index);
   });
   return {
     ...dup.info(),
     remoteMetas: [...(options.remoteClusters[dup.remoteClusterName] ?? [])],
     confirmedDecrees: dup.confirmedDecrees(),
     ...(logTruncated.length === 0 ? {} : { logTruncated }),
+    ...(receivingResync.length === 0 ? {} : { receivingResync }),
   };
 }
 
