@@ -3,10 +3,10 @@
  * different partition counts and skewed clocks, concurrent writes to shared and single-writer
  * keys, link cuts, drops and duplicates, remote refusals, plog read failures, shipper crashes,
  * primary changes, clock jumps, meta outages, duplications pushed out of their log and re-synced
- * from checkpoints (some after the tombstone retention), sweepers collecting tombstones, dead
- * letters replayed late; after healing every cluster must hold identical
- * contents and every single-writer key its last acknowledged write. A failure names its seed;
- * replay it with `npm run sim:dup -- --seed N --verbose`.
+ * from checkpoints (some after the tombstone retention, some both directions at once), sweepers
+ * collecting tombstones, dead letters replayed late; after healing every cluster must hold
+ * identical contents and every single-writer key its last acknowledged write. A failure names its
+ * seed; replay it with `npm run sim:dup -- --seed N --verbose`.
  *
  * DUP_SIM_SEEDS / DUP_SIM_FIRST_SEED override the sweep.
  */
@@ -59,6 +59,7 @@ describe("multi-cluster duplication simulation", () => {
       ["logTruncated", SEED_COUNT / 5],
       ["resyncs", SEED_COUNT / 5],
       ["slowResyncs", SEED_COUNT / 50],
+      ["pairedResyncs", SEED_COUNT / 100],
       ["tombstonesCollected", SEED_COUNT],
       ["heldSweeps", SEED_COUNT],
       ["lateReplays", SEED_COUNT / 20],
@@ -75,7 +76,7 @@ describe("multi-cluster duplication simulation", () => {
     assert.notDeepEqual(a.stats, runDupSimulation({ seed: 4243 }).stats);
   });
 
-  for (const [name, bugs] of [
+  for (const [name, bugs, firstSeed] of [
     [
       "a shipper that drops a batch ending with DUPLICATE mutations (Pegasus #2284)",
       { dropTrailingBatch: true },
@@ -84,10 +85,22 @@ describe("multi-cluster duplication simulation", () => {
     ["a re-sync that sends no deletes", { resyncDropsDeletes: true }],
     ["a sweeper that collects tombstones a late re-sync needs", { noTombstoneHold: true }],
     ["a late dead-letter replay that sends superseded writes", { replayEverything: true }],
+    // Two-way outages re-synced at once are rarer: their first seeds are further out.
+    [
+      "a table that collects tombstones while it receives a re-sync (both directions re-synced at once)",
+      { ownHoldsOnly: true },
+      295,
+    ],
+    [
+      "a re-sync's writes pushing the receiving table's duplications out of their log",
+      { countResyncBytes: true },
+      295,
+    ],
   ] as const) {
     it(`catches ${name}`, () => {
       const caught: string[] = [];
-      for (let seed = 1; seed <= 20 && caught.length === 0; seed++) {
+      const first = firstSeed ?? 1;
+      for (let seed = first; seed < first + 20 && caught.length === 0; seed++) {
         const result = runDupSimulation({ seed, bugs });
         if (!result.ok) caught.push(`seed=${seed}: ${result.failure}`);
       }

@@ -2,7 +2,7 @@
  * Replays multi-cluster duplication simulation seeds:
  * `node --import tsx src/sim/dup/cli.ts --seed N [--seeds K] [--clusters 2|3] [--verbose]`
  * (`npm run sim:dup -- --seed N`). `--bug drop-trailing-batch | last-entry-routing |
- * resync-drops-deletes | no-tombstone-hold | replay-everything` turns on a harness bug the
+ * resync-drops-deletes | no-tombstone-hold | replay-everything | own-holds-only | count-resync-bytes` turns on a harness bug the
  * checkers must catch. Exits 1 on the first failure, printing its seed.
  */
 import { parseArgs } from "node:util";
@@ -25,6 +25,8 @@ const bugs: Record<string, DupBugs> = {
   "resync-drops-deletes": { resyncDropsDeletes: true },
   "no-tombstone-hold": { noTombstoneHold: true },
   "replay-everything": { replayEverything: true },
+  "own-holds-only": { ownHoldsOnly: true },
+  "count-resync-bytes": { countResyncBytes: true },
 };
 if (values.bug !== undefined && bugs[values.bug] === undefined) {
   console.error(`--bug must be one of ${Object.keys(bugs).join(", ")}`);

@@ -24,11 +24,13 @@
  * (the log collected under a shipper) is a hold bug and fails the run.
  *
  * Every cluster's sweeper collects tombstones older than `tombstoneRetentionMs` on its own
- * (skewed) clock, except while meta's sync says one of its duplications fell out of its log and is
- * not re-synced yet (the tombstone hold). With two clusters some operators are slow — they
- * re-sync only after the retention — so without the hold a re-sync would lack deletes. Before the checks every cluster
- * collects with the same cutoff (the highest any sweep used), so collection timing does not count
- * as divergence.
+ * (skewed) clock, except while held (tombstone-holds.ts): from a sync that shows one of its
+ * duplications out of its log or re-syncing, or the cluster receiving a re-sync, until
+ * HOLD_RELEASE_MS after the last such sync. With two clusters some operators are slow — they
+ * re-sync only after the retention, so without the hold a re-sync would lack deletes — and some
+ * re-sync both directions at once, so without the receiving side's hold a checkpoint's older
+ * version would outlive the other side's delete. Before the checks every cluster collects with
+ * the same cutoff (the highest any sweep used), so collection timing does not count as divergence.
  */
 import type { DuplicableUpdate, DuplicateEntry } from "../../codec/mutation.ts";
 import type { Clock } from "../../common/clock.ts";
@@ -103,6 +105,11 @@ const EPOCH_MS = 1_767_225_600_000;
 const SYNC_INTERVAL_MS = 300;
 const GC_INTERVAL_MS = 500;
 const SWEEP_INTERVAL_MS = 500;
+/**
+ * TOMBSTONE_HOLD_RELEASE_MS scaled down with the retention (60 s of 24 h there, 1 s of 20 s
+ * here): a hold lasts this long after the last sync that gave it a cause.
+ */
+const HOLD_RELEASE_MS = 1_000;
 const HEALTHY_LINK: LinkFaults = { delayMinMs: 5, delayMaxMs: 40, dropRate: 0, duplicateRate: 0 };
 
 export function runDupSimulation(options: DupSimulationOptions): DupSimulationResult {
@@ -130,8 +137,14 @@ class DupWorld implements ShipperHost {
   private readonly released = new Set<string>();
   /** Duplications whose re-sync the operator is about to run. */
   private readonly resyncsPending = new Set<number>();
-  /** Clusters whose tombstones are held: meta's last sync said a duplication is out of its log. */
-  private readonly tombstonesHeld = new Set<number>();
+  /** Two clusters whose duplications both have a small retention bound. */
+  private readonly boundBoth: boolean;
+  /** Slow operators' re-syncs not started yet: dupid → when they start. */
+  private readonly slowResyncAtMs = new Map<number, number>();
+  /** Clusters whose tombstones are held (tombstone-holds.ts): cluster id → last cause seen. */
+  private readonly holdCauseAtMs = new Map<number, number>();
+  /** Clusters that received re-sync writes: cluster id → when last (a primary's report). */
+  private readonly resyncReceivedAtMs = new Map<number, number>();
   /** The highest collection cutoff any sweep used (µs): the final common sweep's. */
   private collectedBeforeUs = Number.NEGATIVE_INFINITY;
   private readonly tombstoneRetentionMs: number;
@@ -170,6 +183,9 @@ class DupWorld implements ShipperHost {
     }
     this.stats.clusters = clusterCount;
     let dupid = 1;
+    // Some two-cluster worlds bound both directions' logs: one outage then pushes both out.
+    this.boundBoth = clusterCount === 2 && this.rng.chance(0.25);
+    const boundBoth = this.boundBoth;
     for (const source of this.clusters) {
       for (const target of this.clusters) {
         if (source === target) continue;
@@ -202,7 +218,7 @@ class DupWorld implements ShipperHost {
           failFastAfterFailures: 2,
           stalledAfterMs: 5_000,
           // Small enough that a cut link pushes the duplication out of its log.
-          ...(this.rng.chance(0.3)
+          ...(boundBoth || this.rng.chance(0.3)
             ? { retainedLogBytesMax: this.rng.pick([2_000, 8_000, 30_000]) }
             : {}),
         });
@@ -272,9 +288,19 @@ class DupWorld implements ShipperHost {
         }
       }
     }
+    // A re-sync's writes (only re-sync shippers run while the duplication re-syncs): the
+    // receiving primary reports them, and the table's tombstones are held meanwhile.
+    if (dup.resyncing) this.resyncReceivedAtMs.set(target.id, this.queue.nowMs);
     partition.receiveDuplicate(entries);
     this.count("shippedEntries", entries.length);
     return "ack";
+  }
+
+  receivingResync(clusterId: number): boolean {
+    return (
+      this.queue.nowMs - (this.resyncReceivedAtMs.get(clusterId) ?? Number.NEGATIVE_INFINITY) <
+      HOLD_RELEASE_MS
+    );
   }
 
   onPausedWithError(shipper: SimShipper): void {
@@ -315,13 +341,28 @@ class DupWorld implements ShipperHost {
     // The operator sees the alarm and runs resync_dup — with two clusters, some only after the
     // tombstone retention. With three, a late re-sync can bring back a key a third cluster
     // deleted (docs/duplication.md, "Re-sync"): there the operator must be prompt.
-    const slow = this.rng.chance(0.3) && this.clusters.length === 2;
+    const twoClusters = this.clusters.length === 2;
+    const reverse = this.clusterOf(dup.targetClusterId).outgoing.find(
+      (other) => other.targetClusterId === dup.sourceClusterId,
+    );
+    const reverseAtMs = reverse === undefined ? undefined : this.slowResyncAtMs.get(reverse.dupid);
+    // After an outage that cut both directions, the operator often re-syncs both at once: each
+    // checkpoint then lacks the deletes the other is still sending (the receiving tables hold).
+    const paired = twoClusters && reverseAtMs !== undefined && this.rng.chance(0.7);
+    const slow = paired || (twoClusters && this.rng.chance(this.boundBoth ? 0.6 : 0.3));
     if (slow) this.count("slowResyncs");
-    const delayMs = slow
-      ? this.rng.int(this.tombstoneRetentionMs + 5_000, this.tombstoneRetentionMs + 10_000)
-      : this.rng.int(100, 1500);
-    this.queue.after(delayMs, () => {
+    if (paired) this.count("pairedResyncs");
+    const atMs =
+      paired && reverseAtMs !== undefined
+        ? reverseAtMs
+        : this.queue.nowMs +
+          (slow
+            ? this.rng.int(this.tombstoneRetentionMs + 5_000, this.tombstoneRetentionMs + 10_000)
+            : this.rng.int(100, 1500));
+    if (slow) this.slowResyncAtMs.set(dup.dupid, atMs);
+    this.queue.at(atMs, () => {
       this.resyncsPending.delete(dup.dupid);
+      this.slowResyncAtMs.delete(dup.dupid);
       this.startResync(dup);
     });
   }
@@ -406,14 +447,20 @@ class DupWorld implements ShipperHost {
       }
     }
     this.finishResyncs(cluster);
-    // Meta lists the partitions out of their log (logTruncated): the tables' tombstones are held.
-    const held = cluster.outgoing.some(
-      (dup) =>
-        this.resyncsPending.has(dup.dupid) ||
-        cluster.partitions.some((_, p) => this.released.has(`${dup.dupid}/${p}`)),
-    );
-    if (held && this.bugs.noTombstoneHold !== true) this.tombstonesHeld.add(cluster.id);
-    else this.tombstonesHeld.delete(cluster.id);
+    // Meta's reply gives the tables' tombstones a cause to be held: a partition out of its log
+    // (logTruncated), the duplication re-syncing, or the table receiving a re-sync.
+    const ownOnly = this.bugs.ownHoldsOnly === true;
+    const cause =
+      cluster.outgoing.some(
+        (dup) =>
+          this.resyncsPending.has(dup.dupid) ||
+          (dup.resyncing && !ownOnly) ||
+          cluster.partitions.some((_, p) => this.released.has(`${dup.dupid}/${p}`)),
+      ) ||
+      (!ownOnly && this.receivingResync(cluster.id));
+    if (cause && this.bugs.noTombstoneHold !== true) {
+      this.holdCauseAtMs.set(cluster.id, this.queue.nowMs);
+    }
     cluster.outgoing.forEach((dup, d) => {
       cluster.shippers[d]?.forEach((shipper, p) => {
         if (shipper === undefined || !shipper.isAlive) return;
@@ -439,7 +486,7 @@ class DupWorld implements ShipperHost {
 
   /** One sweeper pass over every partition of `cluster`, unless its tombstones are held. */
   private sweep(cluster: SimCluster): void {
-    if (this.tombstonesHeld.has(cluster.id)) {
+    if (this.queue.nowMs - (this.holdCauseAtMs.get(cluster.id) ?? -Infinity) < HOLD_RELEASE_MS) {
       this.count("heldSweeps");
       return;
     }

@@ -46,6 +46,16 @@ export interface DupBugs {
   readonly noTombstoneHold?: boolean;
   /** Dead letters replayed whole, superseded records included (the replay before stillCurrent). */
   readonly replayEverything?: boolean;
+  /**
+   * Tombstones held only for the table's own duplications (the rules before the hold for an
+   * incoming re-sync and through the own re-sync's DS_APP).
+   */
+  readonly ownHoldsOnly?: boolean;
+  /**
+   * A re-sync's writes count toward the receiving table's own duplications' byte bound: two-way
+   * re-syncs push each other out of their logs for ever.
+   */
+  readonly countResyncBytes?: boolean;
 }
 
 /** One duplication (source cluster → target cluster) and what meta keeps of it. */
@@ -120,6 +130,8 @@ export interface ShipperHost {
     entries: Parameters<SimPartition["receiveDuplicate"]>[0],
   ): "ack" | DuplicationError;
   onPausedWithError(shipper: SimShipper): void;
+  /** Whether cluster `clusterId` received re-sync writes lately (the primary's report). */
+  receivingResync(clusterId: number): boolean;
   onLogTruncated(shipper: SimShipper, reason: LogTruncatedReason): void;
   log(line: string): void;
 }
@@ -187,6 +199,9 @@ export class SimShipper {
         type: "LOG_STATE",
         committedDecree: this.log.committedDecree(),
         retainedBytes: this.log.retainedBytesFrom(confirmed + 1),
+        receivingResync:
+          this.host.bugs.countResyncBytes !== true &&
+          this.host.receivingResync(this.dup.sourceClusterId),
       });
       this.feed({ type: "TICK", nowMs: this.host.queue.nowMs });
       this.scheduleTick();
