@@ -166,8 +166,8 @@ export interface PartitionReplicaDeps {
   /** Opens the private log; tests wrap it to inject faults or delay durability. */
   readonly openLog?: LogOpener;
   /**
-   * Asked before every sweep step: true makes the step collect no tombstones (a duplication of
-   * the table fell out of its log and its re-sync still needs them; duplication-agent.ts).
+   * Asked before every sweep step: true makes the step collect no tombstones (a re-sync, sent or
+   * received, still needs them; tombstone-holds.ts).
    */
   readonly holdTombstones?: () => boolean;
 }

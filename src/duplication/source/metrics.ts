@@ -109,7 +109,7 @@ export class DuplicationMetrics {
     const metrics = this;
     new Gauge({
       name: "talaria_dup_tombstone_holds",
-      help: "1 per table (app_id) whose replicas on this server collect no tombstone, because a duplication of it fell out of its log and its re-sync still needs them",
+      help: "1 per table (app_id) whose replicas on this server collect no tombstone: a duplication of it fell out of its log or re-syncs, or the table receives a re-sync",
       labelNames: ["app_id"],
       registers,
       collect() {
