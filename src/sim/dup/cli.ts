@@ -2,8 +2,9 @@
  * Replays multi-cluster duplication simulation seeds:
  * `node --import tsx src/sim/dup/cli.ts --seed N [--seeds K] [--clusters 2|3] [--verbose]`
  * (`npm run sim:dup -- --seed N`). `--bug drop-trailing-batch | last-entry-routing |
- * resync-drops-deletes | no-tombstone-hold | replay-everything | own-holds-only | count-resync-bytes` turns on a harness bug the
- * checkers must catch. Exits 1 on the first failure, printing its seed.
+ * resync-drops-deletes | no-tombstone-hold | replay-everything | own-holds-only |
+ * count-resync-bytes` turns on a harness bug the checkers must catch. Exits 1 on the first
+ * failure, printing its seed.
  */
 import { parseArgs } from "node:util";
 import { type DupBugs, runDupSimulation } from "./index.ts";

@@ -185,7 +185,6 @@ class DupWorld implements ShipperHost {
     let dupid = 1;
     // Some two-cluster worlds bound both directions' logs: one outage then pushes both out.
     this.boundBoth = clusterCount === 2 && this.rng.chance(0.25);
-    const boundBoth = this.boundBoth;
     for (const source of this.clusters) {
       for (const target of this.clusters) {
         if (source === target) continue;
@@ -218,7 +217,7 @@ class DupWorld implements ShipperHost {
           failFastAfterFailures: 2,
           stalledAfterMs: 5_000,
           // Small enough that a cut link pushes the duplication out of its log.
-          ...(boundBoth || this.rng.chance(0.3)
+          ...(this.boundBoth || this.rng.chance(0.3)
             ? { retainedLogBytesMax: this.rng.pick([2_000, 8_000, 30_000]) }
             : {}),
         });
@@ -297,10 +296,12 @@ class DupWorld implements ShipperHost {
   }
 
   receivingResync(clusterId: number): boolean {
-    return (
-      this.queue.nowMs - (this.resyncReceivedAtMs.get(clusterId) ?? Number.NEGATIVE_INFINITY) <
-      HOLD_RELEASE_MS
-    );
+    return this.withinHoldRelease(this.resyncReceivedAtMs.get(clusterId));
+  }
+
+  /** Whether `atMs` (undefined: never) is less than HOLD_RELEASE_MS ago. */
+  private withinHoldRelease(atMs: number | undefined): boolean {
+    return atMs !== undefined && this.queue.nowMs - atMs < HOLD_RELEASE_MS;
   }
 
   onPausedWithError(shipper: SimShipper): void {
@@ -486,7 +487,7 @@ class DupWorld implements ShipperHost {
 
   /** One sweeper pass over every partition of `cluster`, unless its tombstones are held. */
   private sweep(cluster: SimCluster): void {
-    if (this.queue.nowMs - (this.holdCauseAtMs.get(cluster.id) ?? -Infinity) < HOLD_RELEASE_MS) {
+    if (this.withinHoldRelease(this.holdCauseAtMs.get(cluster.id))) {
       this.count("heldSweeps");
       return;
     }
