@@ -15,6 +15,7 @@ import { type PartitionReplica, Replica } from "../../src/replica/index.ts";
 import { FullSyncSource } from "../../src/replica-server/full-sync-source.ts";
 import { b, tempDir } from "../replica/replica-fixture.ts";
 import { eventually } from "../server/cluster-support.ts";
+import { syncEntry } from "../support/sync-entry.ts";
 
 const GPID = { appId: 3, partitionIndex: 0 };
 
@@ -23,18 +24,7 @@ function listed(
   confirmed: number,
   fullSync: "create" | "resync" = "create",
 ): DuplicationSyncEntry {
-  return {
-    dupid: 5,
-    status,
-    failMode: "FAIL_SLOW",
-    remoteClusterName: "beta",
-    remoteAppName: "t",
-    remoteReplicaCount: 1,
-    createdAtMs: 1,
-    fullSync,
-    remoteMetas: [],
-    confirmedDecrees: [confirmed],
-  };
+  return syncEntry(5, { status, fullSync, confirmedDecrees: [confirmed] });
 }
 
 describe("FullSyncSource", () => {

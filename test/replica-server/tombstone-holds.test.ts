@@ -9,20 +9,10 @@ import {
   TOMBSTONE_HOLD_RELEASE_MS,
   TombstoneHolds,
 } from "../../src/replica-server/tombstone-holds.ts";
+import { syncEntry } from "../support/sync-entry.ts";
 
 function dup(dupid: number, extra: Partial<DuplicationSyncEntry> = {}): DuplicationSyncEntry {
-  return {
-    dupid,
-    status: DuplicationStatus.DS_LOG,
-    failMode: "FAIL_SLOW",
-    remoteClusterName: "beta",
-    remoteAppName: "t",
-    remoteReplicaCount: 3,
-    createdAtMs: 1,
-    remoteMetas: [],
-    confirmedDecrees: [5, 5],
-    ...extra,
-  };
+  return syncEntry(dupid, { remoteReplicaCount: 3, confirmedDecrees: [5, 5], ...extra });
 }
 
 const app = (appId: number, ...duplications: DuplicationSyncEntry[]): DuplicationSyncApp => ({

@@ -26,6 +26,7 @@ import type { PartitionReplica } from "../../src/replica/index.ts";
 import { RpcClient } from "../../src/rpc/index.ts";
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { freePort } from "../support/ports.ts";
+import { syncEntry } from "../support/sync-entry.ts";
 import { eventually } from "./cluster-support.ts";
 import { ScriptedMeta } from "./scripted-meta.ts";
 
@@ -77,17 +78,7 @@ function entry(
   confirmed: number,
   remoteMetas: string[],
 ): DuplicationSyncEntry {
-  return {
-    dupid,
-    status,
-    failMode: "FAIL_SLOW",
-    remoteClusterName: "beta",
-    remoteAppName: "t",
-    remoteReplicaCount: 1,
-    createdAtMs: 1,
-    remoteMetas,
-    confirmedDecrees: [confirmed],
-  };
+  return syncEntry(dupid, { status, remoteMetas, confirmedDecrees: [confirmed] });
 }
 
 let root: string;

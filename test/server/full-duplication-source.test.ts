@@ -36,6 +36,7 @@ import { type RunningMetaServer, startMetaServer } from "../../src/server/meta-s
 import { type RunningReplicaServer, startReplicaServer } from "../../src/server/replica-server.ts";
 import { CheckpointReader } from "../../src/storage/index.ts";
 import { freePort } from "../support/ports.ts";
+import { syncEntry } from "../support/sync-entry.ts";
 import { allHealthy, eventually } from "./cluster-support.ts";
 import { ScriptedMeta } from "./scripted-meta.ts";
 
@@ -61,18 +62,7 @@ function entry(
   remoteMetas: string[],
   confirmedDecrees: number[],
 ): DuplicationSyncEntry {
-  return {
-    dupid,
-    status,
-    failMode: "FAIL_SLOW",
-    remoteClusterName: "beta",
-    remoteAppName,
-    remoteReplicaCount: 1,
-    createdAtMs: 1,
-    fullSync,
-    remoteMetas,
-    confirmedDecrees,
-  };
+  return syncEntry(dupid, { status, remoteAppName, fullSync, remoteMetas, confirmedDecrees });
 }
 
 const timings = {
