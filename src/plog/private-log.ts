@@ -213,6 +213,16 @@ export class PrivateLog {
   }
 
   /**
+   * Durable bytes held from `decree` on (what a reader from `decree` keeps on disk), to within one
+   * seek interval (`indexIntervalBytes`) and one block: never fewer than the records' own bytes.
+   */
+  bytesFrom(decree: number): number {
+    let bytes = 0;
+    for (const segment of this.table.segmentsFrom(decree)) bytes += segment.bytesFrom(decree);
+    return bytes;
+  }
+
+  /**
    * Appends one record; resolves once it is durable. `payload` is referenced, not copied (until
    * then, and afterwards while the tail cache keeps it): do not modify it. Rejects
    * ERR_INVALID_STATE for a decree that does not increase or a closed log, ERR_LIMIT_EXCEEDED for

@@ -129,6 +129,16 @@ export class Segment {
     if (replacement !== null) this.addBlock({ offset: cut.offset, ...replacement });
   }
 
+  /**
+   * Durable bytes from the block that may hold `decree` to the segment's end: never fewer than the
+   * bytes of its records from `decree` on, and at most one seek interval and one block more.
+   */
+  bytesFrom(decree: number): number {
+    if (decree > this.lastDecree) return 0;
+    if (decree <= this.firstDecree) return this.durableBytes;
+    return this.durableBytes - this.seekOffset(decree);
+  }
+
   /** Offset of a block at or before the first block that may hold `decree`. */
   seekOffset(decree: number): number {
     let low = 0;

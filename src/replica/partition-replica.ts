@@ -420,11 +420,11 @@ export class PartitionReplica {
     for (const watcher of this.appliedWatchers) watcher();
   }
 
-  /** The private log as duplication reads it: durable records and the segments held. */
-  logReader(): Pick<ReplicaLog, "read" | "segments"> {
+  /** The private log as duplication reads it: durable records and the bytes held. */
+  logReader(): Pick<ReplicaLog, "read" | "bytesFrom"> {
     return {
       read: (fromDecree, options) => this.runner.log.read(fromDecree, options),
-      segments: () => this.runner.log.segments(),
+      bytesFrom: (decree) => this.runner.log.bytesFrom(decree),
     };
   }
 

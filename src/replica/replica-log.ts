@@ -15,7 +15,6 @@ import type {
   PrivateLogStats,
   ReadOptions,
   ReplayOptions,
-  SegmentInfo,
 } from "../plog/index.ts";
 
 export interface ReplicaLog {
@@ -29,7 +28,7 @@ export interface ReplicaLog {
   read(fromDecree: number, options: ReadOptions): Promise<LogRecord[]>;
   replay(fromDecree: number, options: ReplayOptions): AsyncGenerator<LogRecord>;
   gc(belowDecree: number): Promise<GcResult>;
-  /** The segments held, oldest first (duplication measures the log it retains). */
-  segments(): SegmentInfo[];
+  /** Durable bytes held from `decree` on, to within a seek interval (duplication's retention). */
+  bytesFrom(decree: number): number;
   close(): Promise<void>;
 }

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { describe, test } from "node:test";
 import { isTalariaError } from "../../src/common/errors.ts";
-import { type LogRecord, PrivateLog } from "../../src/plog/index.ts";
+import {
+  BLOCK_HEADER_BYTES,
+  type LogRecord,
+  PrivateLog,
+  RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES,
+} from "../../src/plog/index.ts";
 import { blockMap, FaultyFs, payloadFor, segmentFiles, withTempDir } from "./plog-helpers.ts";
 
 const SMALL = { segmentBytesMax: 1024, fsync: false } as const;
@@ -257,6 +263,47 @@ describe("plog append and read", () => {
       await Promise.all(appends);
       const reopened = await PrivateLog.open({ dir, ...SMALL });
       assertRecords(await readAll(reopened, 1), range(1, 30), size);
+      await reopened.close();
+    });
+  });
+
+  test("bytesFrom counts the bytes held from a decree on, within a segment to one seek interval", async () => {
+    await withTempDir(async (dir) => {
+      const options = { segmentBytesMax: 4096, indexIntervalBytes: 256, fsync: false } as const;
+      const payloadBytes = 100;
+      const blockBytes = BLOCK_HEADER_BYTES + RECORD_HEADER_BYTES + payloadBytes;
+      const check = (log: PrivateLog, label: string) => {
+        const segments = log.segments();
+        const total = segments.reduce((sum, segment) => sum + segment.bytes, 0);
+        assert.equal(log.bytesFrom(log.firstDecree), total, `${label}: from the first decree`);
+        assert.equal(log.bytesFrom(0), total, `${label}: from below the log`);
+        assert.equal(log.bytesFrom(log.lastDecree + 1), 0, `${label}: nothing past the end`);
+        for (let decree = log.firstDecree; decree <= log.lastDecree; decree++) {
+          const held = segments.filter((segment) => segment.lastDecree >= decree);
+          const records = (log.lastDecree - decree + 1) * blockBytes;
+          const bytes = log.bytesFrom(decree);
+          assert.ok(bytes >= records, `${label}: ${bytes} bytes from ${decree} < ${records}`);
+          const slack =
+            held.length * SEGMENT_HEADER_BYTES + options.indexIntervalBytes + blockBytes;
+          assert.ok(bytes <= records + slack, `${label}: ${bytes} bytes from ${decree}`);
+          // The segment holding `decree` counts only its part from `decree` on.
+          const whole = held.reduce((sum, segment) => sum + segment.bytes, 0);
+          if ((held[0]?.recordCount ?? 0) > 10 && decree > (held[0]?.firstDecree ?? 0) + 5) {
+            assert.ok(bytes < whole, `${label}: from ${decree} is less than whole segments`);
+          }
+        }
+      };
+      const log = await PrivateLog.open({ dir, ...options });
+      await appendEach(log, range(1, 200), () => payloadBytes);
+      assert.ok(log.segments().length >= 5, "several segments");
+      check(log, "appended");
+      await log.close();
+      const reopened = await PrivateLog.open({ dir, ...options });
+      check(reopened, "reopened");
+      await reopened.gc(100);
+      check(reopened, "after gc");
+      await reopened.truncateAfter(150);
+      check(reopened, "after truncation");
       await reopened.close();
     });
   });

@@ -71,8 +71,8 @@ class FailingLog implements ReplicaLog {
   gc(belowDecree: number) {
     return this.log.gc(belowDecree);
   }
-  segments() {
-    return this.log.segments();
+  bytesFrom(decree: number) {
+    return this.log.bytesFrom(decree);
   }
   close() {
     return this.log.close();

@@ -155,7 +155,9 @@ after(async () => {
 describe("a duplication that fell out of its log holds nothing", () => {
   it("its own shipper: log_truncated past dup_max_retained_log_bytes, and the hold goes", async () => {
     const replica = replicaOf(SHIPPING);
-    await fill(SHIPPING, 120, "before-");
+    // 2 MiB below the confirmed decree, in the same 32 MiB segment as what follows: only the bytes
+    // above the confirmed decree count toward the 1 MiB bound, not the whole segment.
+    await fill(SHIPPING, 2048, "before-");
     const confirmed = replica.lastAppliedDecree;
     fakeMeta.dups.set(SHIPPING.appId, [entry(9, "DS_LOG", confirmed, [deadRemote])]);
     await fill(SHIPPING, 600, "held-");

@@ -4,7 +4,7 @@
  */
 import type { DuplicateEntry, Mutation } from "../../codec/mutation.ts";
 import { isTalariaError } from "../../common/errors.ts";
-import type { LogRecord, ReadOptions, SegmentInfo } from "../../plog/index.ts";
+import type { LogRecord, ReadOptions } from "../../plog/index.ts";
 import type { DuplicationError } from "./events.ts";
 
 /** The slice of a primary replica the shipper reads. */
@@ -13,7 +13,7 @@ export interface DuplicationLogReader {
   read(fromDecree: number, options: ReadOptions): Promise<LogRecord[]>;
   /** The replica's last committed (applied) decree: nothing above it is shipped. */
   committedDecree(): number;
-  /** Plog bytes of the segments holding `decree` or anything after it. */
+  /** Plog bytes held from `decree` on (PrivateLog.bytesFrom: to within one seek interval). */
   retainedBytesFrom(decree: number): number;
   /**
    * A reader that holds mutations rather than log records (a re-sync's checkpoint, which has no
@@ -64,19 +64,14 @@ export function tableRemote(table: {
 export function plogDuplicationReader(
   log: {
     read(fromDecree: number, options: ReadOptions): Promise<LogRecord[]>;
-    segments(): SegmentInfo[];
+    bytesFrom(decree: number): number;
   },
   committedDecree: () => number,
 ): DuplicationLogReader {
   return {
     read: (fromDecree, options) => log.read(fromDecree, options),
     committedDecree,
-    retainedBytesFrom: (decree) => {
-      let bytes = 0;
-      for (const segment of log.segments())
-        if (segment.lastDecree >= decree) bytes += segment.bytes;
-      return bytes;
-    },
+    retainedBytesFrom: (decree) => log.bytesFrom(decree),
   };
 }
 
