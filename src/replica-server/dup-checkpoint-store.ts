@@ -255,12 +255,29 @@ export class DupCheckpointStore {
     return checkpoint;
   }
 
-  /** The checkpoint's files with sizes and CRC32C (computed once per checkpoint). */
+  /**
+   * The checkpoint's files with sizes and CRC32C, computed once per checkpoint: a read of the
+   * whole checkpoint (from disk: lmdb writes its copies past the page cache), so a full
+   * duplication asks for it right after making one (FullSyncSource), before a follower's OPEN.
+   */
   files(checkpoint: DupCheckpoint): Promise<DupCheckpointFile[]> {
     let files = this.fileLists.get(checkpoint.id);
     if (files === undefined) {
+      const startedMs = performance.now();
       files = checkpointFiles(checkpoint.path, (name) => name === LMDB_LOCK_FILE);
-      files.catch(() => this.fileLists.delete(checkpoint.id));
+      files.then(
+        (listed) =>
+          this.logger.info(
+            {
+              dupCheckpoint: checkpoint.id,
+              files: listed.length,
+              bytes: listed.reduce((sum, file) => sum + file.bytes, 0),
+              seconds: Number(((performance.now() - startedMs) / 1000).toFixed(3)),
+            },
+            "dup checkpoint files listed with their CRC32C",
+          ),
+        () => this.fileLists.delete(checkpoint.id),
+      );
       this.fileLists.set(checkpoint.id, files);
     }
     return files;

@@ -100,7 +100,8 @@ export class FullSyncSource {
         store: (gpid) => this.store(gpid),
         prepare: (gpid, floor) => {
           const replica = this.deps.replica(gpid);
-          if (replica !== undefined) this.prepare(replica, floor);
+          // Asked by a follower's OPEN.
+          if (replica !== undefined) this.prepare(replica, floor, true);
         },
       },
       deps.logger,
@@ -181,7 +182,7 @@ export class FullSyncSource {
           }
         }
         const decree = fullSyncDecree(listed, picked);
-        if (decree !== undefined) this.prepare(replica, decree);
+        if (decree !== undefined) this.prepare(replica, decree, dup.fullSync === "create");
         if (decree !== undefined && dup.status === "DS_APP" && dup.fullSync === "resync") {
           this.runResync(replica, report.ballot, dup, decree);
         } else {
@@ -208,16 +209,23 @@ export class FullSyncSource {
     return fullSyncConfirm(dup.dupid, decree, newest, running?.report());
   }
 
-  /** Makes a checkpoint covering `floor` in the background, unless one is kept or being made. */
-  private prepare(replica: PartitionReplica, floor: number): void {
+  /**
+   * Makes a checkpoint covering `floor` in the background, unless one is kept or being made. One
+   * a follower will copy (`forFollower`) has its files listed with their CRC32C at once, while
+   * meta gathers the other partitions and creates the follower table: the follower's OPEN then
+   * answers without reading the whole checkpoint first (a re-sync reads records, not files).
+   */
+  private prepare(replica: PartitionReplica, floor: number, forFollower: boolean): void {
     const key = gpidKey(replica.gpid);
     if ((this.retryAt.get(key) ?? 0) > Date.now() || this.closed) return;
     void this.store(replica.gpid)
       .then(async (store) => {
         const newest = store.newest();
         if (store.busy || (newest !== undefined && newest.decree >= floor)) return;
-        await store.ensure(replica, floor);
+        const made = await store.ensure(replica, floor);
         this.retryAt.delete(key);
+        // A failure here is the OPEN's to report: it lists the files again.
+        if (forFollower) store.files(made).catch(() => {});
       })
       .catch((error: unknown) => {
         const retryMs = this.options.prepareRetryMs ?? PREPARE_RETRY_MS_DEFAULT;

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { silentLogger } from "../../src/common/logger.ts";
+import { pino } from "pino";
+import { type Logger, silentLogger } from "../../src/common/logger.ts";
 import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
 import { type ReplicaReport, ReplicaStatus } from "../../src/protocol/partition-config.ts";
 import { type PartitionReplica, Replica } from "../../src/replica/index.ts";
+import { checkpointFiles } from "../../src/replica-server/checkpoint-transfer.ts";
 import { FullSyncSource } from "../../src/replica-server/full-sync-source.ts";
 import { b, tempDir } from "../replica/replica-fixture.ts";
 import { eventually } from "../server/cluster-support.ts";
@@ -25,6 +27,16 @@ function listed(
   fullSync: "create" | "resync" = "create",
 ): DuplicationSyncEntry {
   return syncEntry(5, { status, fullSync, confirmedDecrees: [confirmed] });
+}
+
+/** A logger keeping the messages it is given, in order. */
+function recordingLogger(): { logger: Logger; messages: string[] } {
+  const messages: string[] = [];
+  const logger = pino(
+    { level: "info" },
+    { write: (line: string) => messages.push((JSON.parse(line) as { msg: string }).msg) },
+  );
+  return { logger, messages };
 }
 
 describe("FullSyncSource", () => {
@@ -138,5 +150,67 @@ describe("FullSyncSource", () => {
     assert.ok(existsSync(dir));
     await source.close();
     await lone.close();
+  });
+
+  it("lists a follower's checkpoint files with their CRC32C before any OPEN; a re-sync's never", async () => {
+    for (const fullSync of ["create", "resync"] as const) {
+      const dataDir = tempDir("talaria-fullsync-list-");
+      const lone = await Replica.open({
+        dir: join(dataDir, "3.0"),
+        clusterId: 1,
+        plogFsync: false,
+        sweepIntervalMs: 0,
+      });
+      await lone.write({ op: "set", hashKey: b("k"), sortKey: b(""), value: b("v"), expireTs: 0 });
+      const replica = {
+        gpid: GPID,
+        lastAppliedDecree: lone.lastAppliedDecree,
+        whenApplied: async () => {},
+        flushStorage: () => lone.flushStorage(),
+        checkpoint: (dir: string) => lone.checkpoint(dir),
+        report: (): ReplicaReport => ({
+          gpid: GPID,
+          ballot: 1,
+          status: ReplicaStatus.PRIMARY,
+          lastCommittedDecree: lone.lastAppliedDecree,
+          lastPreparedDecree: lone.lastAppliedDecree,
+        }),
+      } as unknown as PartitionReplica;
+      const { logger, messages } = recordingLogger();
+      const list = [listed("DS_PREPARE", -1, fullSync)];
+      const source = new FullSyncSource(
+        { dataDir, source: { sourceClusterId: 1 }, prepareRetryMs: 1 },
+        {
+          replica: () => replica,
+          listed: () => list,
+          remoteTable: () => assert.fail("no re-sync runs in DS_PREPARE"),
+          logger,
+        },
+      );
+      await eventually(`${fullSync}: the checkpoint prepared`, 10_000, async () => {
+        source.reconcile(replica, replica.report(), list);
+        const entry = list[0] as DuplicationSyncEntry;
+        return source.confirm(replica.report(), entry)?.checkpointPrepared === true;
+      });
+      const LISTED = "dup checkpoint files listed with their CRC32C";
+      if (fullSync === "create") {
+        await eventually("the files listed", 10_000, async () => messages.includes(LISTED));
+        assert.equal(messages.includes("dup checkpoint opened by a follower"), false);
+        // The OPEN answers from the list made before it: the files are not read again.
+        const opened = await source.server.open({ gpid: GPID });
+        assert.ok(opened.files.some((file) => file.name === "data.mdb"));
+        assert.equal(messages.filter((m) => m === LISTED).length, 1);
+      } else {
+        // A few more syncs, then a listing of the same files of our own, which takes as long
+        // as one started when the checkpoint was made: still nothing listed.
+        for (let i = 0; i < 3; i++) source.reconcile(replica, replica.report(), list);
+        const dir = join(dataDir, "3.0", "dup-checkpoints");
+        for (const name of readdirSync(dir)) await checkpointFiles(join(dir, name));
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(messages.includes(LISTED), false, "a re-sync reads records, not files");
+      }
+      await source.close();
+      await lone.close();
+    }
   });
 });
