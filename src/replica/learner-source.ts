@@ -67,6 +67,17 @@ export class LearnerSource {
     return { type: "LEARNER_CHECKPOINT_READY", learner, ballot, checkpoint: checkpoint.ref };
   }
 
+  /**
+   * Makes a checkpoint for learners now, before any learner asks: for a replica that will need
+   * learners at once and can teach them only by checkpoint (a follower primary just installed
+   * from its master's checkpoint: its log starts after it). The first learner then finds it made.
+   */
+  prepare(): void {
+    this.checkpointFrom(0).catch((error: unknown) =>
+      this.host.logger.warn({ err: error }, "checkpoint for learners not made ahead"),
+    );
+  }
+
   /** The local directory of checkpoint `id`, for the server to send to a learner. */
   checkpointPath(id: string): string | undefined {
     return this.kept.find((kept) => kept.ref.id === id)?.path;

@@ -420,6 +420,11 @@ export class PartitionReplica {
     for (const watcher of this.appliedWatchers) watcher();
   }
 
+  /** Makes a checkpoint for learners ahead of their asking (LearnerSource.prepare). */
+  prepareLearnerCheckpoint(): void {
+    this.runner.learners.prepare();
+  }
+
   /** The private log as duplication reads it: durable records and the bytes held. */
   logReader(): Pick<ReplicaLog, "read" | "bytesFrom"> {
     return {

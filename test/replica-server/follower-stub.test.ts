@@ -4,6 +4,7 @@
  * with the follower envs; its primary copies each partition's checkpoint before opening it.
  */
 import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { createClient } from "../../src/client/index.ts";
@@ -155,5 +156,98 @@ describe("replica server: follower primaries copy their checkpoint before they o
       );
     });
     assert.ok(replica.stub.reports().every((r) => r.followerCopy === undefined));
+    // One replica per partition: no learner will come, so no checkpoint is made for one.
+    for (let index = 0; index < PARTITIONS; index++) {
+      const made = join(root, "replica", `1.${index}`, "checkpoints");
+      assert.ok(!existsSync(made) || readdirSync(made).length === 0, "no learner checkpoint");
+    }
+  });
+
+  it("with secondaries to come, makes the checkpoint they learn from as soon as it opens", async () => {
+    const { root, remove } = await tempRoot("talaria-follower-learners-");
+    const checkpoint = await makeMasterCheckpoint(root, 20, 1000);
+    const master = await FakeMaster.start("orders", 1, checkpoint);
+    let release: () => void = () => {};
+    master.gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const timings = {
+      fdBeaconIntervalSeconds: 1,
+      fdCheckIntervalSeconds: 1,
+      fdLeaseSeconds: 2,
+      fdGraceSeconds: 3,
+    };
+    const metaPort = await freePort();
+    const meta = await startMetaServer(
+      defaultConfig({
+        metaServer: { port: metaPort, httpPort: 0, dataDir: join(root, "meta") },
+        replication: timings,
+      }),
+      silentLogger,
+    );
+    await meta.leading;
+    const servers = new Map<string, RunningReplicaServer>();
+    const dataDirs = new Map<string, string>();
+    for (const name of ["a", "b"]) {
+      const server = await startReplicaServer(
+        defaultConfig({
+          metaServer: { port: metaPort, httpPort: 0 },
+          replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, name) },
+          replication: { ...timings, dupCheckpointCopyRateMb: 0 },
+        }),
+        silentLogger,
+      );
+      servers.set(server.address, server);
+      dataDirs.set(server.address, join(root, name));
+    }
+    const client = createClient({ metaServers: [meta.address] });
+    after(async () => {
+      release();
+      await client.close();
+      for (const server of servers.values()) await server.close();
+      await meta.close();
+      await master.close();
+      await remove();
+    });
+    await eventually("both replica servers alive", 15_000, async () => {
+      const nodes = (await client.metaSession.call(MetaMethod.LIST_NODES, {}, 5000)) as {
+        nodes: { status: string }[];
+      };
+      return nodes.nodes.filter((node) => node.status === "ALIVE").length === 2;
+    });
+    await client.metaSession.call(
+      MetaMethod.CREATE_APP,
+      {
+        appName: "orders_copy",
+        partitionCount: 1,
+        replicaCount: 2,
+        envs: {
+          [FollowerEnv.MASTER_CLUSTER]: "alpha",
+          [FollowerEnv.MASTER_METAS]: master.address,
+          [FollowerEnv.MASTER_APP_NAME]: "orders",
+          [FollowerEnv.FOLLOWER_APP_STATUS]: FollowerAppStatus.CREATING,
+        },
+      },
+      5000,
+    );
+    const config = (await client.metaSession.call(
+      MetaMethod.QUERY_CONFIGURATION,
+      { appName: "orders_copy" },
+      5000,
+    )) as QueryConfigurationResponse;
+    const primary = servers.get(config.partitions[0]?.primary ?? "");
+    assert.ok(primary !== undefined, "a primary copies");
+    // The other server goes before the copy ends: no learner can ever ask.
+    for (const [address, server] of servers) {
+      if (server === primary) continue;
+      await server.close();
+      servers.delete(address);
+    }
+    release();
+    const dir = join(dataDirs.get(primary.address) ?? "", "1.0", "checkpoints");
+    await eventually("a checkpoint for learners, with no learner", 30_000, async () =>
+      existsSync(join(dir, "1", "checkpoint.json")),
+    );
+    assert.equal(primary.stub.replica({ appId: 1, partitionIndex: 0 })?.report().status, "PRIMARY");
   });
 });
