@@ -208,6 +208,9 @@ export class MetaService {
       core,
       core.step({ type: "duplicationRemote", nowMs: this.deps.clock.nowMs(), task, result }),
     );
+    // The next step of a full duplication may be due at once (the query found the copy done):
+    // not a tick later.
+    this.runRemoteTasks(core);
   }
 
   private remoteMeta(cluster: string, metaServers: readonly string[]): RemoteMetaConnection {
@@ -279,6 +282,8 @@ export class MetaService {
           : { type: "persistFailed", nowMs, opId: action.opId, error: outcome.error },
       ),
     );
+    // A persisted full-duplication step (DS_APP, say) makes its remote call due.
+    this.runRemoteTasks(core);
   }
 
   private async deleteTree(path: string): Promise<void> {

@@ -48,6 +48,7 @@ async function service(
   clusterName: string,
   clock: ManualClock,
   connectRemoteMeta?: RemoteMetaConnector,
+  tickIntervalMs = 5,
 ): Promise<MetaService> {
   const dir = await mkdtemp(join(tmpdir(), "talaria-full-dup-"));
   dirs.push(dir);
@@ -56,7 +57,7 @@ async function service(
   const meta = new MetaService(
     {
       address,
-      tickIntervalMs: 5,
+      tickIntervalMs,
       core: {
         fdLeaseMs: 3_599_000,
         fdGraceMs: 3_600_000,
@@ -221,6 +222,90 @@ it("creates the follower on the remote, follows its copy and ends in DS_LOG", as
   assert.deepEqual([...new Set(remoteCalls)].sort(), [
     MetaMethod.CREATE_APP,
     MetaMethod.QUERY_CONFIGURATION,
+  ]);
+  await source.stop();
+  await target.stop();
+});
+
+it("runs each step's remote call as soon as the step before it is done, not a tick later", async () => {
+  const clock = new ManualClock(1_700_000_000_000_000);
+  const NO_TICKS = 3_600_000;
+  const target = await service("127.0.0.1:35601", "dc2", clock, undefined, NO_TICKS);
+  const remoteCalls: string[] = [];
+  const connector: RemoteMetaConnector = () => ({
+    call: async (method, payload) => {
+      remoteCalls.push(method);
+      return target.handle(method, payload);
+    },
+    close: async () => {},
+  });
+  const source = await service("127.0.0.1:34601", "dc1", clock, connector, NO_TICKS);
+  // The one tick this test gives, by hand (the services' own tickers never fire here).
+  const tick = () => (source as unknown as { tick(): void }).tick();
+  const node = "127.0.0.1:1001";
+  await source.handle(MetaMethod.BEACON, { node, replicas: [] });
+  await target.handle(MetaMethod.BEACON, { node, replicas: [] });
+  const created = (await source.handle(MetaMethod.CREATE_APP, {
+    appName: "t",
+    partitionCount: 1,
+    replicaCount: 1,
+  })) as CreateAppResponse;
+  const added = (await source.handle(DuplicationMethod.ADD, {
+    appName: "t",
+    remoteClusterName: "dc2",
+    isDuplicatingCheckpoint: true,
+    remoteReplicaCount: 1,
+  })) as AddDuplicationResponse;
+  const config = created.partitions[0];
+  assert.ok(config !== undefined);
+  await source.handle(DuplicationMethod.SYNC, {
+    node,
+    partitions: [
+      {
+        gpid: config.gpid,
+        ballot: config.ballot,
+        lastCommittedDecree: 7,
+        confirms: [{ dupid: added.dupid, confirmedDecree: 5, checkpointPrepared: true }],
+      },
+    ],
+  });
+  const status = async () =>
+    ((await source.handle(DuplicationMethod.QUERY, { appName: "t" })) as QueryDuplicationResponse)
+      .duplications[0]?.status;
+  // Checkpoints persisted → the follower created → DS_APP persisted → its first poll: no tick.
+  await until(
+    async () => remoteCalls.includes(MetaMethod.QUERY_CONFIGURATION),
+    "the first poll without a tick",
+  );
+  assert.equal(await status(), DuplicationStatus.DS_APP);
+  assert.deepEqual(remoteCalls, [MetaMethod.CREATE_APP, MetaMethod.QUERY_CONFIGURATION]);
+
+  // The follower serves its checkpoint; one tick polls it, and the rest follows from that poll.
+  const follower = (await target.handle(MetaMethod.QUERY_CONFIGURATION, {
+    appName: "t",
+  })) as QueryConfigurationResponse;
+  const served = follower.partitions[0];
+  assert.ok(served !== undefined);
+  await target.handle(MetaMethod.BEACON, {
+    node,
+    replicas: [
+      {
+        gpid: served.gpid,
+        ballot: served.ballot,
+        status: ReplicaStatus.PRIMARY,
+        lastCommittedDecree: 6,
+        lastPreparedDecree: 6,
+      },
+    ],
+  });
+  clock.advanceMs(1_000);
+  tick();
+  await until(async () => (await status()) === DuplicationStatus.DS_LOG, "DS_LOG after one tick");
+  assert.deepEqual(remoteCalls, [
+    MetaMethod.CREATE_APP,
+    MetaMethod.QUERY_CONFIGURATION,
+    MetaMethod.QUERY_CONFIGURATION,
+    MetaMethod.CREATE_APP,
   ]);
   await source.stop();
   await target.stop();

@@ -52,7 +52,7 @@ export const defaultDuplicationOptions: DuplicationOptions = {
   metaServers: [],
   remoteRetryDelayMs: 1_000,
   remoteRetryDelayMaxMs: 30_000,
-  followerPollIntervalMs: 2_000,
+  followerPollIntervalMs: 1_000,
 };
 
 function invalid(key: string, message: string): TalariaError {
