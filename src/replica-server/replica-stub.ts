@@ -678,7 +678,8 @@ export class ReplicaStub {
    * A follower copy was installed in the replica's directory: open the replica, give it the
    * configuration that makes it primary, and beacon now so the lease follows at once. Its
    * secondaries will learn by checkpoint (its log starts after the copy), so the checkpoint for
-   * them is made now, while meta proposes them, instead of when the first one asks.
+   * them is made now, while meta proposes them, instead of when the first one asks — and its
+   * files are listed with their CRC32C (cached for FILES), which reads it back from disk.
    */
   private async openInstalledFollower(
     gpid: Gpid,
@@ -688,7 +689,16 @@ export class ReplicaStub {
     const hosted = await this.open(gpid);
     if (config !== undefined) hosted.replica.step({ type: "CONFIG", config });
     void this.beacon();
-    if ((config?.maxReplicaCount ?? 1) > 1) hosted.replica.prepareLearnerCheckpoint();
+    if ((config?.maxReplicaCount ?? 1) > 1)
+      void this.prepareLearnerCheckpoint(gpid, hosted.replica);
+  }
+
+  private async prepareLearnerCheckpoint(gpid: Gpid, replica: PartitionReplica): Promise<void> {
+    const ref = await replica.prepareLearnerCheckpoint();
+    if (ref === undefined || this.closed) return;
+    await this.learnerCheckpoints.files({ gpid, id: ref.id }).catch((error: unknown) => {
+      this.logger.warn({ err: error, gpid: gpidKey(gpid) }, "learner checkpoint not listed ahead");
+    });
   }
 
   /** The checkpoint timer: makes each replica's applied state durable (see flushStorage). */

@@ -71,11 +71,15 @@ export class LearnerSource {
    * Makes a checkpoint for learners now, before any learner asks: for a replica that will need
    * learners at once and can teach them only by checkpoint (a follower primary just installed
    * from its master's checkpoint: its log starts after it). The first learner then finds it made.
+   * Resolves to it, or to undefined when it could not be made (logged; a learner's ask retries).
    */
-  prepare(): void {
-    this.checkpointFrom(0).catch((error: unknown) =>
-      this.host.logger.warn({ err: error }, "checkpoint for learners not made ahead"),
-    );
+  async prepare(): Promise<CheckpointRef | undefined> {
+    try {
+      return (await this.checkpointFrom(0)).ref;
+    } catch (error) {
+      this.host.logger.warn({ err: error }, "checkpoint for learners not made ahead");
+      return undefined;
+    }
   }
 
   /** The local directory of checkpoint `id`, for the server to send to a learner. */

@@ -27,6 +27,7 @@ import { silentLogger } from "../common/logger.ts";
 import type { ReplicaStatsSnapshot } from "../metrics/index.ts";
 import { type Gpid, gpidKey } from "../protocol/ids.ts";
 import { type ReplicaReport, ReplicaStatus } from "../protocol/partition-config.ts";
+import type { CheckpointRef } from "../protocol/replica-messages.ts";
 import {
   ReplicaCore,
   type ReplicaCoreSnapshot,
@@ -421,8 +422,8 @@ export class PartitionReplica {
   }
 
   /** Makes a checkpoint for learners ahead of their asking (LearnerSource.prepare). */
-  prepareLearnerCheckpoint(): void {
-    this.runner.learners.prepare();
+  prepareLearnerCheckpoint(): Promise<CheckpointRef | undefined> {
+    return this.runner.learners.prepare();
   }
 
   /** The private log as duplication reads it: durable records and the bytes held. */

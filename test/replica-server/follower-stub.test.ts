@@ -163,9 +163,10 @@ describe("replica server: follower primaries copy their checkpoint before they o
     }
   });
 
-  it("with secondaries to come, makes the checkpoint they learn from as soon as it opens", async () => {
+  it("with secondaries to come, makes the checkpoint they learn from, and lists it, as soon as it opens", async () => {
     const { root, remove } = await tempRoot("talaria-follower-learners-");
-    const checkpoint = await makeMasterCheckpoint(root, 20, 1000);
+    // Over CHECKPOINT_CRC_CACHED_BYTES_MIN, so its CRC32C is cached for the learners' FILES.
+    const checkpoint = await makeMasterCheckpoint(root, 1500, 1000);
     const master = await FakeMaster.start("orders", 1, checkpoint);
     let release: () => void = () => {};
     master.gate = new Promise<void>((resolve) => {
@@ -192,7 +193,11 @@ describe("replica server: follower primaries copy their checkpoint before they o
       const server = await startReplicaServer(
         defaultConfig({
           metaServer: { port: metaPort, httpPort: 0 },
-          replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, name) },
+          replicaServer: {
+            port: await freePort(),
+            httpPort: await freePort(),
+            dataDir: join(root, name),
+          },
           replication: { ...timings, dupCheckpointCopyRateMb: 0 },
         }),
         silentLogger,
@@ -249,5 +254,23 @@ describe("replica server: follower primaries copy their checkpoint before they o
       existsSync(join(dir, "1", "checkpoint.json")),
     );
     assert.equal(primary.stub.replica({ appId: 1, partitionIndex: 0 })?.report().status, "PRIMARY");
+    // Its data file's CRC32C is summed and cached before any learner asked for the file list.
+    const crcs = async (outcome: string) => {
+      const response = await fetch(
+        `http://127.0.0.1:${primary.httpPort}/metrics?name=talaria_replica_learner_checkpoint_file_crcs_total`,
+      );
+      const line = (await response.text())
+        .split("\n")
+        .find((l) =>
+          l.startsWith(`talaria_replica_learner_checkpoint_file_crcs_total{outcome="${outcome}"}`),
+        );
+      return Number(line?.split(" ").at(-1) ?? 0);
+    };
+    await eventually(
+      "the learner checkpoint's files listed",
+      10_000,
+      async () => (await crcs("miss")) === 1,
+    );
+    assert.equal(await crcs("hit"), 0, "no learner asked");
   });
 });
