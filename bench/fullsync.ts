@@ -523,7 +523,7 @@ async function mainE2e(): Promise<void> {
       `## bench:fullsync --e2e — ${date} UTC`,
       "",
       `Machine: ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (${(freemem() / 1024 ** 3).toFixed(1)} GiB free at end), Node ${machine.node}, ${machine.platform}; load average (1/5/15 min) at start ${formatLoad(startLoad)}, at end ${formatLoad(endLoad)}.`,
-      `Settings: two onebox clusters (1 meta server + 3 replica servers each, separate processes); table of ${r.partitions} partitions × 3 replicas on alpha filled with ${mb} MiB of 60 KiB values; \`add_dup -s\` to beta with the follower copy rate limit off; DS_APP time is from the first query that showed DS_APP to the first that showed DS_LOG (100 ms polling).`,
+      `Settings: two onebox clusters (1 meta server + 3 replica servers each, separate processes); table of ${r.partitions} partitions × 3 replicas on alpha filled with ${mb} MiB of 60 KiB values, then a \`sync\` (untimed); \`add_dup -s\` to beta with the follower copy rate limit off; DS_APP time is from the first query that showed DS_APP to the first that showed DS_LOG (100 ms polling).`,
       "",
       table,
       "",
