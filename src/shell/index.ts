@@ -20,7 +20,12 @@ export {
 } from "./cluster.ts";
 export { type Completion, complete } from "./completion.ts";
 export { HISTORY_LINES_MAX, historyPath, loadHistory, saveHistory } from "./history.ts";
-export type { ProgressFactory, ProgressReporter } from "./progress.ts";
+export type {
+  PhaseProgressFactory,
+  PhaseProgressReporter,
+  ProgressFactory,
+  ProgressReporter,
+} from "./progress.ts";
 export { bytesToDisplay, bytesToJson } from "./render.ts";
 export { type ReplOptions, runRepl } from "./repl.ts";
 export {
@@ -31,5 +36,5 @@ export {
 } from "./session.ts";
 export { registerShellCommand, type ShellCommandDeps, type ShellIo } from "./shell-command.ts";
 export { quoteText, type Token, TokenizeError, tokenize } from "./tokenizer.ts";
-export { type AnyVerbSpec, Args, UsageError } from "./verb-spec.ts";
+export { type AnyVerbSpec, Args, InterruptedError, UsageError } from "./verb-spec.ts";
 export { allVerbs, everyVerbSpec, parseCommand } from "./verbs.ts";

@@ -9,10 +9,11 @@
  * stderr comes from `errorLine`.
  */
 import type { Writable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import { isTalariaError, type TalariaError } from "../common/index.ts";
 import { usageLine } from "./args.ts";
 import type { ShellBackend } from "./backend.ts";
-import type { ProgressFactory } from "./progress.ts";
+import type { PhaseProgressFactory, ProgressFactory } from "./progress.ts";
 import { type Token, TokenizeError, tokenize } from "./tokenizer.ts";
 import {
   type AnyVerbSpec,
@@ -42,6 +43,19 @@ export interface ShellSessionOptions {
   /** The cluster's name in the prompt (`-c`), or its first meta server. */
   readonly clusterLabel: string;
   readonly progress?: ProgressFactory;
+  readonly phaseProgress?: PhaseProgressFactory;
+  /** How polling verbs wait (tests step time through it); default: a timer. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** A timer that ends early with InterruptedError when `signal` aborts. */
+async function timerSleep(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    if (signal.aborted) throw new InterruptedError("interrupted");
+    throw error;
+  }
 }
 
 /** The one-line error for stderr: `error: CODE: message`, or the usage error with the usage line. */
@@ -166,6 +180,8 @@ export class ShellSession {
       backend,
       signal,
       progress: this.options.json ? undefined : this.options.progress,
+      phaseProgress: this.options.json ? undefined : this.options.phaseProgress,
+      sleep: (ms) => (this.options.sleep ?? timerSleep)(ms, signal),
       verbs: allVerbs,
       table: () => {
         if (this.currentTable === undefined)

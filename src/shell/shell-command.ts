@@ -20,7 +20,7 @@ import {
   TargetError,
 } from "./cluster.ts";
 import { historyPath } from "./history.ts";
-import { isTerminal, terminalProgress } from "./progress.ts";
+import { isTerminal, terminalPhaseProgress, terminalProgress } from "./progress.ts";
 import { runRepl } from "./repl.ts";
 import { errorLine, ShellSession } from "./session.ts";
 
@@ -138,7 +138,9 @@ async function runShell(
     stdout: io.stdout,
     json,
     clusterLabel: target.label,
-    ...(isTerminal(io.stderr) && !json ? { progress: terminalProgress(io.stderr) } : {}),
+    ...(isTerminal(io.stderr) && !json
+      ? { progress: terminalProgress(io.stderr), phaseProgress: terminalPhaseProgress(io.stderr) }
+      : {}),
   });
   try {
     if (options.execute === undefined) {

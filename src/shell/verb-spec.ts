@@ -5,7 +5,7 @@
  */
 import { assert } from "../common/index.ts";
 import type { ShellBackend, ShellTable } from "./backend.ts";
-import type { ProgressFactory } from "./progress.ts";
+import type { PhaseProgressFactory, ProgressFactory } from "./progress.ts";
 import type { Token } from "./tokenizer.ts";
 
 export type FlagKind =
@@ -68,6 +68,10 @@ export interface VerbContext {
   readonly signal: AbortSignal;
   /** A progress bar for long commands; undefined when output is not a terminal or is JSON. */
   readonly progress: ProgressFactory | undefined;
+  /** The same over bytes (wait_dup). */
+  readonly phaseProgress: PhaseProgressFactory | undefined;
+  /** Resolves after `ms`; rejects with InterruptedError once `signal` aborts (polling verbs). */
+  sleep(ms: number): Promise<void>;
   /** The verb table, for `help`. */
   readonly verbs: readonly AnyVerbSpec[];
 }

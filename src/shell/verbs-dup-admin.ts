@@ -1,6 +1,6 @@
 /**
  * Duplication verbs, Go admin-cli dialect (ref §7.2): `dup <sub-command>` on the current table —
- * add, list (ls), pause, start, remove (rm), fail_mode, and Talaria's resync. The same
+ * add, list (ls), pause, start, remove (rm), fail_mode, and Talaria's resync and wait. The same
  * meta-server calls as the Pegasus shell dialect (verbs-dup.ts).
  */
 
@@ -8,6 +8,7 @@ import { AssertionError, assert } from "../common/index.ts";
 import { type DuplicationFailMode, DuplicationStatus } from "../protocol/index.ts";
 import { tokenText } from "./args.ts";
 import { DUPID_MAX, FAIL_MODE_NAMES } from "./dup-view.ts";
+import { runWaitDuplication } from "./dup-wait.ts";
 import { type AnyVerbSpec, defineVerb, type FlagSpec } from "./verb-spec.ts";
 import {
   type AddDupOptions,
@@ -21,7 +22,9 @@ import {
   type WatchHint,
 } from "./verbs-dup.ts";
 
-const adminWatchHint: WatchHint = () => "dup list -d";
+const adminWatchHint: WatchHint = (_app, dupid) =>
+  `dup list -d, or wait for it with dup wait -d ${dupid}`;
+const adminStartHint = (_app: string, dupid: number) => `dup start -d ${dupid}`;
 
 const DUPID_FLAG: FlagSpec = {
   name: "dupid",
@@ -71,13 +74,7 @@ const add = defineVerb<AddDupOptions>({
     };
   },
   run: (context, options) =>
-    runAddDuplication(
-      context,
-      context.table().name,
-      options,
-      (_app, dupid) => `dup start -d ${dupid}`,
-      adminWatchHint,
-    ),
+    runAddDuplication(context, context.table().name, options, adminStartHint, adminWatchHint),
 });
 
 const list = defineVerb<{ detailed: boolean }>({
@@ -163,6 +160,16 @@ const SUBCOMMANDS: readonly AnyVerbSpec[] = [
     run: (context, r) =>
       runResyncDuplication(context, context.table().name, r.dupid, adminWatchHint),
   }),
+  defineVerb<{ dupid: number }>({
+    name: "dup wait",
+    group: "duplication",
+    needsTable: true,
+    summary: "wait until a duplication ships (full sync or start done), with a progress bar",
+    positionals: [],
+    flags: [DUPID_FLAG],
+    parse: (args) => ({ dupid: dupidOf(args) }),
+    run: (context, r) => runWaitDuplication(context, context.table().name, r.dupid, adminStartHint),
+  }),
 ];
 
 const dup = defineVerb<never>({
@@ -170,7 +177,7 @@ const dup = defineVerb<never>({
   group: "duplication",
   needsTable: true,
   summary:
-    "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync",
+    "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync|wait",
   positionals: [
     { name: SUBCOMMANDS.map((s) => s.name.slice("dup ".length)).join("|") },
     { name: "flags", optional: true, variadic: true },

@@ -1,8 +1,8 @@
 /**
  * Duplication verbs, Pegasus shell dialect (ref §7.1): add_dup, query_dup, start_dup, pause_dup,
- * remove_dup, set_dup_fail_mode, and Talaria's resync_dup. Each is one meta-server call; the
- * admin-cli dialect (`dup …`, verbs-dup-admin.ts) runs the same calls through the functions
- * exported here.
+ * remove_dup, set_dup_fail_mode, and Talaria's resync_dup and wait_dup. Each is one meta-server
+ * call but wait_dup, which polls (dup-wait.ts); the admin-cli dialect (`dup …`,
+ * verbs-dup-admin.ts) runs the same calls through the functions exported here.
  */
 import {
   type AddDuplicationRequest,
@@ -23,6 +23,7 @@ import {
   partitionHeader,
   partitionRows,
 } from "./dup-view.ts";
+import { runWaitDuplication } from "./dup-wait.ts";
 import { formatPairs, formatTable, plural } from "./render.ts";
 import {
   type AnyVerbSpec,
@@ -78,10 +79,11 @@ export function parseDupid(text: string, verb: string): number {
 
 /** How to start a paused duplication, in the verb's own dialect. */
 export type StartHint = (appName: string, dupid: number) => string;
-/** How to watch a table's duplications with every partition, in the verb's own dialect. */
-export type WatchHint = (appName: string) => string;
+/** How to watch a duplication, or wait for it, in the verb's own dialect. */
+export type WatchHint = (appName: string, dupid: number) => string;
 
-const pegasusWatchHint: WatchHint = (appName) => `query_dup ${appName} -d`;
+const pegasusWatchHint: WatchHint = (appName, dupid) =>
+  `query_dup ${appName} -d, or wait for it with wait_dup ${appName} ${dupid}`;
 
 export async function runAddDuplication(
   context: VerbContext,
@@ -111,7 +113,7 @@ export async function runAddDuplication(
   const full = added.status === DuplicationStatus.DS_PREPARE;
   if (full) {
     lines.push(
-      `full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (${options.freezed ? "DS_PAUSE" : "DS_LOG"}); watch it with ${watchHint(appName)}`,
+      `full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (${options.freezed ? "DS_PAUSE" : "DS_LOG"}); watch it with ${watchHint(appName, added.dupid)}`,
     );
   } else if (added.status === DuplicationStatus.DS_INIT) {
     lines.push(
@@ -232,7 +234,7 @@ export async function runResyncDuplication(
     json: { appName, ...answer },
     lines: [
       `resync duplication ${dupid} of table ${appName} succeed: status=${answer.status} fail_mode=${answer.failMode}`,
-      `the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with ${watchHint(appName)}`,
+      `the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with ${watchHint(appName, dupid)}`,
     ],
   };
 }
@@ -252,7 +254,7 @@ const addDup = defineVerb<AddDupRequest>({
     "the remote table must exist. Every write acknowledged after the answer is duplicated.",
     "-s (full duplication) copies the table's data too: the primaries checkpoint, the meta server",
     "creates the remote table and it copies the checkpoints, then the log ships. It answers at",
-    "once (DS_PREPARE); query_dup -d shows the progress.",
+    "once (DS_PREPARE); query_dup -d shows the progress, wait_dup waits for it with a bar.",
   ],
   positionals: [{ name: "app_name" }, { name: "remote_cluster_name" }],
   flags: [
@@ -369,12 +371,28 @@ const resyncDup = defineVerb<ModifyRequest>({
   details: [
     "For a duplication in DS_LOG or DS_PAUSE: the primaries checkpoint (DS_PREPARE), send the",
     "checkpoints into the existing remote table (DS_APP; newer remote data wins), then ship the log",
-    "from there (DS_LOG, or DS_PAUSE if it was paused). query_dup -d shows the progress.",
+    "from there (DS_LOG, or DS_PAUSE if it was paused). query_dup -d shows the progress, wait_dup",
+    "waits for it with a bar.",
   ],
   positionals: [{ name: "app_name" }, { name: "dupid" }],
   flags: [],
   parse: parseAppAndDupid,
   run: (context, r) => runResyncDuplication(context, r.appName, r.dupid),
+});
+
+const waitDup = defineVerb<ModifyRequest>({
+  name: "wait_dup",
+  group: "duplication",
+  summary: "wait until a duplication ships: its full sync or start done, with a progress bar",
+  details: [
+    "Asks the meta server every second while the duplication is in DS_INIT, DS_PREPARE or DS_APP;",
+    "on a terminal a bar on stderr shows the full sync's bytes copied or sent. It answers with the",
+    "status reached (DS_LOG, or DS_PAUSE when freezed). Ctrl-C stops waiting, not the duplication.",
+  ],
+  positionals: [{ name: "app_name" }, { name: "dupid" }],
+  flags: [],
+  parse: parseAppAndDupid,
+  run: (context, r) => runWaitDuplication(context, r.appName, r.dupid, pegasusStartHint),
 });
 
 export const dupVerbs: readonly AnyVerbSpec[] = [
@@ -385,4 +403,5 @@ export const dupVerbs: readonly AnyVerbSpec[] = [
   removeDup,
   setDupFailMode,
   resyncDup,
+  waitDup,
 ];

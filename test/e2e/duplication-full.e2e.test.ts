@@ -3,8 +3,10 @@
 // the follower table is created with the master envs and the source's partition count, its
 // primaries pull their checkpoints from the master replica servers, shipping continues from the
 // checkpoint decree, and both tables end identical. Then a re-sync of a paused duplication sends
-// what the log did not ship, while newer data on the target survives (last write wins).
+// what the log did not ship, while newer data on the target survives (last write wins). The
+// shell's wait_dup follows the first one to DS_LOG.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { after, before, it } from "node:test";
 import { createClient, type TalariaClient } from "../../src/client/index.ts";
 import {
@@ -36,6 +38,32 @@ async function status(appName: string, dupid: number): Promise<DuplicationStatus
     10_000,
   )) as QueryDuplicationResponse;
   return query.duplications.find((d) => d.dupid === dupid)?.status;
+}
+
+/** Runs `talaria shell -e <command>` against alpha in a child process (the test's loop runs on). */
+function shell(
+  command: string,
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const meta = box.clusters[0]?.metaAddress ?? "";
+  const child = spawn(process.execPath, ["bin/talaria", "shell", "--meta", meta, "-e", command], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return new Promise((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 before(async () => {
@@ -71,9 +99,14 @@ it("add_dup -s copies a written table to a new follower table while writes go on
     60_000,
   )) as AddDuplicationResponse;
   assert.ok(["DS_PREPARE", "DS_APP", "DS_LOG"].includes(added.status), added.status);
-  await eventually("the full duplication reaches DS_LOG", 180_000, async () => {
-    return (await status("full", added.dupid)) === "DS_LOG";
-  });
+  // The shell's wait_dup follows it to DS_LOG (the writes go on meanwhile).
+  const waited = await shell(`wait_dup full ${added.dupid}`, 180_000);
+  assert.equal(waited.code, 0, waited.stderr);
+  assert.equal(
+    waited.stdout,
+    `duplication ${added.dupid} of table full: DS_LOG\nit ships the log\n`,
+  );
+  assert.equal(await status("full", added.dupid), "DS_LOG");
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const acked = await load.stop();
   assert.ok(acked.length > 20, `${acked.length} writes acknowledged during the copy`);

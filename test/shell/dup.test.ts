@@ -15,6 +15,7 @@ import {
   clientBackend,
   complete,
   errorLine,
+  InterruptedError,
   SHELL_ADD_DUPLICATION_TIMEOUT_MS_DEFAULT,
   SHELL_ADMIN_TIMEOUT_MS_DEFAULT,
 } from "../../src/shell/index.ts";
@@ -91,7 +92,7 @@ describe("add_dup", () => {
     assert.equal(lastRequest(backend).isDuplicatingCheckpoint, true);
     assert.deepEqual(stdout.lines(), [
       `add duplication succeed: app_name=temp remote_cluster_name=dc2 app_id=1 dupid=${D1} status=DS_PREPARE remote_app_name=temp remote_replica_count=3 is_duplicating_checkpoint=true`,
-      "full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (DS_PAUSE); watch it with query_dup temp -d",
+      `full duplication started: the primaries make checkpoints (DS_PREPARE), the remote table copies them (DS_APP), then the log ships (DS_PAUSE); watch it with query_dup temp -d, or wait for it with wait_dup temp ${D1}`,
       `it stays paused (freezed) once copied: start it then with start_dup temp ${D1}`,
     ]);
   });
@@ -717,7 +718,10 @@ describe("dup (admin-cli dialect)", () => {
     stdout.clear();
     assert.deepEqual(await session.runInput("dup add -c dc2 -p"), { kind: "ok" });
     assert.equal(lastRequest(backend).isDuplicatingCheckpoint, true);
-    assert.match(stdout.lines()[1] ?? "", /watch it with dup list -d$/);
+    assert.match(
+      stdout.lines()[1] ?? "",
+      /watch it with dup list -d, or wait for it with dup wait -d \d+$/,
+    );
     stdout.clear();
     assert.deepEqual(await session.runInput(`use temp; dup resync -d ${D1}`), { kind: "ok" });
     assert.deepEqual(backend.calls.at(-1), {
@@ -726,8 +730,169 @@ describe("dup (admin-cli dialect)", () => {
     });
     assert.deepEqual(stdout.lines().slice(-2), [
       `resync duplication ${D1} of table temp succeed: status=DS_PREPARE fail_mode=FAIL_SLOW`,
-      "the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with dup list -d",
+      `the primaries make checkpoints and send them to the remote table, then the log ships again; watch it with dup list -d, or wait for it with dup wait -d ${D1}`,
     ]);
+  });
+});
+
+describe("wait_dup / dup wait", () => {
+  /** Bar updates as [doneBytes, totalBytes, phase], and whether the bar was stopped. */
+  function recordingBar() {
+    const updates: [number, number, string][] = [];
+    let stops = 0;
+    const factory = () => ({
+      update: (done: number, total: number, phase: string) => {
+        updates.push([done, total, phase]);
+      },
+      stop: () => {
+        stops += 1;
+      },
+    });
+    return { factory, updates, stops: () => stops };
+  }
+
+  /** A sleep that runs the next step of `script` (one per poll) and records each wait. */
+  function scripted(script: (() => void)[]) {
+    const waits: number[] = [];
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      const step = script.shift();
+      assert.ok(step !== undefined, "polled more often than the script has steps");
+      step();
+    };
+    return { sleep, waits };
+  }
+
+  const copy = (doneBytes: number, totalBytes: number, done = false) => ({
+    confirmedDecree: 5,
+    lastCommittedDecree: 9,
+    copy: { doneBytes, totalBytes, done },
+  });
+
+  test("follows a full duplication through DS_PREPARE and DS_APP to DS_LOG, with its share on the bar", async () => {
+    const bar = recordingBar();
+    let backend: FakeBackend | undefined;
+    const steps = scripted([
+      () => {
+        backend?.duplications.setStatus("temp", D2, DuplicationStatus.DS_APP, FullSyncMode.CREATE);
+        // One copy too quick for the remote to report its size: the bar counts partitions.
+        backend?.duplications.setProgress("temp", D2, [
+          copy(0, 0, true),
+          copy(0, 0),
+          copy(0, 0),
+          copy(0, 0),
+        ]);
+      },
+      () =>
+        backend?.duplications.setProgress("temp", D2, [
+          copy(100, 100, true),
+          copy(50, 100),
+          copy(0, 100),
+          copy(0, 100),
+        ]),
+      () => backend?.duplications.setStatus("temp", D2, DuplicationStatus.DS_LOG, undefined),
+    ]);
+    const h = harness({ phaseProgress: bar.factory, sleep: steps.sleep });
+    backend = h.backend;
+    h.backend.addTable("temp");
+    await h.session.runInput("add_dup temp dc2");
+    await h.session.runInput("add_dup temp dc3 -s");
+    h.stdout.clear();
+    assert.deepEqual(await h.session.runInput(`wait_dup temp ${D2}`), { kind: "ok" });
+    assert.deepEqual(h.stdout.lines(), [
+      `duplication ${D2} of table temp: DS_LOG`,
+      "it ships the log",
+    ]);
+    assert.deepEqual(steps.waits, [1000, 1000, 1000]);
+    assert.deepEqual(bar.updates, [
+      [0, 0, "create: prepared 0/4"],
+      [1, 4, "create: copied -/-, 1/4 done"],
+      [150, 400, "create: copied 150 B/400 B (37.5%), 1/4 done"],
+    ]);
+    assert.equal(bar.stops(), 1);
+    assert.equal(
+      h.backend.calls.filter((call) => call.method === "queryDuplication").length,
+      4,
+      "one query per poll",
+    );
+  });
+
+  test("answers at once for a shipping duplication; a freezed one says how to start it, in each dialect", async () => {
+    const { backend, stdout, session } = await withDup();
+    assert.deepEqual(await session.runInput(`wait_dup temp ${D1}`), { kind: "ok" });
+    assert.deepEqual(stdout.lines(), [
+      `duplication ${D1} of table temp: DS_LOG`,
+      "it ships the log",
+    ]);
+    await backend.addDuplication({ appName: "temp", remoteClusterName: "dc3", freezed: true });
+    stdout.clear();
+    await session.runInput(`wait_dup temp ${D2}; use temp; dup wait -d ${D2}`);
+    const lines = stdout.lines();
+    assert.deepEqual(lines.slice(0, 2), [
+      `duplication ${D2} of table temp: DS_PAUSE`,
+      `it is paused: start it with start_dup temp ${D2}`,
+    ]);
+    assert.deepEqual(lines.slice(-2), [
+      `duplication ${D2} of table temp: DS_PAUSE`,
+      `it is paused: start it with dup start -d ${D2}`,
+    ]);
+  });
+
+  test("a dupid the table lacks, or one removed while waiting, is ERR_OBJECT_NOT_FOUND", async () => {
+    let backend: FakeBackend | undefined;
+    const steps = scripted([
+      () => {
+        void backend?.modifyDuplication({
+          appName: "temp",
+          dupid: D2,
+          status: DuplicationStatus.DS_REMOVED,
+        });
+      },
+    ]);
+    const bar = recordingBar();
+    const h = harness({ phaseProgress: bar.factory, sleep: steps.sleep });
+    backend = h.backend;
+    h.backend.addTable("temp");
+    await h.session.runInput("add_dup temp dc2; add_dup temp dc3 -s");
+    const missing = await h.session.runInput("wait_dup temp 17");
+    assert.equal(missing.kind, "failed");
+    assert.match(
+      errorLine(missing) ?? "",
+      /ERR_OBJECT_NOT_FOUND: table temp has no duplication 17/,
+    );
+    const removed = await h.session.runInput(`wait_dup temp ${D2}`);
+    assert.match(
+      errorLine(removed) ?? "",
+      new RegExp(`ERR_OBJECT_NOT_FOUND: duplication ${D2} of table temp is gone`),
+    );
+    assert.equal(bar.stops(), 2, "the bar is removed whatever the end");
+  });
+
+  test("Ctrl-C stops the waiting, not the duplication; JSON has no bar", async () => {
+    const bar = recordingBar();
+    const h = harness({
+      phaseProgress: bar.factory,
+      sleep: async () => {
+        throw new InterruptedError("interrupted");
+      },
+    });
+    h.backend.addTable("temp");
+    await h.session.runInput("add_dup temp dc2 -s");
+    assert.deepEqual(await h.session.runInput(`wait_dup temp ${D1}`), { kind: "interrupted" });
+    assert.equal(bar.stops(), 1);
+    const calls = h.backend.calls.map((call) => call.method);
+    assert.ok(!calls.includes("modifyDuplication"), "nothing asked of the duplication");
+
+    const json = harness({ json: true, phaseProgress: bar.factory });
+    json.backend.addTable("temp");
+    await json.backend.addDuplication({ appName: "temp", remoteClusterName: "dc2" });
+    await json.session.runInput(`wait_dup temp ${D1}`);
+    const [document] = json.stdout.documents();
+    assert.equal(document?.command, "wait_dup");
+    const result = document?.result as { appName: string; duplication: { status: string } };
+    assert.equal(result.appName, "temp");
+    assert.equal(result.duplication.status, "DS_LOG");
+    assert.equal(bar.updates.length, 1, "only the first session drew (DS_PREPARE, once)");
   });
 });
 
@@ -736,8 +901,8 @@ describe("help and completion of the duplication verbs", () => {
     const { stdout, session } = harness();
     await session.runInput("help dup");
     assert.deepEqual(stdout.lines().slice(0, 4), [
-      "usage: dup <add|list|pause|start|remove|fail_mode|resync> [flags ...]",
-      "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync",
+      "usage: dup <add|list|pause|start|remove|fail_mode|resync|wait> [flags ...]",
+      "duplications of the current table, admin-cli style: dup add|list|pause|start|remove|fail_mode|resync|wait",
       "sub-commands (help <command> <sub-command> for its flags):",
       "  dup add -c|--cluster str [-a|--remote_app_name str] [-r|--remote_replica_count num] [-f|--freezed] [-p|--checkpoint]",
     ]);
@@ -768,6 +933,7 @@ describe("help and completion of the duplication verbs", () => {
       "resync",
       "rm",
       "start",
+      "wait",
     ]);
     assert.deepEqual(candidates("dup r"), ["remove", "resync", "rm"]);
     assert.deepEqual(candidates("resync_dup t"), ["temp"]);

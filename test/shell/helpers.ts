@@ -1,6 +1,6 @@
 /** In-memory output streams and a session over the fake backend. */
 import { Writable } from "node:stream";
-import type { ProgressFactory } from "../../src/shell/index.ts";
+import type { PhaseProgressFactory, ProgressFactory } from "../../src/shell/index.ts";
 import { ShellSession } from "../../src/shell/index.ts";
 import { FakeBackend } from "./fake-backend.ts";
 
@@ -34,7 +34,14 @@ export interface Harness {
 }
 
 export function harness(
-  options: { json?: boolean; progress?: ProgressFactory; clusterLabel?: string } = {},
+  options: {
+    json?: boolean;
+    progress?: ProgressFactory;
+    phaseProgress?: PhaseProgressFactory;
+    /** How polling verbs wait; the default fails the test (set one where a verb polls). */
+    sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+    clusterLabel?: string;
+  } = {},
 ): Harness {
   const backend = new FakeBackend();
   const stdout = new MemoryStream();
@@ -44,6 +51,10 @@ export function harness(
     json: options.json ?? false,
     clusterLabel: options.clusterLabel ?? "onebox",
     ...(options.progress === undefined ? {} : { progress: options.progress }),
+    ...(options.phaseProgress === undefined ? {} : { phaseProgress: options.phaseProgress }),
+    sleep:
+      options.sleep ??
+      (() => Promise.reject(new Error("this test gave no sleep: a verb polled unexpectedly"))),
   });
   return { backend, stdout, session };
 }

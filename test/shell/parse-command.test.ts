@@ -262,6 +262,7 @@ const CASES: readonly [string, unknown][] = [
     { appName: "t", dupid: 17, failMode: DuplicationFailMode.FAIL_SKIP },
   ],
   ["resync_dup t 17", { appName: "t", dupid: 17 }],
+  ["wait_dup t 17", { appName: "t", dupid: 17 }],
   [
     "dups",
     {
@@ -347,6 +348,7 @@ const CASES: readonly [string, unknown][] = [
   ["dup fail_mode -d 17 fast", { dupid: 17, failMode: DuplicationFailMode.FAIL_FAST }],
   ["dup fail_mode slow -d 17", { dupid: 17, failMode: DuplicationFailMode.FAIL_SLOW }],
   ["dup resync -d 17", { dupid: 17 }],
+  ["dup wait -d 17", { dupid: 17 }],
   // Dead letters.
   ["dup_dead_letters t", { appName: "t", dupid: undefined, limit: 100 }],
   ["dup_dead_letters t 17 -n 1000", { appName: "t", dupid: 17, limit: 1000 }],
@@ -468,9 +470,11 @@ describe("shell usage errors", () => {
     [
       "dup",
       "dup",
-      /^missing <sub-command> \(one of add, list, pause, start, remove, fail_mode, resync\)$/,
+      /^missing <sub-command> \(one of add, list, pause, start, remove, fail_mode, resync, wait\)$/,
     ],
     ["resync_dup t", "resync_dup", /missing <dupid>/],
+    ["wait_dup t", "wait_dup", /missing <dupid>/],
+    ["dup wait", "dup wait", /missing -d\|--dupid num/],
     ["dup resync", "dup resync", /missing -d\|--dupid num/],
     ["dup -c dc2", "dup", /missing <sub-command>/],
     ["dup lst", "dup", /unknown sub-command "lst"; did you mean/],
@@ -527,7 +531,10 @@ describe("usage lines", () => {
       line("add_dup"),
       "add_dup <app_name> <remote_cluster_name> [-s|--sst] [-a|--remote_app_name str] [-r|--remote_replica_count num] [--freezed]",
     );
-    assert.equal(line("dup"), "dup <add|list|pause|start|remove|fail_mode|resync> [flags ...]");
+    assert.equal(
+      line("dup"),
+      "dup <add|list|pause|start|remove|fail_mode|resync|wait> [flags ...]",
+    );
     const sub = everyVerbSpec().find((v) => v.name === "dup fail_mode");
     assert.ok(sub !== undefined);
     assert.equal(usageLine(sub), "dup fail_mode <slow|skip|fast> -d|--dupid num");
