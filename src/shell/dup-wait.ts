@@ -4,7 +4,7 @@
  * DUP_WAIT_POLL_MS and drawing the full sync's progress on a terminal bar (stderr). Ctrl-C stops
  * the waiting only: the duplication goes on in the background.
  */
-import { TalariaError } from "../common/index.ts";
+import { isTalariaError, TalariaError } from "../common/index.ts";
 import { type DuplicationDetail, DuplicationStatus } from "../protocol/index.ts";
 import { fullSyncProgress, fullSyncText } from "./dup-full-sync-view.ts";
 import { duplicationJson } from "./dup-view.ts";
@@ -13,6 +13,11 @@ import type { StartHint } from "./verbs-dup.ts";
 
 /** How often wait_dup asks the meta server (a query of the table's duplications). */
 export const DUP_WAIT_POLL_MS = 1000;
+/**
+ * Polls in a row that may fail retriably (a meta leader change, a timeout) before wait_dup gives
+ * up with the last error: a full sync takes hours, a meta failover seconds.
+ */
+export const DUP_WAIT_FAILURES_MAX = 60;
 
 /** Statuses in which a duplication is still getting ready to ship. */
 const STARTING: ReadonlySet<DuplicationStatus> = new Set([
@@ -45,11 +50,27 @@ export async function runWaitDuplication(
   startHint: StartHint,
 ): Promise<VerbResult> {
   const bar = context.phaseProgress?.();
-  let detail: DuplicationDetail;
+  let detail: DuplicationDetail | undefined;
   let polls = 0;
+  let failures = 0;
+  let share: [number, number] = [0, 0];
   try {
     for (;;) {
-      const answer = await context.backend.queryDuplication(appName);
+      let answer: Awaited<ReturnType<typeof context.backend.queryDuplication>>;
+      try {
+        answer = await context.backend.queryDuplication(appName);
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (!isTalariaError(error) || !error.retriable || failures >= DUP_WAIT_FAILURES_MAX)
+          throw error;
+        bar?.update(
+          ...share,
+          `meta server not answering (${failures}x), retrying: ${error.message}`,
+        );
+        await context.sleep(DUP_WAIT_POLL_MS);
+        continue;
+      }
       context.rememberTables([answer.appName]);
       const found = answer.duplications.find((dup) => dup.dupid === dupid);
       if (found === undefined) {
@@ -63,7 +84,8 @@ export async function runWaitDuplication(
       detail = found;
       polls += 1;
       if (!STARTING.has(detail.status)) break;
-      bar?.update(...barShare(detail), phaseText(detail));
+      share = barShare(detail);
+      bar?.update(...share, phaseText(detail));
       await context.sleep(DUP_WAIT_POLL_MS);
     }
   } finally {

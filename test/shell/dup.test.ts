@@ -868,6 +868,34 @@ describe("wait_dup / dup wait", () => {
     assert.equal(bar.stops(), 2, "the bar is removed whatever the end");
   });
 
+  test("a meta server that does not answer for a while is waited for; a refusal is not", async () => {
+    let backend: FakeBackend | undefined;
+    const bar = recordingBar();
+    const steps = scripted([
+      () => {
+        if (backend !== undefined)
+          backend.failNext = new TalariaError("ERR_TIMEOUT", "no answer from the meta server");
+      },
+      () => backend?.duplications.setStatus("temp", D1, DuplicationStatus.DS_LOG, undefined),
+      () => {},
+    ]);
+    const h = harness({ phaseProgress: bar.factory, sleep: steps.sleep });
+    backend = h.backend;
+    h.backend.addTable("temp");
+    await h.session.runInput("add_dup temp dc2 -s");
+    assert.deepEqual(await h.session.runInput(`wait_dup temp ${D1}`), { kind: "ok" });
+    assert.equal(
+      bar.updates[1]?.[2],
+      "meta server not answering (1x), retrying: ERR_TIMEOUT: no answer from the meta server",
+    );
+    assert.match(h.stdout.lines().at(-2) ?? "", /: DS_LOG$/);
+
+    h.backend.duplications.setStatus("temp", D1, DuplicationStatus.DS_PREPARE, FullSyncMode.CREATE);
+    h.backend.failNext = new TalariaError("ERR_APP_NOT_EXIST", "table temp does not exist");
+    const refused = await h.session.runInput(`wait_dup temp ${D1}`);
+    assert.match(errorLine(refused) ?? "", /table temp does not exist/);
+  });
+
   test("Ctrl-C stops the waiting, not the duplication; JSON has no bar", async () => {
     const bar = recordingBar();
     const h = harness({
