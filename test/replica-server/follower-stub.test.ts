@@ -33,36 +33,50 @@ const RECORDS = 200;
 const VALUE_BYTES = 4096;
 const PARTITIONS = 2;
 
+const TIMINGS = {
+  fdBeaconIntervalSeconds: 1,
+  fdCheckIntervalSeconds: 1,
+  fdLeaseSeconds: 2,
+  fdGraceSeconds: 3,
+  groupCheckIntervalMs: 500,
+};
+
+/** A master with its chunks held back until `release`, and the follower cluster's meta server. */
+async function startMasterAndMeta(
+  root: string,
+  partitions: number,
+  checkpoint: Awaited<ReturnType<typeof makeMasterCheckpoint>>,
+) {
+  const master = await FakeMaster.start("orders", partitions, checkpoint);
+  let release: () => void = () => {};
+  master.gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const metaPort = await freePort();
+  const meta: RunningMetaServer = await startMetaServer(
+    defaultConfig({
+      metaServer: { port: metaPort, httpPort: 0, dataDir: join(root, "meta") },
+      replication: TIMINGS,
+    }),
+    silentLogger,
+  );
+  await meta.leading;
+  return { master, meta, metaPort, release: () => release() };
+}
+
 describe("replica server: follower primaries copy their checkpoint before they open", () => {
   it("reports the copy while it runs, resumes it after a restart, then serves the master's data", async () => {
     const { root, remove } = await tempRoot("talaria-follower-stub-");
     const checkpoint = await makeMasterCheckpoint(root, RECORDS, VALUE_BYTES);
-    const master = await FakeMaster.start("orders", PARTITIONS, checkpoint);
-    let release: () => void = () => {};
-    master.gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-
-    const timings = {
-      fdBeaconIntervalSeconds: 1,
-      fdCheckIntervalSeconds: 1,
-      fdLeaseSeconds: 2,
-      fdGraceSeconds: 3,
-      groupCheckIntervalMs: 500,
-    };
-    const metaPort = await freePort();
-    const meta: RunningMetaServer = await startMetaServer(
-      defaultConfig({
-        metaServer: { port: metaPort, httpPort: 0, dataDir: join(root, "meta") },
-        replication: timings,
-      }),
-      silentLogger,
+    const { master, meta, metaPort, release } = await startMasterAndMeta(
+      root,
+      PARTITIONS,
+      checkpoint,
     );
-    await meta.leading;
     const replicaConfig: Config = defaultConfig({
       metaServer: { port: metaPort, httpPort: 0 },
       replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, "replica") },
-      replication: { ...timings, dupCheckpointCopyRateMb: 0 },
+      replication: { ...TIMINGS, dupCheckpointCopyRateMb: 0 },
     });
     let replica: RunningReplicaServer | undefined = await startReplicaServer(
       replicaConfig,
@@ -167,26 +181,7 @@ describe("replica server: follower primaries copy their checkpoint before they o
     const { root, remove } = await tempRoot("talaria-follower-learners-");
     // Over CHECKPOINT_CRC_CACHED_BYTES_MIN, so its CRC32C is cached for the learners' FILES.
     const checkpoint = await makeMasterCheckpoint(root, 1500, 1000);
-    const master = await FakeMaster.start("orders", 1, checkpoint);
-    let release: () => void = () => {};
-    master.gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const timings = {
-      fdBeaconIntervalSeconds: 1,
-      fdCheckIntervalSeconds: 1,
-      fdLeaseSeconds: 2,
-      fdGraceSeconds: 3,
-    };
-    const metaPort = await freePort();
-    const meta = await startMetaServer(
-      defaultConfig({
-        metaServer: { port: metaPort, httpPort: 0, dataDir: join(root, "meta") },
-        replication: timings,
-      }),
-      silentLogger,
-    );
-    await meta.leading;
+    const { master, meta, metaPort, release } = await startMasterAndMeta(root, 1, checkpoint);
     const servers = new Map<string, RunningReplicaServer>();
     const dataDirs = new Map<string, string>();
     for (const name of ["a", "b"]) {
@@ -198,7 +193,7 @@ describe("replica server: follower primaries copy their checkpoint before they o
             httpPort: await freePort(),
             dataDir: join(root, name),
           },
-          replication: { ...timings, dupCheckpointCopyRateMb: 0 },
+          replication: { ...TIMINGS, dupCheckpointCopyRateMb: 0 },
         }),
         silentLogger,
       );

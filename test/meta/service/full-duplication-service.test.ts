@@ -75,11 +75,9 @@ async function service(
   return meta;
 }
 
-it("creates the follower on the remote, follows its copy and ends in DS_LOG", async () => {
-  const clock = new ManualClock(1_700_000_000_000_000);
-  const target = await service("127.0.0.1:35601", "dc2", clock);
-  const remoteCalls: string[] = [];
-  const connector: RemoteMetaConnector = (cluster, metas) => {
+/** A connector to `target` in process that records each method called on it. */
+function recordingConnector(target: MetaService, remoteCalls: string[]): RemoteMetaConnector {
+  return (cluster, metas) => {
     assert.deepEqual([cluster, metas], ["dc2", ["127.0.0.1:35601"]]);
     return {
       call: async (method, payload) => {
@@ -89,7 +87,45 @@ it("creates the follower on the remote, follows its copy and ends in DS_LOG", as
       close: async () => {},
     };
   };
-  const source = await service("127.0.0.1:34601", "dc1", clock, connector);
+}
+
+/** The primary of `config` reports its durable checkpoint at decree 5 (committed 7). */
+async function reportPrepared(
+  source: MetaService,
+  config: CreateAppResponse["partitions"][number],
+  dupid: number,
+): Promise<void> {
+  await source.handle(DuplicationMethod.SYNC, {
+    node: config.primary,
+    partitions: [
+      {
+        gpid: config.gpid,
+        ballot: config.ballot,
+        lastCommittedDecree: 7,
+        confirms: [{ dupid, confirmedDecree: 5, checkpointPrepared: true }],
+      },
+    ],
+  });
+}
+
+/** Table t's first duplication as the source's meta server answers it. */
+async function firstDuplication(source: MetaService) {
+  const answer = (await source.handle(DuplicationMethod.QUERY, {
+    appName: "t",
+  })) as QueryDuplicationResponse;
+  return answer.duplications[0];
+}
+
+it("creates the follower on the remote, follows its copy and ends in DS_LOG", async () => {
+  const clock = new ManualClock(1_700_000_000_000_000);
+  const target = await service("127.0.0.1:35601", "dc2", clock);
+  const remoteCalls: string[] = [];
+  const source = await service(
+    "127.0.0.1:34601",
+    "dc1",
+    clock,
+    recordingConnector(target, remoteCalls),
+  );
   const nodes = ["127.0.0.1:1001", "127.0.0.1:1002"];
   for (const node of nodes) {
     await source.handle(MetaMethod.BEACON, { node, replicas: [] });
@@ -128,21 +164,8 @@ it("creates the follower on the remote, follows its copy and ends in DS_LOG", as
   );
 
   // Every primary reports its durable checkpoint at decree 5.
-  for (const config of created.partitions)
-    await source.handle(DuplicationMethod.SYNC, {
-      node: config.primary,
-      partitions: [
-        {
-          gpid: config.gpid,
-          ballot: config.ballot,
-          lastCommittedDecree: 7,
-          confirms: [{ dupid: added.dupid, confirmedDecree: 5, checkpointPrepared: true }],
-        },
-      ],
-    });
-  const status = async () =>
-    ((await source.handle(DuplicationMethod.QUERY, { appName: "t" })) as QueryDuplicationResponse)
-      .duplications[0];
+  for (const config of created.partitions) await reportPrepared(source, config, added.dupid);
+  const status = () => firstDuplication(source);
   await until(async () => (await status())?.status === DuplicationStatus.DS_APP, "DS_APP");
   // The create came first; DS_APP's polling of the follower may already have started after it.
   assert.equal(remoteCalls[0], MetaMethod.CREATE_APP);
@@ -232,13 +255,7 @@ it("runs each step's remote call as soon as the step before it is done, not a ti
   const NO_TICKS = 3_600_000;
   const target = await service("127.0.0.1:35601", "dc2", clock, undefined, NO_TICKS);
   const remoteCalls: string[] = [];
-  const connector: RemoteMetaConnector = () => ({
-    call: async (method, payload) => {
-      remoteCalls.push(method);
-      return target.handle(method, payload);
-    },
-    close: async () => {},
-  });
+  const connector = recordingConnector(target, remoteCalls);
   const source = await service("127.0.0.1:34601", "dc1", clock, connector, NO_TICKS);
   // The one tick this test gives, by hand (the services' own tickers never fire here).
   const tick = () => (source as unknown as { tick(): void }).tick();
@@ -258,20 +275,8 @@ it("runs each step's remote call as soon as the step before it is done, not a ti
   })) as AddDuplicationResponse;
   const config = created.partitions[0];
   assert.ok(config !== undefined);
-  await source.handle(DuplicationMethod.SYNC, {
-    node,
-    partitions: [
-      {
-        gpid: config.gpid,
-        ballot: config.ballot,
-        lastCommittedDecree: 7,
-        confirms: [{ dupid: added.dupid, confirmedDecree: 5, checkpointPrepared: true }],
-      },
-    ],
-  });
-  const status = async () =>
-    ((await source.handle(DuplicationMethod.QUERY, { appName: "t" })) as QueryDuplicationResponse)
-      .duplications[0]?.status;
+  await reportPrepared(source, config, added.dupid);
+  const status = async () => (await firstDuplication(source))?.status;
   // Checkpoints persisted → the follower created → DS_APP persisted → its first poll: no tick.
   await until(
     async () => remoteCalls.includes(MetaMethod.QUERY_CONFIGURATION),
