@@ -39,33 +39,51 @@ function recordingLogger(): { logger: Logger; messages: string[] } {
   return { logger, messages };
 }
 
+/** Where the scripted replica stands: its role, ballot and applied decree. */
+interface ScriptedState {
+  status: ReplicaStatus;
+  ballot: number;
+  applied: number;
+}
+
+/**
+ * A real single replica in `<dataDir>/3.0`, and the replica as the source sees it: its decree
+ * and role are `state`'s, its storage is the real one.
+ */
+async function scriptedReplica(
+  dataDir: string,
+  state: ScriptedState,
+): Promise<{ lone: Replica; replica: PartitionReplica }> {
+  const lone = await Replica.open({
+    dir: join(dataDir, "3.0"),
+    clusterId: 1,
+    plogFsync: false,
+    sweepIntervalMs: 0,
+  });
+  const replica = {
+    gpid: GPID,
+    get lastAppliedDecree() {
+      return state.applied;
+    },
+    whenApplied: async () => {},
+    flushStorage: () => lone.flushStorage(),
+    checkpoint: (dir: string) => lone.checkpoint(dir),
+    report: (): ReplicaReport => ({
+      gpid: GPID,
+      ballot: state.ballot,
+      status: state.status,
+      lastCommittedDecree: state.applied,
+      lastPreparedDecree: state.applied,
+    }),
+  } as unknown as PartitionReplica;
+  return { lone, replica };
+}
+
 describe("FullSyncSource", () => {
   it("picks per primary term, holds the log, prepares in the background, and cleans up", async () => {
     const dataDir = tempDir("talaria-fullsync-");
-    const lone = await Replica.open({
-      dir: join(dataDir, "3.0"),
-      clusterId: 1,
-      plogFsync: false,
-      sweepIntervalMs: 0,
-    });
-    const state = { status: ReplicaStatus.PRIMARY as ReplicaStatus, ballot: 1, applied: 0 };
-    // The replica as the source sees it; its decree is scripted, its storage is real.
-    const replica = {
-      gpid: GPID,
-      get lastAppliedDecree() {
-        return state.applied;
-      },
-      whenApplied: async () => {},
-      flushStorage: () => lone.flushStorage(),
-      checkpoint: (dir: string) => lone.checkpoint(dir),
-      report: (): ReplicaReport => ({
-        gpid: GPID,
-        ballot: state.ballot,
-        status: state.status,
-        lastCommittedDecree: state.applied,
-        lastPreparedDecree: state.applied,
-      }),
-    } as unknown as PartitionReplica;
+    const state: ScriptedState = { status: ReplicaStatus.PRIMARY, ballot: 1, applied: 0 };
+    const { lone, replica } = await scriptedReplica(dataDir, state);
     let dups: DuplicationSyncEntry[] = [];
     const source = new FullSyncSource(
       { dataDir, source: { sourceClusterId: 1 }, prepareRetryMs: 1 },
@@ -155,27 +173,10 @@ describe("FullSyncSource", () => {
   it("lists a follower's checkpoint files with their CRC32C before any OPEN; a re-sync's never", async () => {
     for (const fullSync of ["create", "resync"] as const) {
       const dataDir = tempDir("talaria-fullsync-list-");
-      const lone = await Replica.open({
-        dir: join(dataDir, "3.0"),
-        clusterId: 1,
-        plogFsync: false,
-        sweepIntervalMs: 0,
-      });
+      const state: ScriptedState = { status: ReplicaStatus.PRIMARY, ballot: 1, applied: 0 };
+      const { lone, replica } = await scriptedReplica(dataDir, state);
       await lone.write({ op: "set", hashKey: b("k"), sortKey: b(""), value: b("v"), expireTs: 0 });
-      const replica = {
-        gpid: GPID,
-        lastAppliedDecree: lone.lastAppliedDecree,
-        whenApplied: async () => {},
-        flushStorage: () => lone.flushStorage(),
-        checkpoint: (dir: string) => lone.checkpoint(dir),
-        report: (): ReplicaReport => ({
-          gpid: GPID,
-          ballot: 1,
-          status: ReplicaStatus.PRIMARY,
-          lastCommittedDecree: lone.lastAppliedDecree,
-          lastPreparedDecree: lone.lastAppliedDecree,
-        }),
-      } as unknown as PartitionReplica;
+      state.applied = lone.lastAppliedDecree;
       const { logger, messages } = recordingLogger();
       const list = [listed("DS_PREPARE", -1, fullSync)];
       const source = new FullSyncSource(
