@@ -74,6 +74,8 @@ interface Running {
 }
 
 const SYNC_RETRY_MS = 1000;
+/** The least time between the starts of two syncs when one is asked for early (syncSoon). */
+const SYNC_SOON_GAP_MS = 100;
 
 export class DuplicationAgent {
   private readonly options: DuplicationAgentOptions;
@@ -92,6 +94,11 @@ export class DuplicationAgent {
   private listed = new Map<number, readonly DuplicationSyncEntry[]>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private started = false;
+  /** A sync round trip is under way; `syncAgain`: one was asked for meanwhile (syncSoon). */
+  private syncing = false;
+  private syncAgain = false;
+  private lastSyncStartMs = Number.NEGATIVE_INFINITY;
   /** Full duplication: dup checkpoints (and the OPEN / CHUNK server), start decrees, re-syncs. */
   readonly fullSync: FullSyncSource;
   private synced = false;
@@ -127,6 +134,8 @@ export class DuplicationAgent {
         },
         logger: this.logger,
         ...(deps.fullSyncMetrics === undefined ? {} : { metrics: deps.fullSyncMetrics }),
+        // DS_PREPARE waits for every primary's checkpoint: report one as soon as it is made.
+        prepared: () => this.syncSoon(),
       },
     );
     this.untrackHolds =
@@ -175,18 +184,40 @@ export class DuplicationAgent {
   }
 
   start(): void {
+    this.started = true;
     this.schedule(this.options.syncPeriodMs);
   }
 
   private schedule(delayMs: number): void {
     if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.syncOnce(), delayMs);
     this.timer.unref();
+  }
+
+  /**
+   * Syncs now rather than at the end of the period (something new to report), but no sooner
+   * than SYNC_SOON_GAP_MS after the previous sync started; after it, if one is under way.
+   */
+  syncSoon(): void {
+    if (!this.started || this.closed) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.schedule(this.soonDelayMs());
+  }
+
+  private soonDelayMs(): number {
+    return Math.max(0, this.lastSyncStartMs + SYNC_SOON_GAP_MS - this.nowMs());
   }
 
   /** One duplication sync round trip; schedules the next. */
   async syncOnce(): Promise<void> {
     let next = this.options.syncPeriodMs;
+    this.syncing = true;
+    this.syncAgain = false;
+    this.lastSyncStartMs = this.nowMs();
     try {
       const reply = (await this.deps.meta.call(
         DuplicationMethod.SYNC,
@@ -198,7 +229,10 @@ export class DuplicationAgent {
     } catch (error) {
       this.logger.debug({ err: error }, "duplication sync failed");
       next = Math.min(this.options.syncPeriodMs, SYNC_RETRY_MS);
+    } finally {
+      this.syncing = false;
     }
+    if (this.syncAgain) next = Math.min(next, this.soonDelayMs());
     this.schedule(next);
   }
 

@@ -58,6 +58,11 @@ export interface FullSyncSourceDeps {
   readonly remoteTable: (dup: DuplicationSyncEntry) => RemoteTableWithCount;
   readonly logger: Logger;
   readonly metrics?: FullSyncMetrics;
+  /**
+   * A dup checkpoint was made: the primary has something new to report (DS_PREPARE's
+   * `checkpointPrepared`), so the duplication sync need not wait for its period.
+   */
+  readonly prepared?: (gpid: Gpid) => void;
 }
 
 interface Pick {
@@ -224,6 +229,7 @@ export class FullSyncSource {
         if (store.busy || (newest !== undefined && newest.decree >= floor)) return;
         const made = await store.ensure(replica, floor);
         this.retryAt.delete(key);
+        this.deps.prepared?.(replica.gpid);
         // A failure here is the OPEN's to report: it lists the files again.
         if (forFollower) store.files(made).catch(() => {});
       })

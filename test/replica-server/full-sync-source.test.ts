@@ -9,11 +9,17 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
+import type { MetaSession } from "../../src/client/meta-session.ts";
 import { type Logger, silentLogger } from "../../src/common/logger.ts";
-import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
+import type {
+  DuplicationSyncEntry,
+  DuplicationSyncRequest,
+  DuplicationSyncResponse,
+} from "../../src/protocol/duplication-messages.ts";
 import { type ReplicaReport, ReplicaStatus } from "../../src/protocol/partition-config.ts";
 import { type PartitionReplica, Replica } from "../../src/replica/index.ts";
 import { checkpointFiles } from "../../src/replica-server/checkpoint-transfer.ts";
+import { DuplicationAgent } from "../../src/replica-server/duplication-agent.ts";
 import { FullSyncSource } from "../../src/replica-server/full-sync-source.ts";
 import { b, tempDir } from "../replica/replica-fixture.ts";
 import { eventually } from "../server/cluster-support.ts";
@@ -68,6 +74,7 @@ async function scriptedReplica(
     whenApplied: async () => {},
     flushStorage: () => lone.flushStorage(),
     checkpoint: (dir: string) => lone.checkpoint(dir),
+    setDuplicationLogHold: () => {},
     report: (): ReplicaReport => ({
       gpid: GPID,
       ballot: state.ballot,
@@ -213,5 +220,48 @@ describe("FullSyncSource", () => {
       await source.close();
       await lone.close();
     }
+  });
+  it("a server syncs as soon as its dup checkpoint is made, not at the end of its period", async () => {
+    const dataDir = tempDir("talaria-fullsync-soon-");
+    const state: ScriptedState = { status: ReplicaStatus.PRIMARY, ballot: 1, applied: 0 };
+    const { lone, replica } = await scriptedReplica(dataDir, state);
+    await lone.write({ op: "set", hashKey: b("k"), sortKey: b(""), value: b("v"), expireTs: 0 });
+    state.applied = lone.lastAppliedDecree;
+    // Meta lists a full duplication waiting for this partition, and asks for the next sync in an
+    // hour: only the checkpoint being made can bring it sooner.
+    const HOUR_MS = 3_600_000;
+    const requests: DuplicationSyncRequest[] = [];
+    const reply: DuplicationSyncResponse = {
+      apps: [{ appId: GPID.appId, partitionCount: 1, duplications: [listed("DS_PREPARE", -1)] }],
+      nextSyncDelayMs: HOUR_MS,
+    };
+    const meta = {
+      call: async (_method: string, request: DuplicationSyncRequest) => {
+        requests.push(request);
+        return reply;
+      },
+    } as unknown as MetaSession;
+    const agent = new DuplicationAgent(
+      {
+        self: "127.0.0.1:1",
+        dataDir,
+        syncPeriodMs: HOUR_MS,
+        source: { sourceClusterId: 1 },
+        callTimeoutMs: 1000,
+      },
+      { meta, replicas: () => [replica] },
+    );
+    agent.start();
+    await agent.syncOnce(); // the reply starts the pick and the checkpoint
+    assert.equal(requests.length, 1);
+    await eventually("a sync reporting the checkpoint", 10_000, async () => requests.length >= 2);
+    const confirm = requests[1]?.partitions[0]?.confirms[0];
+    assert.deepEqual(confirm, {
+      dupid: 5,
+      confirmedDecree: state.applied,
+      checkpointPrepared: true,
+    });
+    await agent.close();
+    await lone.close();
   });
 });
