@@ -264,7 +264,7 @@ async function main(): Promise<void> {
       const section = [
         `## bench:dup — ${date} UTC`,
         "",
-        `Machine: ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (${(totalmem() / 1024 ** 3).toFixed(0)} GiB total, ${(freemem() / 1024 ** 3).toFixed(0)} GiB free at the end), Node ${machine.node}, ${machine.platform}; shared with other engineers' work: load average (1/5/15 min) at start ${startLoad.map((l) => l.toFixed(2)).join(" ")}, at end ${endLoad.map((l) => l.toFixed(2)).join(" ")}.`,
+        `Machine: ${machine.cpuModel}, nproc ${machine.nproc}, ${machine.memoryGiB} GiB (${(totalmem() / 1024 ** 3).toFixed(0)} GiB total, ${(freemem() / 1024 ** 3).toFixed(0)} GiB free at the end), Node ${machine.node}, ${machine.platform}; load average (1/5/15 min; the bench's own processes count in it, and a run just before it in the start figure) at start ${startLoad.map((l) => l.toFixed(2)).join(" ")}, at end ${endLoad.map((l) => l.toFixed(2)).join(" ")}.`,
         `Settings: ${settingsLine(options, table, maxRates, cutRates)}.`,
         "",
         body,
