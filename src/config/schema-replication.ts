@@ -70,6 +70,15 @@ export const replicationSection = {
       doc: "Most coalesced mutations a primary has being replicated at once. While that many are unanswered, further writes gather into the next mutation, which leaves when one is answered (a full one leaves at once): under load mutations grow instead of multiplying. Higher values let more mutations overlap; on a 2-core machine 1 gave the lowest write latency at 1k–5k writes/s (docs/benchmarks.md).",
       usedBy: ["replica"],
     },
+    write_coalesce_min_interval_ms: {
+      type: "int",
+      min: 0,
+      max: 1000,
+      default: "0",
+      doc: "A commit delay: the least time, in ms, from one coalesced mutation of a primary to its next (a full one, or one ahead of an atomic operation, still leaves at once). 0 turns it off. On a CPU-bound node a few tens of ms give fewer, larger mutations and less CPU per write (a quarter less at 1k writes/s in docs/benchmarks.md); every write that comes within the interval waits for the rest of it.",
+      usedBy: ["replica"],
+      pegasus: "Pegasus has no commit delay (MySQL's binlog_group_commit_sync_delay is the like)",
+    },
     log_private_file_size_mb: {
       type: "int",
       min: 1,

@@ -27,6 +27,11 @@
  *    leaves at the end of its event-loop turn while fewer are in flight, otherwise when one of
  *    them is answered (or fails). So under load batches grow instead of mutations multiplying,
  *    and no batch is held once nothing is in flight.
+ *  - With `writeCoalesceMinIntervalMs` > 0 (a commit delay, off by default), a batch that would
+ *    leave sooner than that after the previous mutation was submitted waits for the rest of the
+ *    interval (or longer, for the in-flight bound). A full batch and a batch ahead of an atomic
+ *    operation still leave at once. On CPU-bound nodes this trades latency for fewer, larger
+ *    mutations (docs/benchmarks.md, "A commit delay").
  */
 import { type Update, UpdateKind } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
@@ -91,7 +96,25 @@ export interface CoalesceLimits {
    * (a full batch does not wait). Default 1.
    */
   readonly writeCoalesceInFlightMax?: number;
+  /**
+   * Least time from one coalesced mutation's submission to the next one's, unless that one is
+   * full or ahead of an atomic operation. Default 0: no delay.
+   */
+  readonly writeCoalesceMinIntervalMs?: number;
 }
+
+/** The sequencer's clock and timer (tests drive them by hand). */
+export interface SequencerTimers {
+  nowMs(): number;
+  setTimeout(callback: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const systemTimers: SequencerTimers = {
+  nowMs: () => performance.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export const defaultCoalesceLimits: CoalesceLimits = {
   writeCoalesceUpdatesMax: 256,
@@ -121,6 +144,11 @@ export class WriteSequencer {
   /** Coalesced mutations submitted and not yet answered. */
   private submittedUnanswered = 0;
   private readonly inFlightMax: number;
+  private readonly minIntervalMs: number;
+  /** When the previous coalesced mutation was submitted (timers.nowMs). */
+  private lastSubmitMs = Number.NEGATIVE_INFINITY;
+  /** Armed while a batch waits for the commit delay (writeCoalesceMinIntervalMs). */
+  private delayTimer: unknown;
   /** Cumulative: mutations submitted for plain and duplicate writes, and the writes they held. */
   readonly stats = { mutations: 0, writes: 0 };
 
@@ -128,8 +156,10 @@ export class WriteSequencer {
     private readonly host: SequencerHost,
     private readonly pendingWritesMax: number,
     private readonly coalesce: CoalesceLimits = defaultCoalesceLimits,
+    private readonly timers: SequencerTimers = systemTimers,
   ) {
     this.inFlightMax = Math.max(1, coalesce.writeCoalesceInFlightMax ?? 1);
+    this.minIntervalMs = Math.max(0, coalesce.writeCoalesceMinIntervalMs ?? 0);
   }
 
   get waiting(): number {
@@ -166,6 +196,7 @@ export class WriteSequencer {
 
   /** Refuses every waiting write (the replica closed or failed). */
   refuseAll(reason: string): void {
+    this.disarmDelay();
     const batch = this.batch;
     this.batch = undefined;
     for (const waiter of batch?.waiters ?? []) {
@@ -176,10 +207,16 @@ export class WriteSequencer {
     for (const write of waiting) write.reject(this.host.refuse("ERR_INVALID_STATE", reason));
   }
 
-  /** Submits the coalesced batch, if any, as one mutation. */
-  flush(): void {
+  /**
+   * Submits the coalesced batch, if any, as one mutation; unless `now` is false and the commit
+   * delay holds it (it then leaves when the delay is over, or at an answer after that).
+   */
+  flush(now = true): void {
     const batch = this.batch;
     if (batch === undefined) return;
+    if (!now && this.delayed()) return;
+    this.disarmDelay();
+    this.lastSubmitMs = this.timers.nowMs();
     this.batch = undefined;
     let submitted: Promise<CoreWriteOutcome>;
     try {
@@ -215,13 +252,31 @@ export class WriteSequencer {
   /** One coalesced mutation was answered: a batch held behind the in-flight bound may leave. */
   private answered(): void {
     this.submittedUnanswered--;
-    if (this.submittedUnanswered < this.inFlightMax) this.flush();
+    if (this.submittedUnanswered < this.inFlightMax) this.flush(false);
   }
 
   /** The end of a turn in which a batch started: it leaves unless the in-flight bound holds it. */
   private endOfTurn(): void {
     this.flushScheduled = false;
-    if (this.submittedUnanswered < this.inFlightMax) this.flush();
+    if (this.submittedUnanswered < this.inFlightMax) this.flush(false);
+  }
+
+  /** Whether the commit delay holds the batch now; arms its timer if so. */
+  private delayed(): boolean {
+    if (this.minIntervalMs === 0) return false;
+    const waitMs = this.lastSubmitMs + this.minIntervalMs - this.timers.nowMs();
+    if (waitMs <= 0) return false;
+    this.delayTimer ??= this.timers.setTimeout(() => {
+      this.delayTimer = undefined;
+      if (this.submittedUnanswered < this.inFlightMax) this.flush(false);
+    }, waitMs);
+    return true;
+  }
+
+  private disarmDelay(): void {
+    if (this.delayTimer === undefined) return;
+    this.timers.clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
   }
 
   private addToBatch(update: Update, bytes: number, duplicate: boolean): Promise<WriteResult> {
@@ -243,11 +298,10 @@ export class WriteSequencer {
       // With nothing of ours in flight there is nothing to wait behind: submit at once, so a lone
       // write pays no extra turn. Writes that arrive while a mutation is in flight coalesce until
       // the end of the turn, or, with the in-flight bound reached, until an answer (answered()).
-      if (
-        batch.updates.length >= limits.writeCoalesceUpdatesMax ||
-        this.submittedUnanswered === 0
-      ) {
+      if (batch.updates.length >= limits.writeCoalesceUpdatesMax) {
         this.flush();
+      } else if (this.submittedUnanswered === 0) {
+        this.flush(false);
       } else if (!this.flushScheduled && this.submittedUnanswered < this.inFlightMax) {
         this.flushScheduled = true;
         setImmediate(() => this.endOfTurn());

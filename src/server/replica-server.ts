@@ -68,6 +68,7 @@ export async function startReplicaServer(
         writeCoalesceUpdatesMax: replication.writeCoalesceMaxUpdates,
         writeCoalesceBytesMax: replication.writeCoalesceMaxBytes,
         writeCoalesceInFlightMax: replication.writeCoalesceMaxInFlight,
+        writeCoalesceMinIntervalMs: replication.writeCoalesceMinIntervalMs,
       },
       readLimits: readLimitsOf(config),
       plogSegmentBytesMax: plogSegmentBytesMaxOf(config),

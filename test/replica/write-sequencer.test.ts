@@ -8,6 +8,7 @@ import {
   type CoalesceLimits,
   type CoreWriteOutcome,
   type SequencerHost,
+  type SequencerTimers,
   WriteSequencer,
 } from "../../src/replica/write-sequencer.ts";
 
@@ -199,6 +200,140 @@ describe("WriteSequencer in-flight bound", () => {
     submitted[0]?.answer();
     assert.equal((await first).decree, 1);
     await turns();
+    assert.equal(submitted.length, 1);
+  });
+});
+
+/** Timers the test moves by hand: `advance` fires what falls due, in order. */
+function manualTimers() {
+  let nowMs = 1_000;
+  let nextId = 1;
+  const pending = new Map<number, { atMs: number; callback: () => void }>();
+  const timers: SequencerTimers = {
+    nowMs: () => nowMs,
+    setTimeout: (callback, delayMs) => {
+      const id = nextId++;
+      pending.set(id, { atMs: nowMs + delayMs, callback });
+      return id;
+    },
+    clearTimeout: (handle) => pending.delete(handle as number),
+  };
+  const advance = (ms: number) => {
+    nowMs += ms;
+    for (const [id, timer] of [...pending].sort((a, b) => a[1].atMs - b[1].atMs)) {
+      if (timer.atMs > nowMs) break;
+      pending.delete(id);
+      timer.callback();
+    }
+  };
+  return { timers, advance, pending };
+}
+
+describe("WriteSequencer commit delay (writeCoalesceMinIntervalMs)", () => {
+  const delayed = (updates = 256): CoalesceLimits => ({
+    ...limits(1, updates),
+    writeCoalesceMinIntervalMs: 20,
+  });
+
+  it("holds the next batch until the interval since the previous mutation is over", async () => {
+    const { host, submitted } = fakeHost();
+    const { timers, advance, pending } = manualTimers();
+    const sequencer = new WriteSequencer(host, 100, delayed(), timers);
+    const first = sequencer.enqueue(set("a"));
+    assert.equal(submitted.length, 1, "the first write has nothing to wait for");
+    const held = [sequencer.enqueue(set("b"))];
+    advance(2);
+    submitted[0]?.answer();
+    await first;
+    held.push(sequencer.enqueue(set("c"))); // nothing in flight now, but the interval is not over
+    await turns();
+    assert.equal(submitted.length, 1, "answered after 2 ms: the batch waits for the interval");
+    assert.equal(pending.size, 1, "one timer for the batch, however many writes join it");
+    advance(17);
+    assert.equal(submitted.length, 1, "19 ms after the first mutation: still waiting");
+    advance(1);
+    assert.deepEqual(
+      submitted.map((s) => s.values),
+      [["a"], ["b", "c"]],
+      "20 ms after the first mutation the held writes leave as one",
+    );
+    submitted[1]?.answer();
+    assert.deepEqual(
+      (await Promise.all(held)).map((r) => r.decree),
+      [2, 2],
+    );
+    // Long after the previous mutation, a write goes at once again.
+    advance(50);
+    const alone = sequencer.enqueue(set("d"));
+    assert.equal(submitted.length, 3);
+    submitted[2]?.answer();
+    assert.equal((await alone).decree, 3);
+  });
+
+  it("waits for the answer when the interval ends first", async () => {
+    const { host, submitted } = fakeHost();
+    const { timers, advance } = manualTimers();
+    const sequencer = new WriteSequencer(host, 100, delayed(), timers);
+    const first = sequencer.enqueue(set("a"));
+    const held = sequencer.enqueue(set("b"));
+    advance(30);
+    await turns();
+    assert.equal(submitted.length, 1, "the in-flight bound still holds it");
+    submitted[0]?.answer();
+    await first;
+    assert.equal(submitted.length, 2, "the answer sends it: the interval is over");
+    submitted[1]?.answer();
+    assert.equal((await held).decree, 2);
+  });
+
+  it("sends a full batch and a batch ahead of an atomic operation at once", async () => {
+    const { host, submitted } = fakeHost();
+    const { timers, advance, pending } = manualTimers();
+    const sequencer = new WriteSequencer(host, 100, delayed(2), timers);
+    const first = sequencer.enqueue(set("a"));
+    advance(1);
+    submitted[0]?.answer();
+    await first;
+    const full = [sequencer.enqueue(set("b")), sequencer.enqueue(set("c"))];
+    assert.equal(submitted.length, 2, "a full batch does not wait for the interval");
+    assert.equal(pending.size, 0, "and leaves no timer behind");
+    submitted[1]?.answer();
+    await Promise.all(full);
+    const beforeIncr = sequencer.enqueue(set("d"));
+    await turns();
+    assert.equal(submitted.length, 2, "d waits for the interval");
+    const incr = sequencer.enqueue({
+      op: "incr",
+      hashKey: Buffer.from("h"),
+      sortKey: Buffer.from("n"),
+      increment: 1n,
+      expireTs: 0,
+    });
+    assert.deepEqual(submitted[2]?.values, ["d"], "the batch ahead of the incr left at once");
+    assert.equal(pending.size, 0);
+    submitted[2]?.answer();
+    await beforeIncr;
+    sequencer.pump();
+    submitted[3]?.answer();
+    assert.equal((await incr).decree, 4);
+  });
+
+  it("refuses a delayed batch when the replica closes, and its timer is gone", async () => {
+    const { host, submitted } = fakeHost();
+    const { timers, advance, pending } = manualTimers();
+    const sequencer = new WriteSequencer(host, 100, delayed(), timers);
+    const first = sequencer.enqueue(set("a"));
+    submitted[0]?.answer();
+    await first;
+    const held = sequencer.enqueue(set("b"));
+    assert.equal(pending.size, 1);
+    sequencer.refuseAll("closed");
+    assert.equal(pending.size, 0);
+    await assert.rejects(
+      held,
+      (e: unknown) => e instanceof TalariaError && e.code === "ERR_INVALID_STATE",
+    );
+    advance(100);
     assert.equal(submitted.length, 1);
   });
 });
