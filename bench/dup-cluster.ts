@@ -31,6 +31,22 @@ export interface DupBenchOptions {
   readonly replicas: number;
   /** `[replication]` settings of the source cluster other than the defaults (experiments). */
   readonly sourceReplication?: Partial<Config["replication"]>;
+  /** `[replication]` settings of both clusters other than the defaults (experiments). */
+  readonly replication?: Partial<Config["replication"]>;
+}
+
+/** `plan` with `replication` merged into every process's `[replication]`. */
+function withReplication(
+  plan: readonly OneboxCluster[],
+  replication: Partial<Config["replication"]>,
+): OneboxCluster[] {
+  return plan.map((cluster) => ({
+    ...cluster,
+    processes: cluster.processes.map((p) => ({
+      ...p,
+      config: { ...p.config, replication: { ...p.config.replication, ...replication } },
+    })),
+  }));
 }
 
 export interface DupBench {
@@ -90,7 +106,7 @@ export async function startDupBench(
   try {
     const { plan, basePort } = await planOnFreePorts(dir, options.replicas);
     const clusters = throughProxy(
-      plan,
+      withReplication(plan, options.replication ?? {}),
       "alpha",
       "beta",
       `127.0.0.1:${proxy.port}`,

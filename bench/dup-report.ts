@@ -184,6 +184,7 @@ export function settingsLine(
     delaysMs: readonly number[];
     runs: number;
     batchBytes?: number;
+    commitDelayMs?: number;
   },
   table: { table: string; partitions: number; replicas: number },
   maxRates: readonly number[],
@@ -202,5 +203,10 @@ export function settingsLine(
     options.batchBytes === undefined
       ? "duplication settings at their defaults, onebox timings (duplication sync every 2 s)"
       : `duplicate_log_batch_bytes = ${options.batchBytes} on the source, other duplication settings at their defaults, onebox timings (duplication sync every 2 s)`,
+    ...(options.commitDelayMs === undefined
+      ? []
+      : [
+          `write_coalesce_min_interval_ms = ${options.commitDelayMs} on both clusters (a commit delay)`,
+        ]),
   ].join("; ");
 }

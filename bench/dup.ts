@@ -23,7 +23,8 @@
  * the cut phase runs once per delay, after them.
  *
  *   npm run bench:dup [-- --seconds 10] [-- --cut-seconds 10] [-- --delays 0,30] [-- --rates 1000,5000]
- *                     [-- --runs 3] [-- --max-probe-seconds 15] [-- --batch-bytes 4096] [-- --no-doc]
+ *                     [-- --runs 3] [-- --max-probe-seconds 15] [-- --batch-bytes 4096]
+ *                     [-- --commit-delay-ms 20] [-- --no-doc]
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { freemem, loadavg, tmpdir, totalmem } from "node:os";
@@ -68,6 +69,8 @@ export interface DupOptions {
   readonly runs: number;
   /** `[replication] duplicate_log_batch_bytes` on the source instead of its default. */
   readonly batchBytes?: number;
+  /** `write_coalesce_min_interval_ms` on both clusters (absent: the default, off). */
+  readonly commitDelayMs?: number;
   readonly doc: boolean;
 }
 
@@ -86,6 +89,7 @@ function parseOptions(): DupOptions {
       partitions: { type: "string", default: String(PARTITIONS_DEFAULT) },
       runs: { type: "string", default: String(RUNS_DEFAULT) },
       "batch-bytes": { type: "string" },
+      "commit-delay-ms": { type: "string" },
       "no-doc": { type: "boolean", default: false },
     },
   });
@@ -124,6 +128,11 @@ function parseOptions(): DupOptions {
     ...(values["batch-bytes"] === undefined
       ? {}
       : { batchBytes: list("batch-bytes", values["batch-bytes"], 64 * 1024 * 1024)[0] ?? 0 }),
+    ...(values["commit-delay-ms"] === undefined
+      ? {}
+      : {
+          commitDelayMs: list("commit-delay-ms", values["commit-delay-ms"], 1000)[0] ?? 0,
+        }),
     doc: !values["no-doc"],
   };
 }
@@ -182,6 +191,9 @@ async function main(): Promise<void> {
         ...(options.batchBytes === undefined
           ? {}
           : { sourceReplication: { duplicateLogBatchBytes: options.batchBytes } }),
+        ...(options.commitDelayMs === undefined
+          ? {}
+          : { replication: { writeCoalesceMinIntervalMs: options.commitDelayMs } }),
       },
       (pid) => pids.push(pid),
     );
