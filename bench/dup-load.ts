@@ -6,8 +6,25 @@
  * it on the target.
  */
 import { randomBytes } from "node:crypto";
-import type { Table } from "../src/client/index.ts";
 import { percentile } from "./harness.ts";
+
+/**
+ * What the load writes to: a Talaria table, or the MariaDB anchor's primary (bench/dup-mariadb.ts).
+ */
+export interface KvWriter {
+  set(
+    hashKey: string,
+    sortKey: string,
+    value: Buffer,
+    options: { timeoutMs: number },
+  ): Promise<unknown>;
+}
+
+/** What the lag prober reads: a Talaria table, or the MariaDB anchor's replica. */
+export interface KvReader {
+  /** The stored value, or undefined when the key is not there (yet). */
+  get(hashKey: string, sortKey: string, options: { timeoutMs: number }): Promise<unknown>;
+}
 
 const VALUE_BYTES = 100;
 const VALUE_POOL_BYTES = 1024 * 1024;
@@ -55,7 +72,7 @@ export interface OpenLoopOptions {
 
 /** Offers `ratePerSec` writes per second from start() to stop(), open loop. */
 export class OpenLoopWriter {
-  private readonly table: Table;
+  private readonly table: KvWriter;
   private readonly options: OpenLoopOptions;
   private timer: NodeJS.Timeout | undefined;
   private startMs = 0;
@@ -70,7 +87,7 @@ export class OpenLoopWriter {
   private readonly latenciesMs: number[] = [];
   private readonly outstanding = new Set<Promise<void>>();
 
-  constructor(table: Table, options: OpenLoopOptions) {
+  constructor(table: KvWriter, options: OpenLoopOptions) {
     this.table = table;
     this.options = options;
   }
@@ -151,7 +168,7 @@ export class OpenLoopWriter {
  * acknowledged writes per second over `windowMs`.
  */
 export async function measureMaxRate(
-  table: Table,
+  table: KvWriter,
   options: { inFlight: number; warmupMs: number; windowMs: number; keyPrefix: string },
 ): Promise<number> {
   let seq = 0;
@@ -203,7 +220,7 @@ export interface LagResult {
  * before their next poll: a loaded target partition would add its delay to every probe.)
  */
 export class LagProber {
-  private readonly table: Table;
+  private readonly table: KvReader;
   private readonly pollIntervalMs: number;
   private readonly outstandingMax: number;
   private readonly giveUpMs: number;
@@ -215,7 +232,7 @@ export class LagProber {
   private running = false;
 
   constructor(
-    table: Table,
+    table: KvReader,
     options: { pollIntervalMs: number; outstandingMax: number; giveUpMs: number },
   ) {
     this.table = table;

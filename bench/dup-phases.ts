@@ -28,6 +28,15 @@ const PROBES_PER_SEC = 50;
 const PROBE_POLL_MS = 10;
 const PROBES_OUTSTANDING_MAX = 2000;
 const PROBE_GIVE_UP_MS = 60_000;
+
+/** The load and probe settings, shared with the MariaDB anchor (bench/dup-mariadb.ts). */
+export const PROBE_SETTINGS = {
+  writesInFlightMax: IN_FLIGHT_MAX,
+  perSec: PROBES_PER_SEC,
+  pollMs: PROBE_POLL_MS,
+  outstandingMax: PROBES_OUTSTANDING_MAX,
+  giveUpMs: PROBE_GIVE_UP_MS,
+} as const;
 /** After a window, how long probes of its last writes may still be polled for. */
 const PROBE_TAIL_MS = 15_000;
 const SAMPLE_MS = 500;

@@ -1,4 +1,5 @@
 /** The tables bench:dup prints and appends to docs/benchmarks.md. */
+import type { MariaDbPhase } from "./dup-mariadb.ts";
 import type { CutPhase, RatePhase } from "./dup-phases.ts";
 import { formatCount, formatRatio, markdownTable, median } from "./harness.ts";
 
@@ -173,6 +174,83 @@ export function renderReport(runs: readonly RunPhase[], cuts: readonly CutPhase[
     "Catch-up: entries the target acknowledged per second from the heal until every partition had",
     "shipped everything committed before the heal (writes continue meanwhile); that time is the",
     "time to ship the backlog.",
+  ].join("\n");
+}
+
+/** A MariaDB anchor phase of one run, keyed as the Talaria phase at the same rate. */
+export interface MariaDbRunPhase {
+  readonly run: number;
+  readonly key: string;
+  readonly phase: MariaDbPhase;
+}
+
+/**
+ * The MariaDB anchor beside Talaria at 0 ms: per rate key, the median of each figure over the
+ * runs, and the medians of the per-run ratios Talaria ÷ MariaDB (lag p99, CPU of both sides).
+ */
+export function renderMariaDbReport(
+  anchor: readonly MariaDbRunPhase[],
+  talaria: readonly RunPhase[],
+): string {
+  const keys = [...new Set(anchor.map((a) => a.key))];
+  const rows = keys.map((key) => {
+    const group = anchor.filter((a) => a.key === key);
+    const p = medianOf(group.map((a) => a.phase));
+    const ratios = (pick: (t: RatePhase, m: MariaDbPhase) => number) =>
+      group.flatMap((a) => {
+        const t = talaria.find((r) => r.run === a.run && r.key === key && r.phase.delayMs === 0);
+        return t === undefined ? [] : [pick(t.phase, a.phase)].filter(Number.isFinite);
+      });
+    const lagRatios = ratios((t, m) => t.lag.p99Ms / m.lag.p99Ms);
+    const cpuRatios = ratios(
+      (t, m) => (t.cpu.source + t.cpu.target) / (m.cpu.primary + m.cpu.replica),
+    );
+    const ratio = (values: readonly number[]) =>
+      values.length === 0 ? "–" : formatRatio(median(values));
+    const offered =
+      key === "max"
+        ? `max (${formatCount(median(group.map((a) => a.phase.writes.offeredPerSec)))}/s${group.length > 1 ? ", median" : ""})`
+        : p.label;
+    return [
+      offered,
+      `${formatCount(p.writes.achievedPerSec)}${p.writes.skipped > 0 ? ` (${formatCount(p.writes.skipped)} not issued)` : ""}${p.writes.errors > 0 ? ` (${p.writes.errors} errors)` : ""}`,
+      ms(p.writes.p99Ms),
+      ms(p.lag.p50Ms),
+      ms(p.lag.p99Ms),
+      ms(p.lag.maxMs),
+      `${p.lag.seen}${p.lag.unseen > 0 ? ` (+${p.lag.unseen} unseen)` : ""}${group.some((a) => !a.phase.caughtUp) ? " (not caught up in 15 s)" : ""}`,
+      `${p.cpu.primary.toFixed(2)} / ${p.cpu.replica.toFixed(2)} / ${p.cpu.bench.toFixed(2)}`,
+      ratio(lagRatios),
+      ratio(cpuRatios),
+    ];
+  });
+  const runCount = new Set(anchor.map((a) => a.run)).size;
+  return [
+    `MariaDB binlog replication side by side (0 ms; ${runCount === 1 ? "one run" : `median of ${runCount} runs, each figure on its own`}; each phase right after Talaria's at the same rate, in the same run):`,
+    "",
+    markdownTable(
+      [
+        "offered writes/s",
+        "achieved writes/s",
+        "primary write p99 ms",
+        "lag p50 ms",
+        "lag p99 ms",
+        "lag max ms",
+        "lag probes",
+        "CPU primary / replica / bench",
+        "Talaria ÷ MariaDB, lag p99",
+        "Talaria ÷ MariaDB, CPU",
+      ],
+      rows,
+    ),
+    "",
+    "MariaDB: one primary (row binlog, `sync_binlog = 1`) and one asynchronous replica",
+    "(`slave_parallel_threads = 4`, optimistic), each a `mariadbd` on 127.0.0.1, both with",
+    "`innodb_flush_log_at_trx_commit = 1`; the replica connects to the primary directly, not through",
+    "the proxy. Writes: `INSERT … ON DUPLICATE KEY UPDATE` of the same keys and values over 64",
+    "pooled connections; lag probes: primary-key SELECTs on the replica, as for Talaria. Each side is",
+    "one server, where Talaria writes every mutation to 3 replicas on each side. Ratios: medians of",
+    "the per-run ratios; CPU is Talaria's source + target over MariaDB's primary + replica.",
   ].join("\n");
 }
 

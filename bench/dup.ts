@@ -16,15 +16,20 @@
  *    that time, and when the backlog metric read 0 after the writes stopped.
  *
  * Bounded: fixed windows, bounded drains and catch-ups; the servers and the proxy are stopped and
- * the directory removed at the end, on error too. About 25 min with the defaults (10 with --runs 1).
+ * the directory removed at the end, on error too. About 35 min with the defaults (14 with --runs 1).
  *
  * The rate phases (the rates, then the highest sustained rate) run `--runs` times in a row (3 by
  * default: the machines are noisy, so the report gives each figure's median, then every run);
  * the cut phase runs once per delay, after them.
  *
+ * The anchor, MariaDB binlog replication side by side (bench/dup-mariadb.ts): at 0 ms, each rate
+ * phase is followed by the same phase against a MariaDB primary and replica on the same machine
+ * (the "max" one at MariaDB's own highest rate). Skipped, with a note, when mariadbd is not
+ * installed, or with --no-mariadb.
+ *
  *   npm run bench:dup [-- --seconds 10] [-- --cut-seconds 10] [-- --delays 0,30] [-- --rates 1000,5000]
  *                     [-- --runs 3] [-- --max-probe-seconds 15] [-- --batch-bytes 4096]
- *                     [-- --commit-delay-ms 20] [-- --no-doc]
+ *                     [-- --commit-delay-ms 20] [-- --no-mariadb] [-- --no-doc]
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { freemem, loadavg, tmpdir, totalmem } from "node:os";
@@ -33,13 +38,26 @@ import { parseArgs } from "node:util";
 import { type DupBench, startDupBench } from "./dup-cluster.ts";
 import { measureMaxRate, OpenLoopWriter } from "./dup-load.ts";
 import {
+  findMariaDb,
+  type MariaDbPair,
+  type MariaDbPhase,
+  runMariaDbRatePhase,
+  startMariaDbPair,
+} from "./dup-mariadb.ts";
+import {
   type CutPhase,
   type RatePhase,
   runCutPhase,
   runRatePhase,
   waitDrained,
 } from "./dup-phases.ts";
-import { type RunPhase, renderReport, settingsLine } from "./dup-report.ts";
+import {
+  type MariaDbRunPhase,
+  type RunPhase,
+  renderMariaDbReport,
+  renderReport,
+  settingsLine,
+} from "./dup-report.ts";
 import { formatCount, machineInfo, median } from "./harness.ts";
 
 const TABLE = { table: "dup", replicas: 3 } as const;
@@ -71,6 +89,8 @@ export interface DupOptions {
   readonly batchBytes?: number;
   /** `write_coalesce_min_interval_ms` on both clusters (absent: the default, off). */
   readonly commitDelayMs?: number;
+  /** Run the MariaDB anchor at 0 ms (when mariadbd is installed). */
+  readonly mariadb: boolean;
   readonly doc: boolean;
 }
 
@@ -90,6 +110,7 @@ function parseOptions(): DupOptions {
       runs: { type: "string", default: String(RUNS_DEFAULT) },
       "batch-bytes": { type: "string" },
       "commit-delay-ms": { type: "string" },
+      "no-mariadb": { type: "boolean", default: false },
       "no-doc": { type: "boolean", default: false },
     },
   });
@@ -133,6 +154,7 @@ function parseOptions(): DupOptions {
       : {
           commitDelayMs: list("commit-delay-ms", values["commit-delay-ms"], 1000)[0] ?? 0,
         }),
+    mariadb: !values["no-mariadb"],
     doc: !values["no-doc"],
   };
 }
@@ -140,6 +162,11 @@ function parseOptions(): DupOptions {
 function describeRate(p: RatePhase, run: number, runs: number): string {
   const w = p.writes;
   return `${p.delayMs} ms, ${runs > 1 ? `run ${run}, ` : ""}${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen}); histogram ≤${p.histogramP50Ms}/≤${p.histogramP99Ms} ms; source commit → ack p50 ${p.commitToAckP50Ms.toFixed(1)} p99 ${p.commitToAckP99Ms.toFixed(1)} ms, round trip p50 ${p.shipP50Ms.toFixed(1)} p99 ${p.shipP99Ms.toFixed(1)} ms; target write mean ${p.targetWriteMeanMs.toFixed(1)} ms, event-loop delay p99 ${p.targetEventLoopP99Ms.toFixed(1)} max ${p.targetEventLoopMaxMs.toFixed(1)} ms; GC pauses ≤ ${(p.gcPauseShareMax * 100).toFixed(1)} % of a replica server's time; backlog max ${p.backlogMax} (unshipped ${p.unshippedMax}); shipped ${formatCount(p.shippedPerSec)}/s (empty plog reads ${p.emptyLoadsPerSec.toFixed(1)}/s); CPU ${p.cpu.source.toFixed(2)} + ${p.cpu.target.toFixed(2)} + ${p.cpu.benchAndProxy.toFixed(2)} (bench + proxy)`;
+}
+
+function describeAnchor(p: MariaDbPhase, run: number, runs: number): string {
+  const w = p.writes;
+  return `MariaDB, 0 ms, ${runs > 1 ? `run ${run}, ` : ""}${p.label}: offered ${formatCount(w.offeredPerSec)}/s, achieved ${formatCount(w.achievedPerSec)}/s (skipped ${w.skipped}, errors ${w.errors}); write p99 ${w.p99Ms.toFixed(1)} ms; lag p50 ${p.lag.p50Ms.toFixed(1)} p99 ${p.lag.p99Ms.toFixed(1)} max ${p.lag.maxMs.toFixed(1)} ms over ${p.lag.seen} probes (unseen ${p.lag.unseen})${p.caughtUp ? "" : " (not caught up)"}; CPU ${p.cpu.primary.toFixed(2)} + ${p.cpu.replica.toFixed(2)} + ${p.cpu.bench.toFixed(2)} (bench)`;
 }
 
 function describeCut(c: CutPhase): string {
@@ -158,6 +185,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "talaria-bench-dup-"));
   const pids: number[] = [];
   let bench: DupBench | undefined;
+  let anchor: MariaDbPair | undefined;
   let cleaned = false;
   process.once("exit", () => {
     if (cleaned) return;
@@ -170,6 +198,7 @@ async function main(): Promise<void> {
     }
   });
   const cleanUp = async () => {
+    await anchor?.close();
     await bench?.close();
     cleaned = true;
     // TALARIA_BENCH_KEEP=1 keeps the servers' logs (<dir>/<cluster>/<process>/talaria.log).
@@ -217,6 +246,27 @@ async function main(): Promise<void> {
     warmup.start();
     await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
     await warmup.stop();
+    let anchorNote: string | undefined;
+    if (!options.mariadb) anchorNote = "not run (--no-mariadb)";
+    else if (!options.delaysMs.includes(0)) anchorNote = "not run (it runs at 0 ms only)";
+    else {
+      const binaries = findMariaDb();
+      if (typeof binaries === "string") anchorNote = `not run: ${binaries}`;
+      else {
+        anchor = await startMariaDbPair(binaries, join(dir, "mariadb"), (pid) => pids.push(pid));
+        log("MariaDB anchor up (primary and replica)");
+        const anchorWarmup = new OpenLoopWriter(anchor.primary, {
+          ratePerSec: WARMUP_RATE_PER_SEC,
+          inFlightMax: MAX_RATE_IN_FLIGHT,
+          keyPrefix: "warmup-",
+          probesPerSec: 0,
+        });
+        anchorWarmup.start();
+        await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+        await anchorWarmup.stop();
+      }
+    }
+    const anchorPhases: MariaDbRunPhase[] = [];
     const ratePhases: RunPhase[] = [];
     const cutPhases: CutPhase[] = [];
     const maxRates: number[] = [];
@@ -236,9 +286,21 @@ async function main(): Promise<void> {
           log(describeRate(phase, run, options.runs));
           ratePhases.push({ run, key, phase });
         };
+        const runAnchor = async (key: string, label: string, rate: number) => {
+          if (anchor === undefined || delayMs !== 0) return;
+          const phase = await runMariaDbRatePhase(anchor, {
+            label,
+            ratePerSec: rate,
+            windowMs: options.windowMs,
+            keyPrefix: `run${run}-r${rate}-`,
+          });
+          log(describeAnchor(phase, run, options.runs));
+          anchorPhases.push({ run, key, phase });
+        };
         for (const rate of options.ratesPerSec) {
           const label = `${formatCount(rate)}/s`;
           await runRate(label, label, rate);
+          await runAnchor(label, label, rate);
         }
         // Measured right before its phase, so both see the same machine (the load varies).
         await waitDrained(b);
@@ -253,6 +315,19 @@ async function main(): Promise<void> {
           `${delayMs} ms${options.runs > 1 ? `, run ${run}` : ""}: the source sustains ${formatCount(maxRate)} writes/s (${MAX_RATE_IN_FLIGHT} closed loops, duplication on)`,
         );
         await runRate("max", `max (${formatCount(maxRate)}/s)`, Math.round(maxRate));
+        if (anchor !== undefined && delayMs === 0) {
+          await anchor.caughtUp();
+          const anchorMax = await measureMaxRate(anchor.primary, {
+            inFlight: MAX_RATE_IN_FLIGHT,
+            warmupMs: MAX_RATE_WARMUP_MS,
+            windowMs: options.probeMs,
+            keyPrefix: `run${run}-max-probe-`,
+          });
+          log(
+            `MariaDB${options.runs > 1 ? `, run ${run}` : ""}: the primary sustains ${formatCount(anchorMax)} writes/s`,
+          );
+          await runAnchor("max", `max (${formatCount(anchorMax)}/s)`, Math.round(anchorMax));
+        }
       }
       const maxRate = median(delayMaxRates);
       maxRates.push(maxRate);
@@ -268,7 +343,13 @@ async function main(): Promise<void> {
       cutPhases.push(cut);
     }
     const endLoad = loadavg();
-    const body = renderReport(ratePhases, cutPhases);
+    const body = [
+      renderReport(ratePhases, cutPhases),
+      "",
+      anchorPhases.length > 0
+        ? renderMariaDbReport(anchorPhases, ratePhases)
+        : `MariaDB binlog replication side by side: ${anchorNote ?? "not run"}.`,
+    ].join("\n");
     log("");
     log(body);
     if (options.doc) {

@@ -1,8 +1,15 @@
 /** bench:dup's report over several runs: each figure's median, then every run. */
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import type { MariaDbPhase } from "../../bench/dup-mariadb.ts";
 import type { RatePhase } from "../../bench/dup-phases.ts";
-import { medianPhases, type RunPhase, renderReport } from "../../bench/dup-report.ts";
+import {
+  type MariaDbRunPhase,
+  medianPhases,
+  type RunPhase,
+  renderMariaDbReport,
+  renderReport,
+} from "../../bench/dup-report.ts";
 
 function phase(delayMs: number, label: string, lagP99Ms: number, offered: number): RatePhase {
   return {
@@ -85,4 +92,44 @@ it("prints the medians, then every run with its number; one run prints one table
   assert.match(once, /\| 0 ms \| 1\.00k\/s \| 1\.00k \|/);
   assert.match(once, /\| GC pauses, highest replica server \|/);
   assert.match(once, /\| 3\.5 % \|/);
+});
+
+function anchorPhase(label: string, lagP99Ms: number, offered: number): MariaDbPhase {
+  return {
+    label,
+    writes: { ...phase(0, label, 10, offered).writes, p99Ms: 4 },
+    lag: { seen: 3000, unseen: 0, dropped: 0, p50Ms: 1, p99Ms: lagP99Ms, maxMs: 30 },
+    caughtUp: true,
+    cpu: { primary: 0.3, replica: 0.2, bench: 0.1 },
+  };
+}
+
+it("sets the MariaDB anchor beside Talaria: medians per rate, and the medians of per-run ratios", () => {
+  const anchor: MariaDbRunPhase[] = [
+    { run: 1, key: "1.00k/s", phase: anchorPhase("1.00k/s", 10, 1000) },
+    { run: 1, key: "max", phase: anchorPhase("max (6.00k/s)", 500, 6000) },
+    { run: 2, key: "1.00k/s", phase: anchorPhase("1.00k/s", 50, 1000) },
+    { run: 2, key: "max", phase: anchorPhase("max (8.00k/s)", 400, 8000) },
+    {
+      run: 3,
+      key: "1.00k/s",
+      phase: { ...anchorPhase("1.00k/s", 40, 1000), caughtUp: false },
+    },
+    { run: 3, key: "max", phase: anchorPhase("max (7.00k/s)", 100, 7000) },
+  ];
+  const rows = renderMariaDbReport(anchor, runs)
+    .split("\n")
+    .filter((line) => /^\| (1\.00k|max)/.test(line))
+    .map((line) => line.split(" | "));
+  assert.equal(rows.length, 2, "one row per rate");
+  const [rate, max] = rows;
+  assert.equal(rate?.[4], "40", "lag p99: the middle of 10, 50, 40");
+  assert.match(rate?.[6] ?? "", /not caught up/, "a run whose replica did not catch up is flagged");
+  // Per run, Talaria ÷ MariaDB lag p99: 90/10 = 9, 250/50 = 5, 80/40 = 2 → 5.
+  assert.equal(rate?.[8], "5.00×");
+  // CPU: (0.8 + 0.7) / (0.3 + 0.2) = 3 in every run.
+  assert.equal(rate?.[9]?.replace(/ \|$/, ""), "3.00×");
+  assert.match(max?.[0] ?? "", /^\| max \(7\.00k\/s, median\)/);
+  // 300/500 = 0.6, 200/400 = 0.5, 100/100 = 1 → 0.6.
+  assert.equal(max?.[8], "0.60×");
 });
