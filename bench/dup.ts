@@ -36,7 +36,7 @@ import { freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type DupBench, startDupBench } from "./dup-cluster.ts";
-import { measureMaxRate, OpenLoopWriter } from "./dup-load.ts";
+import { type KvWriter, measureMaxRate, OpenLoopWriter } from "./dup-load.ts";
 import {
   findMariaDb,
   type MariaDbPair,
@@ -173,6 +173,29 @@ function describeCut(c: CutPhase): string {
   return `${c.delayMs} ms, cut ${c.cutMs / 1000} s at ${formatCount(c.writes.achievedPerSec)} writes/s: backlog at heal ${c.backlogAtHeal}, catch-up ${formatCount(c.catchUpPerSec)}/s in ${(c.catchUpMs / 1000).toFixed(1)} s, backlog metric 0 ${(c.backlogZeroAfterStopMs / 1000).toFixed(1)} s after the writes stopped`;
 }
 
+/** Warm-up, not measured: fresh processes (JIT, storage files, connections) are slower. */
+async function warmUp(target: KvWriter): Promise<void> {
+  const writer = new OpenLoopWriter(target, {
+    ratePerSec: WARMUP_RATE_PER_SEC,
+    inFlightMax: MAX_RATE_IN_FLIGHT,
+    keyPrefix: "warmup-",
+    probesPerSec: 0,
+  });
+  writer.start();
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+  await writer.stop();
+}
+
+/** The highest rate `target` sustains with MAX_RATE_IN_FLIGHT closed loops over `windowMs`. */
+function highestRate(target: KvWriter, windowMs: number, keyPrefix: string): Promise<number> {
+  return measureMaxRate(target, {
+    inFlight: MAX_RATE_IN_FLIGHT,
+    warmupMs: MAX_RATE_WARMUP_MS,
+    windowMs,
+    keyPrefix,
+  });
+}
+
 async function main(): Promise<void> {
   process.stdout.on("error", () => undefined);
   const options = parseOptions();
@@ -236,16 +259,7 @@ async function main(): Promise<void> {
     };
     await tables.source.partitionCount();
     await tables.target.partitionCount();
-    // Warm-up, not measured: fresh processes (JIT, lmdb and plog files, connections) are slower.
-    const warmup = new OpenLoopWriter(tables.source, {
-      ratePerSec: WARMUP_RATE_PER_SEC,
-      inFlightMax: MAX_RATE_IN_FLIGHT,
-      keyPrefix: "warmup-",
-      probesPerSec: 0,
-    });
-    warmup.start();
-    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
-    await warmup.stop();
+    await warmUp(tables.source);
     let anchorNote: string | undefined;
     if (!options.mariadb) anchorNote = "not run (--no-mariadb)";
     else if (!options.delaysMs.includes(0)) anchorNote = "not run (it runs at 0 ms only)";
@@ -255,15 +269,7 @@ async function main(): Promise<void> {
       else {
         anchor = await startMariaDbPair(binaries, join(dir, "mariadb"), (pid) => pids.push(pid));
         log("MariaDB anchor up (primary and replica)");
-        const anchorWarmup = new OpenLoopWriter(anchor.primary, {
-          ratePerSec: WARMUP_RATE_PER_SEC,
-          inFlightMax: MAX_RATE_IN_FLIGHT,
-          keyPrefix: "warmup-",
-          probesPerSec: 0,
-        });
-        anchorWarmup.start();
-        await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
-        await anchorWarmup.stop();
+        await warmUp(anchor.primary);
       }
     }
     const anchorPhases: MariaDbRunPhase[] = [];
@@ -304,12 +310,11 @@ async function main(): Promise<void> {
         }
         // Measured right before its phase, so both see the same machine (the load varies).
         await waitDrained(b);
-        const maxRate = await measureMaxRate(tables.source, {
-          inFlight: MAX_RATE_IN_FLIGHT,
-          warmupMs: MAX_RATE_WARMUP_MS,
-          windowMs: options.probeMs,
-          keyPrefix: `d${delayMs}-run${run}-max-probe-`,
-        });
+        const maxRate = await highestRate(
+          tables.source,
+          options.probeMs,
+          `d${delayMs}-run${run}-max-probe-`,
+        );
         delayMaxRates.push(maxRate);
         log(
           `${delayMs} ms${options.runs > 1 ? `, run ${run}` : ""}: the source sustains ${formatCount(maxRate)} writes/s (${MAX_RATE_IN_FLIGHT} closed loops, duplication on)`,
@@ -317,12 +322,11 @@ async function main(): Promise<void> {
         await runRate("max", `max (${formatCount(maxRate)}/s)`, Math.round(maxRate));
         if (anchor !== undefined && delayMs === 0) {
           await anchor.caughtUp();
-          const anchorMax = await measureMaxRate(anchor.primary, {
-            inFlight: MAX_RATE_IN_FLIGHT,
-            warmupMs: MAX_RATE_WARMUP_MS,
-            windowMs: options.probeMs,
-            keyPrefix: `run${run}-max-probe-`,
-          });
+          const anchorMax = await highestRate(
+            anchor.primary,
+            options.probeMs,
+            `run${run}-max-probe-`,
+          );
           log(
             `MariaDB${options.runs > 1 ? `, run ${run}` : ""}: the primary sustains ${formatCount(anchorMax)} writes/s`,
           );
