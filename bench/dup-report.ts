@@ -226,7 +226,7 @@ export function renderMariaDbReport(
   });
   const runCount = new Set(anchor.map((a) => a.run)).size;
   return [
-    `MariaDB binlog replication side by side (0 ms; ${runCount === 1 ? "one run" : `median of ${runCount} runs, each figure on its own`}; each phase right after Talaria's at the same rate, in the same run):`,
+    `MariaDB binlog replication side by side (0 ms; ${runCount === 1 ? "one run" : `median of ${runCount} runs, each figure on its own`}; each phase right after Talaria's at the same rate, in the same run; "max": each at its own highest rate):`,
     "",
     markdownTable(
       [
