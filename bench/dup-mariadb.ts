@@ -245,19 +245,26 @@ export async function startMariaDbPair(
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
     await Promise.all(servers.map((s) => s.stop()));
   };
+  /** Kept for close(), and told to the caller at once (it kills them if it dies). */
+  const started = (server: MariaDbServer) => {
+    servers.push(server);
+    if (server.pid !== undefined) onPid(server.pid);
+    return server;
+  };
   try {
-    const primary = await MariaDbServer.start(bin, join(dir, "primary"), 1, [
-      `--log-bin=${join(dir, "primary", "binlog")}`,
-      "--binlog-format=ROW",
-      "--sync-binlog=1",
-    ]);
-    servers.push(primary);
-    const replica = await MariaDbServer.start(bin, join(dir, "replica"), 2, [
-      `--slave-parallel-threads=${REPLICA_PARALLEL_THREADS}`,
-      "--slave-parallel-mode=optimistic",
-    ]);
-    servers.push(replica);
-    for (const s of servers) if (s.pid !== undefined) onPid(s.pid);
+    const primary = started(
+      await MariaDbServer.start(bin, join(dir, "primary"), 1, [
+        `--log-bin=${join(dir, "primary", "binlog")}`,
+        "--binlog-format=ROW",
+        "--sync-binlog=1",
+      ]),
+    );
+    const replica = started(
+      await MariaDbServer.start(bin, join(dir, "replica"), 2, [
+        `--slave-parallel-threads=${REPLICA_PARALLEL_THREADS}`,
+        "--slave-parallel-mode=optimistic",
+      ]),
+    );
     const createUser = [
       "SET sql_log_bin = 0",
       `CREATE USER '${BENCH_USER}'@'127.0.0.1' IDENTIFIED BY '${BENCH_PASSWORD}'`,
