@@ -23,15 +23,8 @@ import { userInfo } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConnection, createPool, type Pool } from "mariadb";
 import { ownCpuSeconds, processCpu } from "./cluster-cpu.ts";
-import {
-  type KvReader,
-  type KvWriter,
-  LagProber,
-  type LagResult,
-  OpenLoopWriter,
-  type WriterResult,
-} from "./dup-load.ts";
-import { PROBE_SETTINGS } from "./dup-phases.ts";
+import type { KvReader, KvWriter, LagResult, WriterResult } from "./dup-load.ts";
+import { PROBE_LAST_POLLS_MS, probedLoad } from "./dup-phases.ts";
 
 const INSTALL_TIMEOUT_MS = 120_000;
 const READY_TIMEOUT_MS = 60_000;
@@ -334,18 +327,7 @@ export async function runMariaDbRatePhase(
   spec: { label: string; ratePerSec: number; windowMs: number; keyPrefix: string },
 ): Promise<MariaDbPhase> {
   await pair.caughtUp();
-  const prober = new LagProber(pair.replica, {
-    pollIntervalMs: PROBE_SETTINGS.pollMs,
-    outstandingMax: PROBE_SETTINGS.outstandingMax,
-    giveUpMs: PROBE_SETTINGS.giveUpMs,
-  });
-  const writer = new OpenLoopWriter(pair.primary, {
-    ratePerSec: spec.ratePerSec,
-    inFlightMax: PROBE_SETTINGS.writesInFlightMax,
-    keyPrefix: spec.keyPrefix,
-    probesPerSec: PROBE_SETTINGS.perSec,
-    onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
-  });
+  const { writer, prober } = probedLoad(pair.primary, pair.replica, spec);
   const startMs = performance.now();
   const primaryBefore = cpuSeconds(pair.pids.primary);
   const replicaBefore = cpuSeconds(pair.pids.replica);
@@ -362,7 +344,7 @@ export async function runMariaDbRatePhase(
   };
   const caughtUp = await pair.caughtUp();
   // The last probes' gets: a few more poll rounds after the replica caught up.
-  await sleep(PROBE_SETTINGS.pollMs * 5);
+  await sleep(PROBE_LAST_POLLS_MS);
   const lag = await prober.stop();
   return { label: spec.label, writes, lag, caughtUp, cpu };
 }

@@ -7,7 +7,13 @@
 import type { Table } from "../src/client/index.ts";
 import { ownCpuSeconds, type ProcessCpu, processCpu } from "./cluster-cpu.ts";
 import type { DupBench } from "./dup-cluster.ts";
-import { LagProber, OpenLoopWriter, type WriterResult } from "./dup-load.ts";
+import {
+  type KvReader,
+  type KvWriter,
+  LagProber,
+  OpenLoopWriter,
+  type WriterResult,
+} from "./dup-load.ts";
 import {
   gcPauseShareMax,
   histogramCount,
@@ -29,14 +35,33 @@ const PROBE_POLL_MS = 10;
 const PROBES_OUTSTANDING_MAX = 2000;
 const PROBE_GIVE_UP_MS = 60_000;
 
-/** The load and probe settings, shared with the MariaDB anchor (bench/dup-mariadb.ts). */
-export const PROBE_SETTINGS = {
-  writesInFlightMax: IN_FLIGHT_MAX,
-  perSec: PROBES_PER_SEC,
-  pollMs: PROBE_POLL_MS,
-  outstandingMax: PROBES_OUTSTANDING_MAX,
-  giveUpMs: PROBE_GIVE_UP_MS,
-} as const;
+/**
+ * A rate phase's load: an open-loop writer to `writeTo` at `ratePerSec` whose acknowledged writes
+ * are sampled by a lag prober reading `readFrom` (neither started). Shared with the MariaDB
+ * anchor (bench/dup-mariadb.ts), so both are measured alike.
+ */
+export function probedLoad(
+  writeTo: KvWriter,
+  readFrom: KvReader,
+  spec: { ratePerSec: number; keyPrefix: string },
+): { writer: OpenLoopWriter; prober: LagProber } {
+  const prober = new LagProber(readFrom, {
+    pollIntervalMs: PROBE_POLL_MS,
+    outstandingMax: PROBES_OUTSTANDING_MAX,
+    giveUpMs: PROBE_GIVE_UP_MS,
+  });
+  const writer = new OpenLoopWriter(writeTo, {
+    ratePerSec: spec.ratePerSec,
+    inFlightMax: IN_FLIGHT_MAX,
+    keyPrefix: spec.keyPrefix,
+    probesPerSec: PROBES_PER_SEC,
+    onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
+  });
+  return { writer, prober };
+}
+
+/** After a window: time for the last probes' gets, a few poll rounds. */
+export const PROBE_LAST_POLLS_MS = PROBE_POLL_MS * 5;
 /** After a window, how long probes of its last writes may still be polled for. */
 const PROBE_TAIL_MS = 15_000;
 const SAMPLE_MS = 500;
@@ -129,18 +154,7 @@ export async function runRatePhase(
   spec: { delayMs: number; label: string; ratePerSec: number; windowMs: number; keyPrefix: string },
 ): Promise<RatePhase> {
   await waitDrained(bench);
-  const prober = new LagProber(tables.target, {
-    pollIntervalMs: PROBE_POLL_MS,
-    outstandingMax: PROBES_OUTSTANDING_MAX,
-    giveUpMs: PROBE_GIVE_UP_MS,
-  });
-  const writer = new OpenLoopWriter(tables.source, {
-    ratePerSec: spec.ratePerSec,
-    inFlightMax: IN_FLIGHT_MAX,
-    keyPrefix: spec.keyPrefix,
-    probesPerSec: PROBES_PER_SEC,
-    onProbe: (hashKey, ackAtMs) => prober.add(hashKey, ackAtMs),
-  });
+  const { writer, prober } = probedLoad(tables.source, tables.target, spec);
   const targetBefore = await readTargetTimings(bench.targetHttpPorts);
   const timingsBefore = await readSourceTimings(bench.sourceHttpPorts);
   const before = await readSource(bench.sourceHttpPorts, bench.dupid);
@@ -165,7 +179,7 @@ export async function runRatePhase(
   const tailEnd = performance.now() + PROBE_TAIL_MS;
   while (performance.now() < tailEnd && !(await waitDrainedOnce(bench))) await sleep(SAMPLE_MS);
   // The last probes' gets: one more poll round after the drain.
-  await sleep(PROBE_POLL_MS * 5);
+  await sleep(PROBE_LAST_POLLS_MS);
   const lag = await prober.stop();
   const targetAfter = await readTargetTimings(bench.targetHttpPorts);
   const timingsAfter = await readSourceTimings(bench.sourceHttpPorts);

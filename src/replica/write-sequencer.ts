@@ -296,8 +296,9 @@ export class WriteSequencer {
       batch.bytes += bytes;
       batch.waiters.push({ resolve, reject, duplicate });
       // With nothing of ours in flight there is nothing to wait behind: submit at once (unless the
-      // commit delay holds it), so a lone write pays no extra turn. Writes that arrive while a mutation is in flight coalesce until
-      // the end of the turn, or, with the in-flight bound reached, until an answer (answered()).
+      // commit delay holds it), so a lone write pays no extra turn. Writes that arrive while a
+      // mutation is in flight coalesce until the end of the turn, or, with the in-flight bound
+      // reached, until an answer (answered()).
       if (batch.updates.length >= limits.writeCoalesceUpdatesMax) {
         this.flush();
       } else if (this.submittedUnanswered === 0) {
