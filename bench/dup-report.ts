@@ -1,4 +1,5 @@
 /** The tables bench:dup prints and appends to docs/benchmarks.md. */
+import type { LagResult, WriterResult } from "./dup-load.ts";
 import type { MariaDbPhase } from "./dup-mariadb.ts";
 import type { CutPhase, RatePhase } from "./dup-phases.ts";
 import { formatCount, formatRatio, markdownTable, median } from "./harness.ts";
@@ -10,6 +11,18 @@ function ms(value: number): string {
 
 function seconds(valueMs: number): string {
   return Number.isFinite(valueMs) ? (valueMs / 1000).toFixed(1) : "not within the bound";
+}
+
+/** Writes acknowledged per second, with those not issued and those that failed. */
+function achievedCell(w: WriterResult): string {
+  const skipped = w.skipped > 0 ? ` (${formatCount(w.skipped)} not issued)` : "";
+  const errors = w.errors > 0 ? ` (${w.errors} errors)` : "";
+  return `${formatCount(w.achievedPerSec)}${skipped}${errors}`;
+}
+
+/** Lag probes found, with those never found. */
+function probesCell(lag: LagResult): string {
+  return `${lag.seen}${lag.unseen > 0 ? ` (+${lag.unseen} unseen)` : ""}`;
 }
 
 /** A rate phase of one run: which run, and which rate (the same key in every run). */
@@ -61,12 +74,12 @@ function rateRows(rates: readonly RatePhase[]): string[][] {
   return rates.map((p) => [
     `${p.delayMs} ms`,
     p.label,
-    `${formatCount(p.writes.achievedPerSec)}${p.writes.skipped > 0 ? ` (${formatCount(p.writes.skipped)} not issued)` : ""}${p.writes.errors > 0 ? ` (${p.writes.errors} errors)` : ""}`,
+    achievedCell(p.writes),
     ms(p.writes.p99Ms),
     ms(p.lag.p50Ms),
     ms(p.lag.p99Ms),
     ms(p.lag.maxMs),
-    `${p.lag.seen}${p.lag.unseen > 0 ? ` (+${p.lag.unseen} unseen)` : ""}`,
+    probesCell(p.lag),
     `≤${ms(p.histogramP50Ms)} / ≤${ms(p.histogramP99Ms)}`,
     `${ms(p.commitToAckP50Ms)} / ${ms(p.commitToAckP99Ms)}`,
     `${ms(p.shipP50Ms)} / ${ms(p.shipP99Ms)}`,
@@ -213,12 +226,12 @@ export function renderMariaDbReport(
         : p.label;
     return [
       offered,
-      `${formatCount(p.writes.achievedPerSec)}${p.writes.skipped > 0 ? ` (${formatCount(p.writes.skipped)} not issued)` : ""}${p.writes.errors > 0 ? ` (${p.writes.errors} errors)` : ""}`,
+      achievedCell(p.writes),
       ms(p.writes.p99Ms),
       ms(p.lag.p50Ms),
       ms(p.lag.p99Ms),
       ms(p.lag.maxMs),
-      `${p.lag.seen}${p.lag.unseen > 0 ? ` (+${p.lag.unseen} unseen)` : ""}${group.some((a) => !a.phase.caughtUp) ? " (not caught up in 15 s)" : ""}`,
+      `${probesCell(p.lag)}${group.some((a) => !a.phase.caughtUp) ? " (not caught up in 15 s)" : ""}`,
       `${p.cpu.primary.toFixed(2)} / ${p.cpu.replica.toFixed(2)} / ${p.cpu.bench.toFixed(2)}`,
       ratio(lagRatios),
       ratio(cpuRatios),

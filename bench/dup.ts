@@ -196,6 +196,33 @@ function highestRate(target: KvWriter, windowMs: number, keyPrefix: string): Pro
   });
 }
 
+/**
+ * The MariaDB anchor, started and warmed up, or a note saying why it is not run. A failure to
+ * start is such a note: the anchor is a comparison, and Talaria's own figures come without it.
+ */
+async function startAnchor(
+  options: DupOptions,
+  dir: string,
+  onPid: (pid: number) => void,
+): Promise<{ pair?: MariaDbPair; note?: string }> {
+  if (!options.mariadb) return { note: "not run (--no-mariadb)" };
+  if (!options.delaysMs.includes(0)) return { note: "not run (it runs at 0 ms only)" };
+  const binaries = findMariaDb();
+  if (typeof binaries === "string") return { note: `not run: ${binaries}` };
+  let pair: MariaDbPair | undefined;
+  try {
+    pair = await startMariaDbPair(binaries, join(dir, "mariadb"), onPid);
+    log("MariaDB anchor up (primary and replica)");
+    await warmUp(pair.primary);
+    return { pair };
+  } catch (error) {
+    await pair?.close();
+    const note = `not run: it did not start (${error instanceof Error ? error.message : String(error)})`;
+    log(`MariaDB anchor ${note}`);
+    return { note };
+  }
+}
+
 async function main(): Promise<void> {
   process.stdout.on("error", () => undefined);
   const options = parseOptions();
@@ -260,26 +287,9 @@ async function main(): Promise<void> {
     await tables.source.partitionCount();
     await tables.target.partitionCount();
     await warmUp(tables.source);
-    let anchorNote: string | undefined;
-    if (!options.mariadb) anchorNote = "not run (--no-mariadb)";
-    else if (!options.delaysMs.includes(0)) anchorNote = "not run (it runs at 0 ms only)";
-    else {
-      const binaries = findMariaDb();
-      if (typeof binaries === "string") anchorNote = `not run: ${binaries}`;
-      else {
-        try {
-          anchor = await startMariaDbPair(binaries, join(dir, "mariadb"), (pid) => pids.push(pid));
-          log("MariaDB anchor up (primary and replica)");
-          await warmUp(anchor.primary);
-        } catch (error) {
-          // The anchor is a comparison: Talaria's own figures still come without it.
-          anchorNote = `not run: it did not start (${error instanceof Error ? error.message : String(error)})`;
-          log(`MariaDB anchor ${anchorNote}`);
-          await anchor?.close();
-          anchor = undefined;
-        }
-      }
-    }
+    const started = await startAnchor(options, dir, (pid) => pids.push(pid));
+    anchor = started.pair;
+    const anchorNote = started.note;
     const anchorPhases: MariaDbRunPhase[] = [];
     const ratePhases: RunPhase[] = [];
     const cutPhases: CutPhase[] = [];
