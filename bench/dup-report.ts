@@ -276,6 +276,7 @@ export function settingsLine(
     runs: number;
     batchBytes?: number;
     commitDelayMs?: number;
+    fdatasync?: string;
   },
   table: { table: string; partitions: number; replicas: number },
   maxRates: readonly number[],
@@ -299,5 +300,6 @@ export function settingsLine(
       : [
           `write_coalesce_min_interval_ms = ${options.commitDelayMs} on both clusters (a commit delay)`,
         ]),
+    `log_private_fdatasync = ${options.fdatasync ?? "auto (the default)"} on both clusters`,
   ].join("; ");
 }

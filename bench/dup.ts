@@ -29,12 +29,14 @@
  *
  *   npm run bench:dup [-- --seconds 10] [-- --cut-seconds 10] [-- --delays 0,30] [-- --rates 1000,5000]
  *                     [-- --runs 3] [-- --max-probe-seconds 15] [-- --batch-bytes 4096]
- *                     [-- --commit-delay-ms 20] [-- --no-mariadb] [-- --no-doc]
+ *                     [-- --commit-delay-ms 20] [-- --fdatasync auto|inline|thread]
+ *                     [-- --no-mariadb] [-- --no-doc]
  */
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { freemem, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { FDATASYNC_MODES, type FdatasyncMode } from "../src/plog/index.ts";
 import { type DupBench, startDupBench } from "./dup-cluster.ts";
 import { type KvWriter, measureMaxRate, OpenLoopWriter } from "./dup-load.ts";
 import {
@@ -89,6 +91,8 @@ export interface DupOptions {
   readonly batchBytes?: number;
   /** `write_coalesce_min_interval_ms` on both clusters (absent: the default, off). */
   readonly commitDelayMs?: number;
+  /** `log_private_fdatasync` on both clusters (absent: the default, auto). */
+  readonly fdatasync?: FdatasyncMode;
   /** Run the MariaDB anchor at 0 ms (when mariadbd is installed). */
   readonly mariadb: boolean;
   readonly doc: boolean;
@@ -110,6 +114,7 @@ function parseOptions(): DupOptions {
       runs: { type: "string", default: String(RUNS_DEFAULT) },
       "batch-bytes": { type: "string" },
       "commit-delay-ms": { type: "string" },
+      fdatasync: { type: "string" },
       "no-mariadb": { type: "boolean", default: false },
       "no-doc": { type: "boolean", default: false },
     },
@@ -154,9 +159,17 @@ function parseOptions(): DupOptions {
       : {
           commitDelayMs: list("commit-delay-ms", values["commit-delay-ms"], 1000)[0] ?? 0,
         }),
+    ...(values.fdatasync === undefined ? {} : { fdatasync: fdatasyncMode(values.fdatasync) }),
     mariadb: !values["no-mariadb"],
     doc: !values["no-doc"],
   };
+}
+
+function fdatasyncMode(text: string): FdatasyncMode {
+  const mode = FDATASYNC_MODES.find((m) => m === text);
+  if (mode === undefined)
+    throw new Error(`--fdatasync must be one of ${FDATASYNC_MODES.join(", ")}`);
+  return mode;
 }
 
 function describeRate(p: RatePhase, run: number, runs: number): string {
@@ -270,9 +283,12 @@ async function main(): Promise<void> {
         ...(options.batchBytes === undefined
           ? {}
           : { sourceReplication: { duplicateLogBatchBytes: options.batchBytes } }),
-        ...(options.commitDelayMs === undefined
-          ? {}
-          : { replication: { writeCoalesceMinIntervalMs: options.commitDelayMs } }),
+        replication: {
+          ...(options.commitDelayMs === undefined
+            ? {}
+            : { writeCoalesceMinIntervalMs: options.commitDelayMs }),
+          ...(options.fdatasync === undefined ? {} : { logPrivateFdatasync: options.fdatasync }),
+        },
       },
       (pid) => pids.push(pid),
     );

@@ -96,6 +96,21 @@ export const replicationSection = {
       doc: "Newest private-log bytes each replica keeps in memory, in KiB (the plog `tailCacheBytes`; 0 = none), so a duplication shipper reading what was just committed reads no file. Memory: up to this much per replica hosted.",
       usedBy: ["replica"],
     },
+    log_private_fdatasync: {
+      type: "enum",
+      values: ["auto", "inline", "thread"],
+      default: "auto",
+      doc: "Where the private log's fdatasync runs: `inline` on the event loop (no thread hand-off: less CPU and lower latency on a fast disk, but the server does nothing else while a sync lasts), `thread` on libuv's thread pool, or `auto`: inline while the median of the last 32 inline syncs stays at or below `log_private_fdatasync_inline_max_us`; past it on the thread pool, with one inline probe a second until the median is back within the bound. docs/storage.md.",
+      usedBy: ["replica"],
+    },
+    log_private_fdatasync_inline_max_us: {
+      type: "int",
+      min: 10,
+      max: 1_000_000,
+      default: "5000",
+      doc: "With `log_private_fdatasync = auto`: the highest median of recent inline fdatasyncs, in µs, that keeps syncs on the event loop.",
+      usedBy: ["replica"],
+    },
     plog_gc_enabled: {
       type: "bool",
       default: "true",

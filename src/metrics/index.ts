@@ -1,5 +1,6 @@
 /** Prometheus metrics: one typed factory per component, all registered on a caller-owned registry. */
 export { Registry } from "prom-client";
+export { registerFdatasyncMetrics } from "./fdatasync-metrics.ts";
 export { type DuplicationListSource, MetaDuplicationMetrics } from "./meta-duplication-metrics.ts";
 export {
   EVENT_LOOP_DELAY_RESOLUTION_MS,

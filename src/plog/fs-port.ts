@@ -3,9 +3,14 @@
  * and tests pass a wrapper that injects faults (failed writes, failed fsyncs) without any hook in
  * the log itself. Every failure leaves the plog as a TalariaError with a stable code.
  */
-import { writeSync } from "node:fs";
+import { fdatasyncSync, writeSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { TalariaError } from "../common/errors.ts";
+import {
+  FdatasyncGovernor,
+  type FdatasyncPlace,
+  type FdatasyncSwitch,
+} from "./fdatasync-governor.ts";
 
 export interface PlogFileHandle {
   read(
@@ -42,38 +47,104 @@ export interface PlogFs {
   syncDir(dir: string): Promise<void>;
 }
 
+/** Cumulative counts of one FdatasyncRunner's syncs. */
+export interface FdatasyncStats {
+  readonly inline: number;
+  readonly thread: number;
+  /** Event-loop time the inline syncs took, seconds. */
+  readonly inlineSeconds: number;
+}
+
+/**
+ * Runs fdatasyncs where its governor says (fdatasync-governor.ts): inline with `fdatasyncSync`,
+ * timing it, or on the thread pool. One per process, shared by every log it opens.
+ */
+export class FdatasyncRunner {
+  readonly governor: FdatasyncGovernor;
+  private readonly nowMs: () => number;
+  private readonly onSwitch: (change: FdatasyncSwitch) => void;
+  private counts = { inline: 0, thread: 0, inlineSeconds: 0 };
+
+  constructor(
+    governor: FdatasyncGovernor,
+    deps: { nowMs?: () => number; onSwitch?: (change: FdatasyncSwitch) => void } = {},
+  ) {
+    this.governor = governor;
+    this.nowMs = deps.nowMs ?? (() => performance.now());
+    this.onSwitch = deps.onSwitch ?? (() => {});
+  }
+
+  get stats(): FdatasyncStats {
+    return { ...this.counts };
+  }
+
+  get place(): FdatasyncPlace {
+    return this.governor.place;
+  }
+
+  run(handle: fs.FileHandle): Promise<void> {
+    const startMs = this.nowMs();
+    if (this.governor.next(startMs) === "thread") {
+      this.counts.thread++;
+      return handle.datasync();
+    }
+    try {
+      fdatasyncSync(handle.fd);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const endMs = this.nowMs();
+    this.counts.inline++;
+    this.counts.inlineSeconds += (endMs - startMs) / 1000;
+    const change = this.governor.recordInline(endMs - startMs, endMs);
+    if (change !== undefined) this.onSwitch(change);
+    return Promise.resolve();
+  }
+}
+
+/** Every fdatasync on the thread pool: what `nodeFs` does. */
+const threadPoolFdatasync = new FdatasyncRunner(
+  new FdatasyncGovernor({ mode: "thread", inlineMaxMs: 1, probeIntervalMs: 1 }),
+);
+
 /**
  * A node FileHandle whose writes are synchronous `pwrite`s: a log block is a copy into the page
  * cache (microseconds), while a thread-pool round trip costs 170–185 µs of CPU on the VMs we
- * benchmark on (docs/benchmarks.md). `datasync` stays asynchronous: that is the part that waits.
+ * benchmark on (docs/benchmarks.md). `datasync` runs where `fdatasync` decides.
  */
-function withSyncWrites(handle: fs.FileHandle): PlogFileHandle {
+function withSyncWrites(handle: fs.FileHandle, fdatasync: FdatasyncRunner): PlogFileHandle {
   return {
     read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
     write: async (buffer, offset, length, position) => ({
       bytesWritten: writeSync(handle.fd, buffer, offset, length, position),
     }),
-    datasync: () => handle.datasync(),
+    datasync: () => fdatasync.run(handle),
     truncate: (length) => handle.truncate(length),
     stat: () => handle.stat(),
     close: () => handle.close(),
   };
 }
 
-export const nodeFs: PlogFs = {
-  open: async (path, flags) => withSyncWrites(await fs.open(path, flags)),
-  readdir: (dir) => fs.readdir(dir),
-  unlink: (path) => fs.unlink(path),
-  mkdir: (dir) => fs.mkdir(dir, { recursive: true }),
-  syncDir: async (dir) => {
-    const handle = await fs.open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-};
+/** The real file system, with the log files' fdatasyncs run by `fdatasync`. */
+export function createNodeFs(fdatasync: FdatasyncRunner): PlogFs {
+  return {
+    open: async (path, flags) => withSyncWrites(await fs.open(path, flags), fdatasync),
+    readdir: (dir) => fs.readdir(dir),
+    unlink: (path) => fs.unlink(path),
+    mkdir: (dir) => fs.mkdir(dir, { recursive: true }),
+    syncDir: async (dir) => {
+      const handle = await fs.open(dir, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+/** The real file system with every fdatasync on the thread pool (tools, tests). */
+export const nodeFs: PlogFs = createNodeFs(threadPoolFdatasync);
 
 export function isNotFound(error: unknown): boolean {
   return (

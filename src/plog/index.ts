@@ -5,13 +5,32 @@
  */
 export { type PlannedBlock, planBlocks } from "./block-planner.ts";
 export {
+  FDATASYNC_MODES,
+  FdatasyncGovernor,
+  type FdatasyncGovernorOptions,
+  type FdatasyncMode,
+  type FdatasyncPlace,
+  type FdatasyncSwitch,
+  fdatasyncGovernorDefaults,
+  SAMPLES_KEPT as FDATASYNC_SAMPLES_KEPT,
+  SAMPLES_TO_DECIDE as FDATASYNC_SAMPLES_TO_DECIDE,
+} from "./fdatasync-governor.ts";
+export {
   BLOCK_HEADER_BYTES,
   FORMAT_VERSION,
   type LogRecord,
   RECORD_HEADER_BYTES,
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
-export { nodeFs, type PlogFileHandle, type PlogFs, type PlogOpenFlags } from "./fs-port.ts";
+export {
+  createNodeFs,
+  FdatasyncRunner,
+  type FdatasyncStats,
+  nodeFs,
+  type PlogFileHandle,
+  type PlogFs,
+  type PlogOpenFlags,
+} from "./fs-port.ts";
 export type { IntentReport } from "./intent-steps.ts";
 export { type CrashKeep, MemoryFs } from "./memory-fs.ts";
 export { defaultPrivateLogOptions, type PrivateLogOptions } from "./options.ts";

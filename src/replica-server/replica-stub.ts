@@ -24,6 +24,7 @@ import {
   type SourceOptions,
 } from "../duplication/index.ts";
 import type { ReplicaMetrics } from "../metrics/index.ts";
+import type { PlogFs } from "../plog/index.ts";
 import {
   DeadLetterMethod,
   decodeListDeadLettersRequest,
@@ -47,7 +48,7 @@ import {
 } from "../protocol/index.ts";
 import type { ReplicaMessage } from "../protocol/replica-messages.ts";
 import { ReplicaMethod } from "../protocol/replica-messages.ts";
-import { type CoalesceLimits, PartitionReplica } from "../replica/index.ts";
+import { type CoalesceLimits, openPrivateLogOn, PartitionReplica } from "../replica/index.ts";
 import { defaultReplicationOptions, type ReplicationOptions } from "../replication/index.ts";
 import { RpcClient, type RpcServer, type Transport } from "../rpc/index.ts";
 import { AppEnvPolicy } from "./app-env-policy.ts";
@@ -127,6 +128,8 @@ export interface ReplicaStubDeps {
   readonly followerCopyMetrics?: FollowerCopyMetrics;
   readonly fullSyncMetrics?: FullSyncMetrics;
   readonly learnerCheckpointMetrics?: LearnerCheckpointMetrics;
+  /** The file system the replicas' private logs use (default: nodeFs, syncs on the thread pool). */
+  readonly plogFs?: PlogFs;
 }
 
 function duplicationDisabled(): TalariaError {
@@ -500,6 +503,7 @@ export class ReplicaStub {
               : { metrics: this.deps.learnerCheckpointMetrics }),
           }),
         logger: this.logger,
+        ...(this.deps.plogFs === undefined ? {} : { openLog: openPrivateLogOn(this.deps.plogFs) }),
         ...(this.duplication === undefined
           ? {}
           : { holdTombstones: () => this.duplication?.tombstonesHeld(gpid.appId) !== false }),

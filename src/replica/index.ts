@@ -20,7 +20,7 @@ export {
   type TickTimer,
 } from "./partition-replica-options.ts";
 export { Replica, type ReplicaOptions, STANDALONE_NODE } from "./replica.ts";
-export type { LogOpener } from "./replica-files.ts";
+export { type LogOpener, openPrivateLogOn } from "./replica-files.ts";
 export type { ReplicaLog } from "./replica-log.ts";
 export { ReplicaReads } from "./replica-reads.ts";
 export { decodeReadRequest, decodeWriteRequest, executeRead } from "./request-decoder.ts";

@@ -22,7 +22,7 @@ import type { Clock } from "../common/clock.ts";
 import { TalariaError } from "../common/errors.ts";
 import type { ReadLimits } from "../common/limits.ts";
 import type { Logger } from "../common/logger.ts";
-import { PrivateLog, type PrivateLogOptions } from "../plog/index.ts";
+import { type PlogFs, PrivateLog, type PrivateLogOptions } from "../plog/index.ts";
 import type { RecoveredState } from "../replication/index.ts";
 import { StorageEngine, type StorageEngineOptions } from "../storage/index.ts";
 import { PLOG_DIR, readLayoutState, removeLeftovers, writeLayoutState } from "./replica-layout.ts";
@@ -45,6 +45,11 @@ export interface ReplicaFilesOptions {
 export type LogOpener = (options: PrivateLogOptions) => Promise<ReplicaLog>;
 
 export const openPrivateLog: LogOpener = (options) => PrivateLog.open(options);
+
+/** Opens the private log on `fs` (the replica server's, with its fdatasync placement). */
+export function openPrivateLogOn(fs: PlogFs): LogOpener {
+  return (options) => PrivateLog.open(options, { fs });
+}
 
 export interface OpenedReplicaFiles {
   readonly storage: StorageEngine;

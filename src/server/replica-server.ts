@@ -17,7 +17,13 @@ import {
 } from "../config/index.ts";
 import { DuplicationMetrics, duplicateReceiverPolicy } from "../duplication/index.ts";
 import { commonRoutes, HttpServer, json, Router } from "../http/index.ts";
-import { ReplicaMetrics } from "../metrics/index.ts";
+import { ReplicaMetrics, registerFdatasyncMetrics } from "../metrics/index.ts";
+import {
+  createNodeFs,
+  FdatasyncGovernor,
+  FdatasyncRunner,
+  fdatasyncGovernorDefaults,
+} from "../plog/index.ts";
 import { parseGpid } from "../protocol/index.ts";
 import { dupCheckpointRoute } from "../replica-server/dup-checkpoint-server.ts";
 import { duplicationStatusJson } from "../replica-server/duplication-admin.ts";
@@ -36,6 +42,25 @@ export interface RunningReplicaServer {
   close(): Promise<void>;
 }
 
+/** Where this server's private-log fdatasyncs run (`[replication] log_private_fdatasync`). */
+function plogFdatasyncRunner(config: Config, logger: Logger): FdatasyncRunner {
+  const { logPrivateFdatasync: mode, logPrivateFdatasyncInlineMaxUs: maxUs } = config.replication;
+  const governor = new FdatasyncGovernor({
+    mode,
+    inlineMaxMs: maxUs / 1000,
+    probeIntervalMs: fdatasyncGovernorDefaults.probeIntervalMs,
+  });
+  return new FdatasyncRunner(governor, {
+    onSwitch: ({ to, medianMs }) =>
+      logger.info(
+        { to, medianMs, inlineMaxMs: maxUs / 1000 },
+        to === "thread"
+          ? "plog: fdatasync moves to the thread pool (inline syncs got slow)"
+          : "plog: fdatasync runs inline again (probes were fast)",
+      ),
+  });
+}
+
 export async function startReplicaServer(
   config: Config,
   logger: Logger,
@@ -45,6 +70,8 @@ export async function startReplicaServer(
   const address = `${server.host}:${server.port}`;
   const registry = new Registry();
   const rpcMetrics = new RpcMetrics(registry);
+  const fdatasync = plogFdatasyncRunner(config, logger);
+  registerFdatasyncMetrics(registry, fdatasync);
   const transport = new RpcClient(
     { name: `replica ${address}` },
     { log: logger, metrics: rpcMetrics },
@@ -109,6 +136,7 @@ export async function startReplicaServer(
       targetLag: new TargetLagMetrics(registry, config.pegasusServer.dupLaggingWriteThresholdMs),
       followerCopyMetrics: new FollowerCopyMetrics(registry),
       learnerCheckpointMetrics: new LearnerCheckpointMetrics(registry),
+      plogFs: createNodeFs(fdatasync),
     },
   );
   const rpc = new RpcServer({ name: `replica ${address}` }, { log: logger, metrics: rpcMetrics });

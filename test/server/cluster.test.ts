@@ -51,6 +51,23 @@ it("replicates writes to every member: reads see them, and each secondary holds 
   });
 });
 
+it("every replica server's private-log fdatasyncs go through its placement, shown in /metrics", async () => {
+  await client.table("t").set("fdatasync", "s", "v");
+  for (const server of cluster.replicas) {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    const runs = (place: string) =>
+      Number(
+        new RegExp(`^talaria_plog_fdatasync_runs_total\\{place="${place}"\\} (\\d+)`, "m").exec(
+          text,
+        )?.[1] ?? Number.NaN,
+      );
+    // Every replica's log syncs (its creation, the writes above) counted once, wherever they ran.
+    assert.ok(runs("inline") + runs("thread") > 0, `no fdatasync counted on ${server.address}`);
+    assert.match(text, /^talaria_plog_fdatasync_inline [01]$/m);
+    assert.match(text, /^talaria_plog_fdatasync_inline_median_seconds \d/m);
+  }
+});
+
 it("a replica server going away: writes continue after failover, none acknowledged is lost, and it rejoins", async () => {
   const load = writeLoad(client, "t", 8);
   await new Promise((resolve) => setTimeout(resolve, 1000));
