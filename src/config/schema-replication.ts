@@ -100,7 +100,7 @@ export const replicationSection = {
       type: "enum",
       values: ["auto", "inline", "thread"],
       default: "auto",
-      doc: "Where the private log's fdatasync runs: `inline` on the event loop (no thread hand-off: less CPU and lower latency on a fast disk, but the server does nothing else while a sync lasts), `thread` on libuv's thread pool, or `auto`: inline while the median of the last 32 inline syncs stays at or below `log_private_fdatasync_inline_max_us`; past it on the thread pool, with one inline probe a second until the median is back within the bound. docs/storage.md.",
+      doc: "Where the private log's fdatasync runs: `inline` on the event loop (no thread hand-off: less CPU and lower latency on a fast disk, but the server does nothing else while a sync lasts), `thread` on libuv's thread pool, or `auto`: inline while the median of the last 32 inline syncs stays at or below `log_private_fdatasync_inline_max_us`; past it on the thread pool, with one inline probe a second until the median is down to half the bound. docs/storage.md.",
       usedBy: ["replica"],
     },
     log_private_fdatasync_inline_max_us: {

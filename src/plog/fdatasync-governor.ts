@@ -13,8 +13,9 @@
  *   - `inline`, `thread`: always there.
  *   - `auto`: inline while the median of the last `SAMPLES_KEPT` inline syncs stays at or below
  *     `inlineMaxMs`; past it, on the thread pool, where one sync every `probeIntervalMs` runs
- *     inline as a probe, its time joining the same window, until the median is back at or below
- *     the bound. It starts inline and decides once it has `SAMPLES_TO_DECIDE` syncs.
+ *     inline as a probe, its time joining the same window, until the median is at or below half
+ *     the bound (so a disk near the bound does not flap). It starts inline and decides once it has
+ *     `SAMPLES_TO_DECIDE` syncs.
  *     A median, not a mean: on a busy machine an inline sync now and then reads tens of ms (the
  *     process was preempted inside it, or a neighbour's flush queued ahead of it), and one such
  *     reading must not move every sync; a slow disk is slow on most syncs.
@@ -96,9 +97,11 @@ export class FdatasyncGovernor {
     if (this.samples.length > SAMPLES_KEPT) this.samples.shift();
     if (this.options.mode !== "auto" || this.samples.length < SAMPLES_TO_DECIDE) return undefined;
     const medianMs = this.medianMs as number;
-    const fast = medianMs <= this.options.inlineMaxMs;
-    if (fast === (this.current === "inline")) return undefined;
-    this.current = fast ? "inline" : "thread";
+    // Hysteresis: back inline only at half the bound, so a disk near it does not flap.
+    const bound = this.options.inlineMaxMs / (this.current === "inline" ? 1 : 2);
+    const inline = medianMs <= bound;
+    if (inline === (this.current === "inline")) return undefined;
+    this.current = inline ? "inline" : "thread";
     this.nextProbeAtMs = nowMs + this.options.probeIntervalMs;
     return { to: this.current, medianMs };
   }

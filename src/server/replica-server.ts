@@ -56,7 +56,7 @@ function plogFdatasyncRunner(config: Config, logger: Logger): FdatasyncRunner {
         { to, medianMs, inlineMaxMs: maxUs / 1000 },
         to === "thread"
           ? "plog: fdatasync moves to the thread pool (inline syncs got slow)"
-          : "plog: fdatasync runs inline again (probes were fast)",
+          : "plog: fdatasync runs inline again (inline probes at half the bound or less)",
       ),
   });
 }

@@ -78,6 +78,16 @@ describe("FdatasyncGovernor", () => {
     assert.equal(governor.next(t), "inline");
   });
 
+  it("auto comes back inline only at half the bound: a disk near the bound does not flap", () => {
+    const governor = new FdatasyncGovernor(auto);
+    assert.equal(feed(governor, 6, FDATASYNC_SAMPLES_KEPT)[0]?.to, "thread");
+    // Probes within the bound but above half of it keep the syncs on the thread pool.
+    assert.deepEqual(feed(governor, 1.5, 3 * FDATASYNC_SAMPLES_KEPT), []);
+    assert.equal(governor.medianMs, 1.5);
+    assert.equal(governor.place, "thread");
+    assert.deepEqual(feed(governor, 1, FDATASYNC_SAMPLES_KEPT), [{ to: "inline", medianMs: 1 }]);
+  });
+
   it("inline and thread never move, whatever the syncs take", () => {
     const inline = new FdatasyncGovernor({ ...auto, mode: "inline" });
     const thread = new FdatasyncGovernor({ ...auto, mode: "thread" });
