@@ -5,7 +5,8 @@
  * eventfd wake of the loop, a promise to resolve) on top of the sync itself. On a fast disk that
  * hand-off costs more CPU than the sync blocks: on the 2-core VMs of docs/benchmarks.md an inline
  * fdatasync took 133 µs of wall time and 61 µs of CPU against 167 µs and 97 µs through the pool,
- * and running the log's syncs inline cut the duplication lag p99 at 5k writes/s by about 30 %.
+ * and running the log's syncs inline cut the duplication lag p99 at 5k writes/s by about a fifth
+ * (bench:dup, median of 12 runs against 15: 80 against 98 ms).
  * On a slow disk the other way round holds: a sync of several milliseconds must not stop the
  * event loop (client requests, peers' messages, beacons) for its whole length.
  *
@@ -16,7 +17,7 @@
  *     inline as a probe, its time joining the same window, until the median is at or below half
  *     the bound (so a disk near the bound does not flap). It starts inline and decides once it has
  *     `SAMPLES_TO_DECIDE` syncs.
- *     A median, not a mean: on a busy machine an inline sync now and then reads tens of ms (the
+ *     A median, not a mean: on a busy machine an inline sync now and then takes far longer (the
  *     process was preempted inside it, or a neighbour's flush queued ahead of it), and one such
  *     reading must not move every sync; a slow disk is slow on most syncs.
  *

@@ -63,7 +63,7 @@ export class FdatasyncRunner {
   readonly governor: FdatasyncGovernor;
   private readonly nowMs: () => number;
   private readonly onSwitch: (change: FdatasyncSwitch) => void;
-  private counts = { inline: 0, thread: 0, inlineSeconds: 0 };
+  private readonly counts = { inline: 0, thread: 0, inlineSeconds: 0 };
 
   constructor(
     governor: FdatasyncGovernor,
