@@ -69,6 +69,23 @@ describe("multi-cluster duplication simulation", () => {
     }
   });
 
+  it("gives a late dead-letter replay that ends past the quiet period its own time to settle", () => {
+    // Seed 1200868: a slow re-sync ends the quiet period at 60 s, the late replay runs to 81 s
+    // and writes into cluster 1, whose own duplication had no time left to pass over that write.
+    const result = runDupSimulation({ seed: 1_200_868 });
+    assert.ok(result.ok, result.failure);
+    assert.equal(result.stats.lateReplays, 1);
+    assert.ok((result.stats.simulatedMs ?? 0) > 66_000, `${result.stats.simulatedMs} ms`);
+  });
+
+  it("pushes a duplication that lags past its age bound out of its log, before tombstones go", () => {
+    // Seed 1201205: a slow link kept cluster 2 → 3 about 20 s behind; with no age bound scaled to
+    // the 20 s retention, cluster 3 collected a delete's tombstone and then took the older put.
+    const result = runDupSimulation({ seed: 1_201_205 });
+    assert.ok(result.ok, result.failure);
+    assert.ok((result.stats.logTruncated ?? 0) > 0);
+  });
+
   it("is deterministic: one seed replays identically", () => {
     const a = runDupSimulation({ seed: 4242 });
     const b = runDupSimulation({ seed: 4242 });

@@ -216,6 +216,11 @@ class DupWorld implements ShipperHost {
           skipAfterFailures: 3,
           failFastAfterFailures: 2,
           stalledAfterMs: 5_000,
+          // The age bound at half the tombstone retention, as the defaults are (12 h of 24 h; the
+          // config's cross-check requires ≤): a duplication that lags further falls out of its
+          // log and re-syncs, instead of shipping writes older than collected tombstones (seed
+          // 1201205, with the 12 h default under a 20 s retention, brought a deleted key back).
+          retainedLogMsMax: this.tombstoneRetentionMs / 2,
           // Small enough that a cut link pushes the duplication out of its log.
           ...(this.boundBoth || this.rng.chance(0.3)
             ? { retainedLogBytesMax: this.rng.pick([2_000, 8_000, 30_000]) }
@@ -326,7 +331,7 @@ class DupWorld implements ShipperHost {
   onLogTruncated(shipper: SimShipper, reason: LogTruncatedReason): void {
     const dup = shipper.dup;
     const key = `${dup.dupid}/${shipper.partition.index}`;
-    if (reason === "retained_bytes") {
+    if (reason === "retained_bytes" || reason === "retained_seconds") {
       // Past its bound the duplication holds nothing there (duplication-agent.ts).
       this.released.add(key);
     } else if (!this.released.has(key)) {
@@ -727,6 +732,7 @@ class DupWorld implements ShipperHost {
     this.heal();
     const deadline = this.activeMs + this.quietMs;
     while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    const caughtUpInTime = this.caughtUp();
     // Some operators replay the dead letters only after the targets collected the tombstones of
     // later deletes (the replay must leave out what the source changed since).
     if (this.deadLetterCount() > 0 && this.rng.chance(0.5)) {
@@ -734,7 +740,13 @@ class DupWorld implements ShipperHost {
       queue.runUntil(queue.nowMs + this.tombstoneRetentionMs + 2 * SWEEP_INTERVAL_MS);
     }
     this.replayDeadLetters();
-    while (queue.nowMs < deadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
+    // The replay writes into the targets, whose own duplications must then pass over those
+    // writes: a quiet period of their own, as a late replay may end after `deadline` (seed
+    // 1200868). Only for a world that caught up in time, so the first period stays a bound.
+    const replayDeadline = caughtUpInTime
+      ? Math.max(deadline, queue.nowMs + this.quietMs)
+      : deadline;
+    while (queue.nowMs < replayDeadline && !this.caughtUp()) queue.runUntil(queue.nowMs + 100);
     // Collection timing differs between clusters; the same cutoff everywhere leaves the same set.
     for (const cluster of this.clusters) {
       for (const partition of cluster.partitions)
