@@ -577,8 +577,8 @@ export class ReplicaStub {
       );
       replica?.step(
         config === undefined
-          ? { type: "CONFIG_CHANGE_REFUSED" }
-          : { type: "CONFIG_CHANGE_REFUSED", config },
+          ? { type: "CONFIG_CHANGE_REFUSED", request }
+          : { type: "CONFIG_CHANGE_REFUSED", request, config },
       );
     }
   }

@@ -147,7 +147,8 @@ export interface PartitionReplicaDeps {
   readonly send: (to: NodeAddress, message: ReplicaMessage) => void;
   /**
    * Asks the meta server for a configuration change. The server feeds the answer back through
-   * `step`: CONFIG when accepted, CONFIG_CHANGE_REFUSED {config?} when refused. Must not throw.
+   * `step`: CONFIG when accepted, CONFIG_CHANGE_REFUSED {request, config?} when refused (with
+   * this very request: a late refusal must not be taken for a later request's). Must not throw.
    */
   readonly requestConfigChange: (request: UpdateConfigurationRequest) => void;
   /**

@@ -23,7 +23,8 @@ export type SimMessage =
   | { readonly kind: "UPDATE_CONFIG"; readonly request: UpdateConfigurationRequest }
   | {
       readonly kind: "UPDATE_CONFIG_REPLY";
-      readonly gpid: Gpid;
+      /** The request answered (an RPC reply is matched to its call). */
+      readonly request: UpdateConfigurationRequest;
       readonly ok: boolean;
       readonly config?: PartitionConfiguration;
     }

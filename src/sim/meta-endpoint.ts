@@ -46,7 +46,7 @@ export function attachMeta(
           logChanges();
           network.send(META_NODE, from, {
             kind: "UPDATE_CONFIG_REPLY",
-            gpid: message.request.gpid,
+            request: message.request,
             ok: result.ok,
             ...(result.ok
               ? { config: result.response.config }

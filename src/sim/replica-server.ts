@@ -169,13 +169,14 @@ export class SimReplicaServer {
         return;
       }
       case "UPDATE_CONFIG_REPLY": {
-        const replica = this.replicas.get(gpidKey(message.gpid));
+        const replica = this.replicas.get(gpidKey(message.request.gpid));
         if (replica === undefined) return;
         if (message.ok && message.config !== undefined)
           this.step(replica, { type: "CONFIG", config: message.config });
         else if (!message.ok) {
           this.step(replica, {
             type: "CONFIG_CHANGE_REFUSED",
+            request: message.request,
             ...(message.config === undefined ? {} : { config: message.config }),
           });
         }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { it, describe as suite } from "node:test";
 import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
-import { config, core, describe, L, msg, P, Pump, S1, write } from "./core-harness.ts";
+import { config, core, describe, L, msg, P, Pump, S1, S2, write } from "./core-harness.ts";
 
 /** P (primary) and S1 at ballot 1 with five committed writes, and an empty core on L. */
 function cluster() {
@@ -81,6 +81,52 @@ suite("replication core: learner", () => {
       mutations: (pump.logs.get(P) ?? []).slice(5),
     });
     assert.equal(pump.take("REQUEST_CONFIG_CHANGE").length, 1);
+  });
+
+  it("keeps a learner being added in the commit gate until its own ADD_SECONDARY is refused", () => {
+    const { pump, primary } = cluster();
+    pump.feed(P, {
+      type: "LEARNER_PROPOSED",
+      proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
+    });
+    const log = pump.logs.get(P) ?? [];
+    pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations: log.slice(0, 6) });
+    const [add] = pump.take("REQUEST_CONFIG_CHANGE");
+    assert.deepEqual(add?.action.request.change, { type: "ADD_SECONDARY", node: L });
+    pump.cores.delete(L); // the learner's acks stop arriving
+    pump.feed(P, write(6));
+    assert.equal(primary.report().lastCommittedDecree, 6, "the learner gates the commit");
+    // A late refusal of an earlier request (based on ballot 0), sent while meta is at ballot 1:
+    // it says nothing about the ADD_SECONDARY (seed 7003464), which may still be applied.
+    pump.feed(P, {
+      type: "CONFIG_CHANGE_REFUSED",
+      request: {
+        gpid: primary.gpid,
+        node: P,
+        ballot: 0,
+        change: { type: "REMOVE_SECONDARY", node: S2 },
+      },
+      config: config(1, P, [S1]),
+    });
+    // Nor does the refusal of another change at this ballot.
+    pump.feed(P, {
+      type: "CONFIG_CHANGE_REFUSED",
+      request: {
+        gpid: primary.gpid,
+        node: P,
+        ballot: 1,
+        change: { type: "REMOVE_SECONDARY", node: S1 },
+      },
+      config: config(1, P, [S1]),
+    });
+    assert.equal(primary.report().lastCommittedDecree, 6, "still gated");
+    // Its own refusal at this ballot: not applied, and never will be; the write commits.
+    pump.feed(P, {
+      type: "CONFIG_CHANGE_REFUSED",
+      request: add?.action.request ?? assert.fail("no request"),
+      config: config(1, P, [S1]),
+    });
+    assert.equal(primary.report().lastCommittedDecree, 7);
   });
 
   it("abandons a learner that stops answering", () => {

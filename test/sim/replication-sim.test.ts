@@ -66,6 +66,14 @@ describe("replication simulation", () => {
     assert.ok((totals.get("acknowledged") ?? 0) > SIMPLE_SEED_COUNT * 50);
   });
 
+  it("does not take a late refusal of an earlier change for the refusal of an ADD_SECONDARY", () => {
+    // Seed 7003464 (60 s of faults): a duplicated REMOVE_SECONDARY based on ballot 13 was refused
+    // with meta's ballot-14 configuration while the primary, at 14, waited on an ADD_SECONDARY; it
+    // stopped gating commits on the learner, which then became a secondary missing two of them.
+    const result = runSimulation({ seed: 7_003_464, activeMs: 60_000 });
+    assert.ok(result.ok, result.failure);
+  });
+
   it("is deterministic: one seed replays identically", () => {
     const a = runSimulation({ seed: 4242 });
     const b = runSimulation({ seed: 4242 });

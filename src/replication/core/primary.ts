@@ -197,10 +197,11 @@ export class PrimaryRole {
     }
   }
 
-  /** The meta server refused our change at our own ballot: it was not applied. */
-  onChangeRefusedAtCurrentBallot(): void {
+  /** The meta server refused `refused` at our own ballot: it was not applied. */
+  onChangeRefusedAtCurrentBallot(refused: ConfigurationChange): void {
     const change = this.pendingChange?.change;
-    if (change === undefined) return;
+    if (change === undefined || change.type !== refused.type || change.node !== refused.node)
+      return;
     this.pendingChange = undefined;
     if (change.type === "ADD_SECONDARY") this.learners.abandon(change.node);
     this.tryCommit();

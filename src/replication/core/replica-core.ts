@@ -221,9 +221,13 @@ export class ReplicaCore implements CoreContext {
         return;
       case "CONFIG_CHANGE_REFUSED":
         if (event.config === undefined) return;
-        if (event.config.ballot === this.ballotValue)
-          this.primary?.onChangeRefusedAtCurrentBallot();
-        else this.adoptConfig(event.config, undefined);
+        // Meta still at the ballot the request was based on: that request was not applied. Only
+        // the pending change's own refusal says anything about it (seed 7003464: a late refusal
+        // of an earlier REMOVE_SECONDARY, at the new ballot, ended an ADD_SECONDARY's gate).
+        if (event.config.ballot === this.ballotValue) {
+          if (event.request.ballot === this.ballotValue)
+            this.primary?.onChangeRefusedAtCurrentBallot(event.request.change);
+        } else this.adoptConfig(event.config, undefined);
         return;
       case "LEARNER_PROPOSED":
         this.primary?.learners.onProposed(event.proposal.learner, event.proposal.ballot);

@@ -42,8 +42,15 @@ export type ReplicationEvent =
   | { readonly type: "MESSAGE"; readonly from: NodeAddress; readonly message: ReplicaMessage }
   /** A configuration from the meta server (beacon reply or UPDATE_CONFIGURATION response). */
   | { readonly type: "CONFIG"; readonly config: PartitionConfiguration }
-  /** The meta server refused a change; `config` is its current one when it said so. */
-  | { readonly type: "CONFIG_CHANGE_REFUSED"; readonly config?: PartitionConfiguration }
+  /**
+   * The meta server refused `request` (the one this answers: a refusal can arrive late, for an
+   * earlier request or a retried copy); `config` is its current one when it said so.
+   */
+  | {
+      readonly type: "CONFIG_CHANGE_REFUSED";
+      readonly request: UpdateConfigurationRequest;
+      readonly config?: PartitionConfiguration;
+    }
   | { readonly type: "LEARNER_PROPOSED"; readonly proposal: LearnerProposal }
   /** The server's lease (from its last acknowledged beacon) ends at this time. */
   | { readonly type: "LEASE"; readonly expiresAtMs: number }
