@@ -100,6 +100,13 @@ export interface UpdateConfigurationRequest {
   /** The ballot the change is based on; refused (ERR_INVALID_STATE) if meta has moved on. */
   readonly ballot: number;
   readonly change: ConfigurationChange;
+  /**
+   * The primary's number for this change at this ballot (≥ 1, increasing; a retry repeats it).
+   * Meta refuses a number below the last one it saw from this primary at this ballot, and again
+   * one it refused: so a refusal stays true for every copy of the request still in flight.
+   * Absent from older replica servers (no such fence).
+   */
+  readonly changeId?: number;
 }
 
 export interface UpdateConfigurationResponse {

@@ -197,7 +197,7 @@ describe("PartitionReplica: a replicated partition (primary + 2 secondaries)", (
       "A asks to add D",
     );
     assert.deepEqual(cluster.configRequests, [
-      { gpid: GPID, node: A, ballot: 1, change: { type: "ADD_SECONDARY", node: D } },
+      { gpid: GPID, node: A, ballot: 1, change: { type: "ADD_SECONDARY", node: D }, changeId: 1 },
     ]);
     assert.equal(learner.snapshot().status, ReplicaStatus.LEARNER);
     assert.equal(cluster.checkpointFetches.length, 0, "the log reached: no checkpoint");

@@ -1,7 +1,19 @@
 import assert from "node:assert/strict";
 import { it, describe as suite } from "node:test";
 import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
-import { config, core, describe, L, msg, P, Pump, S1, S2, write } from "./core-harness.ts";
+import {
+  config,
+  core,
+  describe,
+  L,
+  msg,
+  P,
+  Pump,
+  S1,
+  S2,
+  testOptions,
+  write,
+} from "./core-harness.ts";
 
 /** P (primary) and S1 at ballot 1 with five committed writes, and an empty core on L. */
 function cluster() {
@@ -93,6 +105,7 @@ suite("replication core: learner", () => {
     pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations: log.slice(0, 6) });
     const [add] = pump.take("REQUEST_CONFIG_CHANGE");
     assert.deepEqual(add?.action.request.change, { type: "ADD_SECONDARY", node: L });
+    assert.equal(add?.action.request.changeId, 1);
     pump.cores.delete(L); // the learner's acks stop arriving
     pump.feed(P, write(6));
     assert.equal(primary.report().lastCommittedDecree, 6, "the learner gates the commit");
@@ -127,6 +140,47 @@ suite("replication core: learner", () => {
       config: config(1, P, [S1]),
     });
     assert.equal(primary.report().lastCommittedDecree, 7);
+  });
+
+  it("numbers its changes: a retry repeats the number, and only that number's refusal counts", () => {
+    const { pump, primary, learner } = cluster();
+    const teach = () => {
+      pump.feed(P, {
+        type: "LEARNER_PROPOSED",
+        proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
+      });
+      const [read] = pump.take("READ_LOG_FOR_LEARNER");
+      const from = read?.action.fromDecree ?? 1;
+      const mutations = (pump.logs.get(P) ?? []).slice(from - 1);
+      pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations });
+      const [add] = pump.take("REQUEST_CONFIG_CHANGE");
+      assert.ok(add !== undefined);
+      return add.action.request;
+    };
+    const first = teach();
+    assert.equal(first.changeId, 1);
+    // No answer: the primary asks again with the same number.
+    pump.nowMs = testOptions.configChangeRetryMs;
+    pump.feed(P, { type: "TICK" });
+    const retries = pump.take("REQUEST_CONFIG_CHANGE");
+    assert.deepEqual(
+      retries.map((r) => r.action.request),
+      [first],
+    );
+    // Refused: the learner is abandoned; the meta server proposes it again, it catches up again.
+    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: first, config: config(1, P, [S1]) });
+    assert.equal(learner.report().status, ReplicaStatus.LEARNER);
+    const second = teach();
+    assert.deepEqual(second.change, first.change);
+    assert.equal(second.changeId, 2);
+    pump.cores.delete(L);
+    pump.feed(P, write(6));
+    const committed = primary.report().lastCommittedDecree;
+    // A late copy of the first request's refusal: the same change, but not this request.
+    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: first, config: config(1, P, [S1]) });
+    assert.equal(primary.report().lastCommittedDecree, committed, "still gated on the learner");
+    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: second, config: config(1, P, [S1]) });
+    assert.equal(primary.report().lastCommittedDecree, committed + 1);
   });
 
   it("abandons a learner that stops answering", () => {

@@ -7,11 +7,30 @@
  * configuration at the requester's own ballot means "certainly not applied". ERR_BUSY (another
  * change of the partition is being persisted, perhaps this same request sent earlier) carries
  * none: its outcome is unknown.
+ *
+ * The change fence: a refusal at the requester's ballot must stay true for every copy of that
+ * request still on its way (a retry, or one the network delayed), or a primary that stopped gating
+ * commits on a learner could still see the learner added. Meta remembers the last `changeId` per
+ * partition from its primary at its ballot, and whether it refused it: a lower number, or the
+ * refused one again, is refused. (Volatile: a new meta leader starts without it.)
  */
+
 import { TalariaError } from "../../common/errors.ts";
-import type { PartitionConfiguration, UpdateConfigurationRequest } from "../../protocol/index.ts";
+import type {
+  NodeAddress,
+  PartitionConfiguration,
+  UpdateConfigurationRequest,
+} from "../../protocol/index.ts";
 import { AppStatus, gpidKey, isNodeAddress } from "../../protocol/index.ts";
 import { type ClusterState, membersOf, nextConfiguration } from "./state.ts";
+
+/** The last numbered change request seen for a partition (the change fence, above). */
+export interface LastChange {
+  readonly node: NodeAddress;
+  readonly ballot: number;
+  readonly changeId: number;
+  readonly refused: boolean;
+}
 
 function refuse(config: PartitionConfiguration, message: string): TalariaError {
   return new TalariaError("ERR_INVALID_STATE", `${gpidKey(config.gpid)}: ${message}`, {
@@ -25,6 +44,7 @@ export function planConfigurationUpdate(
   body: UpdateConfigurationRequest,
   isBusy: (key: string) => boolean,
   observedCommittedDecree: (key: string) => number,
+  lastChange: (key: string) => LastChange | undefined = () => undefined,
 ): PartitionConfiguration {
   const gpid = body.gpid as Partial<UpdateConfigurationRequest["gpid"]> | undefined;
   if (!Number.isSafeInteger(gpid?.appId) || !Number.isSafeInteger(gpid?.partitionIndex))
@@ -47,6 +67,18 @@ export function planConfigurationUpdate(
       config,
       `request is based on ballot ${String(body.ballot)}, current is ${config.ballot}`,
     );
+  const last = lastChange(key);
+  if (
+    body.changeId !== undefined &&
+    last !== undefined &&
+    last.node === body.node &&
+    last.ballot === body.ballot
+  ) {
+    if (body.changeId < last.changeId)
+      throw refuse(config, `change ${body.changeId} was superseded by change ${last.changeId}`);
+    if (body.changeId === last.changeId && last.refused)
+      throw refuse(config, `change ${body.changeId} was refused already`);
+  }
   // No configuration with ERR_BUSY: the change in flight may be this very request (a primary
   // retries), so the outcome is unknown, and a configuration at the requester's ballot would tell
   // it "not applied" (docs/replication.md) — it would stop gating commits on a learner that may

@@ -42,7 +42,7 @@ import {
 } from "../../protocol/index.ts";
 import type { AppEnvValidator, DdlContext, DdlPlan } from "./app-ddl.ts";
 import { planPrimaryMoves } from "./balancer.ts";
-import { planConfigurationUpdate } from "./config-update.ts";
+import { type LastChange, planConfigurationUpdate } from "./config-update.ts";
 import { DdlQueue, planQueuedDdl } from "./ddl-queue.ts";
 import { DuplicationCore } from "./duplication/duplication-core.ts";
 import type { DuplicationRemoteTask } from "./duplication/remote-tasks.ts";
@@ -114,6 +114,8 @@ export class MetaCore {
   private readonly duplication: DuplicationCore;
   /** Largest committed decree heard per gpid key (volatile; merged into configs shown). */
   private readonly observedCommitted = new Map<string, number>();
+  /** The change fence (config-update.ts): the last numbered change per gpid key (volatile). */
+  private readonly lastChanges = new Map<string, LastChange>();
   /** Time of the first event; nodes known only from restored state count as alive from then. */
   private startMs: number | undefined;
   private nowMs = 0;
@@ -396,11 +398,17 @@ export class MetaCore {
         body,
         (key) => this.pending.isPartitionBusy(key),
         (key) => this.observedCommitted.get(key) ?? 0,
+        (key) => this.lastChanges.get(key),
       );
     } catch (error) {
       if (!isTalariaError(error)) throw error;
+      // Refused at the requester's own ballot, as its primary: that number stays refused.
+      const current = error.details.config as PartitionConfiguration | undefined;
+      if (current?.ballot === body.ballot && current.primary === body.node)
+        this.recordChange(body, true);
       return [{ type: "reply", requestId, result: { ok: false, error } }];
     }
+    this.recordChange(body, false);
     return [
       this.startPartitionChange("UPDATE_CONFIGURATION", config, {
         onCommit: (committed) => [
@@ -600,11 +608,34 @@ export class MetaCore {
     };
   }
 
+  /** The change fence: `body` is the last numbered change of its partition from its primary. */
+  private recordChange(
+    body: Parameters<typeof planConfigurationUpdate>[1],
+    refused: boolean,
+  ): void {
+    if (body.changeId === undefined) return;
+    const key = gpidKey(body.gpid);
+    const last = this.lastChanges.get(key);
+    if (
+      last !== undefined &&
+      last.node === body.node &&
+      last.ballot === body.ballot &&
+      last.changeId > body.changeId
+    )
+      return;
+    this.lastChanges.set(key, {
+      node: body.node,
+      ballot: body.ballot,
+      changeId: body.changeId,
+      refused,
+    });
+  }
+
   private forgetApp(appId: number): void {
     this.ddl.removalDone(appId);
     this.duplication.forgetApp(appId);
-    for (const key of [...this.observedCommitted.keys()])
-      if (key.startsWith(`${appId}.`)) this.observedCommitted.delete(key);
+    for (const map of [this.observedCommitted, this.lastChanges])
+      for (const key of [...map.keys()]) if (key.startsWith(`${appId}.`)) map.delete(key);
     this.log.info({ appId }, "removed expired dropped table");
   }
 

@@ -93,6 +93,9 @@ export function decodeMetaRequest(method: MetaMethodName, payload: unknown): Met
           node: v.nodeAddress(p.node, "node"),
           ballot: v.integer(p.ballot, "ballot", 0),
           change: change(p.change, "change"),
+          ...(p.changeId === undefined || p.changeId === null
+            ? {}
+            : { changeId: v.integer(p.changeId, "changeId", 1) }),
         },
       };
     case MetaMethod.QUERY_CONFIGURATION:

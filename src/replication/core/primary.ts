@@ -20,7 +20,10 @@
 import { type Mutation, type Update, UpdateKind } from "../../codec/mutation.ts";
 import type { ErrorCode } from "../../common/errors.ts";
 import type { NodeAddress } from "../../protocol/ids.ts";
-import type { ConfigurationChange } from "../../protocol/meta-messages.ts";
+import type {
+  ConfigurationChange,
+  UpdateConfigurationRequest,
+} from "../../protocol/meta-messages.ts";
 import {
   type GroupCheckAck,
   PeerRole,
@@ -49,6 +52,8 @@ interface QueuedWrite {
 
 interface PendingChange {
   readonly change: ConfigurationChange;
+  /** Its number (UpdateConfigurationRequest.changeId): retries repeat it. */
+  readonly changeId: number;
   requestedAtMs: number;
 }
 
@@ -59,6 +64,8 @@ export class PrimaryRole {
   private readonly writes = new Map<number, number>();
   private queue: QueuedWrite[] = [];
   private pendingChange: PendingChange | undefined;
+  /** The last change number used (never reused by this role: meta fences lower ones). */
+  private lastChangeId = 0;
   private nextGroupCheckAtMs = 0;
   readonly learners: LearnerTeacher;
 
@@ -193,15 +200,24 @@ export class PrimaryRole {
     const pending = this.pendingChange;
     if (pending !== undefined && now - pending.requestedAtMs >= core.options.configChangeRetryMs) {
       pending.requestedAtMs = now;
-      this.emitChangeRequest(pending.change);
+      this.emitChangeRequest(pending);
     }
   }
 
-  /** The meta server refused `refused` at our own ballot: it was not applied. */
-  onChangeRefusedAtCurrentBallot(refused: ConfigurationChange): void {
-    const change = this.pendingChange?.change;
-    if (change === undefined || change.type !== refused.type || change.node !== refused.node)
-      return;
+  /**
+   * The meta server refused `refused` at our own ballot: it was not applied, and (the change
+   * fence, meta's config-update.ts) no copy of it will be. Only the pending change's own refusal
+   * ends it: a late refusal of an earlier request says nothing about it.
+   */
+  onChangeRefusedAtCurrentBallot(refused: UpdateConfigurationRequest): void {
+    const pending = this.pendingChange;
+    if (pending === undefined) return;
+    const change = pending.change;
+    const same =
+      refused.changeId === undefined
+        ? change.type === refused.change.type && change.node === refused.change.node
+        : refused.changeId === pending.changeId;
+    if (!same) return;
     this.pendingChange = undefined;
     if (change.type === "ADD_SECONDARY") this.learners.abandon(change.node);
     this.tryCommit();
@@ -209,8 +225,9 @@ export class PrimaryRole {
 
   requestChange(change: ConfigurationChange): boolean {
     if (this.pendingChange !== undefined) return false;
-    this.pendingChange = { change, requestedAtMs: this.core.nowMs };
-    this.emitChangeRequest(change);
+    this.lastChangeId++;
+    this.pendingChange = { change, changeId: this.lastChangeId, requestedAtMs: this.core.nowMs };
+    this.emitChangeRequest(this.pendingChange);
     return true;
   }
 
@@ -340,11 +357,11 @@ export class PrimaryRole {
     this.tryCommit();
   }
 
-  private emitChangeRequest(change: ConfigurationChange): void {
+  private emitChangeRequest({ change, changeId }: PendingChange): void {
     const core = this.core;
     core.emit({
       type: "REQUEST_CONFIG_CHANGE",
-      request: { gpid: core.gpid, node: core.self, ballot: core.ballot, change },
+      request: { gpid: core.gpid, node: core.self, ballot: core.ballot, change, changeId },
     });
   }
 

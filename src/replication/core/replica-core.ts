@@ -226,7 +226,7 @@ export class ReplicaCore implements CoreContext {
         // of an earlier REMOVE_SECONDARY, at the new ballot, ended an ADD_SECONDARY's gate).
         if (event.config.ballot === this.ballotValue) {
           if (event.request.ballot === this.ballotValue)
-            this.primary?.onChangeRefusedAtCurrentBallot(event.request.change);
+            this.primary?.onChangeRefusedAtCurrentBallot(event.request);
         } else this.adoptConfig(event.config, undefined);
         return;
       case "LEARNER_PROPOSED":

@@ -166,6 +166,45 @@ describe("meta core: re-replication", () => {
     assert.equal(driver.config(1, 0).ballot, config.ballot, "refusals change nothing");
   });
 
+  it("fences numbered changes: a refused number stays refused, a lower one is superseded", () => {
+    const { driver, config } = shortPartition();
+    const change = (
+      ballot: number,
+      type: "ADD_SECONDARY" | "REMOVE_SECONDARY",
+      node: string,
+      changeId?: number,
+    ) =>
+      driver.call(MetaMethod.UPDATE_CONFIGURATION, {
+        gpid: config.gpid,
+        node: A,
+        ballot,
+        change: { type, node },
+        ...(changeId === undefined ? {} : { changeId }),
+      });
+    const refusal = (result: ReturnType<typeof change>) => {
+      assert.ok(!result.ok);
+      assert.equal(result.error.code, "ERR_INVALID_STATE");
+      assert.equal((result.error.details.config as PartitionConfiguration).ballot, config.ballot);
+      return result.error.message;
+    };
+    // C is dead: change 1 is refused at the primary's ballot ("not applied").
+    assert.match(refusal(change(config.ballot, "ADD_SECONDARY", C, 1)), /not alive/);
+    // C comes back. A copy of change 1 still on its way must not be applied now: the primary may
+    // already have stopped gating commits on C.
+    driver.beacon(C);
+    assert.match(refusal(change(config.ballot, "ADD_SECONDARY", C, 1)), /refused already/);
+    // Change 2 (already a member) refused; change 1 again is superseded.
+    assert.match(refusal(change(config.ballot, "ADD_SECONDARY", B, 2)), /already a member/);
+    assert.match(refusal(change(config.ballot, "ADD_SECONDARY", C, 1)), /superseded by change 2/);
+    assert.equal(driver.config(1, 0).ballot, config.ballot, "refusals change nothing");
+    // A new number goes through, as does an unnumbered request (an older replica server).
+    const added = change(config.ballot, "ADD_SECONDARY", C, 3);
+    assert.ok(added.ok);
+    const next = driver.config(1, 0);
+    assert.deepEqual([next.ballot, next.secondaries], [config.ballot + 1, [B, C]]);
+    assert.ok(change(next.ballot, "REMOVE_SECONDARY", C).ok);
+  });
+
   it("answers ERR_BUSY while another change of the partition is persisting, and replies only once persisted", () => {
     const { driver, config } = shortPartition();
     driver.autoPersist = false;
