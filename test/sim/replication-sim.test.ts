@@ -74,6 +74,14 @@ describe("replication simulation", () => {
     assert.ok(result.ok, result.failure);
   });
 
+  it("does not apply a copy of an ADD_SECONDARY that meta refused (the change fence)", () => {
+    // Seed 7008477 (60 s of faults): ADD_SECONDARY of n2 at ballot 8 was refused (n2 not alive),
+    // the primary stopped gating on it, and a later copy of the same request was accepted once n2
+    // was back: a secondary missing three committed decrees.
+    const result = runSimulation({ seed: 7_008_477, activeMs: 60_000 });
+    assert.ok(result.ok, result.failure);
+  });
+
   it("is deterministic: one seed replays identically", () => {
     const a = runSimulation({ seed: 4242 });
     const b = runSimulation({ seed: 4242 });
