@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { it, describe as suite } from "node:test";
+import type { UpdateConfigurationRequest } from "../../src/protocol/meta-messages.ts";
 import { ReplicaStatus } from "../../src/protocol/partition-config.ts";
+import type { ReplicationEvent } from "../../src/replication/core/types.ts";
 import {
   config,
   core,
   describe,
+  GPID,
   L,
   msg,
   P,
@@ -27,6 +30,16 @@ function cluster() {
   assert.equal(primary.report().lastCommittedDecree, 6);
   assert.deepEqual(pump.take("REPLY").length, 5);
   return { pump, primary, secondary, learner };
+}
+
+/** P's REMOVE_SECONDARY of `node`, based on `ballot`. */
+function removal(ballot: number, node: string): UpdateConfigurationRequest {
+  return { gpid: GPID, node: P, ballot, change: { type: "REMOVE_SECONDARY", node } };
+}
+
+/** The meta server's refusal of `request`, with its configuration at ballot 1 (P; S1). */
+function refusedAtBallot1(request: UpdateConfigurationRequest): ReplicationEvent {
+  return { type: "CONFIG_CHANGE_REFUSED", request, config: config(1, P, [S1]) };
 }
 
 suite("replication core: learner", () => {
@@ -111,34 +124,12 @@ suite("replication core: learner", () => {
     assert.equal(primary.report().lastCommittedDecree, 6, "the learner gates the commit");
     // A late refusal of an earlier request (based on ballot 0), sent while meta is at ballot 1:
     // it says nothing about the ADD_SECONDARY (seed 7003464), which may still be applied.
-    pump.feed(P, {
-      type: "CONFIG_CHANGE_REFUSED",
-      request: {
-        gpid: primary.gpid,
-        node: P,
-        ballot: 0,
-        change: { type: "REMOVE_SECONDARY", node: S2 },
-      },
-      config: config(1, P, [S1]),
-    });
+    pump.feed(P, refusedAtBallot1(removal(0, S2)));
     // Nor does the refusal of another change at this ballot.
-    pump.feed(P, {
-      type: "CONFIG_CHANGE_REFUSED",
-      request: {
-        gpid: primary.gpid,
-        node: P,
-        ballot: 1,
-        change: { type: "REMOVE_SECONDARY", node: S1 },
-      },
-      config: config(1, P, [S1]),
-    });
+    pump.feed(P, refusedAtBallot1(removal(1, S1)));
     assert.equal(primary.report().lastCommittedDecree, 6, "still gated");
     // Its own refusal at this ballot: not applied, and never will be; the write commits.
-    pump.feed(P, {
-      type: "CONFIG_CHANGE_REFUSED",
-      request: add?.action.request ?? assert.fail("no request"),
-      config: config(1, P, [S1]),
-    });
+    pump.feed(P, refusedAtBallot1(add?.action.request ?? assert.fail("no request")));
     assert.equal(primary.report().lastCommittedDecree, 7);
   });
 
@@ -168,7 +159,7 @@ suite("replication core: learner", () => {
       [first],
     );
     // Refused: the learner is abandoned; the meta server proposes it again, it catches up again.
-    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: first, config: config(1, P, [S1]) });
+    pump.feed(P, refusedAtBallot1(first));
     assert.equal(learner.report().status, ReplicaStatus.LEARNER);
     const second = teach();
     assert.deepEqual(second.change, first.change);
@@ -177,9 +168,9 @@ suite("replication core: learner", () => {
     pump.feed(P, write(6));
     const committed = primary.report().lastCommittedDecree;
     // A late copy of the first request's refusal: the same change, but not this request.
-    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: first, config: config(1, P, [S1]) });
+    pump.feed(P, refusedAtBallot1(first));
     assert.equal(primary.report().lastCommittedDecree, committed, "still gated on the learner");
-    pump.feed(P, { type: "CONFIG_CHANGE_REFUSED", request: second, config: config(1, P, [S1]) });
+    pump.feed(P, refusedAtBallot1(second));
     assert.equal(primary.report().lastCommittedDecree, committed + 1);
   });
 
