@@ -44,7 +44,7 @@ export function planConfigurationUpdate(
   body: UpdateConfigurationRequest,
   isBusy: (key: string) => boolean,
   observedCommittedDecree: (key: string) => number,
-  lastChange: (key: string) => LastChange | undefined = () => undefined,
+  lastChange: (key: string) => LastChange | undefined,
 ): PartitionConfiguration {
   const gpid = body.gpid as Partial<UpdateConfigurationRequest["gpid"]> | undefined;
   if (!Number.isSafeInteger(gpid?.appId) || !Number.isSafeInteger(gpid?.partitionIndex))
