@@ -12,7 +12,10 @@
  * request still on its way (a retry, or one the network delayed), or a primary that stopped gating
  * commits on a learner could still see the learner added. Meta remembers the last `changeId` per
  * partition from its primary at its ballot, and whether it refused it: a lower number, or the
- * refused one again, is refused. (Volatile: a new meta leader starts without it.)
+ * refused one again, is refused. The memory is volatile, so a new meta leader (a restart or a
+ * leader change) starts with every partition's fence unknown (`changeId` 0): the first numbered
+ * change from the primary at the ballot it restored is refused, since an earlier leader may have
+ * refused that very number; the primary's next number goes through.
  */
 
 import { TalariaError } from "../../common/errors.ts";
@@ -28,6 +31,7 @@ import { type ClusterState, membersOf, nextConfiguration } from "./state.ts";
 export interface LastChange {
   readonly node: NodeAddress;
   readonly ballot: number;
+  /** 0: unknown, restored by this leader (no numbered change from `node` at `ballot` seen yet). */
   readonly changeId: number;
   readonly refused: boolean;
 }
@@ -74,6 +78,11 @@ export function planConfigurationUpdate(
     last.node === body.node &&
     last.ballot === body.ballot
   ) {
+    if (last.changeId === 0)
+      throw refuse(
+        config,
+        `the meta server changed leader since this primary's last change, which an earlier leader may have refused: ask again with a new change`,
+      );
     if (body.changeId < last.changeId)
       throw refuse(config, `change ${body.changeId} was superseded by change ${last.changeId}`);
     if (body.changeId === last.changeId && last.refused)

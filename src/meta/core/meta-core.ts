@@ -114,7 +114,8 @@ export class MetaCore {
   private readonly duplication: DuplicationCore;
   /** Largest committed decree heard per gpid key (volatile; merged into configs shown). */
   private readonly observedCommitted = new Map<string, number>();
-  /** The change fence (config-update.ts): the last numbered change per gpid key (volatile). */
+  /** The change fence (config-update.ts): the last numbered change per gpid key (volatile; a
+   * restored core starts every partition at "unknown"). */
   private readonly lastChanges = new Map<string, LastChange>();
   /** Time of the first event; nodes known only from restored state count as alive from then. */
   private startMs: number | undefined;
@@ -146,6 +147,15 @@ export class MetaCore {
       log: this.log,
       nowMs: () => this.nowMs,
     });
+    // The change fence starts unknown for every partition restored from the store (config-update.ts).
+    for (const config of state.availablePartitions())
+      if (config.primary !== undefined)
+        this.lastChanges.set(gpidKey(config.gpid), {
+          node: config.primary,
+          ballot: config.ballot,
+          changeId: 0,
+          refused: true,
+        });
   }
 
   /** A core for a cluster with no stored metadata. */

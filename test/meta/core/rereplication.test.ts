@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MetaCore } from "../../../src/meta/core/index.ts";
 import {
   MetaMethod,
   type PartitionConfiguration,
@@ -203,6 +204,36 @@ describe("meta core: re-replication", () => {
     const next = driver.config(1, 0);
     assert.deepEqual([next.ballot, next.secondaries], [config.ballot + 1, [B, C]]);
     assert.ok(change(next.ballot, "REMOVE_SECONDARY", C).ok);
+  });
+
+  it("keeps the fence across a meta restart: the first numbered change after it is refused", () => {
+    const { driver, config } = shortPartition();
+    const change = (target: Driver, node: string, changeId: number) =>
+      target.call(MetaMethod.UPDATE_CONFIGURATION, {
+        gpid: config.gpid,
+        node: A,
+        ballot: config.ballot,
+        change: { type: "ADD_SECONDARY", node },
+        changeId,
+      });
+    const refusedAtBallot = (result: ReturnType<typeof change>): string => {
+      assert.ok(!result.ok);
+      assert.equal(result.error.code, "ERR_INVALID_STATE");
+      assert.equal((result.error.details.config as PartitionConfiguration).ballot, config.ballot);
+      return result.error.message;
+    };
+    // C is dead: change 1 is refused by the old leader, which then goes away with its memory.
+    assert.match(refusedAtBallot(change(driver, C, 1)), /not alive/);
+    const restored = new Driver(MetaCore.restore(driver.store.list()), driver.nowMs);
+    for (const [path, value] of driver.store.records) restored.store.records.set(path, value);
+    restored.beaconAll([A, B, C, D]);
+    // A copy of change 1 reaching the new leader once C is back must still not be applied.
+    assert.match(refusedAtBallot(change(restored, C, 1)), /changed leader/);
+    assert.match(refusedAtBallot(change(restored, C, 1)), /refused already/);
+    assert.equal(restored.config(1, 0).ballot, config.ballot, "refusals change nothing");
+    // The primary's next number goes through.
+    assert.ok(change(restored, C, 2).ok);
+    assert.deepEqual(restored.config(1, 0).secondaries, [B, C]);
   });
 
   it("answers ERR_BUSY while another change of the partition is persisting, and replies only once persisted", () => {
