@@ -4,7 +4,8 @@
  * sweep with the in-sim stand-in, for comparison). A failure names its seed; replay it with
  * `npm run sim -- --seed N --verbose` (add `--meta simple` for the stand-in).
  *
- * SIM_SEEDS / SIM_SIMPLE_SEEDS / SIM_FIRST_SEED override the sweep sizes and start.
+ * SIM_SEEDS / SIM_SIMPLE_SEEDS / SIM_FIRST_SEED override the sweep sizes and start;
+ * SIM_LONG_SEEDS / SIM_LONG_FIRST_SEED the sweep with 60 s of faults (`npm run sim -- --steps 60000`).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -13,12 +14,20 @@ import { runSimulation, type SimMetaKind } from "../../src/sim/index.ts";
 const FIRST_SEED = Number(process.env.SIM_FIRST_SEED ?? 1);
 const SEED_COUNT = Number(process.env.SIM_SEEDS ?? 600);
 const SIMPLE_SEED_COUNT = Number(process.env.SIM_SIMPLE_SEEDS ?? 100);
+const LONG_FIRST_SEED = Number(process.env.SIM_LONG_FIRST_SEED ?? 7_000_000);
+const LONG_SEED_COUNT = Number(process.env.SIM_LONG_SEEDS ?? 120);
+const LONG_ACTIVE_MS = 60_000;
 
-function sweep(meta: SimMetaKind, count: number): Map<string, number> {
+function sweep(
+  meta: SimMetaKind,
+  count: number,
+  first = FIRST_SEED,
+  activeMs?: number,
+): Map<string, number> {
   const totals = new Map<string, number>();
-  for (let seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) {
-    const result = runSimulation({ seed, meta });
-    const flag = meta === "core" ? "" : ` --meta ${meta}`;
+  for (let seed = first; seed < first + count; seed++) {
+    const result = runSimulation({ seed, meta, ...(activeMs === undefined ? {} : { activeMs }) });
+    const flag = `${meta === "core" ? "" : ` --meta ${meta}`}${activeMs === undefined ? "" : ` --steps ${activeMs}`}`;
     assert.ok(
       result.ok,
       `seed=${seed}: ${result.failure}\nreplay: npm run sim -- --seed ${seed}${flag} --verbose`,
@@ -64,6 +73,17 @@ describe("replication simulation", () => {
   it(`also holds with the in-sim stand-in meta server, for ${SIMPLE_SEED_COUNT} seeds`, () => {
     const totals = sweep("simple", SIMPLE_SEED_COUNT);
     assert.ok((totals.get("acknowledged") ?? 0) > SIMPLE_SEED_COUNT * 50);
+  });
+
+  it(`holds through 60 s of faults (a third of the runs restart meta several times), for ${LONG_SEED_COUNT} seeds`, () => {
+    const totals = sweep("core", LONG_SEED_COUNT, LONG_FIRST_SEED, LONG_ACTIVE_MS);
+    const total = (name: string): number => totals.get(name) ?? 0;
+    assert.ok(
+      total("acknowledged") > LONG_SEED_COUNT * 200,
+      `${total("acknowledged")} acknowledged`,
+    );
+    assert.ok(total("metaCrashes") >= LONG_SEED_COUNT, `${total("metaCrashes")} meta crashes`);
+    assert.ok(total("crashes") >= LONG_SEED_COUNT * 5, `${total("crashes")} crashes`);
   });
 
   it("does not take a late refusal of an earlier change for the refusal of an ADD_SECONDARY", () => {
