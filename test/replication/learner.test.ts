@@ -174,6 +174,35 @@ suite("replication core: learner", () => {
     assert.equal(primary.report().lastCommittedDecree, committed + 1);
   });
 
+  it("asks to add a learner that caught up while another change was pending once that one ends", () => {
+    // Seed 13002189 (60 s of faults): a learner caught up while a REMOVE_SECONDARY was pending;
+    // the REMOVE was refused, no write came after, and the learner's ADD was never asked for.
+    const { pump, primary } = cluster();
+    pump.add(S2, core(S2));
+    const teach = (node: string) => {
+      pump.feed(P, {
+        type: "LEARNER_PROPOSED",
+        proposal: { gpid: primary.gpid, learner: node, ballot: 1 },
+      });
+      const [read] = pump.take("READ_LOG_FOR_LEARNER");
+      const from = read?.action.fromDecree ?? 1;
+      const mutations = (pump.logs.get(P) ?? []).slice(from - 1);
+      pump.feed(P, { type: "LEARNER_LOG_READ", learner: node, ballot: 1, mutations });
+    };
+    teach(L);
+    const [first] = pump.take("REQUEST_CONFIG_CHANGE");
+    assert.deepEqual(first?.action.request.change, { type: "ADD_SECONDARY", node: L });
+    teach(S2);
+    assert.deepEqual(pump.take("REQUEST_CONFIG_CHANGE"), [], "one change at a time");
+    // L's ADD is refused (and L abandoned); S2, caught up and acking nothing new, is asked for.
+    pump.feed(P, refusedAtBallot1(first?.action.request ?? assert.fail("no request")));
+    pump.nowMs += 1;
+    pump.feed(P, { type: "TICK" });
+    const [second] = pump.take("REQUEST_CONFIG_CHANGE");
+    assert.deepEqual(second?.action.request.change, { type: "ADD_SECONDARY", node: S2 });
+    assert.equal(second?.action.request.changeId, 2);
+  });
+
   it("abandons a learner that stops answering", () => {
     const { pump, primary } = cluster();
     pump.cores.delete(L); // the learner's server is down

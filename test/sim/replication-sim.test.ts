@@ -102,6 +102,14 @@ describe("replication simulation", () => {
     assert.ok(result.ok, result.failure);
   });
 
+  it("asks to add a learner that caught up while another change was pending (a meta restart's refusal)", () => {
+    // Seed 13002189 (60 s of faults): after the last meta restart the primary's REMOVE_SECONDARY
+    // was refused (the change fence, unknown after the restart) while a learner had caught up;
+    // no write came after, so no ack asked for its ADD_SECONDARY: 2 of 3 replicas at the end.
+    const result = runSimulation({ seed: 13_002_189, activeMs: 60_000 });
+    assert.ok(result.ok, result.failure);
+  });
+
   it("is deterministic: one seed replays identically", () => {
     const a = runSimulation({ seed: 4242 });
     const b = runSimulation({ seed: 4242 });
