@@ -42,6 +42,15 @@ function refusedAtBallot1(request: UpdateConfigurationRequest): ReplicationEvent
   return { type: "CONFIG_CHANGE_REFUSED", request, config: config(1, P, [S1]) };
 }
 
+/** P is told to teach `learner` at ballot 1, which learns everything P's log holds in one read. */
+function teachAtBallot1(pump: Pump, learner: string): void {
+  pump.feed(P, { type: "LEARNER_PROPOSED", proposal: { gpid: GPID, learner, ballot: 1 } });
+  const [read] = pump.take("READ_LOG_FOR_LEARNER");
+  const from = read?.action.fromDecree ?? 1;
+  const mutations = (pump.logs.get(P) ?? []).slice(from - 1);
+  pump.feed(P, { type: "LEARNER_LOG_READ", learner, ballot: 1, mutations });
+}
+
 suite("replication core: learner", () => {
   it("teaches a proposed learner from the log, then prepares, then asks to ADD_SECONDARY it", () => {
     const { pump, primary, secondary, learner } = cluster();
@@ -136,14 +145,7 @@ suite("replication core: learner", () => {
   it("numbers its changes: a retry repeats the number, and only that number's refusal counts", () => {
     const { pump, primary, learner } = cluster();
     const teach = () => {
-      pump.feed(P, {
-        type: "LEARNER_PROPOSED",
-        proposal: { gpid: primary.gpid, learner: L, ballot: 1 },
-      });
-      const [read] = pump.take("READ_LOG_FOR_LEARNER");
-      const from = read?.action.fromDecree ?? 1;
-      const mutations = (pump.logs.get(P) ?? []).slice(from - 1);
-      pump.feed(P, { type: "LEARNER_LOG_READ", learner: L, ballot: 1, mutations });
+      teachAtBallot1(pump, L);
       const [add] = pump.take("REQUEST_CONFIG_CHANGE");
       assert.ok(add !== undefined);
       return add.action.request;
@@ -177,22 +179,12 @@ suite("replication core: learner", () => {
   it("asks to add a learner that caught up while another change was pending once that one ends", () => {
     // Seed 13002189 (60 s of faults): a learner caught up while a REMOVE_SECONDARY was pending;
     // the REMOVE was refused, no write came after, and the learner's ADD was never asked for.
-    const { pump, primary } = cluster();
+    const { pump } = cluster();
     pump.add(S2, core(S2));
-    const teach = (node: string) => {
-      pump.feed(P, {
-        type: "LEARNER_PROPOSED",
-        proposal: { gpid: primary.gpid, learner: node, ballot: 1 },
-      });
-      const [read] = pump.take("READ_LOG_FOR_LEARNER");
-      const from = read?.action.fromDecree ?? 1;
-      const mutations = (pump.logs.get(P) ?? []).slice(from - 1);
-      pump.feed(P, { type: "LEARNER_LOG_READ", learner: node, ballot: 1, mutations });
-    };
-    teach(L);
+    teachAtBallot1(pump, L);
     const [first] = pump.take("REQUEST_CONFIG_CHANGE");
     assert.deepEqual(first?.action.request.change, { type: "ADD_SECONDARY", node: L });
-    teach(S2);
+    teachAtBallot1(pump, S2);
     assert.deepEqual(pump.take("REQUEST_CONFIG_CHANGE"), [], "one change at a time");
     // L's ADD is refused (and L abandoned); S2, caught up and acking nothing new, is asked for.
     pump.feed(P, refusedAtBallot1(first?.action.request ?? assert.fail("no request")));
