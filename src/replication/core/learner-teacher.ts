@@ -156,10 +156,12 @@ export class LearnerTeacher {
 
   // -------------------------------------------------------------------------------------------
 
-  /** ADD_SECONDARY once a PREPARING learner acked its catch-up decree (one change at a time). */
+  /**
+   * ADD_SECONDARY once a PREPARING learner acked its catch-up decree. `requestChange` does nothing
+   * while a change (this one included) is pending: one change at a time.
+   */
   private askToAdd(node: NodeAddress, learner: Learner, acked: number): void {
     if (learner.phase !== "PREPARING" || acked < learner.catchUpDecree) return;
-    if (this.primary.pendingAdd === node) return;
     this.primary.requestChange({ type: "ADD_SECONDARY", node });
   }
 
