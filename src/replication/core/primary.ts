@@ -207,17 +207,13 @@ export class PrimaryRole {
   /**
    * The meta server refused `refused` at our own ballot: it was not applied, and (the change
    * fence, meta's config-update.ts) no copy of it will be. Only the pending change's own refusal
-   * ends it: a late refusal of an earlier request says nothing about it.
+   * ends it: a late refusal of an earlier request says nothing about it. (Every request this
+   * role sends is numbered, so the number tells them apart.)
    */
   onChangeRefusedAtCurrentBallot(refused: UpdateConfigurationRequest): void {
     const pending = this.pendingChange;
-    if (pending === undefined) return;
+    if (pending === undefined || refused.changeId !== pending.changeId) return;
     const change = pending.change;
-    const same =
-      refused.changeId === undefined
-        ? change.type === refused.change.type && change.node === refused.change.node
-        : refused.changeId === pending.changeId;
-    if (!same) return;
     this.pendingChange = undefined;
     if (change.type === "ADD_SECONDARY") this.learners.abandon(change.node);
     this.tryCommit();
