@@ -109,11 +109,12 @@ export const crossChecks: readonly CrossCheck[] = [
   {
     section: "replication",
     key: "dup_max_retained_log_seconds",
-    doc: "`[replication] dup_max_retained_log_seconds` ≤ `[pegasus.server] tombstone_retention_seconds`: a duplication never ships a write older than the tombstones it must lose against.",
+    doc: "`[replication] dup_max_retained_log_seconds` + `dup_max_clock_skew_seconds` ≤ `[pegasus.server] tombstone_retention_seconds`: a duplication never ships a write older than the tombstones it must lose against, even to a remote whose clock runs ahead by the skew allowed.",
     check: ({ replication, pegasusServer }) =>
       when(
-        replication.dupMaxRetainedLogSeconds > pegasusServer.tombstoneRetentionSeconds,
-        `= ${replication.dupMaxRetainedLogSeconds} must not exceed [pegasus.server] tombstone_retention_seconds (${pegasusServer.tombstoneRetentionSeconds}), or a late duplicated write could resurrect a deleted key`,
+        replication.dupMaxRetainedLogSeconds + replication.dupMaxClockSkewSeconds >
+          pegasusServer.tombstoneRetentionSeconds,
+        `= ${replication.dupMaxRetainedLogSeconds} plus dup_max_clock_skew_seconds (${replication.dupMaxClockSkewSeconds}) must not exceed [pegasus.server] tombstone_retention_seconds (${pegasusServer.tombstoneRetentionSeconds}), or a late duplicated write could resurrect a deleted key on a remote whose clock runs ahead`,
       ),
   },
   {

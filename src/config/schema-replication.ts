@@ -266,7 +266,15 @@ export const replicationSection = {
       min: 60,
       max: 30 * DAY_S,
       default: "43200",
-      doc: "Oldest unshipped log a replica keeps for a duplication; past it, as above. At most `[pegasus.server] tombstone_retention_seconds`, so a duplicated delete cannot arrive after its tombstone is gone.",
+      doc: "Oldest unshipped log a replica keeps for a duplication; past it, as above. Plus `dup_max_clock_skew_seconds`, at most `[pegasus.server] tombstone_retention_seconds`, so a duplicated write cannot arrive after the tombstone of a newer delete is gone.",
+      usedBy: ["replica"],
+    },
+    dup_max_clock_skew_seconds: {
+      type: "duration-s",
+      min: 0,
+      max: DAY_S,
+      default: "300",
+      doc: "The most any two duplicating clusters' wall clocks may differ. Only checked against the retention settings: `dup_max_retained_log_seconds` + this ≤ `[pegasus.server] tombstone_retention_seconds`, because on a remote whose clock runs ahead of the source's by that much, a delete beats source writes made up to that much later, and its tombstone is collected that much sooner after them. Last-write-wins between clusters orders writes by these clocks too.",
       usedBy: ["replica"],
     },
     dup_stalled_after_ms: {

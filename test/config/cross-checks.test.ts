@@ -92,20 +92,31 @@ describe("config rules across keys", () => {
     );
   });
 
-  it("duplication log retention fits within tombstone retention", () => {
+  it("duplication log retention plus the clock skew fits within tombstone retention", () => {
     assertOneProblem(
       () => parseConfig(withLines("pegasus.server", "tombstone_retention_seconds = 3600")),
       {
         section: "replication",
         key: "dup_max_retained_log_seconds",
-        message: /= 43200 must not exceed \[pegasus\.server\] tombstone_retention_seconds \(3600\)/,
+        message:
+          /= 43200 plus dup_max_clock_skew_seconds \(300\) must not exceed \[pegasus\.server\] tombstone_retention_seconds \(3600\)/,
       },
     );
-    const config = parseConfig(
-      withLines("pegasus.server", "tombstone_retention_seconds = 1h") +
-        "[replication]\ndup_max_retained_log_seconds = 1h\n",
-    );
+    // Equal retentions left no room for a remote clock running ahead: refused by the default
+    // skew, accepted once the operator states the clocks agree.
+    const equal = `${withLines("pegasus.server", "tombstone_retention_seconds = 1h")}[replication]\ndup_max_retained_log_seconds = 1h\n`;
+    assertOneProblem(() => parseConfig(equal), {
+      section: "replication",
+      key: "dup_max_retained_log_seconds",
+      message: /= 3600 plus dup_max_clock_skew_seconds \(300\) must not exceed/,
+    });
+    const config = parseConfig(`${equal}dup_max_clock_skew_seconds = 0\n`);
     assert.equal(config.replication.dupMaxRetainedLogSeconds, 3600);
+    assert.equal(config.replication.dupMaxClockSkewSeconds, 0);
+    const margin = parseConfig(
+      `${withLines("pegasus.server", "tombstone_retention_seconds = 1h")}[replication]\ndup_max_retained_log_seconds = 55m\n`,
+    );
+    assert.equal(margin.replication.dupMaxClockSkewSeconds, 300);
   });
 
   it("the stall window is longer than the sync period", () => {

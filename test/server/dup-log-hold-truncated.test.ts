@@ -132,7 +132,8 @@ before(async () => {
     duplicationGroup: { alpha: 1, beta: 2 },
   });
   // Tombstones collected 1 s after their delete: below what the config's cross-check allows
-  // (dup_max_retained_log_seconds ≥ 60 must not exceed it), so set after the check.
+  // (dup_max_retained_log_seconds ≥ 60 plus the clock skew must not exceed it), so set after
+  // the check.
   server = await startReplicaServer(
     { ...config, pegasusServer: { ...config.pegasusServer, tombstoneRetentionSeconds: 1 } },
     silentLogger,
