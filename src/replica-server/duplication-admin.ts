@@ -112,6 +112,13 @@ export function duplicationStatusJson(
       remote_app_name: remoteAppName,
       stalled: snapshot.stalled,
       batches_in_flight: snapshot.batchesInFlight,
+      ...(snapshot.remoteClock === undefined
+        ? {}
+        : {
+            remote_clock_offset_ms: Math.round(snapshot.remoteClock.offsetMs),
+            remote_clock_uncertainty_ms: Math.round(snapshot.remoteClock.uncertaintyMs),
+            clock_skew_exceeded: snapshot.remoteClock.skewExceeded,
+          }),
       ...(snapshot.lastError === undefined ? {} : { last_error: snapshot.lastError }),
     };
   }

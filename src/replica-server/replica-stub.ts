@@ -421,8 +421,9 @@ export class ReplicaStub {
           checkDuplicateRequest(request, receiver, gpidKey(gpid));
           if (request.resync === true) this.duplication?.noteResyncReceived(gpid);
           return hosted.replica.write(request).then((result) => {
-            this.deps.targetLag?.observe(request.entries, Date.now());
-            return result;
+            const nowMs = Date.now();
+            this.deps.targetLag?.observe(request.entries, nowMs);
+            return { ...result, receiverNowMs: nowMs };
           });
         }
         return hosted.replica.write(request);

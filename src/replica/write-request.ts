@@ -107,6 +107,8 @@ export interface WriteResult {
   readonly checkValue?: CheckValue;
   /** duplicate: entries dropped by last-write-wins. */
   readonly staleEntriesSkipped?: number;
+  /** duplicate: the receiving server's wall clock (ms), for the sender's clock-skew check. */
+  readonly receiverNowMs?: number;
 }
 
 export function isAtomicRequest(request: WriteRequest): request is AtomicRequest {

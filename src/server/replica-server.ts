@@ -122,6 +122,7 @@ export async function startReplicaServer(
                 skipAfterFailures: replication.dupFailSkipAfterFailures,
                 retryDelayMsMax: replication.dupRetryDelayMaxMs,
                 shipTimeoutMs: replication.dupShipTimeoutMs,
+                maxClockSkewMs: replication.dupMaxClockSkewSeconds * 1000,
               },
             },
           }

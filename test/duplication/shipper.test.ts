@@ -1,6 +1,7 @@
 /** The DuplicationShipper runtime with fake ports: a misbehaving remote is data, never a crash. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import pino from "pino";
 import type { DuplicateEntry, Mutation } from "../../src/codec/mutation.ts";
 import { encodeMutation } from "../../src/codec/mutation-codec.ts";
 import { ManualClock } from "../../src/common/clock.ts";
@@ -108,6 +109,60 @@ describe("DuplicationShipper", () => {
     assert.equal(progress[progress.length - 1], 21);
     shipper.confirm(21);
     assert.equal(shipper.gcHoldDecree(), 22);
+    await shipper.close();
+  });
+
+  it("reads the remote's clock from its answers and flags a skew beyond the limit", async () => {
+    const log = memoryLog([1, 2, 3, 4].map((d) => mutation(d, [put(`k${d}`, "s")])));
+    const clock = new ManualClock(1_000_000);
+    const logged: { level: number; msg: string; offsetMs?: number }[] = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => logged.push(JSON.parse(line)) },
+    );
+    // The remote's clock: 400 s ahead for decrees 1..2, then 1 s ahead; the answer takes 10 ms.
+    let aheadMs = 400_000;
+    const shipper = new DuplicationShipper(
+      { ...options, maxClockSkewMs: 300_000, logger },
+      {
+        log,
+        remote: remote(1, async () => {
+          const receiverNowMs = clock.nowMs() + 5 + aheadMs;
+          clock.advanceMs(10);
+          return { decree: 1, receiverNowMs };
+        }),
+        deadLetters: new MemoryDeadLetterStore(),
+        init: {
+          confirmedDecree: 0,
+          targetPartitionCount: 1,
+          failMode: "FAIL_SLOW",
+          status: "start",
+        },
+        timeClock: clock,
+        clock,
+      },
+    );
+    assert.equal(shipper.snapshot().remoteClock, undefined, "no reading before an answer");
+    log.mutations.splice(2);
+    await drive(shipper, clock, () => shipper.snapshot().lastDecree === 2);
+    assert.deepEqual(shipper.snapshot().remoteClock, {
+      offsetMs: 400_000,
+      uncertaintyMs: 5,
+      skewExceeded: true,
+    });
+    const warned = logged.filter((e) => e.level === 40 && /dup_max_clock_skew_seconds/.test(e.msg));
+    assert.equal(warned.length, 1, "one warning when the skew is first proven");
+    assert.equal(warned[0]?.offsetMs, 400_000);
+    aheadMs = 1000;
+    log.mutations.push(mutation(3, [put("k3", "s")]), mutation(4, [put("k4", "s")]));
+    await drive(shipper, clock, () => shipper.snapshot().lastDecree === 4);
+    assert.deepEqual(shipper.snapshot().remoteClock, {
+      offsetMs: 1000,
+      uncertaintyMs: 5,
+      skewExceeded: false,
+    });
+    assert.equal(logged.filter((e) => /within the skew again/.test(e.msg)).length, 1);
+    assert.equal(logged.filter((e) => e.level === 40).length, 1, "no repeated warning");
     await shipper.close();
   });
 

@@ -51,6 +51,20 @@ async function backlog(): Promise<{ total: number; series: number }> {
   return { total, series };
 }
 
+/** Gauge `name` of the duplication on every alpha replica server, by `gpid`. */
+async function gauges(name: string): Promise<Map<string, number>> {
+  const values = new Map<string, number>();
+  for (const server of cluster("alpha").processes.filter((p) => p.role === "replica")) {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(`${name}{`) || !line.includes(`dupid="${dupid}"`)) continue;
+      const gpid = /gpid="([^"]+)"/.exec(line)?.[1] ?? "";
+      values.set(`${server.name}/${gpid}`, Number(line.slice(line.lastIndexOf(" ") + 1)));
+    }
+  }
+  return values;
+}
+
 /**
  * Observations of histogram `name` at or under `le` seconds, over a cluster's replica servers;
  * undefined when no server has that bucket (nothing observed yet, or no such bound).
@@ -268,5 +282,20 @@ it("a 30 ms one-way delay and a 256 KB/s bandwidth limit: every write arrives, n
     fastBefore.map((count) => count ?? 0),
     "nothing faster than the link's delay allows",
   );
+  // Both clusters read one machine's clock: every shipper's reading of beta's clock must contain
+  // 0 (offset within its uncertainty, at least the delay), and none may flag a skew.
+  const offsets = await gauges("talaria_dup_remote_clock_offset_seconds");
+  const uncertainties = await gauges("talaria_dup_remote_clock_uncertainty_seconds");
+  const exceeded = await gauges("talaria_dup_clock_skew_exceeded");
+  t.diagnostic(
+    `remote clock offsets ${JSON.stringify([...offsets])} ± ${JSON.stringify([...uncertainties])}`,
+  );
+  assert.ok(offsets.size >= 4, `remote clock read by ${offsets.size} shippers`);
+  for (const [series, offset] of offsets) {
+    const uncertainty = uncertainties.get(series) ?? Number.NaN;
+    assert.ok(uncertainty >= 0.03, `${series}: ± ${uncertainty} s under a 30 ms delay`);
+    assert.ok(Math.abs(offset) <= uncertainty + 0.001, `${series}: ${offset} ± ${uncertainty} s`);
+    assert.equal(exceeded.get(series), 0, `${series}: skew flagged`);
+  }
   t.diagnostic(`${acked.length} writes, proxy ${JSON.stringify(proxy.counters())}`);
 });

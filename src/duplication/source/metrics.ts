@@ -45,7 +45,8 @@ const COUNTERS: readonly (readonly [string, string, keyof SourceStats])[] = [
   ],
 ];
 
-const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number])[] = [
+/** Gauges read from each snapshot; a series is left out while its value is unknown. */
+const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number | undefined])[] = [
   ["talaria_dup_backlog_mutations", "Committed minus confirmed decree", (s) => s.backlog],
   [
     "talaria_dup_unshipped_mutations",
@@ -65,6 +66,21 @@ const GAUGES: readonly (readonly [string, string, (s: SourceSnapshot) => number]
     "talaria_dup_log_truncated",
     "1 once the duplication fell out of the log",
     (s) => +(s.phase === "log_truncated"),
+  ],
+  [
+    "talaria_dup_remote_clock_offset_seconds",
+    "The remote cluster's wall clock minus ours, estimated at the last acknowledged DUPLICATE (within half its round trip); absent until a remote answers with its clock",
+    (s) => (s.remoteClock === undefined ? undefined : s.remoteClock.offsetMs / 1000),
+  ],
+  [
+    "talaria_dup_remote_clock_uncertainty_seconds",
+    "Half the round trip of the DUPLICATE the offset was read from: the true offset is within plus or minus this",
+    (s) => (s.remoteClock === undefined ? undefined : s.remoteClock.uncertaintyMs / 1000),
+  ],
+  [
+    "talaria_dup_clock_skew_exceeded",
+    "1 when the last acknowledged DUPLICATE proved the clocks differ by more than dup_max_clock_skew_seconds",
+    (s) => (s.remoteClock === undefined ? undefined : +s.remoteClock.skewExceeded),
   ],
 ];
 
@@ -126,7 +142,10 @@ export class DuplicationMetrics {
         registers,
         collect() {
           this.reset();
-          for (const { labels, source } of sources.values()) this.set(labels, pick(source()));
+          for (const { labels, source } of sources.values()) {
+            const value = pick(source());
+            if (value !== undefined) this.set(labels, value);
+          }
         },
       });
     }

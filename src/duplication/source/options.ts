@@ -55,6 +55,11 @@ export interface SourceOptions {
   /** Deadline of one DUPLICATE request, the client's retries included [dup_ship_timeout_ms]. */
   readonly shipTimeoutMs?: number;
   /**
+   * Most the remote's wall clock may differ from ours, in ms [dup_max_clock_skew_seconds × 1000]:
+   * a DUPLICATE answer that proves more is flagged (remote-clock.ts). Shipping does not change.
+   */
+  readonly maxClockSkewMs?: number;
+  /**
    * Full re-sync only (resync-reader.ts): the "log" is a checkpoint read as DUPLICATE entries
    * carrying each record's own timetag; ship them instead of skipping them (false).
    */
@@ -81,6 +86,7 @@ export const sourceDefaults = {
   retainedLogMsMax: 43_200_000,
   stalledAfterMs: 60_000,
   shipTimeoutMs: 10_000,
+  maxClockSkewMs: 300_000,
   shipDuplicateEntries: false,
 } as const satisfies Omit<ResolvedSourceOptions, "sourceClusterId">;
 
@@ -169,6 +175,7 @@ export function resolveSourceOptions(options: SourceOptions): ResolvedSourceOpti
     ),
     stalledAfterMs: integerIn("stalledAfterMs", options.stalledAfterMs ?? d.stalledAfterMs, 1, max),
     shipTimeoutMs: integerIn("shipTimeoutMs", options.shipTimeoutMs ?? d.shipTimeoutMs, 1, max),
+    maxClockSkewMs: integerIn("maxClockSkewMs", options.maxClockSkewMs ?? d.maxClockSkewMs, 0, max),
     shipDuplicateEntries: options.shipDuplicateEntries === true,
   };
 }

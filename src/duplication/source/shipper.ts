@@ -36,6 +36,7 @@ import {
   remotePartitionCount,
   toDuplicationError,
 } from "./ports.ts";
+import { type RemoteClockReading, readRemoteClock, receiverNowOf } from "./remote-clock.ts";
 import { DuplicationSourceCore, type SourceInit } from "./source-core.ts";
 import type { SourceSnapshot } from "./source-stats.ts";
 
@@ -78,7 +79,7 @@ export interface DuplicationShipperDeps {
   readonly init: Omit<SourceInit, "nowMs" | "committedDecree">;
   /** The core's time (backoff, stall, retention age): must not jump back. Default monotonic. */
   readonly timeClock?: Clock;
-  /** Wall clock: dead letters' createdAtMs. */
+  /** Wall clock: dead letters' createdAtMs, and the remote clock's reading (remote-clock.ts). */
   readonly clock?: Clock;
   readonly timer?: TickTimer;
   readonly reports?: ShipperReports;
@@ -112,6 +113,8 @@ export class DuplicationShipper {
   private lookupFailures = 0;
   private remoteError: DuplicationError | undefined;
   private wasStalled = false;
+  private readonly maxClockSkewMs: number;
+  private remoteClock: RemoteClockReading | undefined;
   private readonly ackLag = new AckLagMarks();
 
   constructor(
@@ -123,6 +126,7 @@ export class DuplicationShipper {
     this.timeClock = deps.timeClock ?? monotonicClock();
     this.clock = deps.clock ?? systemClock;
     this.shipTimeoutMs = options.shipTimeoutMs ?? shipperDefaults.shipTimeoutMs;
+    this.maxClockSkewMs = options.maxClockSkewMs ?? sourceDefaults.maxClockSkewMs;
     this.resync = options.shipDuplicateEntries === true;
     this.tickIntervalMs = options.tickIntervalMs ?? shipperDefaults.tickIntervalMs;
     this.log = (options.logger ?? silentLogger).child({ gpid: options.gpid, dupid: options.dupid });
@@ -202,9 +206,13 @@ export class DuplicationShipper {
 
   snapshot(): SourceSnapshot {
     const snapshot = this.core.snapshot();
-    return snapshot.lastError === undefined && this.remoteError !== undefined
-      ? { ...snapshot, lastError: this.remoteError }
-      : snapshot;
+    return {
+      ...snapshot,
+      ...(snapshot.lastError === undefined && this.remoteError !== undefined
+        ? { lastError: this.remoteError }
+        : {}),
+      ...(this.remoteClock === undefined ? {} : { remoteClock: this.remoteClock }),
+    };
   }
 
   /** The decree below which this duplication lets the plog be collected (undefined: no hold). */
@@ -343,8 +351,9 @@ export class DuplicationShipper {
 
   private async ship(action: Extract<SourceAction, { type: "SHIP" }>): Promise<SourceEvent> {
     const sentAtMs = this.timeClock.nowMs();
+    const sentAtWallMs = this.clock.nowMs();
     try {
-      await withTimeout(
+      const answer = await withTimeout(
         this.deps.remote.duplicate(action.targetPartition, action.entries, {
           partitionCount: action.targetPartitionCount,
           timeoutMs: this.shipTimeoutMs,
@@ -356,6 +365,7 @@ export class DuplicationShipper {
       );
       const roundTripMs = this.timeClock.nowMs() - sentAtMs;
       this.report(() => this.deps.timings?.shipAcknowledged?.(roundTripMs));
+      this.noteRemoteClock(sentAtWallMs, answer);
       return { type: "SHIP_ACKED", shipId: action.shipId };
     } catch (error) {
       const count = remotePartitionCount(error);
@@ -366,6 +376,27 @@ export class DuplicationShipper {
         ...(count === undefined ? {} : { partitionCount: count }),
       };
     }
+  }
+
+  /** Keeps the remote clock's latest reading; logs when it starts or stops exceeding the skew. */
+  private noteRemoteClock(sentAtWallMs: number, answer: unknown): void {
+    const reading = readRemoteClock(
+      sentAtWallMs,
+      this.clock.nowMs(),
+      receiverNowOf(answer),
+      this.maxClockSkewMs,
+    );
+    if (reading === undefined) return;
+    const was = this.remoteClock?.skewExceeded === true;
+    this.remoteClock = reading;
+    if (reading.skewExceeded === was) return;
+    const fields = { ...reading, maxClockSkewMs: this.maxClockSkewMs };
+    if (reading.skewExceeded)
+      this.log.warn(
+        fields,
+        "duplication: the remote cluster's clock differs from ours by more than dup_max_clock_skew_seconds; a write shipped late could outlive a tombstone there (fix the clocks, or raise tombstone_retention_seconds and the skew setting)",
+      );
+    else this.log.info(fields, "duplication: the remote cluster's clock is within the skew again");
   }
 
   private maybeLookUpPartitionCount(): void {

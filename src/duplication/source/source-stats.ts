@@ -4,6 +4,7 @@
  */
 import type { DuplicationError, LogTruncatedReason } from "./events.ts";
 import type { FailMode } from "./options.ts";
+import type { RemoteClockReading } from "./remote-clock.ts";
 
 export interface SourceStats {
   /** Entries the remote acknowledged (a re-shipped entry counts again). */
@@ -104,5 +105,7 @@ export interface SourceSnapshot {
     readonly reason: LogTruncatedReason;
     readonly firstMissingDecree: number;
   };
+  /** The remote's wall clock at the last acknowledged request (runtime only; remote-clock.ts). */
+  readonly remoteClock?: RemoteClockReading;
   readonly stats: Readonly<SourceStats>;
 }
