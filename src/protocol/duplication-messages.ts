@@ -162,6 +162,19 @@ export const FollowerAppStatus = {
 } as const;
 export type FollowerAppStatus = (typeof FollowerAppStatus)[keyof typeof FollowerAppStatus];
 
+/**
+ * The remote cluster's wall clock as a partition's shipper last read it from an acknowledged
+ * DUPLICATE (src/duplication/source/remote-clock.ts): remote minus source, in ms.
+ */
+export interface DuplicationRemoteClock {
+  /** Estimated offset; positive when the remote runs ahead. */
+  readonly offsetMs: number;
+  /** The true offset is within ± this (half the request's round trip). */
+  readonly uncertaintyMs: number;
+  /** The clocks certainly differ by more than `[replication] dup_max_clock_skew_seconds`. */
+  readonly skewExceeded: boolean;
+}
+
 export interface DuplicationPartitionState {
   /** Persisted by the meta server: every write up to it has reached the remote. -1: not known. */
   readonly confirmedDecree: number;
@@ -169,6 +182,8 @@ export interface DuplicationPartitionState {
   readonly lastCommittedDecree: number;
   /** Set while the partition's shipper has stopped by itself (its latest sync said why). */
   readonly failure?: DuplicationFailure;
+  /** The remote's clock, per the primary's latest sync (not persisted; absent until read). */
+  readonly remoteClock?: DuplicationRemoteClock;
   /** Full duplication: the primary's checkpoint is prepared (DS_PREPARE). */
   readonly checkpointPrepared?: boolean;
   /** Full duplication (DS_APP): the follower primary's copy ("create") or the re-sync's progress. */
@@ -232,6 +247,8 @@ export interface DuplicationConfirm {
   readonly resyncProgress?: ResyncProgress;
   /** Why this partition's shipper stopped, when it did (shown by query / list). */
   readonly failure?: DuplicationFailure;
+  /** The remote's clock as the shipper last read it (shown by query / list). */
+  readonly remoteClock?: DuplicationRemoteClock;
 }
 
 export interface ResyncProgress {

@@ -254,10 +254,21 @@ export class DuplicationAgent {
           const start = this.starts.get(key);
           const failure = this.failures.get(key);
           if (running !== undefined && running.ballot === report.ballot) {
+            const snapshot = running.shipper.snapshot();
+            const clock = snapshot.remoteClock;
             confirms.push({
               dupid: dup.dupid,
-              confirmedDecree: running.shipper.snapshot().lastDecree,
+              confirmedDecree: snapshot.lastDecree,
               ...(failure === undefined ? {} : { failure }),
+              ...(clock === undefined
+                ? {}
+                : {
+                    remoteClock: {
+                      offsetMs: Math.round(clock.offsetMs),
+                      uncertaintyMs: Math.ceil(clock.uncertaintyMs),
+                      skewExceeded: clock.skewExceeded,
+                    },
+                  }),
             });
           } else if (start !== undefined && start.ballot === report.ballot) {
             confirms.push({ dupid: dup.dupid, confirmedDecree: start.decree });

@@ -15,6 +15,7 @@ import {
   DuplicationFailMode,
   type DuplicationFailure,
   type DuplicationPartitionState,
+  type DuplicationRemoteClock,
   DuplicationStatus,
   invalidDecree,
 } from "../protocol/index.ts";
@@ -83,17 +84,36 @@ export function failureText(failure: DuplicationFailure): string {
   return `${failure.kind} at decree ${failure.atDecree}: ${errorText(failure.code, failure.message)}`;
 }
 
-/** One line per failed partition: "dupid 17 partition 2: paused_with_error at decree 41: …". */
+/** "the remote's clock is 400.0 s ahead (± 5 ms), more than dup_max_clock_skew_seconds". */
+export function clockSkewText(clock: DuplicationRemoteClock): string {
+  const seconds = (Math.abs(clock.offsetMs) / 1000).toFixed(1);
+  return `the remote's clock is ${seconds} s ${clock.offsetMs >= 0 ? "ahead" : "behind"} (± ${clock.uncertaintyMs} ms), more than dup_max_clock_skew_seconds`;
+}
+
+/**
+ * One line per partition that needs attention: its shipper stopped by itself ("dupid 17
+ * partition 2: paused_with_error at decree 41: …"), or it proved the clocks differ by more than
+ * the allowed skew.
+ */
 export function failureLines(detail: DuplicationDetail): string[] {
-  return detail.partitionStates.flatMap((state, pidx) =>
-    state.failure === undefined
+  return detail.partitionStates.flatMap((state, pidx) => [
+    ...(state.failure === undefined
       ? []
-      : [`dupid ${detail.dupid} partition ${pidx}: ${failureText(state.failure)}`],
-  );
+      : [`dupid ${detail.dupid} partition ${pidx}: ${failureText(state.failure)}`]),
+    ...(state.remoteClock?.skewExceeded === true
+      ? [`dupid ${detail.dupid} partition ${pidx}: ${clockSkewText(state.remoteClock)}`]
+      : []),
+  ]);
 }
 
 /** Why a duplication needs attention, for `dups -u`. */
-export type UnhealthyReason = "paused" | "not_started" | "failed" | "lagging" | "progress_unknown";
+export type UnhealthyReason =
+  | "paused"
+  | "not_started"
+  | "failed"
+  | "lagging"
+  | "progress_unknown"
+  | "clock_skew";
 
 /**
  * The reasons a duplication is unhealthy (none: healthy). `lagGap`: the backlog from which it is
@@ -125,6 +145,8 @@ export function unhealthyReasons(detail: DuplicationDetail, lagGap: number): Unh
   if (progress.backlog !== undefined && progress.backlog >= lagGap) reasons.push("lagging");
   if (progress.partitionsUnknown > 0 && detail.status !== DuplicationStatus.DS_INIT)
     reasons.push("progress_unknown");
+  if (detail.partitionStates.some((state) => state.remoteClock?.skewExceeded === true))
+    reasons.push("clock_skew");
   return reasons;
 }
 

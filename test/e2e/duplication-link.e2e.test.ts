@@ -9,6 +9,7 @@ import { createClient, type TalariaClient } from "../../src/client/index.ts";
 import {
   type AddDuplicationResponse,
   DuplicationMethod,
+  type QueryDuplicationResponse,
 } from "../../src/protocol/duplication-messages.ts";
 import { MetaMethod } from "../../src/protocol/index.ts";
 import type { OneboxCluster } from "../../src/server/onebox-plan.ts";
@@ -297,5 +298,18 @@ it("a 30 ms one-way delay and a 256 KB/s bandwidth limit: every write arrives, n
     assert.ok(Math.abs(offset) <= uncertainty + 0.001, `${series}: ${offset} ± ${uncertainty} s`);
     assert.equal(exceeded.get(series), 0, `${series}: skew flagged`);
   }
+  // The primaries' syncs carry their readings to alpha's meta server: query_dup shows them.
+  await eventually("every partition's remote clock in query_dup", 15_000, async () => {
+    const answer = (await alpha.metaSession.call(
+      DuplicationMethod.QUERY,
+      { appName: TABLE },
+      10_000,
+    )) as QueryDuplicationResponse;
+    const states = answer.duplications.find((d) => d.dupid === dupid)?.partitionStates ?? [];
+    return (
+      states.length > 0 &&
+      states.every((s) => s.remoteClock !== undefined && !s.remoteClock.skewExceeded)
+    );
+  });
   t.diagnostic(`${acked.length} writes, proxy ${JSON.stringify(proxy.counters())}`);
 });

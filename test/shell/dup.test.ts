@@ -441,6 +441,66 @@ describe("failed partitions", () => {
   });
 });
 
+describe("the remote's clock", () => {
+  async function skewed(options: { json?: boolean } = {}) {
+    const h = await withDup(options);
+    const within = { offsetMs: 12, uncertaintyMs: 3, skewExceeded: false };
+    h.backend.duplications.setProgress("temp", D1, [
+      { confirmedDecree: 10, lastCommittedDecree: 10, remoteClock: within },
+      {
+        confirmedDecree: 11,
+        lastCommittedDecree: 11,
+        remoteClock: { offsetMs: -400_049, uncertaintyMs: 5, skewExceeded: true },
+      },
+      { confirmedDecree: 12, lastCommittedDecree: 12, remoteClock: within },
+      { confirmedDecree: 13, lastCommittedDecree: 13 },
+    ]);
+    h.backend.calls.length = 0;
+    return h;
+  }
+  const line = `dupid ${D1} partition 1: the remote's clock is 400.0 s behind (± 5 ms), more than dup_max_clock_skew_seconds`;
+
+  test("query_dup prints a partition whose shipper proved a skew beyond the limit", async () => {
+    const { stdout, session } = await skewed();
+    await session.runInput("query_dup temp");
+    assert.deepEqual(stdout.lines().slice(-4), ["", line, "", "1 duplication"]);
+  });
+
+  test("dups -u calls it clock_skew, and a clock within the limit is healthy", async () => {
+    const { backend, stdout, session } = await skewed();
+    await session.runInput("dups -u");
+    assert.match(stdout.lines()[1] ?? "", / {2}clock_skew$/);
+    assert.ok(stdout.lines().includes(`temp ${line}`), "the skew line");
+    backend.duplications.setProgress("temp", D1, [
+      { confirmedDecree: 10, lastCommittedDecree: 10 },
+      {
+        confirmedDecree: 11,
+        lastCommittedDecree: 11,
+        remoteClock: { offsetMs: 400_000, uncertaintyMs: 5, skewExceeded: false },
+      },
+      { confirmedDecree: 12, lastCommittedDecree: 12 },
+      { confirmedDecree: 13, lastCommittedDecree: 13 },
+    ]);
+    stdout.clear();
+    await session.runInput("dups -u");
+    assert.ok(!stdout.lines().some((l) => l.includes("clock")), stdout.lines().join("\n"));
+  });
+
+  test("JSON carries the reading on its partition", async () => {
+    const { stdout, session } = await skewed({ json: true });
+    await session.runInput("query_dup temp");
+    const [doc] = stdout.documents();
+    const result = doc?.result as { duplications: Record<string, unknown>[] } | undefined;
+    const states = result?.duplications[0]?.partitionStates as Record<string, unknown>[];
+    assert.deepEqual(states[1]?.remoteClock, {
+      offsetMs: -400_049,
+      uncertaintyMs: 5,
+      skewExceeded: true,
+    });
+    assert.equal(states[3]?.remoteClock, undefined);
+  });
+});
+
 describe("start_dup, pause_dup, remove_dup, set_dup_fail_mode", () => {
   test("each is one modify with the status or fail mode it names", async () => {
     const { backend, stdout, session } = await withDup();

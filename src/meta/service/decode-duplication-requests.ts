@@ -9,6 +9,7 @@ import {
   DuplicationFailMode,
   type DuplicationFailure,
   DuplicationMethod,
+  type DuplicationRemoteClock,
   DuplicationStatus,
   type DuplicationSyncPartition,
   isNodeAddress,
@@ -40,7 +41,17 @@ function confirm(value: unknown, field: string): DuplicationConfirm {
       c.failure === undefined || c.failure === null
         ? undefined
         : failure(c.failure, `${field}.failure`),
+    remoteClock: optional(c.remoteClock, (r) => remoteClock(r, `${field}.remoteClock`)),
   });
+}
+
+function remoteClock(value: unknown, field: string): DuplicationRemoteClock {
+  const r = v.object(value, field);
+  return {
+    offsetMs: v.integer(r.offsetMs, `${field}.offsetMs`),
+    uncertaintyMs: v.integer(r.uncertaintyMs, `${field}.uncertaintyMs`, 0),
+    skewExceeded: v.boolean(r.skewExceeded, `${field}.skewExceeded`),
+  };
 }
 
 function resyncProgress(value: unknown, field: string): ResyncProgress {

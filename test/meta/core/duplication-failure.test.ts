@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { pegasusQueryJson } from "../../../src/meta/core/duplication/index.ts";
 import { DuplicationMethod, DuplicationStatus } from "../../../src/protocol/index.ts";
 import { addStarted, dupCluster, primaryOf, query, sync, syncOk } from "./duplication-harness.ts";
 
@@ -32,6 +33,43 @@ it("a shipper's failure shows per partition; under FAIL_FAST the whole duplicati
   assert.equal(detail?.status, DuplicationStatus.DS_PAUSE, "FAIL_FAST paused the duplication");
   assert.deepEqual(detail?.partitionStates[1]?.failure, failure);
   assert.equal(detail?.partitionStates[0]?.failure, undefined);
+});
+
+it("the remote clock a primary's shipper read shows per partition, in query and Pegasus's JSON", () => {
+  const { driver, appId } = dupCluster(2);
+  const { dupid } = addStarted(driver, appId, () => 5);
+  const report = (remoteClock?: {
+    offsetMs: number;
+    uncertaintyMs: number;
+    skewExceeded: boolean;
+  }) =>
+    syncOk(driver, primaryOf(driver, appId, 1), [
+      {
+        gpid: { appId, partitionIndex: 1 },
+        ballot: driver.config(appId, 1).ballot,
+        lastCommittedDecree: 9,
+        confirms: [
+          { dupid, confirmedDecree: 5, ...(remoteClock === undefined ? {} : { remoteClock }) },
+        ],
+      },
+    ]);
+  const clock = { offsetMs: 400_000, uncertaintyMs: 5, skewExceeded: true };
+  report(clock);
+  const detail = query(driver).duplications[0];
+  assert.deepEqual(detail?.partitionStates[1]?.remoteClock, clock);
+  assert.equal(detail?.partitionStates[0]?.remoteClock, undefined);
+  const json = pegasusQueryJson(query(driver)) as Record<
+    string,
+    { partition_states: Record<string, { remote_clock?: unknown }> }
+  >;
+  assert.deepEqual(json["1"]?.partition_states["1"]?.remote_clock, {
+    offset_ms: 400_000,
+    uncertainty_ms: 5,
+    skew_exceeded: true,
+  });
+  // A sync without a reading (a new primary's shipper has none yet) clears it.
+  report();
+  assert.equal(query(driver).duplications[0]?.partitionStates[1]?.remoteClock, undefined);
 });
 
 it("under FAIL_SLOW a reported log truncation is shown but does not pause", () => {

@@ -10,6 +10,20 @@ import { DuplicationMethod, MetaMethod } from "../../../src/protocol/index.ts";
 
 const invalid = (e: unknown) => isTalariaError(e, "ERR_INVALID_PARAMETERS");
 
+/** A duplication sync with one partition and one confirm carrying `confirm`'s fields. */
+const syncWith = (confirm: Record<string, unknown>) =>
+  decodeMetaRequest(DuplicationMethod.SYNC, {
+    node: "10.0.0.1:34801",
+    partitions: [
+      {
+        gpid: { appId: 1, partitionIndex: 0 },
+        ballot: 3,
+        lastCommittedDecree: 9,
+        confirms: [{ dupid: 5, confirmedDecree: 7, ...confirm }],
+      },
+    ],
+  });
+
 describe("decoding full-duplication payloads", () => {
   it("meta.resync_duplication: appName and dupid", () => {
     assert.deepEqual(decodeMetaRequest(DuplicationMethod.RESYNC, { appName: "t", dupid: 17 }), {
@@ -28,18 +42,7 @@ describe("decoding full-duplication payloads", () => {
   });
 
   it("duplication sync: checkpointPrepared and resyncProgress of a confirm", () => {
-    const sync = (confirm: Record<string, unknown>) =>
-      decodeMetaRequest(DuplicationMethod.SYNC, {
-        node: "10.0.0.1:34801",
-        partitions: [
-          {
-            gpid: { appId: 1, partitionIndex: 0 },
-            ballot: 3,
-            lastCommittedDecree: 9,
-            confirms: [{ dupid: 5, confirmedDecree: 7, ...confirm }],
-          },
-        ],
-      });
+    const sync = syncWith;
     const decoded = sync({
       checkpointPrepared: true,
       resyncProgress: { sentBytes: 10, totalBytes: 20, done: false },
@@ -61,6 +64,25 @@ describe("decoding full-duplication payloads", () => {
       "done",
     ])
       assert.throws(() => sync({ resyncProgress }), invalid);
+  });
+
+  it("duplication sync: the remote clock a confirm carries", () => {
+    const sync = (remoteClock: unknown) => syncWith({ remoteClock });
+    const clock = { offsetMs: -400_000, uncertaintyMs: 5, skewExceeded: true };
+    const decoded = sync(clock);
+    assert.ok(decoded.method === DuplicationMethod.SYNC);
+    assert.deepEqual(decoded.body.partitions[0]?.confirms[0]?.remoteClock, clock);
+    const older = sync(undefined);
+    assert.ok(older.method === DuplicationMethod.SYNC);
+    assert.equal("remoteClock" in (older.body.partitions[0]?.confirms[0] ?? {}), false);
+    for (const bad of [
+      { offsetMs: 1.5, uncertaintyMs: 5, skewExceeded: false },
+      { offsetMs: 1, uncertaintyMs: -1, skewExceeded: false },
+      { offsetMs: 1, uncertaintyMs: 1 },
+      { offsetMs: "1", uncertaintyMs: 1, skewExceeded: false },
+      "ahead",
+    ])
+      assert.throws(() => sync(bad), invalid);
   });
 
   it("beacons keep a replica's followerCopy", () => {

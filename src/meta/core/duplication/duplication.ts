@@ -19,6 +19,7 @@ import type {
   DuplicationFailMode,
   DuplicationFailure,
   DuplicationInfo,
+  DuplicationRemoteClock,
   NodeAddress,
 } from "../../../protocol/index.ts";
 import { DuplicationStatus, type FullSyncMode, invalidDecree } from "../../../protocol/index.ts";
@@ -55,6 +56,8 @@ export interface PartitionProgress {
   start: StartReport | undefined;
   /** Why the partition's shipper stopped by itself, per its primary's latest sync (volatile). */
   failure: DuplicationFailure | undefined;
+  /** The remote's clock as the primary's shipper read it, per its latest sync (volatile). */
+  remoteClock: DuplicationRemoteClock | undefined;
   /** Its primary's latest sync said it receives a re-sync from a remote cluster (volatile). */
   receivingResync: boolean;
 }
@@ -131,6 +134,7 @@ function freshProgress(storedDecree: number): PartitionProgress {
     lastWriteMs: undefined,
     start: undefined,
     failure: undefined,
+    remoteClock: undefined,
     receivingResync: false,
   };
 }

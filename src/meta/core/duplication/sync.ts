@@ -75,6 +75,7 @@ export function applySyncReports(
       progress.lastCommittedDecree = report.lastCommittedDecree;
       progress.checkpointPrepared = confirm.checkpointPrepared === true;
       progress.failure = confirm.failure;
+      progress.remoteClock = confirm.remoteClock;
       if (confirm.failure?.kind === "paused_with_error" && !touched.failed.includes(dup))
         touched.failed.push(dup);
       if (confirm.confirmedDecree > report.lastCommittedDecree) {

@@ -27,6 +27,7 @@ export function detailOf(dup: Duplication): DuplicationDetail {
       confirmedDecree: confirmed[index] ?? -1,
       lastCommittedDecree: progress.lastCommittedDecree,
       ...(progress.failure === undefined ? {} : { failure: progress.failure }),
+      ...(progress.remoteClock === undefined ? {} : { remoteClock: progress.remoteClock }),
       ...fullSyncStateOf(dup, progress),
     })),
     ...(dup.remote.lastError === undefined
@@ -143,6 +144,15 @@ export function pegasusQueryJson(response: QueryDuplicationResponse): unknown {
             confirmed_decree: state.confirmedDecree,
             last_committed_decree: state.lastCommittedDecree,
             ...(state.failure === undefined ? {} : { failure: state.failure }),
+            ...(state.remoteClock === undefined
+              ? {}
+              : {
+                  remote_clock: {
+                    offset_ms: state.remoteClock.offsetMs,
+                    uncertainty_ms: state.remoteClock.uncertaintyMs,
+                    skew_exceeded: state.remoteClock.skewExceeded,
+                  },
+                }),
             ...(state.checkpointPrepared === undefined
               ? {}
               : { checkpoint_prepared: state.checkpointPrepared }),
