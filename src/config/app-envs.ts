@@ -8,6 +8,7 @@
  * since Pegasus's validator accepts it but its replicas then fail to parse it.
  */
 import { TalariaError } from "../common/errors.ts";
+import { RESYNC_MARK_ENV_PREFIX } from "../protocol/duplication-messages.ts";
 import { closestName } from "./edit-distance.ts";
 import { CLUSTER_NAME_PATTERN, parseValue } from "./value-types.ts";
 
@@ -220,8 +221,39 @@ export const appEnvCatalogue: Readonly<Record<string, AppEnvSpec>> = {
   },
 };
 
+export { RESYNC_MARK_ENV_PREFIX };
+
 /**
- * Validates an app env before the meta server stores it. Known keys must parse. An unknown key is
+ * App envs named by a prefix and a suffix (the suffix's syntax in `suffix`), each validated like
+ * a catalogue entry.
+ */
+export const appEnvFamilies: Readonly<
+  Record<string, AppEnvSpec & { readonly suffix: string; readonly suffixPattern: RegExp }>
+> = {
+  [RESYNC_MARK_ENV_PREFIX]: {
+    suffix: "cluster",
+    suffixPattern: CLUSTER_NAME_PATTERN,
+    format: "duplication id",
+    doc: "Set by the source cluster's meta server while its duplication `<value>` re-syncs into this table (`resync_dup`), and removed when the re-sync is over: every replica of the table keeps its tombstones meanwhile, so the re-sync's older records cannot outlive a delete here, however long the re-sync stalls. Left behind only when the duplication was removed mid-re-sync and the source could not reach this cluster; delete it then (`del_app_envs`).",
+    example: "1767323045",
+    parse: (value, key) => {
+      if (!/^[1-9][0-9]{0,9}$/.test(value) || Number(value) > 2 ** 31 - 1)
+        throw invalid(key, value, "is not a duplication id");
+      return Number(value);
+    },
+  },
+};
+
+/** The source clusters whose re-syncs mark `envs` (RESYNC_MARK_ENV_PREFIX), sorted. */
+export function resyncMarks(envs: Readonly<Record<string, string>>): string[] {
+  return Object.keys(envs)
+    .filter((key) => key.startsWith(RESYNC_MARK_ENV_PREFIX))
+    .map((key) => key.slice(RESYNC_MARK_ENV_PREFIX.length))
+    .sort();
+}
+
+/**
+ * Validates an app env before the meta server stores it. Known keys (and families) must parse. An unknown key is
  * refused when it is under a reserved prefix (`replica.`, `duplication.`) or one typo away from a
  * known key; any other key is stored as an opaque string that Talaria does not read (operators'
  * annotations, Pegasus envs with no Talaria meaning). Throws ERR_INVALID_PARAMETERS.
@@ -245,6 +277,13 @@ export function validateAppEnv(key: string, value: string): void {
   const spec = Object.hasOwn(appEnvCatalogue, key) ? appEnvCatalogue[key] : undefined;
   if (spec !== undefined) {
     spec.parse(value, key);
+    return;
+  }
+  for (const [prefix, family] of Object.entries(appEnvFamilies)) {
+    if (!key.startsWith(prefix)) continue;
+    if (!family.suffixPattern.test(key.slice(prefix.length)))
+      throw invalid(key, value, `the key must be ${prefix}<${family.suffix}>`);
+    family.parse(value, key);
     return;
   }
   const suggestion = closestName(key, Object.keys(appEnvCatalogue));

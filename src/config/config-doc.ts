@@ -3,7 +3,7 @@
  * document cannot drift from the code: scripts/gen-config-doc.ts writes it and
  * test/config/doc.test.ts fails when the file differs from what this returns.
  */
-import { appEnvCatalogue, RESERVED_APP_ENV_PREFIXES } from "./app-envs.ts";
+import { appEnvCatalogue, appEnvFamilies, RESERVED_APP_ENV_PREFIXES } from "./app-envs.ts";
 import { crossChecks } from "./cross-checks.ts";
 import { defaultConfig } from "./default-config.ts";
 import { renderConfig } from "./render-config.ts";
@@ -162,6 +162,10 @@ export function renderConfigDoc(): string {
     ...Object.entries(appEnvCatalogue).map(
       ([key, spec]) =>
         `| \`${key}\` | ${cell(spec.format)} | \`${cell(spec.example)}\` | ${cell(spec.doc)} |`,
+    ),
+    ...Object.entries(appEnvFamilies).map(
+      ([prefix, spec]) =>
+        `| \`${prefix}<${spec.suffix}>\` | ${cell(spec.format)} | \`${cell(spec.example)}\` | ${cell(spec.doc)} |`,
     ),
     "",
     `- A key under a reserved prefix (${RESERVED_APP_ENV_PREFIXES.map((p) => `\`${p}\``).join(", ")}) must be one of the above.`,

@@ -155,6 +155,12 @@ export const FollowerEnv = {
   FOLLOWER_APP_STATUS: "duplication.follower_app_status",
 } as const;
 
+/**
+ * App env key prefix of a re-sync's mark on the table it writes into: `<prefix><source cluster>`
+ * = dupid, set by the source meta server before the re-sync sends and removed after it.
+ */
+export const RESYNC_MARK_ENV_PREFIX = "duplication.resync_from.";
+
 /** Values of `duplication.follower_app_status`. */
 export const FollowerAppStatus = {
   CREATING: "creating",

@@ -65,6 +65,11 @@ export interface DuplicationAgentDeps {
   readonly fullSyncMetrics?: FullSyncMetrics;
   /** Monotonic milliseconds (tombstone holds). Default: performance.now(). */
   readonly nowMs?: () => number;
+  /**
+   * Tables a remote cluster's re-sync marks (app env `duplication.resync_from.<cluster>`): app id
+   * → the marking clusters. Their tombstones are held as long as the mark stays.
+   */
+  readonly resyncMarks?: () => ReadonlyMap<number, readonly string[]>;
 }
 
 interface Running {
@@ -106,6 +111,8 @@ export class DuplicationAgent {
   private readonly tombstoneHolds = new TombstoneHolds();
   /** Partitions that received re-sync writes here: gpid → when last (monotonic ms). */
   private readonly resyncReceivedMs = new Map<string, number>();
+  /** The last decree holding re-sync writes applied here as primary: gpid → decree. */
+  private readonly resyncAppliedDecree = new Map<string, number>();
   private readonly untrackHolds: () => void;
 
   constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
@@ -139,15 +146,18 @@ export class DuplicationAgent {
       },
     );
     this.untrackHolds =
-      deps.metrics?.trackTombstoneHolds(() => this.tombstoneHolds.heldApps()) ?? (() => {});
+      deps.metrics?.trackTombstoneHolds(() => [
+        ...new Set([...this.tombstoneHolds.heldApps(), ...(deps.resyncMarks?.().keys() ?? [])]),
+      ]) ?? (() => {});
   }
 
   /**
    * Whether the replicas of `appId` on this server must collect no tombstone now: a duplication
-   * of the table fell out of its log (or re-syncs), or no sync reply has said yet.
+   * of the table fell out of its log (or re-syncs), a remote cluster's re-sync marks the table,
+   * or no sync reply has said yet.
    */
   tombstonesHeld(appId: number): boolean {
-    return this.tombstoneHolds.held(appId);
+    return this.tombstoneHolds.held(appId) || this.deps.resyncMarks?.().has(appId) === true;
   }
 
   /**
@@ -163,6 +173,21 @@ export class DuplicationAgent {
       );
     }
     this.resyncReceivedMs.set(key, this.nowMs());
+  }
+
+  /**
+   * A re-sync's writes were applied here as primary of `gpid` at `decree`: this partition's own
+   * duplications pass over them before their byte bound counts the log again (source-core.ts).
+   * Kept in memory: a new primary knows only what it received itself.
+   */
+  noteResyncApplied(gpid: Gpid, decree: number): void {
+    const key = gpidKey(gpid);
+    this.resyncAppliedDecree.set(key, Math.max(this.resyncAppliedDecree.get(key) ?? 0, decree));
+  }
+
+  /** The last decree of `gpid`'s log known here to hold re-sync writes (noteResyncApplied). */
+  resyncReceivedThrough(gpid: Gpid): number | undefined {
+    return this.resyncAppliedDecree.get(gpidKey(gpid));
   }
 
   /** Whether `gpid` received re-sync writes within TOMBSTONE_HOLD_RELEASE_MS. */
@@ -398,6 +423,7 @@ export class DuplicationAgent {
       {
         log: plogDuplicationReader(replica.logReader(), () => replica.lastAppliedDecree),
         receivingResync: () => this.receivingResync(gpid),
+        resyncReceivedThrough: () => this.resyncReceivedThrough(gpid),
         remote: {
           duplicate: (index, entries, options) => table.duplicate(index, entries, options),
           partitionCount: (timeoutMs) => table.partitionCount({ timeoutMs }),

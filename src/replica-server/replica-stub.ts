@@ -16,7 +16,7 @@ import { MetaSession } from "../client/meta-session.ts";
 import { isTalariaError, TalariaError } from "../common/errors.ts";
 import type { ReadLimits, WriteLimits } from "../common/limits.ts";
 import { type Logger, silentLogger } from "../common/logger.ts";
-import type { RemoteTransportOptions } from "../config/index.ts";
+import { type RemoteTransportOptions, resyncMarks } from "../config/index.ts";
 import {
   checkDuplicateRequest,
   type DuplicateReceiverPolicy,
@@ -155,6 +155,8 @@ export class ReplicaStub {
   private readonly hosted = new Map<string, Hosted>();
   private readonly opening = new Map<string, Promise<Hosted>>();
   private readonly apps = new Map<number, AppInfo>();
+  /** Tables marked by a remote cluster's re-sync (app env duplication.resync_from.<cluster>). */
+  private readonly resyncMarked = new Map<number, readonly string[]>();
   /** Deletes what the meta server says no configuration wants (replica-gc.ts). */
   private readonly collector: ReplicaCollector;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -259,6 +261,7 @@ export class ReplicaStub {
             {
               meta: this.meta,
               replicas: () => [...this.hosted.values()].map((h) => h.replica),
+              resyncMarks: () => this.resyncMarked,
               logger: this.logger,
               ...(deps.duplicationMetrics === undefined
                 ? {}
@@ -423,6 +426,7 @@ export class ReplicaStub {
           return hosted.replica.write(request).then((result) => {
             const nowMs = Date.now();
             this.deps.targetLag?.observe(request.entries, nowMs);
+            if (request.resync === true) this.duplication?.noteResyncApplied(gpid, result.decree);
             return { ...result, receiverNowMs: nowMs };
           });
         }
@@ -607,6 +611,21 @@ export class ReplicaStub {
     }
   }
 
+  /** Keeps `appId`'s re-sync marks (its tombstones are held while any stays) and logs changes. */
+  private noteResyncMarks(appId: number, clusters: readonly string[]): void {
+    const before = this.resyncMarked.get(appId) ?? [];
+    if (before.join(",") === clusters.join(",")) return;
+    if (clusters.length > 0) this.resyncMarked.set(appId, clusters);
+    else this.resyncMarked.delete(appId);
+    if (clusters.length > 0 && before.length === 0)
+      this.logger.warn(
+        { appId, from: clusters },
+        "tombstones held: a remote cluster re-syncs into this table (app env duplication.resync_from.*); its replicas here collect no tombstone until the mark is removed",
+      );
+    else if (clusters.length === 0)
+      this.logger.info({ appId, from: before }, "re-sync mark removed: tombstone holds as before");
+  }
+
   private async onBeaconReply(
     reply: BeaconResponse,
     sentAt: ReadonlyMap<string, number>,
@@ -615,8 +634,12 @@ export class ReplicaStub {
     for (const app of reply.apps) {
       this.apps.set(app.appId, app);
       this.collector.noteServed(app.appId);
+      this.noteResyncMarks(app.appId, resyncMarks(app.envs));
     }
-    for (const app of reply.droppedApps ?? []) this.apps.delete(app.appId);
+    for (const app of reply.droppedApps ?? []) {
+      this.apps.delete(app.appId);
+      this.noteResyncMarks(app.appId, []);
+    }
     const dropped = new Set((reply.droppedApps ?? []).map((app) => app.appId));
     for (const appId of dropped) {
       await this.followers.dropApp(appId);

@@ -8,6 +8,8 @@ import {
   parseDenyClientRequest,
   parseThrottling,
   perPartitionUnits,
+  RESYNC_MARK_ENV_PREFIX,
+  resyncMarks,
   validateAppEnv,
 } from "../../src/config/index.ts";
 
@@ -132,6 +134,28 @@ describe("validateAppEnv", () => {
       /"creating" or "created"/,
     );
     assertInvalid(() => validateAppEnv("duplication.master_cluster", "1dc"), /not a cluster name/);
+  });
+
+  it("validates a re-sync's mark: a cluster after the prefix, a duplication id as the value", () => {
+    validateAppEnv(`${RESYNC_MARK_ENV_PREFIX}dc1`, "1767323045");
+    validateAppEnv(`${RESYNC_MARK_ENV_PREFIX}dc-2_b`, "2147483647");
+    for (const [key, value, message] of [
+      [`${RESYNC_MARK_ENV_PREFIX}`, "1", /the key must be duplication\.resync_from\.<cluster>/],
+      [`${RESYNC_MARK_ENV_PREFIX}1dc`, "1", /the key must be/],
+      [`${RESYNC_MARK_ENV_PREFIX}dc1`, "0", /is not a duplication id/],
+      [`${RESYNC_MARK_ENV_PREFIX}dc1`, "2147483648", /is not a duplication id/],
+      [`${RESYNC_MARK_ENV_PREFIX}dc1`, "x", /is not a duplication id/],
+    ] as const)
+      assertInvalid(() => validateAppEnv(key, value), message);
+    assert.deepEqual(
+      resyncMarks({
+        [`${RESYNC_MARK_ENV_PREFIX}dc3`]: "7",
+        default_ttl: "0",
+        [`${RESYNC_MARK_ENV_PREFIX}dc1`]: "5",
+      }),
+      ["dc1", "dc3"],
+    );
+    assert.deepEqual(resyncMarks({}), []);
   });
 
   it("refuses unknown keys under replica. and duplication., and typos of known keys", () => {

@@ -173,13 +173,19 @@ export class CoreDriver {
   }
 
   /** Feeds the log state and the time. */
-  tick(advanceMs = 0, retainedBytes = 0, receivingResync = false): void {
+  tick(
+    advanceMs = 0,
+    retainedBytes = 0,
+    receivingResync = false,
+    resyncReceivedThroughDecree?: number,
+  ): void {
     this.nowMs += advanceMs;
     this.step({
       type: "LOG_STATE",
       committedDecree: this.committedDecree,
       retainedBytes,
       ...(receivingResync ? { receivingResync } : {}),
+      ...(resyncReceivedThroughDecree === undefined ? {} : { resyncReceivedThroughDecree }),
     });
     this.step({ type: "TICK", nowMs: this.nowMs });
   }

@@ -255,6 +255,35 @@ describe("falling out of the log", () => {
     assert.equal(driver.actionsOf("LOG_TRUNCATED")[0]?.reason, "retained_bytes");
   });
 
+  it("the byte bound also waits until the confirmed decree passed the last re-sync write", () => {
+    // Decrees 3..4 of the log hold a received re-sync's writes; they stopped arriving, but this
+    // duplication has not passed them yet (it was re-syncing or cut off itself meanwhile).
+    const driver = new CoreDriver(
+      log5(),
+      { ship: () => ({ error: err() }) },
+      { retainedLogBytesMax: 1000, retainedLogMsMax: 60_000 },
+    );
+    driver.tick(10, 5000, false, 4);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED").length, 0, "confirmed 0 < 4: waits");
+    driver.step({ type: "CONFIRMED", confirmedDecree: 3 });
+    driver.tick(10, 5000);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED").length, 0, "the decree is kept: 3 < 4");
+    driver.step({ type: "CONFIRMED", confirmedDecree: 4 });
+    driver.tick(10, 5000);
+    assert.equal(driver.actionsOf("LOG_TRUNCATED")[0]?.reason, "retained_bytes", "passed: counts");
+    const aged = new CoreDriver(
+      log5(),
+      { ship: () => ({ error: err() }) },
+      { retainedLogBytesMax: 1000, retainedLogMsMax: 60_000 },
+    );
+    aged.tick(61_000, 5000, false, 4);
+    assert.equal(
+      aged.actionsOf("LOG_TRUNCATED")[0]?.reason,
+      "retained_seconds",
+      "age still counts",
+    );
+  });
+
   it("holds the log up to dup_max_retained_log_seconds of unconfirmed mutations", () => {
     const log = log5();
     const driver = new CoreDriver(log, {}, { retainedLogMsMax: 60_000 });

@@ -6,6 +6,8 @@
 // link heals, and one `resync_dup` brings beta to exactly alpha's contents, deletes included, with
 // shipping going on from the re-sync's checkpoints.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { createClient, type TalariaClient } from "../../src/client/index.ts";
 import {
@@ -136,8 +138,14 @@ it("a duplication pushed out of its log by a cut link is brought back whole by o
     "beta has not seen the deletes",
   );
 
-  proxy.heal();
+  // Re-synced while the link is still cut: the checkpoints are made, but nothing is sent before
+  // beta's table carries the re-sync's mark, and the mark cannot reach beta's meta server.
   await alpha.metaSession.call(DuplicationMethod.RESYNC, { appName: TABLE, dupid }, 10_000);
+  await eventually("prepared, but stuck marking beta's table", 60_000, async () => {
+    const dup = await query();
+    return dup?.status === "DS_PREPARE" && dup.remoteError !== undefined;
+  });
+  proxy.heal();
   await eventually("the re-sync ends back in DS_LOG without failures", 180_000, async () => {
     const dup = await query();
     return dup?.status === "DS_LOG" && dup.partitionStates.every((s) => s.failure === undefined);
@@ -153,6 +161,25 @@ it("a duplication pushed out of its log by a cut link is brought back whole by o
     const missing = expected.filter((row) => !last.includes(row));
     throw new Error(`${String(error)}: extra ${extra.slice(0, 5)}, missing ${missing.slice(0, 5)}`);
   });
+
+  // The mark was set before the checkpoints went out (alpha's meta server logs it only after
+  // beta's answered), and it is gone now.
+  const metaLog = readFileSync(
+    join(box.clusters[0]?.processes.find((p) => p.role === "meta")?.dir ?? "", "talaria.log"),
+    "utf8",
+  );
+  assert.match(metaLog, /the remote table is marked; the primaries send their checkpoints/);
+  assert.match(metaLog, /every checkpoint sent; removing the remote table's mark/);
+  const betaTable = (await beta.metaSession.call(
+    MetaMethod.QUERY_CONFIGURATION,
+    { appName: TABLE },
+    10_000,
+  )) as QueryConfigurationResponse;
+  assert.deepEqual(
+    Object.keys(betaTable.app.envs).filter((key) => key.startsWith("duplication.resync_from.")),
+    [],
+    "no re-sync mark left on beta's table",
+  );
 
   // Shipping goes on from the checkpoints.
   await table.set("after", "s", "shipped");

@@ -116,7 +116,11 @@ before(async () => {
   deadRemote = `127.0.0.1:${await freePort()}`;
   const config = defaultConfig({
     metaServer: { port: fakePort, httpPort: 0 },
-    replicaServer: { port: await freePort(), httpPort: 0, dataDir: join(root, "replica") },
+    replicaServer: {
+      port: await freePort(),
+      httpPort: await freePort(),
+      dataDir: join(root, "replica"),
+    },
     replication: {
       fdBeaconIntervalSeconds: 1,
       fdCheckIntervalSeconds: 1,
@@ -152,6 +156,12 @@ after(async () => {
   await fakeMeta?.server.close();
   rmSync(root, { recursive: true, force: true });
 });
+
+/** Writes `key` and deletes it: one tombstone for the sweeper. */
+async function writeThenDelete(replica: PartitionReplica, key: string): Promise<void> {
+  await replica.write({ op: "set", hashKey: b(key), sortKey: b(""), value: b("v"), expireTs: 0 });
+  await replica.write({ op: "del", hashKey: b(key), sortKey: b("") });
+}
 
 describe("a duplication that fell out of its log holds nothing", () => {
   it("its own shipper: log_truncated past dup_max_retained_log_bytes, and the hold goes", async () => {
@@ -207,16 +217,7 @@ describe("a duplication that fell out of its log holds nothing", () => {
     const agent = server.stub.duplicationAgent;
     assert.ok(agent !== undefined);
     const collected = () => replica.statsSnapshot().tombstonesCollected;
-    const setThenDelete = async (key: string) => {
-      await replica.write({
-        op: "set",
-        hashKey: b(key),
-        sortKey: b(""),
-        value: b("v"),
-        expireTs: 0,
-      });
-      await replica.write({ op: "del", hashKey: b(key), sortKey: b("") });
-    };
+    const setThenDelete = (key: string) => writeThenDelete(replica, key);
     const dupEntry = entry(11, "DS_PAUSE", replica.lastAppliedDecree, [deadRemote]);
     fakeMeta.dups.set(SWEPT.appId, [dupEntry]);
     await setThenDelete("first");
@@ -244,6 +245,39 @@ describe("a duplication that fell out of its log holds nothing", () => {
     assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
   });
 
+  it("a remote cluster's re-sync mark (app env) holds the table's tombstones until it goes", async () => {
+    const replica = replicaOf(SWEPT);
+    const agent = server.stub.duplicationAgent;
+    assert.ok(agent !== undefined);
+    fakeMeta.dups.delete(SWEPT.appId);
+    const collected = () => replica.statsSnapshot().tombstonesCollected;
+    const setThenDelete = (key: string) => writeThenDelete(replica, key);
+    await eventually(
+      "not held without a cause",
+      10_000,
+      async () => !agent.tombstonesHeld(SWEPT.appId),
+    );
+    fakeMeta.setEnvs(SWEPT.appId, { "duplication.resync_from.beta": "77" });
+    await eventually("held once a beacon brings the mark", 10_000, async () =>
+      agent.tombstonesHeld(SWEPT.appId),
+    );
+    const metric = async () =>
+      (await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text())
+        .split("\n")
+        .some((line) => line === `talaria_dup_tombstone_holds{app_id="${SWEPT.appId}"} 1`);
+    assert.ok(await metric(), "talaria_dup_tombstone_holds shows it");
+    const before = collected();
+    await setThenDelete("marked");
+    await pause(2_500); // the retention is 1 s and the sweeper passes every 100 ms
+    assert.equal(collected(), before, "held: nothing collected");
+    fakeMeta.setEnvs(SWEPT.appId, {});
+    await eventually("released: the tombstone is collected", 15_000, async () => {
+      return collected() > before;
+    });
+    assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
+    assert.equal(await metric(), false);
+  });
+
   it("a primary receiving a re-sync says so in its syncs; plain duplicated writes do not", async () => {
     for (const app of [RECEIVING, LOGGING]) {
       fakeMeta.dups.set(app.appId, [entry(12 + app.appId, "DS_LOG", 0, [deadRemote])]);
@@ -261,5 +295,15 @@ describe("a duplication that fell out of its log holds nothing", () => {
     await eventually("two more syncs", 10_000, async () => fakeMeta.syncs.length >= syncs + 2);
     assert.equal(reported(RECEIVING), true, "the re-sync's table is reported");
     assert.equal(reported(LOGGING), false, "a plain DUPLICATE is not a re-sync");
+    // The decree that holds the re-sync's writes is kept for the table's own duplications.
+    const agent = server.stub.duplicationAgent;
+    assert.equal(
+      agent?.resyncReceivedThrough({ appId: RECEIVING.appId, partitionIndex: 0 }),
+      replicaOf(RECEIVING).lastAppliedDecree,
+    );
+    assert.equal(
+      agent?.resyncReceivedThrough({ appId: LOGGING.appId, partitionIndex: 0 }),
+      undefined,
+    );
   });
 });

@@ -21,9 +21,14 @@ export class ScriptedMeta {
   /** Raise it for every start of the replica server, as a real meta server would reassign it. */
   ballot = 1;
 
-  constructor(readonly apps: readonly AppInfo[]) {
+  /** The tables beacon replies list; a test may replace one (its envs) between beacons. */
+  apps: AppInfo[];
+
+  constructor(apps: readonly AppInfo[]) {
+    this.apps = [...apps];
     this.server.handle(MetaMethod.BEACON, async (payload) => {
       const node = (payload as { node: string }).node;
+      const apps = this.apps;
       return {
         leaseMs: 60_000,
         apps,
@@ -45,12 +50,17 @@ export class ScriptedMeta {
       return {
         apps: [...this.dups].map(([appId, duplications]) => ({
           appId,
-          partitionCount: apps.find((app) => app.appId === appId)?.partitionCount ?? 1,
+          partitionCount: this.apps.find((app) => app.appId === appId)?.partitionCount ?? 1,
           duplications,
         })),
         nextSyncDelayMs: 100,
       };
     });
+  }
+
+  /** Replaces table `appId`'s envs in the next beacon replies. */
+  setEnvs(appId: number, envs: Record<string, string>): void {
+    this.apps = this.apps.map((app) => (app.appId === appId ? { ...app, envs } : app));
   }
 
   /** The latest confirm of `gpid` for `dupid`, from the latest sync that has one. */

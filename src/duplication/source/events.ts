@@ -40,12 +40,16 @@ export type SourceEvent =
    * The replica's log as of now: the last committed (applied) decree, plog bytes held above the
    * confirmed decree, and whether the table receives a re-sync from a remote cluster (its writes
    * fill the log but are never this duplication's to ship: the byte bound waits meanwhile).
+   * `resyncReceivedThroughDecree`: the last decree of this log known to hold a received re-sync's
+   * writes; the byte bound also waits until the confirmed decree passed it, so a re-sync received
+   * while this duplication re-synced or stalled itself does not count once its writes stop.
    */
   | {
       readonly type: "LOG_STATE";
       readonly committedDecree: number;
       readonly retainedBytes: number;
       readonly receivingResync?: boolean;
+      readonly resyncReceivedThroughDecree?: number;
     }
   /** A LOAD's mutations (decoded, decree order) and their payload bytes. */
   | {

@@ -86,6 +86,8 @@ export interface DuplicationShipperDeps {
   readonly timings?: ShipperTimings;
   /** Whether the table receives a re-sync from a remote cluster now (LOG_STATE). */
   readonly receivingResync?: () => boolean;
+  /** The last decree of the log known to hold received re-sync writes, if any (LOG_STATE). */
+  readonly resyncReceivedThrough?: () => number | undefined;
 }
 
 export const shipperDefaults = {
@@ -180,11 +182,13 @@ export class DuplicationShipper {
     const snapshot = this.core.snapshot();
     const committedDecree = this.deps.log.committedDecree();
     this.ackLag.committed(committedDecree, this.timeClock.nowMs());
+    const resyncThrough = this.deps.resyncReceivedThrough?.();
     this.feed({
       type: "LOG_STATE",
       committedDecree,
       retainedBytes: this.deps.log.retainedBytesFrom(snapshot.confirmedDecree + 1),
       ...(this.deps.receivingResync?.() === true ? { receivingResync: true } : {}),
+      ...(resyncThrough === undefined ? {} : { resyncReceivedThroughDecree: resyncThrough }),
     });
   }
 

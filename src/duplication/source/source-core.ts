@@ -93,6 +93,8 @@ export class DuplicationSourceCore {
   private retainedBytes = 0;
   /** The table receives a re-sync (LOG_STATE): the byte bound waits, the age bound does not. */
   private receivingResync = false;
+  /** The last decree known to hold received re-sync writes (LOG_STATE); 0 when none. */
+  private resyncReceivedThrough = 0;
   private lastProgressAtMs: number;
   private nextId = 1;
   /** Earliest time of the next LOAD (retry backoff, or nothing new last time). */
@@ -148,6 +150,10 @@ export class DuplicationSourceCore {
         this.committedDecree = Math.max(this.committedDecree, event.committedDecree);
         this.retainedBytes = event.retainedBytes;
         this.receivingResync = event.receivingResync === true;
+        this.resyncReceivedThrough = Math.max(
+          this.resyncReceivedThrough,
+          event.resyncReceivedThroughDecree ?? 0,
+        );
         this.marks.record(this.committedDecree, this.nowMs);
         this.checkRetention();
         break;
@@ -526,8 +532,11 @@ export class DuplicationSourceCore {
     // A re-sync into this table writes its whole checkpoint into the log faster than meta confirms
     // what this duplication passed over (received writes are never shipped on). Counting those
     // bytes would push the duplication out of its log — and with a two-way duplication, each
-    // side's re-sync would push the other out again, for ever.
-    if (this.retainedBytes > o.retainedLogBytesMax && !this.receivingResync) {
+    // side's re-sync would push the other out again, for ever. So the byte bound waits while the
+    // writes arrive and until the confirmed decree passed the last of them (this duplication may
+    // itself have been re-syncing or cut off meanwhile, holding the log below them).
+    const holdsResync = this.receivingResync || this.confirmedDecree < this.resyncReceivedThrough;
+    if (this.retainedBytes > o.retainedLogBytesMax && !holdsResync) {
       this.logTruncated(
         "retained_bytes",
         first,

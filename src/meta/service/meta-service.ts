@@ -183,6 +183,12 @@ export class MetaService {
       if (task.kind === "CREATE_FOLLOWER") {
         await remote.call(MetaMethod.CREATE_APP, task.request, REMOTE_META_CALL_TIMEOUT_MS);
         result = { ok: true, value: undefined };
+      } else if (task.kind === "MARK_RESYNC") {
+        await remote.call(MetaMethod.SET_APP_ENVS, task.request, REMOTE_META_CALL_TIMEOUT_MS);
+        result = { ok: true, value: undefined };
+      } else if (task.kind === "UNMARK_RESYNC") {
+        await remote.call(MetaMethod.DEL_APP_ENVS, task.request, REMOTE_META_CALL_TIMEOUT_MS);
+        result = { ok: true, value: undefined };
       } else {
         const answer = await remote.call(
           MetaMethod.QUERY_CONFIGURATION,

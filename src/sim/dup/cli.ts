@@ -28,6 +28,7 @@ const bugs: Record<string, DupBugs> = {
   "replay-everything": { replayEverything: true },
   "own-holds-only": { ownHoldsOnly: true },
   "count-resync-bytes": { countResyncBytes: true },
+  "no-resync-mark": { noResyncMark: true },
 };
 if (values.bug !== undefined && bugs[values.bug] === undefined) {
   console.error(`--bug must be one of ${Object.keys(bugs).join(", ")}`);

@@ -110,6 +110,9 @@ const SWEEP_INTERVAL_MS = 500;
  * here): a hold lasts this long after the last sync that gave it a cause.
  */
 const HOLD_RELEASE_MS = 1_000;
+/** A meta-to-meta call (the re-sync's mark) takes this long; a cut link retries it this often. */
+const META_CALL_MS = 20;
+const META_CALL_RETRY_MS = 200;
 const HEALTHY_LINK: LinkFaults = { delayMinMs: 5, delayMaxMs: 40, dropRate: 0, duplicateRate: 0 };
 
 export function runDupSimulation(options: DupSimulationOptions): DupSimulationResult {
@@ -145,6 +148,8 @@ class DupWorld implements ShipperHost {
   private readonly holdCauseAtMs = new Map<number, number>();
   /** Clusters that received re-sync writes: cluster id → when last (a primary's report). */
   private readonly resyncReceivedAtMs = new Map<number, number>();
+  /** Tables carrying a re-sync's mark (duplication.resync_from.*): target cluster → dupids. */
+  private readonly resyncMarks = new Map<number, Set<number>>();
   /** The highest collection cutoff any sweep used (µs): the final common sweep's. */
   private collectedBeforeUs = Number.NEGATIVE_INFINITY;
   private readonly tombstoneRetentionMs: number;
@@ -204,6 +209,7 @@ class DupWorld implements ShipperHost {
           confirmed: source.partitions.map(() => 0),
           deadLetters: [],
           resyncing: false,
+          resyncStep: undefined,
         });
         this.sourceOptions.push({
           sourceClusterId: source.id,
@@ -295,7 +301,8 @@ class DupWorld implements ShipperHost {
     // A re-sync's writes (only re-sync shippers run while the duplication re-syncs): the
     // receiving primary reports them, and the table's tombstones are held meanwhile.
     if (dup.resyncing) this.resyncReceivedAtMs.set(target.id, this.queue.nowMs);
-    partition.receiveDuplicate(entries);
+    const decree = partition.receiveDuplicate(entries);
+    if (dup.resyncing) partition.resyncReceivedThrough = decree;
     this.count("shippedEntries", entries.length);
     return "ack";
   }
@@ -373,13 +380,58 @@ class DupWorld implements ShipperHost {
     });
   }
 
-  /** resync_dup: stop shipping, checkpoint every partition (DS_PREPARE), send them (DS_APP). */
+  /**
+   * A call from `dup`'s source meta server to its target's (the re-sync's mark): runs once the
+   * link is up, tried again every META_CALL_RETRY_MS while it is cut.
+   */
+  private remoteMetaCall(dup: SimDup, call: () => void): void {
+    if (this.links.isCut(dup.sourceClusterId, dup.targetClusterId)) {
+      this.queue.after(META_CALL_RETRY_MS, () => this.remoteMetaCall(dup, call));
+      return;
+    }
+    this.queue.after(META_CALL_MS, call);
+  }
+
+  /** The target clusters whose tables carry a re-sync's mark: cluster id → marking dupids. */
+  private marked(clusterId: number): boolean {
+    return (this.resyncMarks.get(clusterId)?.size ?? 0) > 0;
+  }
+
+  /** The re-sync's mark is on its target table: send (DS_APP); sometimes the link then stalls. */
+  private resyncMarked(dup: SimDup): void {
+    if (dup.resyncStep !== "marking") return;
+    if (this.bugs.noResyncMark !== true) {
+      const marks = this.resyncMarks.get(dup.targetClusterId) ?? new Set<number>();
+      marks.add(dup.dupid);
+      this.resyncMarks.set(dup.targetClusterId, marks);
+    }
+    dup.resyncStep = "sending";
+    const cluster = this.clusterOf(dup.sourceClusterId);
+    const d = cluster.outgoing.indexOf(dup);
+    for (let p = 0; p < cluster.partitions.length; p++) this.startResyncShipper(cluster, d, p);
+    // A link that stalls mid-re-sync for longer than the hold's release (after the active phase
+    // too: slow re-syncs start late).
+    if (this.clusters.length === 2 && this.rng.chance(0.5)) {
+      const from = dup.sourceClusterId;
+      const to = dup.targetClusterId;
+      const stallMs = this.rng.int(3 * HOLD_RELEASE_MS, 8 * HOLD_RELEASE_MS);
+      this.queue.after(this.rng.int(0, 1000), () => {
+        this.links.cut(from, to);
+        this.count("resyncStalls");
+        this.log(`${this.queue.nowMs}: re-sync stall ${from}→${to} for ${stallMs} ms`);
+        this.queue.after(stallMs, () => this.links.heal(from, to, HEALTHY_LINK));
+      });
+    }
+  }
+
+  /** resync_dup: stop shipping, checkpoint every partition (DS_PREPARE), mark, send (DS_APP). */
   private startResync(dup: SimDup): void {
     const cluster = this.clusterOf(dup.sourceClusterId);
     const d = cluster.outgoing.indexOf(dup);
     const row = cluster.shippers[d];
     if (row === undefined || dup.resyncing) return;
     dup.resyncing = true;
+    dup.resyncStep = "marking";
     for (let p = 0; p < cluster.partitions.length; p++) this.released.delete(`${dup.dupid}/${p}`);
     this.count("resyncs");
     this.log(`${this.queue.nowMs}: resync dup ${dup.dupid}`);
@@ -391,13 +443,15 @@ class DupWorld implements ShipperHost {
       // The checkpoint's decree is where shipping resumes; the log after it is held meanwhile.
       dup.confirmed[p] = Math.max(dup.confirmed[p] ?? 0, checkpoint.decree);
       this.checkpoints.get(dup.dupid)?.push(checkpoint);
-      this.startResyncShipper(cluster, d, p);
     });
+    // Nothing is sent before the target table carries the re-sync's mark.
+    this.remoteMetaCall(dup, () => this.resyncMarked(dup));
   }
 
-  /** (Re)starts partition p's re-sync of outgoing dup d from its first record. */
+  /** (Re)starts partition p's re-sync of outgoing dup d from its first record (DS_APP only). */
   private startResyncShipper(cluster: SimCluster, d: number, p: number): void {
     const dup = cluster.outgoing[d] as SimDup;
+    if (dup.resyncStep !== "sending") return;
     const checkpoint = this.checkpoints.get(dup.dupid)?.[p];
     const partition = cluster.partitions[p];
     const row = cluster.resyncs[d];
@@ -412,11 +466,11 @@ class DupWorld implements ShipperHost {
     row[p] = new SimShipper(this, dup, partition, this.optionsOf(dup), resyncLog(reader));
   }
 
-  /** DS_APP → DS_LOG once every partition's re-sync was acknowledged whole. */
+  /** DS_APP → (mark removed) → DS_LOG once every partition's re-sync was acknowledged whole. */
   private finishResyncs(cluster: SimCluster): void {
     cluster.outgoing.forEach((dup, d) => {
       const row = cluster.resyncs[d];
-      if (!dup.resyncing || row === undefined) return;
+      if (!dup.resyncing || dup.resyncStep !== "sending" || row === undefined) return;
       const done = row.every(
         (shipper) =>
           shipper?.isAlive === true &&
@@ -427,12 +481,17 @@ class DupWorld implements ShipperHost {
         shipper?.stop();
         row[p] = undefined;
       });
-      dup.resyncing = false;
-      this.checkpoints.delete(dup.dupid);
-      this.log(`${this.queue.nowMs}: resync dup ${dup.dupid} done`);
-      for (let p = 0; p < cluster.partitions.length; p++) {
-        this.restartShipper(cluster, d, p, this.queue.nowMs);
-      }
+      dup.resyncStep = "unmarking";
+      this.remoteMetaCall(dup, () => {
+        this.resyncMarks.get(dup.targetClusterId)?.delete(dup.dupid);
+        dup.resyncing = false;
+        dup.resyncStep = undefined;
+        this.checkpoints.delete(dup.dupid);
+        this.log(`${this.queue.nowMs}: resync dup ${dup.dupid} done`);
+        for (let p = 0; p < cluster.partitions.length; p++) {
+          this.restartShipper(cluster, d, p, this.queue.nowMs);
+        }
+      });
     });
   }
 
@@ -463,7 +522,7 @@ class DupWorld implements ShipperHost {
           (dup.resyncing && !ownOnly) ||
           cluster.partitions.some((_, p) => this.released.has(`${dup.dupid}/${p}`)),
       ) ||
-      (!ownOnly && this.receivingResync(cluster.id));
+      (!ownOnly && (this.receivingResync(cluster.id) || this.marked(cluster.id)));
     if (cause && this.bugs.noTombstoneHold !== true) {
       this.holdCauseAtMs.set(cluster.id, this.queue.nowMs);
     }

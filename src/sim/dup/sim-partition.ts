@@ -77,6 +77,12 @@ export class SimPartition {
     return this.append(updates, this.clock.next());
   }
 
+  /**
+   * The last decree holding a received re-sync's writes, as its primary remembers it (in memory:
+   * a new primary starts without); 0 when none.
+   */
+  resyncReceivedThrough = 0;
+
   /** A DUPLICATE request: its entries' timestamps are observed first, then it is one mutation. */
   receiveDuplicate(entries: readonly DuplicateEntry[]): number {
     for (const entry of entries) this.clock.observe(entry.timestampUs);
@@ -195,6 +201,7 @@ export class SimPartition {
     for (const entry of this.log) resume = Math.max(resume, maxTimestampUs(entry.mutation));
     this.clock = new HybridClock(wallClock, resume);
     this.downUntilMs = downUntilMs;
+    this.resyncReceivedThrough = 0;
   }
 }
 

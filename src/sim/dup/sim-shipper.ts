@@ -56,6 +56,12 @@ export interface DupBugs {
    * re-syncs push each other out of their logs for ever.
    */
   readonly countResyncBytes?: boolean;
+  /**
+   * No re-sync mark on the receiving table (the rules before `duplication.resync_from.*`): it is
+   * held only while the re-sync's writes arrive, so a re-sync that stalls longer than the hold's
+   * release meets collected tombstones when it resumes.
+   */
+  readonly noResyncMark?: boolean;
 }
 
 /** One duplication (source cluster → target cluster) and what meta keeps of it. */
@@ -70,6 +76,11 @@ export interface SimDup {
   readonly deadLetters: DeadLetterRecord[];
   /** A re-sync is running (DS_PREPARE → DS_APP): the log shippers are stopped meanwhile. */
   resyncing: boolean;
+  /**
+   * Where a running re-sync is: "marking" the remote table (DS_PREPARE, after the checkpoints),
+   * "sending" (DS_APP), "unmarking" (every record acknowledged); undefined when not re-syncing.
+   */
+  resyncStep: "marking" | "sending" | "unmarking" | undefined;
 }
 
 /** What a shipper reads: the partition's log, or a re-sync's checkpoint. */
@@ -202,6 +213,9 @@ export class SimShipper {
         receivingResync:
           this.host.bugs.countResyncBytes !== true &&
           this.host.receivingResync(this.dup.sourceClusterId),
+        ...(this.host.bugs.countResyncBytes === true || this.log.kind !== "log"
+          ? {}
+          : { resyncReceivedThroughDecree: this.partition.resyncReceivedThrough }),
       });
       this.feed({ type: "TICK", nowMs: this.host.queue.nowMs });
       this.scheduleTick();

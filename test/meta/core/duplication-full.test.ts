@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TalariaError } from "../../../src/common/errors.ts";
 import { fullSyncHint } from "../../../src/meta/core/duplication/index.ts";
-import { MetaCore, type MetaResult } from "../../../src/meta/core/index.ts";
+import type { MetaResult } from "../../../src/meta/core/index.ts";
 import {
   type AddDuplicationResponse,
   type DuplicationConfirm,
@@ -20,17 +20,17 @@ import {
 } from "../../../src/protocol/index.ts";
 import {
   dupCluster,
-  dupOptions,
   okReply,
   primaryOf,
   query,
   reportConfirms,
+  restart,
   runRemoteTasks,
   sendAdd,
   syncOk,
   targetCluster,
 } from "./duplication-harness.ts";
-import { Driver } from "./harness.ts";
+import type { Driver } from "./harness.ts";
 
 const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE } = DuplicationStatus;
 
@@ -55,19 +55,6 @@ function record(driver: Driver, dupid: number): Record<string, unknown> {
   const value = driver.store.records.get(`/talaria/apps/1/duplication/${dupid}`);
   assert.ok(value !== undefined, "no duplication record");
   return JSON.parse(Buffer.from(value).toString("utf8")) as Record<string, unknown>;
-}
-
-function restart(driver: Driver, options = dupOptions): Driver {
-  const next = new Driver(
-    MetaCore.restore(driver.store.list(), {
-      fdLeaseMs: 3_599_000,
-      fdGraceMs: 3_600_000,
-      duplication: options,
-    }),
-    driver.nowMs + 1_000,
-  );
-  for (const [path, value] of driver.store.records) next.store.records.set(path, value);
-  return next;
 }
 
 /** The follower's primaries report the copy (INACTIVE at ballot 0) or serving (PRIMARY at ≥ C). */

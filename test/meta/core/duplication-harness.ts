@@ -4,11 +4,12 @@
  * side will (primaries report per duplication; see docs/duplication.md).
  */
 import assert from "node:assert/strict";
-import type {
-  DuplicationOptions,
-  DuplicationRemoteTask,
-  MetaCoreOptionsInput,
-  MetaResult,
+import {
+  type DuplicationOptions,
+  type DuplicationRemoteTask,
+  MetaCore,
+  type MetaCoreOptionsInput,
+  type MetaResult,
 } from "../../../src/meta/core/index.ts";
 import { decodeRemoteConfiguration } from "../../../src/meta/service/index.ts";
 import {
@@ -144,6 +145,16 @@ export function reportConfirms(
   for (const [node, list] of byNode) syncOk(driver, node, list);
 }
 
+/** A new meta leader restored from `driver`'s store (a patient failure detector), a second on. */
+export function restart(driver: Driver, options: Partial<DuplicationOptions> = dupOptions): Driver {
+  const next = new Driver(
+    MetaCore.restore(driver.store.list(), { ...patientDetector, duplication: options }),
+    driver.nowMs + 1_000,
+  );
+  for (const [path, value] of driver.store.records) next.store.records.set(path, value);
+  return next;
+}
+
 /** A remote cluster "dc2" (its own meta core) with three live replica servers and no table. */
 export function targetCluster(): Driver {
   const target = Driver.create(patientDetector);
@@ -165,6 +176,10 @@ export function runRemoteTasks(
     if (typeof remote === "function") result = remote(task);
     else if (task.kind === "CREATE_FOLLOWER")
       result = remote.call(MetaMethod.CREATE_APP, task.request);
+    else if (task.kind === "MARK_RESYNC")
+      result = remote.call(MetaMethod.SET_APP_ENVS, task.request);
+    else if (task.kind === "UNMARK_RESYNC")
+      result = remote.call(MetaMethod.DEL_APP_ENVS, task.request);
     else {
       const answer = remote.call(MetaMethod.QUERY_CONFIGURATION, task.request);
       // Through the runtime's validation, as the meta service does.

@@ -29,7 +29,7 @@ import {
   type DuplicationSyncPartition,
   type DuplicationSyncResponse,
 } from "../../../src/protocol/index.ts";
-import { Driver, dupCluster, dupOptions, runRemoteTasks } from "./duplication-harness.ts";
+import { dupCluster, dupOptions, restart, runRemoteTasks } from "./duplication-harness.ts";
 
 const PARTITIONS = 3;
 /** A short progress period so histories see many progress writes (and their throttling). */
@@ -354,16 +354,7 @@ function run(commands: readonly Command[]): void {
         driver.held.forEach((action, i) => {
           if (((command.landMask >> (i % 4)) & 1) === 1) driver.store.apply(action.writes);
         });
-        const next = new Driver(
-          MetaCore.restore(driver.store.list(), {
-            fdLeaseMs: 3_599_000,
-            fdGraceMs: 3_600_000,
-            duplication: options,
-          }),
-          driver.nowMs + 1_000,
-        );
-        for (const [path, value] of driver.store.records) next.store.records.set(path, value);
-        driver = next;
+        driver = restart(driver, options);
         addRequests.clear();
         break;
       }

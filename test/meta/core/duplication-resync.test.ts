@@ -1,34 +1,78 @@
 /**
  * `resync_duplication` on the meta core: validation, then DS_PREPARE ("resync") → checkpoint
- * decrees persisted with DS_APP → every current primary sent its checkpoint → DS_LOG, or DS_PAUSE
- * when it was paused; failures cleared, nothing confirmed during the full sync, removal and a new
- * leader mid-way.
+ * decrees persisted (prepared) → the remote table marked (app env) → DS_APP → every current
+ * primary sent its checkpoint → the mark removed → DS_LOG, or DS_PAUSE when it was paused;
+ * failures cleared, nothing confirmed during the full sync, removal and a new leader mid-way.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MetaCore } from "../../../src/meta/core/index.ts";
+import { TalariaError } from "../../../src/common/errors.ts";
+import type { MetaResult } from "../../../src/meta/core/index.ts";
 import {
   type DuplicationConfirm,
   type DuplicationFailure,
   DuplicationMethod,
   DuplicationStatus,
+  MetaMethod,
   type ResyncProgress,
 } from "../../../src/protocol/index.ts";
 import {
   addStarted,
   dupCluster,
-  dupOptions,
   primaryOf,
   query,
   reportConfirms,
   reportFromPrimaries,
+  restart,
+  runRemoteTasks,
   sendAdd,
   syncOk,
+  targetCluster,
 } from "./duplication-harness.ts";
-import { Driver } from "./harness.ts";
+import type { Driver } from "./harness.ts";
 
 const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE, DS_REMOVED } = DuplicationStatus;
 const RESYNC = DuplicationMethod.RESYNC;
+/** The app env the source cluster's re-syncs mark the remote table with (dupOptions: dc1). */
+const MARK = "duplication.resync_from.dc1";
+
+/** The remote cluster dc2 with the duplication's remote table t. */
+function remoteWithTable(): Driver {
+  const remote = targetCluster();
+  remote.createApp("t", 2, 3);
+  return remote;
+}
+
+function remoteEnvs(remote: Driver): Record<string, string> {
+  const app = [...remote.core.durableState().apps.values()].find((a) => a.appName === "t");
+  assert.ok(app !== undefined);
+  return { ...app.envs };
+}
+
+/** Every primary reports its checkpoint (decree 20) sent whole. */
+function allSent(driver: Driver, appId: number, dupid: number): void {
+  reportConfirms(
+    driver,
+    appId,
+    sending(
+      dupid,
+      () => 20,
+      () => ({ sentBytes: 7, totalBytes: 7, done: true }),
+    ),
+    () => 30,
+  );
+}
+
+/** Marks the remote table (DS_PREPARE prepared → DS_APP), asserting the task. */
+function markRemote(driver: Driver, dupid: number, remote = remoteWithTable()): Driver {
+  const tasks = runRemoteTasks(driver, remote);
+  assert.deepEqual(
+    tasks.map((t) => [t.kind, t.request]),
+    [["MARK_RESYNC", { appName: "t", envs: { [MARK]: String(dupid) } }]],
+  );
+  assert.equal(remoteEnvs(remote)[MARK], String(dupid));
+  return remote;
+}
 
 const truncated: DuplicationFailure = {
   kind: "log_truncated",
@@ -189,11 +233,23 @@ describe("resync_duplication: the flow", () => {
       prepared(dupid, (p) => (p === 0 ? 6 : 20)),
       () => 30,
     );
-    assert.equal(
-      query(driver).duplications[0]?.status,
-      DS_APP,
-      "straight to DS_APP: the remote table exists",
+    assert.deepEqual(
+      [query(driver).duplications[0]?.status, record(driver, dupid).prepared],
+      [DS_PREPARE, true],
+      "prepared: the remote table is marked next",
     );
+    // The mark fails once (retried after a delay, shown in query), then goes through.
+    const failedTasks = runRemoteTasks(driver, () => ({
+      ok: false,
+      error: new TalariaError("ERR_TIMEOUT", "no answer"),
+    }));
+    assert.equal(failedTasks.length, 1);
+    assert.deepEqual(driver.core.duplicationRemoteTasks(), [], "not again at once");
+    assert.match(query(driver).duplications[0]?.remoteError?.message ?? "", /ERR_TIMEOUT/);
+    pass(10_000);
+    const remote = markRemote(driver, dupid);
+    assert.equal(query(driver).duplications[0]?.status, DS_APP, "marked: the primaries send");
+    assert.equal(query(driver).duplications[0]?.remoteError, undefined);
     assert.deepEqual(driver.core.duplicationRemoteTasks(), []);
     assert.deepEqual(
       syncOk(driver, primaryOf(driver, appId, 0)).apps[0]?.duplications[0]?.confirmedDecrees,
@@ -249,6 +305,13 @@ describe("resync_duplication: the flow", () => {
       ),
       () => 30,
     );
+    // Every checkpoint sent: the mark is removed before the duplication goes back to DS_LOG.
+    assert.equal(query(driver).duplications[0]?.status, DS_APP);
+    assert.deepEqual(
+      runRemoteTasks(driver, remote).map((t) => [t.kind, t.request]),
+      [["UNMARK_RESYNC", { appName: "t", keys: [MARK] }]],
+    );
+    assert.equal(remoteEnvs(remote)[MARK], undefined, "the mark is gone");
     const done = query(driver).duplications[0];
     assert.equal(done?.status, DS_LOG);
     assert.equal(done?.fullSync, undefined);
@@ -289,43 +352,56 @@ describe("resync_duplication: the flow", () => {
       prepared(dupid, () => 20),
       () => 30,
     );
-    const next = new Driver(
-      MetaCore.restore(driver.store.list(), {
-        fdLeaseMs: 3_599_000,
-        fdGraceMs: 3_600_000,
-        duplication: dupOptions,
-      }),
-      driver.nowMs + 1_000,
-    );
-    for (const [path, value] of driver.store.records) next.store.records.set(path, value);
+    const remote = markRemote(driver, dupid);
+    const next = restart(driver);
     assert.deepEqual(next.core.restoreReport.problems, []);
     assert.deepEqual(next.core.durableState(), driver.core.durableState());
     assert.equal(query(next).duplications[0]?.status, DS_APP);
-    reportConfirms(
-      next,
-      appId,
-      sending(
-        dupid,
-        () => 20,
-        () => ({ sentBytes: 7, totalBytes: 7, done: true }),
-      ),
-      () => 30,
+    allSent(next, appId, dupid);
+    assert.equal(query(next).duplications[0]?.status, DS_APP, "the new leader removes the mark");
+    assert.deepEqual(
+      runRemoteTasks(next, remote).map((t) => t.kind),
+      ["UNMARK_RESYNC"],
     );
     assert.equal(query(next).duplications[0]?.status, DS_PAUSE);
+    assert.deepEqual(remoteEnvs(remote), {});
   });
 
-  it("removes a re-syncing duplication in DS_PREPARE and in DS_APP", () => {
-    for (const stage of [DS_PREPARE, DS_APP]) {
+  it("a leader change between prepared and marked marks again; a mark already gone ends it", () => {
+    const { driver, appId, dupid } = truncatedDup();
+    driver.ok(RESYNC, { appName: "t", dupid });
+    reportConfirms(
+      driver,
+      appId,
+      prepared(dupid, () => 20),
+      () => 30,
+    );
+    const next = restart(driver);
+    assert.equal(query(next).duplications[0]?.status, DS_PREPARE);
+    const remote = markRemote(next, dupid);
+    assert.equal(query(next).duplications[0]?.status, DS_APP);
+    allSent(next, appId, dupid);
+    // The remote table was dropped meanwhile: nothing keeps a mark, the re-sync ends.
+    remote.ok(MetaMethod.DROP_APP, { appName: "t" });
+    const [unmark] = runRemoteTasks(next, remote);
+    assert.equal(unmark?.kind, "UNMARK_RESYNC");
+    assert.equal(query(next).duplications[0]?.status, DS_LOG);
+  });
+
+  it("removes a re-syncing duplication in DS_PREPARE and in DS_APP, and its mark after it", () => {
+    for (const stage of ["preparing", "prepared", DS_APP] as const) {
       const { driver, appId, dupid } = truncatedDup();
       driver.ok(RESYNC, { appName: "t", dupid });
-      if (stage === DS_APP)
+      const remote = remoteWithTable();
+      if (stage !== "preparing")
         reportConfirms(
           driver,
           appId,
           prepared(dupid, () => 20),
           () => 30,
         );
-      assert.equal(query(driver).duplications[0]?.status, stage);
+      if (stage === DS_APP) markRemote(driver, dupid, remote);
+      assert.equal(query(driver).duplications[0]?.status, stage === DS_APP ? DS_APP : DS_PREPARE);
       const removed = driver.ok(DuplicationMethod.MODIFY, {
         appName: "t",
         dupid,
@@ -335,6 +411,27 @@ describe("resync_duplication: the flow", () => {
       assert.deepEqual(query(driver).duplications, []);
       const reply = syncOk(driver, primaryOf(driver, appId, 0));
       assert.deepEqual(reply.apps, [], "the replicas release it");
+      // Once prepared the remote may carry the mark (a MARK may be in flight): it is removed,
+      // retried after a failure, and not again once it went through.
+      const orphan = stage === "preparing" ? [] : ["UNMARK_RESYNC"];
+      const fail = (): MetaResult => ({
+        ok: false,
+        error: new TalariaError("ERR_TIMEOUT", "no answer"),
+      });
+      assert.deepEqual(
+        runRemoteTasks(driver, fail).map((t) => [t.kind, t.key]),
+        orphan.map((kind) => [kind, `${appId}.dup${dupid}`]),
+      );
+      assert.deepEqual(driver.core.duplicationRemoteTasks(), [], "after a delay");
+      driver.tick(10_000);
+      remote.ok(MetaMethod.SET_APP_ENVS, { appName: "t", envs: { [MARK]: String(dupid) } });
+      assert.deepEqual(
+        runRemoteTasks(driver, remote).map((t) => t.kind),
+        orphan,
+      );
+      assert.equal(remoteEnvs(remote)[MARK], stage === "preparing" ? String(dupid) : undefined);
+      driver.tick(60_000);
+      assert.deepEqual(driver.core.duplicationRemoteTasks(), []);
     }
   });
 });

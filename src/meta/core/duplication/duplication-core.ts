@@ -319,6 +319,7 @@ export class DuplicationCore {
       this.changes.persist("REMOVE_DUPLICATION", dup.changeKey, [{ op: "deleteTree", path }], {
         commit: () => {
           dup.altering = undefined;
+          this.fullSync.removed(dup);
           dup.status = DS_REMOVED;
           this.context.registry.delete(dup);
           this.context.log.info({ appId: dup.appId, dupid: dup.dupid }, "duplication removed");

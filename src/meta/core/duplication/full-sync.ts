@@ -7,9 +7,13 @@
  *               creating) ──▶ DS_APP; the follower's primaries pull the checkpoints; once every
  *               follower partition serves at ≥ C (with a secondary when it should), the create
  *               is sent again with `created` ──▶ DS_LOG (DS_PAUSE when freezed)
- *     "resync": straight to DS_APP with C (the remote table exists); the primaries send their
- *               checkpoint as duplicated writes ──▶ every current primary reported done ──▶
- *               DS_LOG (DS_PAUSE when it was paused)
+ *     "resync": the runtime marks the remote table (app env `duplication.resync_from.<this
+ *               cluster>` = dupid: its replicas hold their tombstones while it stays) ──▶ DS_APP;
+ *               the primaries send their checkpoint as duplicated writes ──▶ every current
+ *               primary reported done ──▶ the mark is removed ──▶ DS_LOG (DS_PAUSE when it was
+ *               paused). A duplication removed while it may have marked the remote leaves a
+ *               best-effort removal of the mark behind (retried until it succeeds or the leader
+ *               changes).
  *
  * Invariants (besides duplication-core.ts's):
  * - a prepared checkpoint decree (or re-sync progress) counts only while its reporter is the
@@ -44,8 +48,17 @@ import {
   followerEnvs,
   followerReadiness,
   freshRemoteProgress,
+  resyncMarkKey,
   retryDelayMs,
 } from "./remote-tasks.ts";
+
+/** A removed duplication's re-sync mark still to be removed from the remote table (volatile). */
+interface OrphanMark {
+  readonly task: Extract<DuplicationRemoteTask, { kind: "UNMARK_RESYNC" }>;
+  failures: number;
+  nextAttemptMs: number;
+}
+
 import { isValidTransition } from "./status.ts";
 
 const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE } = DuplicationStatus;
@@ -54,6 +67,8 @@ export const fullSyncHint =
   "full duplication runs in the background: DS_PREPARE (checkpoints), DS_APP (the remote copies them), then DS_LOG; query_dup shows each partition's progress";
 
 export class FullSync {
+  private readonly orphanMarks = new Map<string, OrphanMark>();
+
   constructor(
     private readonly context: DuplicationCoreContext,
     private readonly changes: DuplicationChanges,
@@ -134,8 +149,8 @@ export class FullSync {
 
   /**
    * DS_PREPARE: once every partition's current primary reported a durable checkpoint, one change
-   * persists each partition's confirmed decree = its checkpoint decree and then the record:
-   * prepared ("create": the follower table is created next) or DS_APP ("resync").
+   * persists each partition's confirmed decree = its checkpoint decree and then the record as
+   * prepared: next the follower table is created ("create") or the remote table marked ("resync").
    */
   maybePrepare(dup: Duplication): MetaAction[] {
     const { context } = this;
@@ -147,8 +162,7 @@ export class FullSync {
       Math.max(progress.storedDecree, progress.start?.decree ?? -1),
     );
     const resync = dup.fullSync === FullSyncMode.RESYNC;
-    assert(!resync || isValidTransition(DS_PREPARE, DS_APP), "DS_PREPARE → DS_APP must be valid");
-    const change: RecordChange = resync ? { status: DS_APP } : { prepared: true };
+    const change: RecordChange = { prepared: true };
     dup.altering = { kind: "fullSync" };
     return [
       this.changes.persist(
@@ -177,7 +191,7 @@ export class FullSync {
                 status: dup.status,
               },
               resync
-                ? "duplication re-sync: checkpoints prepared; the primaries send them"
+                ? "duplication re-sync: checkpoints prepared; marking the remote table"
                 : "full duplication: checkpoints prepared; creating the follower table",
             );
             return [];
@@ -192,10 +206,13 @@ export class FullSync {
     ];
   }
 
-  /** DS_APP of a re-sync: done once every partition's current primary sent its checkpoint. */
+  /**
+   * DS_APP of a re-sync: sent once every partition's current primary sent its checkpoint; the
+   * remote table's mark is removed next (a remote task), then the re-sync is done.
+   */
   maybeFinishResync(dup: Duplication): MetaAction[] {
     if (dup.status !== DS_APP || dup.fullSync !== FullSyncMode.RESYNC) return [];
-    if (dup.altering !== undefined) return [];
+    if (dup.altering !== undefined || dup.remote.copied) return [];
     if (this.context.state.apps.get(dup.appId)?.status !== AppStatus.AVAILABLE) return [];
     let complete = true;
     for (const [index, progress] of dup.partitions.entries()) {
@@ -210,7 +227,39 @@ export class FullSync {
       }
       if (progress.copy?.done !== true) complete = false;
     }
-    return complete ? this.finish(dup) : [];
+    if (complete) {
+      dup.remote.copied = true;
+      dup.remote.nextAttemptMs = this.context.nowMs();
+      this.context.log.info(
+        { appId: dup.appId, dupid: dup.dupid, remote: dup.remoteClusterName },
+        "duplication re-sync: every checkpoint sent; removing the remote table's mark",
+      );
+    }
+    return [];
+  }
+
+  /**
+   * A duplication is being removed: if its re-sync may have marked the remote table, leave the
+   * mark's removal behind (best effort: retried until it succeeds or the meta leader changes).
+   */
+  removed(dup: Duplication): void {
+    const marked =
+      dup.fullSync === FullSyncMode.RESYNC &&
+      (dup.status === DS_APP || (dup.status === DS_PREPARE && dup.prepared));
+    const remoteMetas = this.context.options.remoteClusters[dup.remoteClusterName] ?? [];
+    if (!marked || remoteMetas.length === 0) return;
+    this.orphanMarks.set(dup.changeKey, {
+      task: {
+        ...this.taskTarget(dup, remoteMetas),
+        kind: "UNMARK_RESYNC",
+        request: {
+          appName: dup.remoteAppName,
+          keys: [resyncMarkKey(this.context.options.clusterName)],
+        },
+      },
+      failures: 0,
+      nextAttemptMs: this.context.nowMs(),
+    });
   }
 
   // ---- remote calls (run by the runtime) ----
@@ -220,20 +269,29 @@ export class FullSync {
     const { context } = this;
     const now = context.nowMs();
     const tasks: DuplicationRemoteTask[] = [];
+    for (const orphan of this.orphanMarks.values())
+      if (now >= orphan.nextAttemptMs) tasks.push(orphan.task);
     for (const dup of context.registry.all()) {
-      if (dup.fullSync !== FullSyncMode.CREATE || dup.altering !== undefined) continue;
+      if (dup.fullSync === undefined || dup.altering !== undefined) continue;
       if (now < dup.remote.nextAttemptMs) continue;
       const app = context.state.apps.get(dup.appId);
       if (app?.status !== AppStatus.AVAILABLE) continue;
       const remoteMetas = context.options.remoteClusters[dup.remoteClusterName] ?? [];
       if (remoteMetas.length === 0) continue;
-      const target = {
-        key: dup.changeKey,
-        appId: dup.appId,
-        dupid: dup.dupid,
-        remoteClusterName: dup.remoteClusterName,
-        remoteMetas,
-      };
+      const target = this.taskTarget(dup, remoteMetas);
+      if (dup.fullSync === FullSyncMode.RESYNC) {
+        const key = resyncMarkKey(context.options.clusterName);
+        const appName = dup.remoteAppName;
+        if (dup.status === DS_PREPARE && dup.prepared)
+          tasks.push({
+            ...target,
+            kind: "MARK_RESYNC",
+            request: { appName, envs: { [key]: String(dup.dupid) } },
+          });
+        else if (dup.status === DS_APP && dup.remote.copied)
+          tasks.push({ ...target, kind: "UNMARK_RESYNC", request: { appName, keys: [key] } });
+        continue;
+      }
       const create = (followerAppStatus: FollowerAppStatus): DuplicationRemoteTask => ({
         ...target,
         kind: "CREATE_FOLLOWER",
@@ -267,17 +325,26 @@ export class FullSync {
   onRemoteResult(task: DuplicationRemoteTask, result: MetaResult): MetaAction[] {
     const { context } = this;
     const dup = context.registry.get(task.appId, task.dupid);
-    if (dup === undefined || dup.fullSync !== FullSyncMode.CREATE || dup.altering !== undefined)
+    if (dup === undefined) {
+      if (task.kind === "UNMARK_RESYNC") this.onOrphanUnmarked(task, result);
       return [];
+    }
+    if (dup.fullSync === undefined || dup.altering !== undefined) return [];
+    const resync = dup.fullSync === FullSyncMode.RESYNC;
     const creating = task.kind === "CREATE_FOLLOWER" && task.followerAppStatus === "creating";
     const created = task.kind === "CREATE_FOLLOWER" && task.followerAppStatus === "created";
-    const current =
-      (creating && dup.status === DS_PREPARE && dup.prepared) ||
-      (task.kind === "QUERY_FOLLOWER" && dup.status === DS_APP && !dup.remote.copied) ||
-      (created && dup.status === DS_APP && dup.remote.copied);
+    const mark = task.kind === "MARK_RESYNC";
+    const unmark = task.kind === "UNMARK_RESYNC";
+    const current = resync
+      ? (mark && dup.status === DS_PREPARE && dup.prepared) ||
+        (unmark && dup.status === DS_APP && dup.remote.copied)
+      : (creating && dup.status === DS_PREPARE && dup.prepared) ||
+        (task.kind === "QUERY_FOLLOWER" && dup.status === DS_APP && !dup.remote.copied) ||
+        (created && dup.status === DS_APP && dup.remote.copied);
     if (!current) return [];
     const now = context.nowMs();
-    if (!result.ok) {
+    // A table that no longer exists keeps no mark.
+    if (!result.ok && !(unmark && result.error.code === "ERR_APP_NOT_EXIST")) {
       const remote = dup.remote;
       remote.failures += 1;
       const { code, message } = result.error;
@@ -306,7 +373,9 @@ export class FullSync {
     dup.remote.failures = 0;
     dup.remote.lastError = undefined;
     if (creating) return this.followerCreated(dup);
-    if (created) return this.finish(dup);
+    if (created || unmark) return this.finish(dup);
+    if (mark) return this.remoteMarked(dup);
+    if (!result.ok) return []; // only an unmark's ERR_APP_NOT_EXIST gets here, handled above
     // The runtime validated the answer (src/meta/service).
     const readiness = followerReadiness(
       result.value as QueryConfigurationResponse,
@@ -328,10 +397,70 @@ export class FullSync {
     return [];
   }
 
+  private taskTarget(dup: Duplication, remoteMetas: readonly string[]) {
+    return {
+      key: dup.changeKey,
+      appId: dup.appId,
+      dupid: dup.dupid,
+      remoteClusterName: dup.remoteClusterName,
+      remoteMetas,
+    };
+  }
+
+  /** The outcome of removing a removed duplication's mark: done, or tried again later. */
+  private onOrphanUnmarked(
+    task: Extract<DuplicationRemoteTask, { kind: "UNMARK_RESYNC" }>,
+    result: MetaResult,
+  ): void {
+    const { context } = this;
+    const orphan = this.orphanMarks.get(task.key);
+    if (orphan === undefined) return;
+    const fields = {
+      appId: task.appId,
+      dupid: task.dupid,
+      remote: task.remoteClusterName,
+      remoteAppName: task.request.appName,
+      env: task.request.keys?.[0],
+    };
+    if (result.ok || result.error.code === "ERR_APP_NOT_EXIST") {
+      this.orphanMarks.delete(task.key);
+      context.log.info(fields, "removed duplication: its re-sync mark on the remote table is gone");
+      return;
+    }
+    orphan.failures += 1;
+    orphan.nextAttemptMs =
+      context.nowMs() +
+      retryDelayMs(
+        orphan.failures,
+        context.options.remoteRetryDelayMs,
+        context.options.remoteRetryDelayMaxMs,
+      );
+    context.log.warn(
+      { ...fields, failures: orphan.failures, err: result.error },
+      "removed duplication: cannot remove its re-sync mark from the remote table (its tombstones stay held); retrying, or remove it there with del_app_envs",
+    );
+  }
+
   // ---- changes ----
+
+  /** DS_PREPARE → DS_APP of a re-sync once the remote table carries its mark. */
+  private remoteMarked(dup: Duplication): MetaAction[] {
+    return this.toApp(
+      dup,
+      "duplication re-sync: the remote table is marked; the primaries send their checkpoints",
+    );
+  }
 
   /** DS_PREPARE → DS_APP once the remote created the follower table. */
   private followerCreated(dup: Duplication): MetaAction[] {
+    return this.toApp(
+      dup,
+      "full duplication: follower table created; its primaries copy the checkpoints",
+    );
+  }
+
+  /** DS_PREPARE (prepared, the remote step done) → DS_APP, logged with `message`. */
+  private toApp(dup: Duplication, message: string): MetaAction[] {
     const { context } = this;
     assert(isValidTransition(DS_PREPARE, DS_APP), "DS_PREPARE → DS_APP must be valid");
     const change: RecordChange = { status: DS_APP, prepared: false };
@@ -339,7 +468,7 @@ export class FullSync {
       for (const progress of dup.partitions) progress.copy = undefined;
       context.log.info(
         { appId: dup.appId, dupid: dup.dupid, remote: dup.remoteClusterName },
-        "full duplication: follower table created; its primaries copy the checkpoints",
+        message,
       );
     });
   }

@@ -15,11 +15,17 @@
  */
 import type {
   CreateAppRequest,
+  DelAppEnvsRequest,
   PartitionConfiguration,
   QueryConfigurationRequest,
   QueryConfigurationResponse,
+  SetAppEnvsRequest,
 } from "../../../protocol/index.ts";
-import { type FollowerAppStatus, FollowerEnv } from "../../../protocol/index.ts";
+import {
+  type FollowerAppStatus,
+  FollowerEnv,
+  RESYNC_MARK_ENV_PREFIX,
+} from "../../../protocol/index.ts";
 
 interface TaskTarget {
   /** `<appId>.dup<dupid>`: one task per duplication at a time. */
@@ -42,7 +48,19 @@ export type DuplicationRemoteTask =
   | (TaskTarget & {
       readonly kind: "QUERY_FOLLOWER";
       readonly request: QueryConfigurationRequest;
-    });
+    })
+  /** `meta.set_app_envs` on the remote: mark the table a re-sync is about to write into. */
+  | (TaskTarget & { readonly kind: "MARK_RESYNC"; readonly request: SetAppEnvsRequest })
+  /**
+   * `meta.del_app_envs` on the remote: the re-sync is over, or its duplication was removed (then
+   * `key` is `<appId>.dup<dupid>.unmark`, not the duplication's).
+   */
+  | (TaskTarget & { readonly kind: "UNMARK_RESYNC"; readonly request: DelAppEnvsRequest });
+
+/** The app env key a re-sync from `sourceCluster` marks the remote table with. */
+export function resyncMarkKey(sourceCluster: string): string {
+  return `${RESYNC_MARK_ENV_PREFIX}${sourceCluster}`;
+}
 
 /** A partition's copy progress as query / list show it (DuplicationPartitionState.copy). */
 export interface CopyProgress {
@@ -53,7 +71,10 @@ export interface CopyProgress {
 
 /** Where one duplication's remote work stands (volatile: a new leader starts it over). */
 export interface RemoteProgress {
-  /** DS_APP ("create") only: the follower table copied everything; mark it created next. */
+  /**
+   * DS_APP only: "create", the follower table copied everything (mark it created next);
+   * "resync", every partition sent its checkpoint (remove the remote table's mark next).
+   */
   copied: boolean;
   /** Consecutive failed tasks (the backoff grows with it). */
   failures: number;
