@@ -388,6 +388,29 @@ describe("resync_duplication: the flow", () => {
     assert.equal(query(next).duplications[0]?.status, DS_LOG);
   });
 
+  it("a dropped table's re-sync mark is removed once the table expires", () => {
+    const { driver, appId, dupid, nodes: all } = truncatedDup();
+    driver.ok(RESYNC, { appName: "t", dupid });
+    reportConfirms(
+      driver,
+      appId,
+      prepared(dupid, () => 20),
+      () => 30,
+    );
+    const remote = markRemote(driver, dupid);
+    driver.ok(MetaMethod.DROP_APP, { appName: "t", reserveSeconds: 0 });
+    assert.deepEqual(driver.core.duplicationRemoteTasks(), [], "dropped: nothing runs");
+    for (let i = 0; i < 30 && driver.core.duplicationRemoteTasks().length === 0; i++) {
+      driver.tick(1_000);
+      driver.beaconAll(all, 30);
+    }
+    assert.deepEqual(
+      runRemoteTasks(driver, remote).map((t) => [t.kind, t.request]),
+      [["UNMARK_RESYNC", { appName: "t", keys: [MARK] }]],
+    );
+    assert.deepEqual(remoteEnvs(remote), {});
+  });
+
   it("removes a re-syncing duplication in DS_PREPARE and in DS_APP, and its mark after it", () => {
     for (const stage of ["preparing", "prepared", DS_APP] as const) {
       const { driver, appId, dupid } = truncatedDup();

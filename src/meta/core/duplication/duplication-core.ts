@@ -217,8 +217,9 @@ export class DuplicationCore {
     return actions;
   }
 
-  /** The table's records were deleted (an expired dropped table). */
+  /** The table's records were deleted (an expired dropped table): its re-sync marks go too. */
   forgetApp(appId: number): void {
+    for (const dup of this.context.registry.ofApp(appId)) this.fullSync.removed(dup);
     this.context.registry.forgetApp(appId);
   }
 

@@ -52,16 +52,16 @@ import {
   retryDelayMs,
 } from "./remote-tasks.ts";
 
+import { isValidTransition } from "./status.ts";
+
+const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE } = DuplicationStatus;
+
 /** A removed duplication's re-sync mark still to be removed from the remote table (volatile). */
 interface OrphanMark {
   readonly task: Extract<DuplicationRemoteTask, { kind: "UNMARK_RESYNC" }>;
   failures: number;
   nextAttemptMs: number;
 }
-
-import { isValidTransition } from "./status.ts";
-
-const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE } = DuplicationStatus;
 
 export const fullSyncHint =
   "full duplication runs in the background: DS_PREPARE (checkpoints), DS_APP (the remote copies them), then DS_LOG; query_dup shows each partition's progress";
