@@ -37,13 +37,10 @@ import type { Clock } from "../../common/clock.ts";
 import { isTalariaError } from "../../common/errors.ts";
 import {
   checkDuplicateRequest,
-  countRecordsNow,
-  type DuplicateReceiverPolicy,
   type DuplicationError,
   entryPartitionIndex,
   type FailMode,
   type LogTruncatedReason,
-  ResyncLogReader,
   routeEntries,
   type SourceOptions,
   stillCurrent,
@@ -56,16 +53,12 @@ import {
   checkPlacement,
   type ExpectedValue,
 } from "./dup-checker.ts";
-import { type LinkFaults, Links } from "./links.ts";
+import { Links } from "./links.ts";
+import { ResyncOperator } from "./resync-operator.ts";
 import { randomWrite } from "./sim-client.ts";
+import { HEALTHY_LINK, HOLD_RELEASE_MS, type SimCluster } from "./sim-cluster.ts";
 import { SimPartition } from "./sim-partition.ts";
-import {
-  type DupBugs,
-  resyncLog,
-  type ShipperHost,
-  type SimDup,
-  SimShipper,
-} from "./sim-shipper.ts";
+import { type DupBugs, type ShipperHost, type SimDup, SimShipper } from "./sim-shipper.ts";
 
 export interface DupSimulationOptions {
   readonly seed: number;
@@ -87,33 +80,11 @@ export interface DupSimulationResult {
   readonly stats: Readonly<Record<string, number>>;
 }
 
-interface SimCluster {
-  readonly id: number;
-  readonly partitions: SimPartition[];
-  skewMs: number;
-  metaDownUntilMs: number;
-  readonly policy: DuplicateReceiverPolicy;
-  readonly outgoing: SimDup[];
-  /** Per outgoing dup (same order), per partition: the running shipper, if any. */
-  readonly shippers: (SimShipper | undefined)[][];
-  /** Per outgoing dup, per partition: the re-sync shipper while the dup re-syncs. */
-  readonly resyncs: (SimShipper | undefined)[][];
-}
-
 /** 2026-01-01T00:00:00Z: the simulated wall clocks start here (plus each cluster's skew). */
 const EPOCH_MS = 1_767_225_600_000;
 const SYNC_INTERVAL_MS = 300;
 const GC_INTERVAL_MS = 500;
 const SWEEP_INTERVAL_MS = 500;
-/**
- * TOMBSTONE_HOLD_RELEASE_MS scaled down with the retention (60 s of 24 h there, 1 s of 20 s
- * here): a hold lasts this long after the last sync that gave it a cause.
- */
-const HOLD_RELEASE_MS = 1_000;
-/** A meta-to-meta call (the re-sync's mark) takes this long; a cut link retries it this often. */
-const META_CALL_MS = 20;
-const META_CALL_RETRY_MS = 200;
-const HEALTHY_LINK: LinkFaults = { delayMinMs: 5, delayMaxMs: 40, dropRate: 0, duplicateRate: 0 };
 
 export function runDupSimulation(options: DupSimulationOptions): DupSimulationResult {
   return new DupWorld(options).run();
@@ -138,24 +109,18 @@ class DupWorld implements ShipperHost {
   private healed = false;
   /** "dupid/partition" fallen out of the log: no hold there until the re-sync. */
   private readonly released = new Set<string>();
-  /** Duplications whose re-sync the operator is about to run. */
-  private readonly resyncsPending = new Set<number>();
   /** Two clusters whose duplications both have a small retention bound. */
   private readonly boundBoth: boolean;
-  /** Slow operators' re-syncs not started yet: dupid → when they start. */
-  private readonly slowResyncAtMs = new Map<number, number>();
   /** Clusters whose tombstones are held (tombstone-holds.ts): cluster id → last cause seen. */
   private readonly holdCauseAtMs = new Map<number, number>();
   /** Clusters that received re-sync writes: cluster id → when last (a primary's report). */
   private readonly resyncReceivedAtMs = new Map<number, number>();
-  /** Tables carrying a re-sync's mark (duplication.resync_from.*): target cluster → dupids. */
-  private readonly resyncMarks = new Map<number, Set<number>>();
   /** The highest collection cutoff any sweep used (µs): the final common sweep's. */
   private collectedBeforeUs = Number.NEGATIVE_INFINITY;
   private readonly tombstoneRetentionMs: number;
-  /** dupid → the checkpoint of each source partition, while it re-syncs. */
-  private readonly checkpoints = new Map<number, ReturnType<SimPartition["checkpoint"]>[]>();
   readonly log: (line: string) => void;
+  /** Re-syncs: the operator's decisions and their steps (resync-operator.ts). */
+  private readonly operator: ResyncOperator;
 
   constructor(private readonly options: DupSimulationOptions) {
     this.rng = new Prng(options.seed);
@@ -243,6 +208,22 @@ class DupWorld implements ShipperHost {
         cluster.resyncs.push(cluster.partitions.map(() => undefined));
       }
     }
+    this.operator = new ResyncOperator({
+      queue: this.queue,
+      rng: this.rng,
+      links: this.links,
+      bugs: this.bugs,
+      boundBoth: this.boundBoth,
+      tombstoneRetentionMs: this.tombstoneRetentionMs,
+      released: this.released,
+      clusterCount: () => this.clusters.length,
+      clusterOf: (id) => this.clusterOf(id),
+      count: (name, by) => this.count(name, by),
+      log: (line) => this.log(line),
+      restartShipper: (cluster, d, p, atMs) => this.restartShipper(cluster, d, p, atMs),
+      newShipper: (dup, partition, log) =>
+        new SimShipper(this, dup, partition, this.optionsOf(dup), log),
+    });
   }
 
   private nodeSkew(): number {
@@ -323,7 +304,7 @@ class DupWorld implements ShipperHost {
       if (!shipper.isAlive) return;
       if (shipper.log.kind === "resync") {
         const cluster = this.clusterOf(shipper.dup.sourceClusterId);
-        this.startResyncShipper(
+        this.operator.startResyncShipper(
           cluster,
           cluster.outgoing.indexOf(shipper.dup),
           shipper.partition.index,
@@ -349,150 +330,7 @@ class DupWorld implements ShipperHost {
       );
       return;
     }
-    if (dup.resyncing || this.resyncsPending.has(dup.dupid)) return;
-    this.resyncsPending.add(dup.dupid);
-    // The operator sees the alarm and runs resync_dup — with two clusters, some only after the
-    // tombstone retention. With three, a late re-sync can bring back a key a third cluster
-    // deleted (docs/duplication.md, "Re-sync"): there the operator must be prompt.
-    const twoClusters = this.clusters.length === 2;
-    const reverse = this.clusterOf(dup.targetClusterId).outgoing.find(
-      (other) => other.targetClusterId === dup.sourceClusterId,
-    );
-    const reverseAtMs = reverse === undefined ? undefined : this.slowResyncAtMs.get(reverse.dupid);
-    // After an outage that cut both directions, the operator often re-syncs both at once: each
-    // checkpoint then lacks the deletes the other is still sending (the receiving tables hold).
-    const paired = twoClusters && reverseAtMs !== undefined && this.rng.chance(0.7);
-    const slow = paired || (twoClusters && this.rng.chance(this.boundBoth ? 0.6 : 0.3));
-    if (slow) this.count("slowResyncs");
-    if (paired) this.count("pairedResyncs");
-    const atMs =
-      paired && reverseAtMs !== undefined
-        ? reverseAtMs
-        : this.queue.nowMs +
-          (slow
-            ? this.rng.int(this.tombstoneRetentionMs + 5_000, this.tombstoneRetentionMs + 10_000)
-            : this.rng.int(100, 1500));
-    if (slow) this.slowResyncAtMs.set(dup.dupid, atMs);
-    this.queue.at(atMs, () => {
-      this.resyncsPending.delete(dup.dupid);
-      this.slowResyncAtMs.delete(dup.dupid);
-      this.startResync(dup);
-    });
-  }
-
-  /**
-   * A call from `dup`'s source meta server to its target's (the re-sync's mark): runs once the
-   * link is up, tried again every META_CALL_RETRY_MS while it is cut.
-   */
-  private remoteMetaCall(dup: SimDup, call: () => void): void {
-    if (this.links.isCut(dup.sourceClusterId, dup.targetClusterId)) {
-      this.queue.after(META_CALL_RETRY_MS, () => this.remoteMetaCall(dup, call));
-      return;
-    }
-    this.queue.after(META_CALL_MS, call);
-  }
-
-  /** The target clusters whose tables carry a re-sync's mark: cluster id → marking dupids. */
-  private marked(clusterId: number): boolean {
-    return (this.resyncMarks.get(clusterId)?.size ?? 0) > 0;
-  }
-
-  /** The re-sync's mark is on its target table: send (DS_APP); sometimes the link then stalls. */
-  private resyncMarked(dup: SimDup): void {
-    if (dup.resyncStep !== "marking") return;
-    if (this.bugs.noResyncMark !== true) {
-      const marks = this.resyncMarks.get(dup.targetClusterId) ?? new Set<number>();
-      marks.add(dup.dupid);
-      this.resyncMarks.set(dup.targetClusterId, marks);
-    }
-    dup.resyncStep = "sending";
-    const cluster = this.clusterOf(dup.sourceClusterId);
-    const d = cluster.outgoing.indexOf(dup);
-    for (let p = 0; p < cluster.partitions.length; p++) this.startResyncShipper(cluster, d, p);
-    // A link that stalls mid-re-sync for longer than the hold's release (after the active phase
-    // too: slow re-syncs start late).
-    if (this.clusters.length === 2 && this.rng.chance(0.5)) {
-      const from = dup.sourceClusterId;
-      const to = dup.targetClusterId;
-      const stallMs = this.rng.int(3 * HOLD_RELEASE_MS, 8 * HOLD_RELEASE_MS);
-      this.queue.after(this.rng.int(0, 1000), () => {
-        this.links.cut(from, to);
-        this.count("resyncStalls");
-        this.log(`${this.queue.nowMs}: re-sync stall ${from}→${to} for ${stallMs} ms`);
-        this.queue.after(stallMs, () => this.links.heal(from, to, HEALTHY_LINK));
-      });
-    }
-  }
-
-  /** resync_dup: stop shipping, checkpoint every partition (DS_PREPARE), mark, send (DS_APP). */
-  private startResync(dup: SimDup): void {
-    const cluster = this.clusterOf(dup.sourceClusterId);
-    const d = cluster.outgoing.indexOf(dup);
-    const row = cluster.shippers[d];
-    if (row === undefined || dup.resyncing) return;
-    dup.resyncing = true;
-    dup.resyncStep = "marking";
-    for (let p = 0; p < cluster.partitions.length; p++) this.released.delete(`${dup.dupid}/${p}`);
-    this.count("resyncs");
-    this.log(`${this.queue.nowMs}: resync dup ${dup.dupid}`);
-    this.checkpoints.set(dup.dupid, []);
-    cluster.partitions.forEach((partition, p) => {
-      row[p]?.stop();
-      row[p] = undefined;
-      const checkpoint = partition.checkpoint();
-      // The checkpoint's decree is where shipping resumes; the log after it is held meanwhile.
-      dup.confirmed[p] = Math.max(dup.confirmed[p] ?? 0, checkpoint.decree);
-      this.checkpoints.get(dup.dupid)?.push(checkpoint);
-    });
-    // Nothing is sent before the target table carries the re-sync's mark.
-    this.remoteMetaCall(dup, () => this.resyncMarked(dup));
-  }
-
-  /** (Re)starts partition p's re-sync of outgoing dup d from its first record (DS_APP only). */
-  private startResyncShipper(cluster: SimCluster, d: number, p: number): void {
-    const dup = cluster.outgoing[d] as SimDup;
-    if (dup.resyncStep !== "sending") return;
-    const checkpoint = this.checkpoints.get(dup.dupid)?.[p];
-    const partition = cluster.partitions[p];
-    const row = cluster.resyncs[d];
-    if (checkpoint === undefined || partition === undefined || row === undefined) return;
-    row[p]?.stop();
-    const ids = { sourceClusterId: cluster.id, remoteClusterId: dup.targetClusterId };
-    const reader = new ResyncLogReader(
-      checkpoint.source,
-      ids,
-      countRecordsNow(checkpoint.source, ids),
-    );
-    row[p] = new SimShipper(this, dup, partition, this.optionsOf(dup), resyncLog(reader));
-  }
-
-  /** DS_APP → (mark removed) → DS_LOG once every partition's re-sync was acknowledged whole. */
-  private finishResyncs(cluster: SimCluster): void {
-    cluster.outgoing.forEach((dup, d) => {
-      const row = cluster.resyncs[d];
-      if (!dup.resyncing || dup.resyncStep !== "sending" || row === undefined) return;
-      const done = row.every(
-        (shipper) =>
-          shipper?.isAlive === true &&
-          shipper.core.snapshot().lastDecree >= shipper.log.committedDecree(),
-      );
-      if (!done) return;
-      row.forEach((shipper, p) => {
-        shipper?.stop();
-        row[p] = undefined;
-      });
-      dup.resyncStep = "unmarking";
-      this.remoteMetaCall(dup, () => {
-        this.resyncMarks.get(dup.targetClusterId)?.delete(dup.dupid);
-        dup.resyncing = false;
-        dup.resyncStep = undefined;
-        this.checkpoints.delete(dup.dupid);
-        this.log(`${this.queue.nowMs}: resync dup ${dup.dupid} done`);
-        for (let p = 0; p < cluster.partitions.length; p++) {
-          this.restartShipper(cluster, d, p, this.queue.nowMs);
-        }
-      });
-    });
+    this.operator.onFallenOut(dup);
   }
 
   private count(name: string, by = 1): void {
@@ -511,18 +349,18 @@ class DupWorld implements ShipperHost {
         shipper.feed({ type: "CONFIRMED", confirmedDecree: shipper.core.snapshot().lastDecree });
       }
     }
-    this.finishResyncs(cluster);
+    this.operator.finishResyncs(cluster);
     // Meta's reply gives the tables' tombstones a cause to be held: a partition out of its log
     // (logTruncated), the duplication re-syncing, or the table receiving a re-sync.
     const ownOnly = this.bugs.ownHoldsOnly === true;
     const cause =
       cluster.outgoing.some(
         (dup) =>
-          this.resyncsPending.has(dup.dupid) ||
+          this.operator.isPending(dup.dupid) ||
           (dup.resyncing && !ownOnly) ||
           cluster.partitions.some((_, p) => this.released.has(`${dup.dupid}/${p}`)),
       ) ||
-      (!ownOnly && (this.receivingResync(cluster.id) || this.marked(cluster.id)));
+      (!ownOnly && (this.receivingResync(cluster.id) || this.operator.marked(cluster.id)));
     if (cause && this.bugs.noTombstoneHold !== true) {
       this.holdCauseAtMs.set(cluster.id, this.queue.nowMs);
     }
@@ -572,7 +410,7 @@ class DupWorld implements ShipperHost {
       // A new primary (or a restarted server) starts its re-sync over from the first record.
       cluster.resyncs[d]?.[p]?.stop();
       this.queue.at(Math.max(atMs, this.queue.nowMs), () => {
-        if (dup.resyncing) this.startResyncShipper(cluster, d, p);
+        if (dup.resyncing) this.operator.startResyncShipper(cluster, d, p);
       });
       return;
     }
@@ -709,7 +547,7 @@ class DupWorld implements ShipperHost {
   }
 
   private caughtUp(): boolean {
-    if (this.links.inFlight > 0 || this.resyncsPending.size > 0) return false;
+    if (this.links.inFlight > 0 || this.operator.pendingCount > 0) return false;
     if (this.clusters.some((c) => c.outgoing.some((dup) => dup.resyncing))) return false;
     return this.clusters.every((cluster) =>
       cluster.shippers.every((row) =>

@@ -63,6 +63,17 @@ function allSent(driver: Driver, appId: number, dupid: number): void {
   );
 }
 
+/** Starts a re-sync and has every primary report its checkpoint (decree 20) prepared. */
+function resyncPrepared(driver: Driver, appId: number, dupid: number): void {
+  driver.ok(RESYNC, { appName: "t", dupid });
+  reportConfirms(
+    driver,
+    appId,
+    prepared(dupid, () => 20),
+    () => 30,
+  );
+}
+
 /** Marks the remote table (DS_PREPARE prepared → DS_APP), asserting the task. */
 function markRemote(driver: Driver, dupid: number, remote = remoteWithTable()): Driver {
   const tasks = runRemoteTasks(driver, remote);
@@ -369,13 +380,7 @@ describe("resync_duplication: the flow", () => {
 
   it("a leader change between prepared and marked marks again; a mark already gone ends it", () => {
     const { driver, appId, dupid } = truncatedDup();
-    driver.ok(RESYNC, { appName: "t", dupid });
-    reportConfirms(
-      driver,
-      appId,
-      prepared(dupid, () => 20),
-      () => 30,
-    );
+    resyncPrepared(driver, appId, dupid);
     const next = restart(driver);
     assert.equal(query(next).duplications[0]?.status, DS_PREPARE);
     const remote = markRemote(next, dupid);
@@ -390,13 +395,7 @@ describe("resync_duplication: the flow", () => {
 
   it("a dropped table's re-sync mark is removed once the table expires", () => {
     const { driver, appId, dupid, nodes: all } = truncatedDup();
-    driver.ok(RESYNC, { appName: "t", dupid });
-    reportConfirms(
-      driver,
-      appId,
-      prepared(dupid, () => 20),
-      () => 30,
-    );
+    resyncPrepared(driver, appId, dupid);
     const remote = markRemote(driver, dupid);
     driver.ok(MetaMethod.DROP_APP, { appName: "t", reserveSeconds: 0 });
     assert.deepEqual(driver.core.duplicationRemoteTasks(), [], "dropped: nothing runs");
