@@ -116,7 +116,7 @@ export function duplicationStatusJson(
         ? {}
         : {
             remote_clock_offset_ms: Math.round(snapshot.remoteClock.offsetMs),
-            remote_clock_uncertainty_ms: Math.round(snapshot.remoteClock.uncertaintyMs),
+            remote_clock_uncertainty_ms: Math.ceil(snapshot.remoteClock.uncertaintyMs),
             clock_skew_exceeded: snapshot.remoteClock.skewExceeded,
           }),
       ...(snapshot.lastError === undefined ? {} : { last_error: snapshot.lastError }),
