@@ -2,7 +2,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveSourceOptions, retryDelayMs } from "../../src/duplication/index.ts";
-import { CoreDriver, err, keysInPartition, mutation, put, TEST_OPTIONS } from "./core-driver.ts";
+import {
+  CoreDriver,
+  duplicated,
+  err,
+  keysInPartition,
+  mutation,
+  put,
+  TEST_OPTIONS,
+} from "./core-driver.ts";
 
 const log5 = () => [1, 2, 3, 4, 5].map((d) => mutation(d, [put(`k${d}`, "s")]));
 
@@ -299,6 +307,59 @@ describe("falling out of the log", () => {
     const [truncated] = driver.actionsOf("LOG_TRUNCATED");
     assert.equal(truncated?.reason, "retained_seconds");
     assert.equal(truncated?.firstMissingDecree, 4);
+  });
+
+  it("does not ship a batch whose first write is older than the age bound by its own time", () => {
+    // A shipper that starts long after the writes (after a re-sync or an outage): its marks
+    // start now, but the writes' timestamps (1 s + decree µs) say how old they are.
+    const driver = new CoreDriver(log5(), {}, { retainedLogMsMax: 60_000 });
+    driver.tick();
+    const [load] = driver.actionsOf("LOAD");
+    assert.ok(load);
+    driver.step({
+      type: "BATCH_LOADED",
+      loadId: load.loadId,
+      mutations: log5(),
+      bytes: 100,
+      wallNowMs: 1_000 + 60_001,
+    });
+    const [truncated] = driver.actionsOf("LOG_TRUNCATED");
+    assert.equal(truncated?.reason, "retained_seconds");
+    assert.equal(truncated?.firstMissingDecree, 1);
+    assert.match(truncated?.message ?? "", /decree 1 was written 60 s ago/);
+    assert.equal(driver.actionsOf("SHIP").length, 0, "nothing shipped");
+    // Within the bound it ships.
+    const young = new CoreDriver(log5(), {}, { retainedLogMsMax: 60_000 });
+    young.tick();
+    const [youngLoad] = young.actionsOf("LOAD");
+    assert.ok(youngLoad);
+    young.step({
+      type: "BATCH_LOADED",
+      loadId: youngLoad.loadId,
+      mutations: log5(),
+      bytes: 100,
+      wallNowMs: 1_000 + 59_000,
+    });
+    assert.equal(young.actionsOf("LOG_TRUNCATED").length, 0);
+    assert.ok(young.actionsOf("SHIP").length > 0);
+    // Received writes are never shipped on: an old one ahead of young local writes (the other
+    // direction's re-sync landed while this duplication re-synced itself) does not count.
+    const mixed = [
+      { ...mutation(1, [duplicated("from-remote")]), timestampUs: 1_000_000 },
+      { ...mutation(2, [put("k2", "s")]), timestampUs: 59_000_000 },
+    ];
+    const receiving = new CoreDriver(mixed, {}, { retainedLogMsMax: 60_000 });
+    receiving.tick();
+    const [mixedLoad] = receiving.actionsOf("LOAD");
+    assert.ok(mixedLoad);
+    receiving.step({
+      type: "BATCH_LOADED",
+      loadId: mixedLoad.loadId,
+      mutations: mixed,
+      bytes: 100,
+      wallNowMs: 1_000 + 60_001,
+    });
+    assert.equal(receiving.actionsOf("LOG_TRUNCATED").length, 0, "decree 2 is 2 s old");
   });
 
   it("does not age a duplication whose every decree is confirmed", () => {

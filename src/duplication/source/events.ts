@@ -51,12 +51,17 @@ export type SourceEvent =
       readonly receivingResync?: boolean;
       readonly resyncReceivedThroughDecree?: number;
     }
-  /** A LOAD's mutations (decoded, decree order) and their payload bytes. */
+  /**
+   * A LOAD's mutations (decoded, decree order) and their payload bytes. `wallNowMs`: the source's
+   * wall clock at the load; a batch whose first write is older than the age bound by its own
+   * timestamp is not shipped (the duplication falls out of its log instead).
+   */
   | {
       readonly type: "BATCH_LOADED";
       readonly loadId: number;
       readonly mutations: readonly Mutation[];
       readonly bytes: number;
+      readonly wallNowMs?: number;
     }
   /** A LOAD failed; `truncated` when the plog no longer holds `fromDecree` (retrying cannot help). */
   | {

@@ -333,7 +333,12 @@ export class DuplicationShipper {
       const options = { bytesMax: action.bytesMax, toDecree: action.toDecree };
       if (this.deps.log.readMutations !== undefined) {
         const batch = await this.deps.log.readMutations(action.fromDecree, options);
-        return { type: "BATCH_LOADED", loadId: action.loadId, ...batch };
+        return {
+          type: "BATCH_LOADED",
+          loadId: action.loadId,
+          ...batch,
+          wallNowMs: this.clock.nowMs(),
+        };
       }
       const records = await this.deps.log.read(action.fromDecree, options);
       let bytes = 0;
@@ -342,7 +347,13 @@ export class DuplicationShipper {
         bytes += record.payload.length;
         mutations.push(decodeMutation(record.payload));
       }
-      return { type: "BATCH_LOADED", loadId: action.loadId, mutations, bytes };
+      return {
+        type: "BATCH_LOADED",
+        loadId: action.loadId,
+        mutations,
+        bytes,
+        wallNowMs: this.clock.nowMs(),
+      };
     } catch (error) {
       return {
         type: "LOAD_FAILED",

@@ -29,7 +29,7 @@
  *    change) is retried, dead-lettered or pauses the duplication per the fail mode; none throws.
  */
 
-import type { Mutation } from "../../codec/mutation.ts";
+import { type Mutation, UpdateKind } from "../../codec/mutation.ts";
 import { assert } from "../../common/assert.ts";
 import { type PlannedBatch, planBatch } from "./batch-plan.ts";
 import type {
@@ -289,6 +289,25 @@ export class DuplicationSourceCore {
         return;
       }
       expected++;
+    }
+    // The age bound by the write's own time: the marks (checkRetention) count from when this
+    // shipper saw a decree committed, and restart with it; a shipper that starts after a long
+    // re-sync or outage must still not ship a write older than its tombstones may be. Received
+    // writes (DUPLICATE) and empty mutations are never shipped on: their age does not count.
+    const shipped = mutations.find((m) =>
+      m.updates.some((u) => u.kind !== UpdateKind.DUPLICATE && u.kind !== UpdateKind.EMPTY),
+    );
+    const ageMs =
+      shipped === undefined || event.wallNowMs === undefined
+        ? 0
+        : event.wallNowMs - shipped.timestampUs / 1000;
+    if (ageMs > this.options.retainedLogMsMax) {
+      this.logTruncated(
+        "retained_seconds",
+        this.confirmedDecree + 1,
+        `decree ${shipped?.decree} was written ${Math.round(ageMs / 1000)} s ago, over dup_max_retained_log_seconds = ${this.options.retainedLogMsMax / 1000}`,
+      );
+      return;
     }
     this.counters.plogReadBytes += event.bytes;
     this.counters.plogReadMutations += mutations.length;

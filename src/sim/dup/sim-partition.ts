@@ -56,6 +56,8 @@ export class SimPartition {
   logBytes = 0;
   private ballot = 1;
   private clock: HybridClock;
+  /** The wall clock of the node the primary runs on (changes with the primary). */
+  private wallClock: Clock;
   /** Unavailable (primary change in progress) until this sim time. */
   downUntilMs = 0;
   staleEntriesSkipped = 0;
@@ -65,7 +67,13 @@ export class SimPartition {
     readonly index: number,
     wallClock: Clock,
   ) {
+    this.wallClock = wallClock;
     this.clock = new HybridClock(wallClock, 0);
+  }
+
+  /** The primary's wall clock now (ms). */
+  wallNowMs(): number {
+    return this.wallClock.nowMs();
   }
 
   available(nowMs: number): boolean {
@@ -199,6 +207,7 @@ export class SimPartition {
     this.ballot++;
     let resume = this.meta.maxTimestampUs;
     for (const entry of this.log) resume = Math.max(resume, maxTimestampUs(entry.mutation));
+    this.wallClock = wallClock;
     this.clock = new HybridClock(wallClock, resume);
     this.downUntilMs = downUntilMs;
     this.resyncReceivedThrough = 0;

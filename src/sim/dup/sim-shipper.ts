@@ -299,7 +299,13 @@ export class SimShipper {
     }
     if (host.bugs.lastEntryRouting === true)
       this.batchPartition = this.lastEntryPartition(mutations);
-    this.feed({ type: "BATCH_LOADED", loadId: action.loadId, mutations, bytes: read.bytes });
+    this.feed({
+      type: "BATCH_LOADED",
+      loadId: action.loadId,
+      mutations,
+      bytes: read.bytes,
+      wallNowMs: this.partition.wallNowMs(),
+    });
   }
 
   private lastEntryPartition(mutations: readonly Mutation[]): number | undefined {
