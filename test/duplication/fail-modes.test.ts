@@ -1,6 +1,7 @@
 /** Fail modes on plog read failures and on shipping failures; log truncation and the log-hold bound. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { Mutation } from "../../src/codec/mutation.ts";
 import { resolveSourceOptions, retryDelayMs } from "../../src/duplication/index.ts";
 import {
   CoreDriver,
@@ -310,36 +311,25 @@ describe("falling out of the log", () => {
   });
 
   it("does not ship a batch whose first write is older than the age bound by its own time", () => {
+    /** A fresh core that loads `mutations` at `wallNowMs` on the source's wall clock. */
+    const loadAt = (mutations: Mutation[], wallNowMs: number): CoreDriver => {
+      const driver = new CoreDriver(mutations, {}, { retainedLogMsMax: 60_000 });
+      driver.tick();
+      const [load] = driver.actionsOf("LOAD");
+      assert.ok(load);
+      driver.step({ type: "BATCH_LOADED", loadId: load.loadId, mutations, bytes: 100, wallNowMs });
+      return driver;
+    };
     // A shipper that starts long after the writes (after a re-sync or an outage): its marks
     // start now, but the writes' timestamps (1 s + decree µs) say how old they are.
-    const driver = new CoreDriver(log5(), {}, { retainedLogMsMax: 60_000 });
-    driver.tick();
-    const [load] = driver.actionsOf("LOAD");
-    assert.ok(load);
-    driver.step({
-      type: "BATCH_LOADED",
-      loadId: load.loadId,
-      mutations: log5(),
-      bytes: 100,
-      wallNowMs: 1_000 + 60_001,
-    });
-    const [truncated] = driver.actionsOf("LOG_TRUNCATED");
+    const old = loadAt(log5(), 1_000 + 60_001);
+    const [truncated] = old.actionsOf("LOG_TRUNCATED");
     assert.equal(truncated?.reason, "retained_seconds");
     assert.equal(truncated?.firstMissingDecree, 1);
     assert.match(truncated?.message ?? "", /decree 1 was written 60 s ago/);
-    assert.equal(driver.actionsOf("SHIP").length, 0, "nothing shipped");
+    assert.equal(old.actionsOf("SHIP").length, 0, "nothing shipped");
     // Within the bound it ships.
-    const young = new CoreDriver(log5(), {}, { retainedLogMsMax: 60_000 });
-    young.tick();
-    const [youngLoad] = young.actionsOf("LOAD");
-    assert.ok(youngLoad);
-    young.step({
-      type: "BATCH_LOADED",
-      loadId: youngLoad.loadId,
-      mutations: log5(),
-      bytes: 100,
-      wallNowMs: 1_000 + 59_000,
-    });
+    const young = loadAt(log5(), 1_000 + 59_000);
     assert.equal(young.actionsOf("LOG_TRUNCATED").length, 0);
     assert.ok(young.actionsOf("SHIP").length > 0);
     // Received writes are never shipped on: an old one ahead of young local writes (the other
@@ -348,17 +338,7 @@ describe("falling out of the log", () => {
       { ...mutation(1, [duplicated("from-remote")]), timestampUs: 1_000_000 },
       { ...mutation(2, [put("k2", "s")]), timestampUs: 59_000_000 },
     ];
-    const receiving = new CoreDriver(mixed, {}, { retainedLogMsMax: 60_000 });
-    receiving.tick();
-    const [mixedLoad] = receiving.actionsOf("LOAD");
-    assert.ok(mixedLoad);
-    receiving.step({
-      type: "BATCH_LOADED",
-      loadId: mixedLoad.loadId,
-      mutations: mixed,
-      bytes: 100,
-      wallNowMs: 1_000 + 60_001,
-    });
+    const receiving = loadAt(mixed, 1_000 + 60_001);
     assert.equal(receiving.actionsOf("LOG_TRUNCATED").length, 0, "decree 2 is 2 s old");
   });
 
