@@ -83,10 +83,6 @@ export class PendingChanges {
   /** Registers a change; returns the persist action of its first part. */
   start(change: Change): MetaAction {
     assert(change.writes.length > 0, "a change without writes");
-    assert(
-      change.writes.every((write) => write.op === "set") || change.writes.length === 1,
-      "deleteTree must be the only write of its change",
-    );
     const pending: PendingChange = {
       ...change,
       opId: this.nextOpId,
@@ -167,13 +163,27 @@ export class PendingChanges {
   }
 }
 
+/** Runs of at most `perPart` sets, in order; a deleteTree is a part of its own. */
 function splitParts(
   writes: readonly MetaStoreWrite[],
   perPart: number,
 ): (readonly MetaStoreWrite[])[] {
   const parts: MetaStoreWrite[][] = [];
-  for (let start = 0; start < writes.length; start += perPart)
-    parts.push(writes.slice(start, start + perPart));
+  let sets: MetaStoreWrite[] = [];
+  for (const write of writes) {
+    if (write.op === "deleteTree") {
+      if (sets.length > 0) parts.push(sets);
+      parts.push([write]);
+      sets = [];
+      continue;
+    }
+    sets.push(write);
+    if (sets.length === perPart) {
+      parts.push(sets);
+      sets = [];
+    }
+  }
+  if (sets.length > 0) parts.push(sets);
   return parts;
 }
 
