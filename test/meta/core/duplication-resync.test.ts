@@ -8,16 +8,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { TalariaError } from "../../../src/common/errors.ts";
 import type { MetaResult } from "../../../src/meta/core/index.ts";
+import { DuplicationMethod, DuplicationStatus, MetaMethod } from "../../../src/protocol/index.ts";
 import {
-  type DuplicationConfirm,
-  type DuplicationFailure,
-  DuplicationMethod,
-  DuplicationStatus,
-  MetaMethod,
-  type ResyncProgress,
-} from "../../../src/protocol/index.ts";
-import {
-  addStarted,
   dupCluster,
   primaryOf,
   query,
@@ -27,109 +19,22 @@ import {
   runRemoteTasks,
   sendAdd,
   syncOk,
-  targetCluster,
 } from "./duplication-harness.ts";
-import type { Driver } from "./harness.ts";
+import {
+  allSent,
+  MARK,
+  markRemote,
+  prepared,
+  RESYNC,
+  record,
+  remoteEnvs,
+  remoteWithTable,
+  resyncPrepared,
+  sending,
+  truncatedDup,
+} from "./resync-harness.ts";
 
 const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE, DS_REMOVED } = DuplicationStatus;
-const RESYNC = DuplicationMethod.RESYNC;
-/** The app env the source cluster's re-syncs mark the remote table with (dupOptions: dc1). */
-const MARK = "duplication.resync_from.dc1";
-
-/** The remote cluster dc2 with the duplication's remote table t. */
-function remoteWithTable(): Driver {
-  const remote = targetCluster();
-  remote.createApp("t", 2, 3);
-  return remote;
-}
-
-function remoteEnvs(remote: Driver): Record<string, string> {
-  const app = [...remote.core.durableState().apps.values()].find((a) => a.appName === "t");
-  assert.ok(app !== undefined);
-  return { ...app.envs };
-}
-
-/** Every primary reports its checkpoint (decree 20) sent whole. */
-function allSent(driver: Driver, appId: number, dupid: number): void {
-  reportConfirms(
-    driver,
-    appId,
-    sending(
-      dupid,
-      () => 20,
-      () => ({ sentBytes: 7, totalBytes: 7, done: true }),
-    ),
-    () => 30,
-  );
-}
-
-/** Starts a re-sync and has every primary report its checkpoint (decree 20) prepared. */
-function resyncPrepared(driver: Driver, appId: number, dupid: number): void {
-  driver.ok(RESYNC, { appName: "t", dupid });
-  reportConfirms(
-    driver,
-    appId,
-    prepared(dupid, () => 20),
-    () => 30,
-  );
-}
-
-/** Marks the remote table (DS_PREPARE prepared → DS_APP), asserting the task. */
-function markRemote(driver: Driver, dupid: number, remote = remoteWithTable()): Driver {
-  const tasks = runRemoteTasks(driver, remote);
-  assert.deepEqual(
-    tasks.map((t) => [t.kind, t.request]),
-    [["MARK_RESYNC", { appName: "t", envs: { [MARK]: String(dupid) } }]],
-  );
-  assert.equal(remoteEnvs(remote)[MARK], String(dupid));
-  return remote;
-}
-
-const truncated: DuplicationFailure = {
-  kind: "log_truncated",
-  code: "ERR_OBJECT_NOT_FOUND",
-  message: "the log no longer holds decree 9",
-  atDecree: 9,
-};
-
-function record(driver: Driver, dupid: number): Record<string, unknown> {
-  const value = driver.store.records.get(`/talaria/apps/1/duplication/${dupid}`);
-  assert.ok(value !== undefined);
-  return JSON.parse(Buffer.from(value).toString("utf8")) as Record<string, unknown>;
-}
-
-const prepared =
-  (dupid: number, decree: (p: number) => number) =>
-  (p: number): DuplicationConfirm => ({
-    dupid,
-    confirmedDecree: decree(p),
-    checkpointPrepared: true,
-  });
-
-const sending =
-  (dupid: number, decree: (p: number) => number, progress: (p: number) => ResyncProgress) =>
-  (p: number): DuplicationConfirm => ({
-    dupid,
-    confirmedDecree: decree(p),
-    resyncProgress: progress(p),
-  });
-
-/** Table t (2 partitions) duplicating to dc2 in DS_LOG with confirmed decrees 8, partition 0 truncated. */
-function truncatedDup(core = {}) {
-  const cluster = dupCluster(2, {}, core);
-  const { driver, appId } = cluster;
-  const { dupid } = addStarted(driver, appId, () => 5);
-  driver.tick(5_000);
-  reportFromPrimaries(driver, appId, dupid, () => 8);
-  reportConfirms(
-    driver,
-    appId,
-    (p) => (p === 0 ? { dupid, confirmedDecree: 8, failure: truncated } : undefined),
-    () => 30,
-  );
-  assert.deepEqual(query(driver).duplications[0]?.partitionStates[0]?.failure, truncated);
-  return { ...cluster, dupid };
-}
 
 describe("resync_duplication: validation", () => {
   it("needs an existing duplication in DS_LOG or DS_PAUSE with no change in flight", () => {

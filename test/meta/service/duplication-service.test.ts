@@ -29,6 +29,7 @@ import {
   MetaMethod,
   type QueryDuplicationResponse,
 } from "../../../src/protocol/index.ts";
+import { until } from "../../support/until.ts";
 
 const NODES = ["127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"];
 const dirs: string[] = [];
@@ -69,14 +70,6 @@ if (ZK !== undefined && ZK !== "") {
 }
 
 /** Polls until `check` holds (the store's writes complete asynchronously); bounded. */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2_000; i += 1) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 async function leader(store: MetaStore, clock: ManualClock): Promise<MetaService> {
   const service = new MetaService(
     {

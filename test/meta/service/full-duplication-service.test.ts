@@ -27,6 +27,7 @@ import {
   ReplicaStatus,
 } from "../../../src/protocol/index.ts";
 import { metaRoutes } from "../../../src/server/meta-http-routes.ts";
+import { until } from "../../support/until.ts";
 
 const dirs: string[] = [];
 const stores: MetaStore[] = [];
@@ -34,14 +35,6 @@ after(async () => {
   for (const store of stores) await store.close();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 2_000; i += 1) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 async function service(
   address: string,
