@@ -234,7 +234,7 @@ export const appEnvFamilies: Readonly<
     suffix: "cluster",
     suffixPattern: CLUSTER_NAME_PATTERN,
     format: "duplication id",
-    doc: "Set by the source cluster's meta server while its duplication `<value>` re-syncs into this table (`resync_dup`), and removed when the re-sync is over: every replica of the table keeps its tombstones meanwhile, so the re-sync's older records cannot outlive a delete here, however long the re-sync stalls. Left behind only when the duplication was removed mid-re-sync and the source could not reach this cluster; delete it then (`del_app_envs`).",
+    doc: "Set by the source cluster's meta server while its duplication `<value>` re-syncs into this table (`resync_dup`), and removed when the re-sync is over: every replica of the table keeps its tombstones meanwhile, so the re-sync's older records cannot outlive a delete here, however long the re-sync stalls. A duplication removed mid-re-sync leaves its removal behind on the source (retried until it goes through, across meta leader changes); if the source cluster is gone for good, delete it here (`del_app_envs`).",
     example: "1767323045",
     parse: (value, key) => {
       if (!/^[1-9][0-9]{0,9}$/.test(value) || Number(value) > 2 ** 31 - 1)

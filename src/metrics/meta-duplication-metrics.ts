@@ -11,8 +11,23 @@ import { DuplicationStatus } from "../protocol/index.ts";
 export type DuplicationListSource = () => ListDuplicationsResponse | undefined;
 
 export class MetaDuplicationMetrics {
-  constructor(registry: Registry, source: DuplicationListSource) {
+  constructor(
+    registry: Registry,
+    source: DuplicationListSource,
+    /** Re-sync marks removed duplications left on remote tables (undefined when not leading). */
+    orphanResyncMarks: () => number | undefined = () => undefined,
+  ) {
     const registers = [registry];
+    new Gauge({
+      name: "talaria_meta_duplication_orphan_resync_marks",
+      help: "Re-sync marks removed duplications left on remote tables, still to be removed there (their tombstones stay held meanwhile)",
+      registers,
+      collect() {
+        this.reset();
+        const count = orphanResyncMarks();
+        if (count !== undefined) this.set(count);
+      },
+    });
     new Gauge({
       name: "talaria_meta_duplications",
       help: "Duplications of available tables, by status",

@@ -206,7 +206,9 @@ export interface DuplicationDetail extends DuplicationInfo {
   /**
    * Full duplication only: the last failed call to the remote cluster's meta servers (creating
    * the follower table, watching it copy), while it is being retried. Not persisted: a new meta
-   * leader shows it again after its own first failure. Cleared by the next success.
+   * leader shows it again after its own first failure. Cleared by the next success. With
+   * `failures` 0 it is no failure but what a prepared re-sync waits for before it marks the remote
+   * table: the removal of the mark a removed duplication left there.
    */
   readonly remoteError?: { readonly message: string; readonly failures: number };
 }

@@ -102,7 +102,11 @@ export async function startMetaServer(
   for (const method of [...Object.values(MetaMethod), ...Object.values(DuplicationMethod)])
     rpc.handle(method, (payload) => service.handle(method, payload));
   if (replication.duplicationEnabled)
-    new MetaDuplicationMetrics(registry, () => service.coreIfLeading()?.listDuplications());
+    new MetaDuplicationMetrics(
+      registry,
+      () => service.coreIfLeading()?.listDuplications(),
+      () => service.coreIfLeading()?.orphanResyncMarks().length,
+    );
   await rpc.listen({ host: meta.host, port: meta.port });
   let http: HttpServer | undefined;
   let httpPort: number | undefined;

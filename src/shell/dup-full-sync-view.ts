@@ -78,10 +78,14 @@ export function fullSyncText(detail: DuplicationDetail): string {
   const progress = fullSyncProgress(detail);
   if (progress === undefined) return "";
   const { mode, partitionCount } = progress;
+  const remoteError = detail.remoteError;
+  // failures 0: not a failed call but what the step waits for (a removed duplication's mark).
   const error =
-    detail.remoteError === undefined
+    remoteError === undefined
       ? ""
-      : `; remote meta failed ${detail.remoteError.failures}x, retrying: ${detail.remoteError.message}`;
+      : remoteError.failures === 0
+        ? `; ${remoteError.message}`
+        : `; remote meta failed ${remoteError.failures}x, retrying: ${remoteError.message}`;
   if (progress.status === DuplicationStatus.DS_PREPARE)
     return `${mode}: prepared ${progress.partitionsPrepared}/${partitionCount}${error}`;
   const verb = mode === "resync" ? "sent" : "copied";

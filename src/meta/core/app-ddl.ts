@@ -24,6 +24,7 @@ import type {
   SetAppEnvsRequest,
 } from "../../protocol/index.ts";
 import { AppStatus, FollowerAppStatus, FollowerEnv } from "../../protocol/index.ts";
+import { orphanMarkWrites } from "./duplication/orphan-marks.ts";
 import type { PersistKind } from "./events.ts";
 import { followerCreateAgain, isFollowerCreate, isFollowerCreating } from "./follower-app.ts";
 import {
@@ -366,7 +367,7 @@ export function planDelAppEnvs(context: DdlContext, body: DelAppEnvsRequest): Dd
  * record (from then on replica servers may delete its replicas, and it can never be recalled), then
  * its app record and everything under it. Undefined when the table is no longer an expired
  * dropped table (recalled in the meantime). After the first (`RECORD_REMOVED_APP`) the removal is
- * queued again for the second.
+ * queued again for the second, which also records the re-sync marks its duplications leave.
  */
 export function planRemoveExpiredApp(context: DdlContext, appId: number): DdlPlan | undefined {
   const app = context.state.apps.get(appId);
@@ -385,9 +386,16 @@ export function planRemoveExpiredApp(context: DdlContext, appId: number): DdlPla
       },
     };
   }
+  // The records of the re-sync marks its duplications may have left on remote tables first
+  // (duplication/orphan-marks.ts): the table's deletion takes the duplications' records.
+  const marks = orphanMarkWrites(
+    root,
+    context.state.duplications.ofApp(appId),
+    context.options.duplication,
+  );
   return {
     kind: "REMOVE_EXPIRED_APP",
-    writes: [{ op: "deleteTree", path: appPath(root, appId) }],
+    writes: [...marks, { op: "deleteTree", path: appPath(root, appId) }],
     commit: (target) => {
       target.apps.delete(appId);
       target.partitions.delete(appId);

@@ -178,6 +178,7 @@ export type PersistKind =
   | "PREPARE_DUPLICATION"
   | "FULL_SYNC_DUPLICATION"
   | "RESYNC_DUPLICATION"
+  | "FORGET_ORPHAN_MARK"
   | "FOLLOWER_APP_CREATED";
 
 export type MetaAction =

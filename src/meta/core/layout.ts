@@ -105,7 +105,8 @@ function fail(reason: string): { ok: false; reason: string } {
   return { ok: false, reason };
 }
 
-function parseJsonObject(bytes: Uint8Array): Decoded<Record<string, unknown>> {
+/** A record's JSON object, with its format version checked. */
+export function parseJsonObject(bytes: Uint8Array): Decoded<Record<string, unknown>> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(bytes));

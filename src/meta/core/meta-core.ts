@@ -45,6 +45,7 @@ import { planPrimaryMoves } from "./balancer.ts";
 import { type LastChange, planConfigurationUpdate } from "./config-update.ts";
 import { DdlQueue, planQueuedDdl } from "./ddl-queue.ts";
 import { DuplicationCore } from "./duplication/duplication-core.ts";
+import type { OrphanMark } from "./duplication/orphan-marks.ts";
 import type { DuplicationRemoteTask } from "./duplication/remote-tasks.ts";
 import type {
   MetaAction,
@@ -89,6 +90,7 @@ const emptyReport: RestoreReport = {
   nextAppId: 1,
   duplications: 0,
   removedApps: 0,
+  orphanResyncMarks: 0,
   problems: [],
 };
 
@@ -253,6 +255,11 @@ export class MetaCore {
 
   listDuplications(request: ListDuplicationsRequest = {}): ListDuplicationsResponse {
     return this.duplication.list(request);
+  }
+
+  /** Re-sync marks removed duplications left on remote tables, still to be removed. */
+  orphanResyncMarks(): OrphanMark[] {
+    return this.state.duplications.orphanMarks();
   }
 
   /**

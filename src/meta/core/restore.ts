@@ -12,6 +12,7 @@ import type { Logger } from "../../common/logger.ts";
 import type { AppInfo, PartitionConfiguration } from "../../protocol/index.ts";
 import { AppStatus } from "../../protocol/index.ts";
 import type { DuplicationOptions } from "./duplication/options.ts";
+import { decodeOrphanMark, type OrphanMark, orphanMarksPath } from "./duplication/orphan-marks.ts";
 import { type DuplicationRecordInput, restoreDuplications } from "./duplication/restore.ts";
 import {
   appsPath,
@@ -39,6 +40,8 @@ export interface RestoreReport {
   readonly duplications: number;
   /** Records of tables removed for good (layout.ts `removed_apps/`). */
   readonly removedApps: number;
+  /** Re-sync marks left on remote tables by removed duplications (`orphan_resync_marks/`). */
+  readonly orphanResyncMarks: number;
   /** Records skipped or repaired, in path order. Empty after a clean restore. */
   readonly problems: readonly RestoreProblem[];
 }
@@ -68,6 +71,8 @@ export function restoreState(
   const appsPrefix = `${appsPath(clusterRoot)}/`;
   const removedPrefix = `${removedAppsPath(clusterRoot)}/`;
   const removedApps = new Map<number, RemovedApp>();
+  const orphanPrefix = `${orphanMarksPath(clusterRoot)}/`;
+  const orphanMarks: OrphanMark[] = [];
 
   for (const record of [...records].sort((a, b) => (a.path < b.path ? -1 : 1))) {
     const { path } = record;
@@ -88,6 +93,12 @@ export function restoreState(
       const decoded = decodeRemovedApp(record.value, Number(idText));
       if (decoded.ok) removedApps.set(decoded.value.appId, decoded.value);
       else problem(path, decoded.reason);
+      continue;
+    }
+    if (path.startsWith(orphanPrefix)) {
+      const decoded = decodeOrphanMark(path.slice(orphanPrefix.length), record.value);
+      if (decoded.ok) orphanMarks.push(decoded.value);
+      else problem(path, `${decoded.reason}: a re-sync mark may stay on a remote table`);
       continue;
     }
     if (!path.startsWith(appsPrefix)) continue; // the root, apps/ itself, backup/, bulk_load/ ...
@@ -181,6 +192,7 @@ export function restoreState(
     (dupid) => state.duplications.raiseDupidFloor(dupid),
   ))
     state.duplications.insert(dup);
+  for (const mark of orphanMarks) state.duplications.setOrphanMark(mark);
 
   for (const removed of [...removedApps.values()].sort((a, b) => a.appId - b.appId)) {
     // Written just before a dropped table's records are deleted, so it may meet a dropped table
@@ -214,6 +226,7 @@ export function restoreState(
       nextAppId: state.nextAppId,
       duplications: state.duplications.size,
       removedApps: state.removedApps.size,
+      orphanResyncMarks: state.duplications.orphanMarks().length,
       problems,
     },
   };

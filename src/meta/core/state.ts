@@ -18,6 +18,7 @@ import type {
 } from "../../protocol/index.ts";
 import { AppStatus, gpidKey } from "../../protocol/index.ts";
 import type { DuplicationRecord } from "./duplication/duplication.ts";
+import type { OrphanMark } from "./duplication/orphan-marks.ts";
 import { DuplicationRegistry } from "./duplication/registry.ts";
 import type { RemovedApp } from "./layout.ts";
 
@@ -31,6 +32,8 @@ export interface DurableState {
   readonly duplications: readonly DuplicationRecord[];
   /** Tables removed for good (layout.ts `removed_apps/`), sorted by appId. */
   readonly removedApps: readonly RemovedApp[];
+  /** Re-sync marks removed duplications left on remote tables (duplication/orphan-marks.ts). */
+  readonly orphanResyncMarks: readonly OrphanMark[];
 }
 
 export interface NodeRecord {
@@ -140,6 +143,7 @@ export class ClusterState {
       partitions: apps.flatMap((app) => this.partitions.get(app.appId) ?? []),
       duplications: this.duplications.records(),
       removedApps: [...this.removedApps.values()].sort((a, b) => a.appId - b.appId),
+      orphanResyncMarks: this.duplications.orphanMarks(),
     };
   }
 }

@@ -135,6 +135,7 @@ describe("meta core: restore", () => {
       partitions: [],
       duplications: [],
       removedApps: [],
+      orphanResyncMarks: [],
     });
     const driver = busyCluster();
     const restored = MetaCore.restore(
@@ -182,6 +183,37 @@ describe("meta core: restore", () => {
       0,
     );
     assert.deepEqual(reply.removedAppIds, [2]);
+  });
+
+  it("restores the re-sync marks removed duplications left, reporting corrupt records", () => {
+    const mark = { v: 1, remote: "dc2", remote_app_name: "t", env: "duplication.resync_from.dc1" };
+    const root = "/talaria/orphan_resync_marks";
+    const restored = MetaCore.restore([
+      { path: `${root}/3.1700000000`, value: encode(mark) },
+      { path: `${root}/3.x`, value: encode(mark) },
+      { path: `${root}/4.9`, value: encode({ ...mark, v: 2 }) },
+      { path: `${root}/5.9`, value: encode({ ...mark, env: "" }) },
+      { path: `${root}/6.9`, value: encode('"a string"') },
+    ]);
+    assert.deepEqual(
+      restored.restoreReport.problems.map((p) => [p.path, p.reason.split(":")[0]]),
+      [
+        [`${root}/3.x`, "not <appId>.<dupid> under orphan_resync_marks/"],
+        [`${root}/4.9`, "format version 2 is not 1"],
+        [`${root}/5.9`, "env missing"],
+        [`${root}/6.9`, "not a JSON object"],
+      ],
+    );
+    assert.equal(restored.restoreReport.orphanResyncMarks, 1);
+    assert.deepEqual(restored.orphanResyncMarks(), [
+      {
+        appId: 3,
+        dupid: 1700000000,
+        remoteClusterName: "dc2",
+        remoteAppName: "t",
+        envKey: "duplication.resync_from.dc1",
+      },
+    ]);
   });
 
   it("reads a custom cluster root", () => {

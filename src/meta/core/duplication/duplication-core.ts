@@ -38,6 +38,7 @@ import { DuplicationChanges, type DuplicationCoreContext, failure, reply } from 
 import type { Duplication, RecordChange } from "./duplication.ts";
 import { FullSync, fullSyncHint } from "./full-sync.ts";
 import { duplicationPath, duplicationsPath, encodeProgress, progressPath } from "./layout.ts";
+import { OrphanMarks, orphanMarkWrites } from "./orphan-marks.ts";
 import type { DuplicationRemoteTask } from "./remote-tasks.ts";
 import { checkAlteration, isValidTransition } from "./status.ts";
 import { applySyncReports, syncReply } from "./sync.ts";
@@ -55,11 +56,13 @@ export class DuplicationCore {
   private lastDupid: number;
   private readonly changes: DuplicationChanges;
   private readonly fullSync: FullSync;
+  private readonly orphanMarks: OrphanMarks;
 
   constructor(private readonly context: DuplicationCoreContext) {
     this.lastDupid = context.registry.largestDupid();
     this.changes = new DuplicationChanges(context);
-    this.fullSync = new FullSync(context, this.changes);
+    this.orphanMarks = new OrphanMarks(context, this.changes);
+    this.fullSync = new FullSync(context, this.changes, this.orphanMarks);
   }
 
   // ---- requests ----
@@ -217,9 +220,12 @@ export class DuplicationCore {
     return actions;
   }
 
-  /** The table's records were deleted (an expired dropped table): its re-sync marks go too. */
+  /**
+   * The table's records were deleted (an expired dropped table), after the records of the re-sync
+   * marks its duplications may have left (app-ddl.ts writes them): those marks are removed next.
+   */
   forgetApp(appId: number): void {
-    for (const dup of this.context.registry.ofApp(appId)) this.fullSync.removed(dup);
+    this.orphanMarks.removed(this.context.registry.ofApp(appId));
     this.context.registry.forgetApp(appId);
   }
 
@@ -315,12 +321,19 @@ export class DuplicationCore {
       return [];
     altering.started = true;
     const { requestId } = altering;
-    const path = duplicationPath(this.context.clusterRoot, dup.appId, dup.dupid);
+    const { clusterRoot, options } = this.context;
+    const path = duplicationPath(clusterRoot, dup.appId, dup.dupid);
+    // The record of the re-sync mark it may leave first: a crash between the two leaves the
+    // duplication, which owns its mark, with a dormant record (orphan-marks.ts).
+    const writes = [
+      ...orphanMarkWrites(clusterRoot, [dup], options),
+      { op: "deleteTree", path } as const,
+    ];
     return [
-      this.changes.persist("REMOVE_DUPLICATION", dup.changeKey, [{ op: "deleteTree", path }], {
+      this.changes.persist("REMOVE_DUPLICATION", dup.changeKey, writes, {
         commit: () => {
           dup.altering = undefined;
-          this.fullSync.removed(dup);
+          this.orphanMarks.removed([dup]);
           dup.status = DS_REMOVED;
           this.context.registry.delete(dup);
           this.context.log.info({ appId: dup.appId, dupid: dup.dupid }, "duplication removed");

@@ -11,9 +11,9 @@
  *               cluster>` = dupid: its replicas hold their tombstones while it stays) ──▶ DS_APP;
  *               the primaries send their checkpoint as duplicated writes ──▶ every current
  *               primary reported done ──▶ the mark is removed ──▶ DS_LOG (DS_PAUSE when it was
- *               paused). A duplication removed while it may have marked the remote leaves a
- *               best-effort removal of the mark behind (retried until it succeeds or the leader
- *               changes).
+ *               paused). A duplication removed while it may have marked the remote leaves the
+ *               mark's removal behind, durably (orphan-marks.ts); no re-sync marks a remote
+ *               table until such a removal for it went through.
  *
  * Invariants (besides duplication-core.ts's):
  * - a prepared checkpoint decree (or re-sync progress) counts only while its reporter is the
@@ -43,6 +43,7 @@ import type { MetaAction, MetaResult, RequestId } from "../events.ts";
 import { availableApp, checkDuplicationEnabled } from "./add-duplication.ts";
 import { type DuplicationChanges, type DuplicationCoreContext, failure, reply } from "./changes.ts";
 import type { Duplication, RecordChange } from "./duplication.ts";
+import { blockingOrphanMark, type OrphanMarks } from "./orphan-marks.ts";
 import {
   type DuplicationRemoteTask,
   followerEnvs,
@@ -51,27 +52,18 @@ import {
   resyncMarkKey,
   retryDelayMs,
 } from "./remote-tasks.ts";
-
 import { isValidTransition } from "./status.ts";
 
 const { DS_PREPARE, DS_APP, DS_LOG, DS_PAUSE } = DuplicationStatus;
-
-/** A removed duplication's re-sync mark still to be removed from the remote table (volatile). */
-interface OrphanMark {
-  readonly task: Extract<DuplicationRemoteTask, { kind: "UNMARK_RESYNC" }>;
-  failures: number;
-  nextAttemptMs: number;
-}
 
 export const fullSyncHint =
   "full duplication runs in the background: DS_PREPARE (checkpoints), DS_APP (the remote copies them), then DS_LOG; query_dup shows each partition's progress";
 
 export class FullSync {
-  private readonly orphanMarks = new Map<string, OrphanMark>();
-
   constructor(
     private readonly context: DuplicationCoreContext,
     private readonly changes: DuplicationChanges,
+    private readonly orphanMarks: OrphanMarks,
   ) {}
 
   // ---- the re-sync request ----
@@ -238,30 +230,6 @@ export class FullSync {
     return [];
   }
 
-  /**
-   * A duplication is being removed: if its re-sync may have marked the remote table, leave the
-   * mark's removal behind (best effort: retried until it succeeds or the meta leader changes).
-   */
-  removed(dup: Duplication): void {
-    const marked =
-      dup.fullSync === FullSyncMode.RESYNC &&
-      (dup.status === DS_APP || (dup.status === DS_PREPARE && dup.prepared));
-    const remoteMetas = this.context.options.remoteClusters[dup.remoteClusterName] ?? [];
-    if (!marked || remoteMetas.length === 0) return;
-    this.orphanMarks.set(dup.changeKey, {
-      task: {
-        ...this.taskTarget(dup, remoteMetas),
-        kind: "UNMARK_RESYNC",
-        request: {
-          appName: dup.remoteAppName,
-          keys: [resyncMarkKey(this.context.options.clusterName)],
-        },
-      },
-      failures: 0,
-      nextAttemptMs: this.context.nowMs(),
-    });
-  }
-
   // ---- remote calls (run by the runtime) ----
 
   /** The remote calls due now: at most one per duplication. */
@@ -269,8 +237,7 @@ export class FullSync {
     const { context } = this;
     const now = context.nowMs();
     const tasks: DuplicationRemoteTask[] = [];
-    for (const orphan of this.orphanMarks.values())
-      if (now >= orphan.nextAttemptMs) tasks.push(orphan.task);
+    tasks.push(...this.orphanMarks.tasks());
     for (const dup of context.registry.all()) {
       if (dup.fullSync === undefined || dup.altering !== undefined) continue;
       if (now < dup.remote.nextAttemptMs) continue;
@@ -282,7 +249,12 @@ export class FullSync {
       if (dup.fullSync === FullSyncMode.RESYNC) {
         const key = resyncMarkKey(context.options.clusterName);
         const appName = dup.remoteAppName;
-        if (dup.status === DS_PREPARE && dup.prepared)
+        // A removed duplication's mark on this table goes first (orphan-marks.ts).
+        if (
+          dup.status === DS_PREPARE &&
+          dup.prepared &&
+          blockingOrphanMark(context.registry, dup) === undefined
+        )
           tasks.push({
             ...target,
             kind: "MARK_RESYNC",
@@ -325,11 +297,11 @@ export class FullSync {
   onRemoteResult(task: DuplicationRemoteTask, result: MetaResult): MetaAction[] {
     const { context } = this;
     const dup = context.registry.get(task.appId, task.dupid);
-    if (dup === undefined) {
-      if (task.kind === "UNMARK_RESYNC") this.onOrphanUnmarked(task, result);
-      return [];
+    if (task.kind === "UNMARK_RESYNC" && context.registry.orphanMark(task.key) !== undefined) {
+      const actions = this.orphanMarks.onResult(task, result);
+      if (dup === undefined || actions.length > 0) return actions;
     }
-    if (dup.fullSync === undefined || dup.altering !== undefined) return [];
+    if (dup === undefined || dup.fullSync === undefined || dup.altering !== undefined) return [];
     const resync = dup.fullSync === FullSyncMode.RESYNC;
     const creating = task.kind === "CREATE_FOLLOWER" && task.followerAppStatus === "creating";
     const created = task.kind === "CREATE_FOLLOWER" && task.followerAppStatus === "created";
@@ -405,40 +377,6 @@ export class FullSync {
       remoteClusterName: dup.remoteClusterName,
       remoteMetas,
     };
-  }
-
-  /** The outcome of removing a removed duplication's mark: done, or tried again later. */
-  private onOrphanUnmarked(
-    task: Extract<DuplicationRemoteTask, { kind: "UNMARK_RESYNC" }>,
-    result: MetaResult,
-  ): void {
-    const { context } = this;
-    const orphan = this.orphanMarks.get(task.key);
-    if (orphan === undefined) return;
-    const fields = {
-      appId: task.appId,
-      dupid: task.dupid,
-      remote: task.remoteClusterName,
-      remoteAppName: task.request.appName,
-      env: task.request.keys?.[0],
-    };
-    if (result.ok || result.error.code === "ERR_APP_NOT_EXIST") {
-      this.orphanMarks.delete(task.key);
-      context.log.info(fields, "removed duplication: its re-sync mark on the remote table is gone");
-      return;
-    }
-    orphan.failures += 1;
-    orphan.nextAttemptMs =
-      context.nowMs() +
-      retryDelayMs(
-        orphan.failures,
-        context.options.remoteRetryDelayMs,
-        context.options.remoteRetryDelayMaxMs,
-      );
-    context.log.warn(
-      { ...fields, failures: orphan.failures, err: result.error },
-      "removed duplication: cannot remove its re-sync mark from the remote table (its tombstones stay held); retrying, or remove it there with del_app_envs",
-    );
   }
 
   // ---- changes ----

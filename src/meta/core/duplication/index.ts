@@ -20,6 +20,7 @@ export {
   defaultDuplicationOptions,
   resolveDuplicationOptions,
 } from "./options.ts";
+export { type OrphanMark, orphanMarkPath, orphanMarksPath } from "./orphan-marks.ts";
 export { DuplicationRegistry } from "./registry.ts";
 export {
   type CopyProgress,

@@ -1,14 +1,17 @@
 /**
  * The committed duplications of every table (available or dropped: a recalled table gets its
  * duplications back), by app id and dupid. Iteration is sorted, so every decision and view is
- * deterministic. A removed duplication leaves the registry when its removal is persisted.
+ * deterministic. A removed duplication leaves the registry when its removal is persisted; the
+ * re-sync mark it may have left on its remote table stays here until removed (orphan-marks.ts).
  */
 import { assert } from "../../../common/assert.ts";
 import type { Duplication, DuplicationRecord } from "./duplication.ts";
+import { type OrphanMark, orphanMarkKey } from "./orphan-marks.ts";
 
 export class DuplicationRegistry {
   private dupidFloor = 0;
   private readonly byApp = new Map<number, Map<number, Duplication>>();
+  private readonly orphans = new Map<string, OrphanMark>();
 
   get(appId: number, dupid: number): Duplication | undefined {
     return this.byApp.get(appId)?.get(dupid);
@@ -51,7 +54,6 @@ export class DuplicationRegistry {
     this.byApp.delete(appId);
   }
 
-  /** The largest dupid held (0 if none): new dupids are above it. */
   /**
    * Raises the smallest dupid the registry may report as used: the largest dupid ever issued for
    * a table, kept in its `duplication` node, covers duplications that were removed since.
@@ -60,6 +62,7 @@ export class DuplicationRegistry {
     this.dupidFloor = Math.max(this.dupidFloor, dupid);
   }
 
+  /** The largest dupid held or ever issued (0 if none): new dupids are above it. */
   largestDupid(): number {
     let largest = this.dupidFloor;
     for (const dups of this.byApp.values())
@@ -69,5 +72,22 @@ export class DuplicationRegistry {
 
   records(): DuplicationRecord[] {
     return this.all().map((dup) => dup.record());
+  }
+
+  /** Re-sync marks of removed duplications still to be removed, by app id then dupid. */
+  orphanMarks(): OrphanMark[] {
+    return [...this.orphans.values()].sort((a, b) => a.appId - b.appId || a.dupid - b.dupid);
+  }
+
+  orphanMark(key: string): OrphanMark | undefined {
+    return this.orphans.get(key);
+  }
+
+  setOrphanMark(mark: OrphanMark): void {
+    this.orphans.set(orphanMarkKey(mark), mark);
+  }
+
+  deleteOrphanMark(key: string): void {
+    this.orphans.delete(key);
   }
 }

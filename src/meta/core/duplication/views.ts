@@ -13,14 +13,16 @@ import type {
   ListDuplicationsResponse,
   QueryDuplicationResponse,
 } from "../../../protocol/index.ts";
-import { DuplicationStatus, PatternMatchType } from "../../../protocol/index.ts";
+import { DuplicationStatus, FullSyncMode, PatternMatchType } from "../../../protocol/index.ts";
 import type { ClusterState } from "../state.ts";
 import type { Duplication } from "./duplication.ts";
 import type { DuplicationOptions } from "./options.ts";
+import { blockingOrphanMark } from "./orphan-marks.ts";
 import type { DuplicationRegistry } from "./registry.ts";
 
-export function detailOf(dup: Duplication): DuplicationDetail {
+export function detailOf(dup: Duplication, registry: DuplicationRegistry): DuplicationDetail {
   const confirmed = dup.confirmedDecrees();
+  const remoteError = remoteErrorOf(dup, registry);
   return {
     ...dup.info(),
     partitionStates: dup.partitions.map((progress, index) => ({
@@ -30,9 +32,24 @@ export function detailOf(dup: Duplication): DuplicationDetail {
       ...(progress.remoteClock === undefined ? {} : { remoteClock: progress.remoteClock }),
       ...fullSyncStateOf(dup, progress),
     })),
-    ...(dup.remote.lastError === undefined
-      ? {}
-      : { remoteError: { message: dup.remote.lastError, failures: dup.remote.failures } }),
+    ...(remoteError === undefined ? {} : { remoteError }),
+  };
+}
+
+/** The last failed remote call, or what a prepared re-sync waits for before marking. */
+function remoteErrorOf(
+  dup: Duplication,
+  registry: DuplicationRegistry,
+): DuplicationDetail["remoteError"] {
+  if (dup.remote.lastError !== undefined)
+    return { message: dup.remote.lastError, failures: dup.remote.failures };
+  if (dup.status !== DuplicationStatus.DS_PREPARE || !dup.prepared) return undefined;
+  if (dup.fullSync !== FullSyncMode.RESYNC) return undefined;
+  const blocking = blockingOrphanMark(registry, dup);
+  if (blocking === undefined) return undefined;
+  return {
+    message: `waiting until the re-sync mark that removed duplication ${blocking.dupid} left on ${dup.remoteClusterName}.${dup.remoteAppName} is removed (${blocking.envKey})`,
+    failures: 0,
   };
 }
 
@@ -72,7 +89,7 @@ export function queryOf(app: AppInfo, registry: DuplicationRegistry): QueryDupli
     appId: app.appId,
     appName: app.appName,
     partitionCount: app.partitionCount,
-    duplications: registry.ofApp(app.appId).map(detailOf),
+    duplications: registry.ofApp(app.appId).map((dup) => detailOf(dup, registry)),
   };
 }
 
