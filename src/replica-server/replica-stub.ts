@@ -617,6 +617,8 @@ export class ReplicaStub {
     if (before.join(",") === clusters.join(",")) return;
     if (clusters.length > 0) this.resyncMarked.set(appId, clusters);
     else this.resyncMarked.delete(appId);
+    if (before.some((cluster) => !clusters.includes(cluster)))
+      this.duplication?.resyncMarkRemoved(appId);
     if (clusters.length > 0 && before.length === 0)
       this.logger.warn(
         { appId, from: clusters },

@@ -270,12 +270,16 @@ describe("a duplication that fell out of its log holds nothing", () => {
     await setThenDelete("marked");
     await pause(2_500); // the retention is 1 s and the sweeper passes every 100 ms
     assert.equal(collected(), before, "held: nothing collected");
+    const gpid = { appId: SWEPT.appId, partitionIndex: 0 };
+    assert.equal(agent.resyncReceivedThrough(gpid), undefined, "no re-sync write received here");
     fakeMeta.setEnvs(SWEPT.appId, {});
     await eventually("released: the tombstone is collected", 15_000, async () => {
       return collected() > before;
     });
     assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
     assert.equal(await metric(), false);
+    // The re-sync's writes are somewhere in the log up to here, whichever primary took them.
+    assert.equal(agent.resyncReceivedThrough(gpid), replica.lastPreparedDecree);
   });
 
   it("a primary receiving a re-sync says so in its syncs; plain duplicated writes do not", async () => {

@@ -289,7 +289,10 @@ class DupWorld implements ShipperHost {
   }
 
   receivingResync(clusterId: number): boolean {
-    return this.withinHoldRelease(this.resyncReceivedAtMs.get(clusterId));
+    return (
+      this.withinHoldRelease(this.resyncReceivedAtMs.get(clusterId)) ||
+      this.operator.marked(clusterId)
+    );
   }
 
   /** Whether `atMs` (undefined: never) is less than HOLD_RELEASE_MS ago. */

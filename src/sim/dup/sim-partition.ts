@@ -91,6 +91,12 @@ export class SimPartition {
    */
   resyncReceivedThrough = 0;
 
+  /**
+   * The last decree when a remote's re-sync mark left this partition's table: every replica
+   * server hosting the table saw it go (a beacon), so any later primary knows it; 0 when none.
+   */
+  markRemovedThrough = 0;
+
   /** A DUPLICATE request: its entries' timestamps are observed first, then it is one mutation. */
   receiveDuplicate(entries: readonly DuplicateEntry[]): number {
     for (const entry of entries) this.clock.observe(entry.timestampUs);

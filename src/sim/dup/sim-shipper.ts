@@ -141,7 +141,10 @@ export interface ShipperHost {
     entries: Parameters<SimPartition["receiveDuplicate"]>[0],
   ): "ack" | DuplicationError;
   onPausedWithError(shipper: SimShipper): void;
-  /** Whether cluster `clusterId` received re-sync writes lately (the primary's report). */
+  /**
+   * Whether cluster `clusterId` received re-sync writes lately (the primary's report) or a
+   * re-sync marks its table (every replica server sees the mark).
+   */
   receivingResync(clusterId: number): boolean;
   onLogTruncated(shipper: SimShipper, reason: LogTruncatedReason): void;
   log(line: string): void;
@@ -215,7 +218,12 @@ export class SimShipper {
           this.host.receivingResync(this.dup.sourceClusterId),
         ...(this.host.bugs.countResyncBytes === true || this.log.kind !== "log"
           ? {}
-          : { resyncReceivedThroughDecree: this.partition.resyncReceivedThrough }),
+          : {
+              resyncReceivedThroughDecree: Math.max(
+                this.partition.resyncReceivedThrough,
+                this.partition.markRemovedThrough,
+              ),
+            }),
       });
       this.feed({ type: "TICK", nowMs: this.host.queue.nowMs });
       this.scheduleTick();
