@@ -216,6 +216,18 @@ describe("query_dup", () => {
       stdout.lines()[6] ?? "",
       /create: prepared 2\/4; remote meta failed 3x, retrying: ERR_NETWORK_FAILURE: connection to 10\.0\.0\.9:34601 lost$/,
     );
+    // failures 0: no failed call, what the step waits for (a removed duplication's mark).
+    backend.duplications.setRemoteError("temp", D2, {
+      message:
+        "waiting until the re-sync mark that removed duplication 7 left on dc3.temp is removed",
+      failures: 0,
+    });
+    stdout.clear();
+    await session.runInput("query_dup temp -d");
+    assert.match(
+      stdout.lines()[6] ?? "",
+      /create: prepared 2\/4; waiting until the re-sync mark that removed duplication 7 left on dc3\.temp is removed$/,
+    );
     backend.duplications.setRemoteError("temp", D2, undefined);
     stdout.clear();
     await session.runInput("query_dup temp -d");
