@@ -139,6 +139,11 @@ function freshProgress(storedDecree: number): PartitionProgress {
   };
 }
 
+/** `<appId>.dup<dupid>`: the key a duplication's changes (and remote tasks) run under. */
+export function duplicationChangeKey(appId: number, dupid: number): string {
+  return `${appId}.dup${dupid}`;
+}
+
 export class Duplication {
   readonly appId: number;
   readonly dupid: number;
@@ -179,7 +184,7 @@ export class Duplication {
 
   /** The key its record changes are serialized under (starts with `<appId>.`: app busy). */
   get changeKey(): string {
-    return `${this.appId}.dup${this.dupid}`;
+    return duplicationChangeKey(this.appId, this.dupid);
   }
 
   progressKey(partitionIndex: number): string {

@@ -32,7 +32,7 @@ import {
   parseJsonObject,
 } from "../layout.ts";
 import type { DuplicationChanges, DuplicationCoreContext } from "./changes.ts";
-import type { Duplication } from "./duplication.ts";
+import { type Duplication, duplicationChangeKey } from "./duplication.ts";
 import type { DuplicationOptions } from "./options.ts";
 import type { DuplicationRegistry } from "./registry.ts";
 import { type DuplicationRemoteTask, resyncMarkKey, retryDelayMs } from "./remote-tasks.ts";
@@ -57,7 +57,7 @@ export function orphanMarkPath(root: string, appId: number, dupid: number): stri
 
 /** The key a mark is held under (and its remote task runs under): its duplication's change key. */
 export function orphanMarkKey(mark: Pick<OrphanMark, "appId" | "dupid">): string {
-  return `${mark.appId}.dup${mark.dupid}`;
+  return duplicationChangeKey(mark.appId, mark.dupid);
 }
 
 /**
