@@ -20,8 +20,6 @@ import type { Driver } from "./harness.ts";
 import {
   MARK,
   markRemote,
-  prepared,
-  RESYNC,
   remoteEnvs,
   resyncPrepared,
   truncated,
@@ -208,13 +206,7 @@ describe("orphan re-sync marks", () => {
       (p) => (p === 0 ? { dupid, confirmedDecree: 30, failure: truncated } : undefined),
       () => 40,
     );
-    driver.ok(RESYNC, { appName: "t", dupid });
-    reportConfirms(
-      driver,
-      appId,
-      prepared(dupid, () => 40),
-      () => 50,
-    );
+    resyncPrepared(driver, appId, dupid, 40);
     const waiting = query(driver).duplications[0];
     assert.equal(waiting?.status, DS_PREPARE);
     assert.match(waiting?.remoteError?.message ?? "", /waiting until the re-sync mark/);

@@ -51,14 +51,14 @@ export function allSent(driver: Driver, appId: number, dupid: number): void {
   );
 }
 
-/** Starts a re-sync and has every primary report its checkpoint (decree 20) prepared. */
-export function resyncPrepared(driver: Driver, appId: number, dupid: number): void {
+/** Starts a re-sync and has every primary report its checkpoint (`decree`, 20) prepared. */
+export function resyncPrepared(driver: Driver, appId: number, dupid: number, decree = 20): void {
   driver.ok(RESYNC, { appName: "t", dupid });
   reportConfirms(
     driver,
     appId,
-    prepared(dupid, () => 20),
-    () => 30,
+    prepared(dupid, () => decree),
+    () => decree + 10,
   );
 }
 
