@@ -89,7 +89,11 @@ export function fullSyncText(detail: DuplicationDetail): string {
   if (progress.status === DuplicationStatus.DS_PREPARE)
     return `${mode}: prepared ${progress.partitionsPrepared}/${partitionCount}${error}`;
   const verb = mode === "resync" ? "sent" : "copied";
-  return `${mode}: ${verb} ${bytesText(progress.doneBytes, progress.totalBytes)}, ${progress.partitionsDone}/${partitionCount} done${error}`;
+  const done = `${progress.partitionsDone}/${partitionCount} done`;
+  // Copies quicker than a poll finish before any size is seen: no "-/-" beside "4/4 done".
+  if (progress.totalBytes === 0 && progress.partitionsDone === partitionCount)
+    return `${mode}: ${verb}, ${done}${error}`;
+  return `${mode}: ${verb} ${bytesText(progress.doneBytes, progress.totalBytes)}, ${done}${error}`;
 }
 
 /** A partition's full-sync cell: "prepared" / "preparing", "done" or its bytes; "" when none. */
