@@ -4,9 +4,10 @@
 // full-table checksums; and FAIL_SKIP on a table whose target refuses writes: the refused writes
 // become dead letters on the source replica servers and arrive once replayed.
 //
-// The two tests run concurrently: FAIL_SKIP dead-letters a request only after 10 failures, each
-// one a DUPLICATE retried by the client until its 10 s deadline (plus backoff), so the dead-letter
-// test spends about two minutes waiting.
+// The two tests run concurrently. FAIL_SKIP dead-letters a request after
+// dup_fail_skip_after_failures failures, each one a DUPLICATE retried by the client until
+// dup_ship_timeout_ms (plus backoff): alpha runs with 3 and 2 s (defaults 10 and 10 s, about two
+// minutes) so the dead-letter test waits seconds.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
@@ -105,7 +106,29 @@ async function replayDeadLetters(
 }
 
 before(async () => {
-  box = await startE2eOnebox(3, REPLICA_SERVERS);
+  // Alpha gives up on a refused DUPLICATE sooner than by default (3 tries of 2 s, not 10 of
+  // 10 s), so FAIL_SKIP dead-letters within seconds; FAIL_SLOW (the other test) retries anyway.
+  box = await startE2eOnebox(3, REPLICA_SERVERS, (plan) =>
+    plan.map((cluster) =>
+      cluster.name !== "alpha"
+        ? cluster
+        : {
+            ...cluster,
+            processes: cluster.processes.map((p) => ({
+              ...p,
+              config: {
+                ...p.config,
+                replication: {
+                  ...p.config.replication,
+                  dupFailSkipAfterFailures: 3,
+                  dupShipTimeoutMs: 2000,
+                  dupRetryDelayMaxMs: 1000,
+                },
+              },
+            })),
+          },
+    ),
+  );
   clients = box.clusters.map((c) =>
     createClient({ metaServers: [c.metaAddress], timeoutMs: 20_000 }),
   );
