@@ -149,6 +149,7 @@ function updateToJson(update: Update): Json {
     case UpdateKind.DUPLICATE:
       return {
         kind,
+        ...(update.resync === true ? { resync: true } : {}),
         entries: update.entries.map((entry) => ({
           timestampUs: entry.timestampUs,
           time: formatTimestampUs(entry.timestampUs),
@@ -231,7 +232,7 @@ function updateToLines(update: Update): string[] {
       });
       const left = update.entries.length - shown.length;
       return [
-        `DUPLICATE entries=${update.entries.length}`,
+        `DUPLICATE${update.resync === true ? " resync" : ""} entries=${update.entries.length}`,
         ...shown,
         ...(left > 0 ? [`  … ${left} more entries`] : []),
       ];

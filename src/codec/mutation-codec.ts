@@ -13,6 +13,9 @@
  *   MULTI_PUT    = hashKey:bytes16 ‖ expireTs:u32 ‖ kvCount:u32 ‖ (sortKey:bytes32 ‖ value:bytes32) × kvCount
  *   MULTI_REMOVE = hashKey:bytes16 ‖ sortKeyCount:u32 ‖ sortKey:bytes32 × sortKeyCount
  *   DUPLICATE    = entryCount:u32 ‖ entry × entryCount
+ *   DUPLICATE_RESYNC (wire kind 7) = as DUPLICATE; decodes to a DUPLICATE update with `resync: true`
+ *                  (a remote's full re-sync). Added to format v1 without a bump: older logs never
+ *                  hold it; a build before it refuses a log that does (ERR_INVALID_DATA).
  *   entry        = timestampUs:u64 ‖ clusterId:u8 (1..127) ‖ update (kind PUT..MULTI_REMOVE only)
  *   EMPTY        = (no body)
  *
@@ -21,7 +24,8 @@
  *
  * Invariants: the encoding is canonical — every mutation has exactly one encoding, and any bytes
  * that decode re-encode to themselves — because there are no optional fields, no padding, and the
- * decoder rejects trailing bytes, out-of-range values and DUPLICATE/EMPTY nested in DUPLICATE.
+ * decoder rejects trailing bytes, out-of-range values and DUPLICATE/EMPTY nested in DUPLICATE
+ * (`resync` is only ever `true` or absent, and each has its own kind byte).
  * Decoding is total: malformed input throws ERR_INVALID_DATA, an unknown version
  * ERR_INVALID_VERSION. Decoded Buffers are zero-copy subarrays of the input: a caller that reuses
  * or mutates the input buffer must copy them first.
@@ -46,6 +50,8 @@ export const MUTATION_FORMAT_VERSION = 1;
 const MUTATION_HEADER_BYTES = 1 + 8 + 8 + 8 + 4;
 /** timestampUs + clusterId, before the entry's update. */
 const DUPLICATE_ENTRY_HEADER_BYTES = 8 + 1;
+/** The kind byte of a DUPLICATE update with `resync: true` (not an UpdateKind of its own). */
+const DUPLICATE_RESYNC_WIRE = 7;
 const U32_MAX = 0xffff_ffff;
 
 /** Smallest encodings, used to reject corrupt counts before looping over them. */
@@ -128,7 +134,7 @@ function writeUpdate(writer: ByteWriter, update: Update): void {
       writeDuplicableUpdate(writer, update);
       return;
     case UpdateKind.DUPLICATE:
-      writer.u8(update.kind);
+      writer.u8(update.resync === true ? DUPLICATE_RESYNC_WIRE : update.kind);
       assertU32("entryCount", update.entries.length);
       writer.u32(update.entries.length);
       for (const entry of update.entries) writeDuplicateEntry(writer, entry);
@@ -245,11 +251,14 @@ function readUpdate(reader: ByteReader): Update {
     case UpdateKind.MULTI_PUT:
     case UpdateKind.MULTI_REMOVE:
       return readDuplicableBody(reader, kind);
-    case UpdateKind.DUPLICATE: {
+    case UpdateKind.DUPLICATE:
+    case DUPLICATE_RESYNC_WIRE: {
       const entryCount = reader.count32("entryCount", MIN_DUPLICATE_ENTRY_BYTES);
       const entries: DuplicateEntry[] = [];
       for (let i = 0; i < entryCount; i++) entries.push(readDuplicateEntry(reader));
-      return { kind: UpdateKind.DUPLICATE, entries };
+      return kind === DUPLICATE_RESYNC_WIRE
+        ? { kind: UpdateKind.DUPLICATE, entries, resync: true }
+        : { kind: UpdateKind.DUPLICATE, entries };
     }
     case UpdateKind.EMPTY:
       return { kind: UpdateKind.EMPTY };

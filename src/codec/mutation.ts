@@ -60,6 +60,13 @@ export interface DuplicateEntry {
 export interface DuplicateUpdate {
   readonly kind: typeof UpdateKind.DUPLICATE;
   readonly entries: readonly DuplicateEntry[];
+  /**
+   * The entries are a remote's full re-sync (a checkpoint's records): storage keeps the last such
+   * decree (`last_resync_decree`), so this replica's own duplications know, after any restart or
+   * change of primary, which part of the log holds writes they never ship on. On the wire: kind
+   * DUPLICATE_RESYNC_WIRE (mutation-codec.ts). Only `true` or absent, so the encoding stays canonical.
+   */
+  readonly resync?: true;
 }
 
 /** Advances the decree without data (new primary's first mutation, LWW-dropped requests). */

@@ -111,11 +111,6 @@ export class DuplicationAgent {
   private readonly tombstoneHolds = new TombstoneHolds();
   /** Partitions that received re-sync writes here: gpid → when last (monotonic ms). */
   private readonly resyncReceivedMs = new Map<string, number>();
-  /**
-   * The last decree known here to hold re-sync writes: gpid → decree. Applied here as primary, or
-   * (any role) every decree prepared here when a remote's re-sync mark left the table.
-   */
-  private readonly resyncAppliedDecree = new Map<string, number>();
   private readonly untrackHolds: () => void;
 
   constructor(options: DuplicationAgentOptions, deps: DuplicationAgentDeps) {
@@ -179,34 +174,14 @@ export class DuplicationAgent {
   }
 
   /**
-   * A re-sync's writes were applied here as primary of `gpid` at `decree`: this partition's own
-   * duplications pass over them before their byte bound counts the log again (source-core.ts).
-   * Kept in memory: a new primary knows what it received itself, or saw when a mark left the
-   * table (resyncMarkRemoved).
+   * The last decree of `replica`'s log holding a received re-sync's writes, as its storage
+   * recorded applying them (meta `last_resync_decree`: durable, whatever the role, restarts
+   * included); undefined when none. This partition's own duplications pass over them before
+   * their byte bound counts the log again (source-core.ts).
    */
-  noteResyncApplied(gpid: Gpid, decree: number): void {
-    const key = gpidKey(gpid);
-    this.resyncAppliedDecree.set(key, Math.max(this.resyncAppliedDecree.get(key) ?? 0, decree));
-  }
-
-  /**
-   * A remote cluster's re-sync mark left table `appId` (a beacon reply showed it gone). The
-   * source removes it only after every re-sync write was acknowledged, so they are all in the
-   * log of each of the table's replicas here at or below its last prepared decree (a secondary
-   * prepared whatever its primary committed): that becomes their resyncReceivedThrough, whichever
-   * role the replica has, so a primary elected later still passes over them before its byte bound
-   * counts the log again. Kept in memory: lost when this server restarts.
-   */
-  resyncMarkRemoved(appId: number): void {
-    for (const replica of this.deps.replicas()) {
-      const gpid = replica.report().gpid;
-      if (gpid.appId === appId) this.noteResyncApplied(gpid, replica.lastPreparedDecree);
-    }
-  }
-
-  /** The last decree of `gpid`'s log known here to hold re-sync writes (noteResyncApplied). */
-  resyncReceivedThrough(gpid: Gpid): number | undefined {
-    return this.resyncAppliedDecree.get(gpidKey(gpid));
+  resyncReceivedThrough(replica: PartitionReplica): number | undefined {
+    const decree = replica.lastResyncDecree;
+    return decree === 0 ? undefined : decree;
   }
 
   /** Whether `gpid` received re-sync writes within TOMBSTONE_HOLD_RELEASE_MS. */
@@ -444,7 +419,7 @@ export class DuplicationAgent {
         // Marked: a re-sync into the table may run through another primary, or one before this.
         receivingResync: () =>
           this.receivingResync(gpid) || this.deps.resyncMarks?.().has(gpid.appId) === true,
-        resyncReceivedThrough: () => this.resyncReceivedThrough(gpid),
+        resyncReceivedThrough: () => this.resyncReceivedThrough(replica),
         remote: {
           duplicate: (index, entries, options) => table.duplicate(index, entries, options),
           partitionCount: (timeoutMs) => table.partitionCount({ timeoutMs }),

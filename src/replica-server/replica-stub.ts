@@ -426,7 +426,6 @@ export class ReplicaStub {
           return hosted.replica.write(request).then((result) => {
             const nowMs = Date.now();
             this.deps.targetLag?.observe(request.entries, nowMs);
-            if (request.resync === true) this.duplication?.noteResyncApplied(gpid, result.decree);
             return { ...result, receiverNowMs: nowMs };
           });
         }
@@ -617,8 +616,6 @@ export class ReplicaStub {
     if (before.join(",") === clusters.join(",")) return;
     if (clusters.length > 0) this.resyncMarked.set(appId, clusters);
     else this.resyncMarked.delete(appId);
-    if (before.some((cluster) => !clusters.includes(cluster)))
-      this.duplication?.resyncMarkRemoved(appId);
     if (clusters.length > 0 && before.length === 0)
       this.logger.warn(
         { appId, from: clusters },

@@ -310,6 +310,11 @@ export class PartitionReplica {
     return this.storage.lastAppliedBallot;
   }
 
+  /** The last applied decree holding a remote's full re-sync (0: none); durable, any role. */
+  get lastResyncDecree(): number {
+    return this.storage.lastResyncDecree;
+  }
+
   get lastDurableDecree(): number {
     return this.runner.log.durableDecree;
   }

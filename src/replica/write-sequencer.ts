@@ -33,7 +33,7 @@
  *    operation still leave at once. On CPU-bound nodes this trades latency for fewer, larger
  *    mutations (docs/benchmarks.md, "A commit delay").
  */
-import { type Update, UpdateKind } from "../codec/mutation.ts";
+import { type DuplicateUpdate, type Update, UpdateKind } from "../codec/mutation.ts";
 import { TalariaError } from "../common/errors.ts";
 import {
   type CheckResolution,
@@ -341,7 +341,11 @@ export class WriteSequencer {
     const clock = this.host.clock;
     if (request.op === "duplicate") {
       for (const entry of request.entries) clock.observe(entry.timestampUs);
-      return this.addToBatch({ kind: UpdateKind.DUPLICATE, entries: request.entries }, bytes, true);
+      const update: DuplicateUpdate =
+        request.resync === true
+          ? { kind: UpdateKind.DUPLICATE, entries: request.entries, resync: true }
+          : { kind: UpdateKind.DUPLICATE, entries: request.entries };
+      return this.addToBatch(update, bytes, true);
     }
     return this.addToBatch(requestToUpdate(request), bytes, false);
   }

@@ -8,8 +8,9 @@
  * acts as primary at a ballot ≤ the largest in its storage or log. Left as it is, a follower
  * created at ballot 1 would refuse to be primary of a partition whose master had reached ballot 7.
  * So the ballot is reset to 0 ("none"), which is what a replica that never applied a mutation of
- * its own configuration holds. Idempotent: adopting twice (a crash in between) gives the same
- * environment.
+ * its own configuration holds. The master's `last_resync_decree` (re-sync writes the master
+ * received, in its log) is reset to 0 too. Idempotent: adopting twice (a crash in between) gives
+ * the same environment.
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -24,7 +25,7 @@ export interface AdoptedCheckpoint {
   readonly masterBallot: number;
 }
 
-/** Resets the stored ballot of the lmdb environment in `dir` to 0; returns what it holds. */
+/** Resets the stored ballot and re-sync decree of the lmdb environment in `dir` to 0; returns what it holds. */
 export async function adoptCopiedCheckpoint(dir: string): Promise<AdoptedCheckpoint> {
   const env = openLmdbEnv(dir, { readOnly: false });
   try {
@@ -40,8 +41,11 @@ export async function adoptCopiedCheckpoint(dir: string): Promise<AdoptedCheckpo
     }
     checkFormatVersion(version);
     const meta = readMeta(env.meta);
-    if (meta.lastAppliedBallot !== 0) {
-      env.root.transactionSync(() => writeMeta(env.meta, { ...meta, lastAppliedBallot: 0 }));
+    // The master's ballot and re-sync decree describe its log, not the follower's.
+    if (meta.lastAppliedBallot !== 0 || meta.lastResyncDecree !== 0) {
+      env.root.transactionSync(() =>
+        writeMeta(env.meta, { ...meta, lastAppliedBallot: 0, lastResyncDecree: 0 }),
+      );
     }
     await env.root.flushed;
     return { decree: meta.lastAppliedDecree, masterBallot: meta.lastAppliedBallot };

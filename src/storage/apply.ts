@@ -147,6 +147,7 @@ export function applyMutation(
   const applier = new MutationApplier(records, storedKeyBytesMax);
   const localMode: WriteMode = { lastWriteWins: false, keepTombstones: ctx.keepTombstones };
   let maxTimestampUs = Math.max(meta.maxTimestampUs, mutation.timestampUs);
+  let lastResyncDecree = meta.lastResyncDecree;
   const byUpdate = countDuplicates(mutation) > 1 ? mutation.updates.map(() => 0) : undefined;
   for (const [index, update] of mutation.updates.entries()) {
     switch (update.kind) {
@@ -163,6 +164,7 @@ export function applyMutation(
           maxTimestampUs = Math.max(maxTimestampUs, entry.timestampUs);
         }
         if (byUpdate !== undefined) byUpdate[index] = applier.staleEntriesSkipped - staleBefore;
+        if (update.resync === true) lastResyncDecree = mutation.decree;
         break;
       }
       case UpdateKind.EMPTY:
@@ -173,7 +175,7 @@ export function applyMutation(
   }
   assert(maxTimestampUs >= meta.maxTimestampUs, "maxTimestampUs never decreases");
   return {
-    meta: { lastAppliedDecree: mutation.decree, maxTimestampUs },
+    meta: { lastAppliedDecree: mutation.decree, maxTimestampUs, lastResyncDecree },
     staleEntriesSkipped: applier.staleEntriesSkipped,
     ...(byUpdate === undefined ? {} : { staleEntriesSkippedByUpdate: byUpdate }),
   };

@@ -317,6 +317,14 @@ export class StorageEngine {
     return this.durableDecree;
   }
 
+  /**
+   * The last applied decree holding a remote's full re-sync (meta `last_resync_decree`); 0 when
+   * none. Durable with the applies it covers, so it survives restarts and reaches learners.
+   */
+  get lastResyncDecree(): number {
+    return this.meta.lastResyncDecree;
+  }
+
   get maxTimestampUs(): number {
     return this.meta.maxTimestampUs;
   }

@@ -130,6 +130,30 @@ describe("talaria log dump", () => {
     });
   });
 
+  test("a re-sync's DUPLICATE says so in both forms", async () => {
+    await withTempDir(async (dir) => {
+      const entry = {
+        timestampUs: Date.UTC(2026, 0, 1) * 1000,
+        clusterId: 3,
+        update: { kind: UpdateKind.REMOVE, hashKey: Buffer.from("k"), sortKey: Buffer.from("s") },
+      } as const;
+      await writeLog(dir, [
+        {
+          decree: 1,
+          payload: mutation(1, [{ kind: UpdateKind.DUPLICATE, entries: [entry], resync: true }]),
+        },
+      ]);
+      const human = await cli("log", "dump", dir);
+      assert.equal(
+        human.lines[1],
+        "#1 ballot=1 2026-11-21T14:00:00.000000Z DUPLICATE resync entries=1",
+      );
+      const json = await cli("log", "dump", dir, "--json");
+      const record = JSON.parse(json.lines[0] ?? "") as { updates: { resync?: boolean }[] };
+      assert.equal(record.updates[0]?.resync, true);
+    });
+  });
+
   test("values are cut at 64 characters in human output, complete in JSON", async () => {
     await withTempDir(async (dir) => {
       const long = "v".repeat(100);

@@ -108,6 +108,19 @@ const goldenCases: Readonly<Record<string, Mutation>> = {
       ],
     },
   ]),
+  "duplicate-resync": at(9, [
+    {
+      kind: UpdateKind.DUPLICATE,
+      entries: [
+        {
+          timestampUs: 1_717_171_717_000_004,
+          clusterId: 3,
+          update: { kind: UpdateKind.REMOVE, hashKey: b("k"), sortKey: b("r") },
+        },
+      ],
+      resync: true,
+    },
+  ]),
   empty: {
     ballot: 2,
     decree: 8,

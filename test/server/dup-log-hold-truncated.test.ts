@@ -9,7 +9,8 @@
  *  - the table's tombstones are then held (its re-sync will need them): the sweeper, which
  *    collected them after the 1 s retention before, keeps them until the duplication is removed;
  *  - a primary receiving a re-sync's DUPLICATE requests reports it in its syncs (meta then lists
- *    it, and every replica of the table holds its tombstones); plain DUPLICATEs are not reported.
+ *    it, and every replica of the table holds its tombstones); plain DUPLICATEs are not reported;
+ *  - the last decree holding a re-sync's writes is in storage, so a restart keeps it.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { UpdateKind } from "../../src/codec/mutation.ts";
 import { silentLogger } from "../../src/common/logger.ts";
-import { defaultConfig } from "../../src/config/index.ts";
+import { type Config, defaultConfig } from "../../src/config/index.ts";
 import { ReplicaClientMethod } from "../../src/protocol/client-messages.ts";
 import type { DuplicationSyncEntry } from "../../src/protocol/duplication-messages.ts";
 import { type AppInfo, gpidKey } from "../../src/protocol/index.ts";
@@ -84,6 +85,7 @@ function entry(
 let root: string;
 let fakeMeta: ScriptedMeta;
 let server: RunningReplicaServer;
+let serverConfig: Config;
 let deadRemote: string;
 const rpc = new RpcClient({ name: "remote cluster" }, { log: silentLogger });
 
@@ -138,10 +140,11 @@ before(async () => {
   // Tombstones collected 1 s after their delete: below what the config's cross-check allows
   // (dup_max_retained_log_seconds ≥ 60 plus the clock skew must not exceed it), so set after
   // the check.
-  server = await startReplicaServer(
-    { ...config, pegasusServer: { ...config.pegasusServer, tombstoneRetentionSeconds: 1 } },
-    silentLogger,
-  );
+  serverConfig = {
+    ...config,
+    pegasusServer: { ...config.pegasusServer, tombstoneRetentionSeconds: 1 },
+  };
+  server = await startReplicaServer(serverConfig, silentLogger);
   await eventually("the primaries are active", 15_000, async () =>
     APPS.every((app) => {
       const replica = server.stub.replica({ appId: app.appId, partitionIndex: 0 });
@@ -270,16 +273,15 @@ describe("a duplication that fell out of its log holds nothing", () => {
     await setThenDelete("marked");
     await pause(2_500); // the retention is 1 s and the sweeper passes every 100 ms
     assert.equal(collected(), before, "held: nothing collected");
-    const gpid = { appId: SWEPT.appId, partitionIndex: 0 };
-    assert.equal(agent.resyncReceivedThrough(gpid), undefined, "no re-sync write received here");
+    assert.equal(agent.resyncReceivedThrough(replica), undefined, "no re-sync write received here");
     fakeMeta.setEnvs(SWEPT.appId, {});
     await eventually("released: the tombstone is collected", 15_000, async () => {
       return collected() > before;
     });
     assert.equal(agent.tombstonesHeld(SWEPT.appId), false);
     assert.equal(await metric(), false);
-    // The re-sync's writes are somewhere in the log up to here, whichever primary took them.
-    assert.equal(agent.resyncReceivedThrough(gpid), replica.lastPreparedDecree);
+    // The mark says nothing of where re-sync writes are: only applying them records that.
+    assert.equal(agent.resyncReceivedThrough(replica), undefined);
   });
 
   it("a primary receiving a re-sync says so in its syncs; plain duplicated writes do not", async () => {
@@ -299,15 +301,39 @@ describe("a duplication that fell out of its log holds nothing", () => {
     await eventually("two more syncs", 10_000, async () => fakeMeta.syncs.length >= syncs + 2);
     assert.equal(reported(RECEIVING), true, "the re-sync's table is reported");
     assert.equal(reported(LOGGING), false, "a plain DUPLICATE is not a re-sync");
-    // The decree that holds the re-sync's writes is kept for the table's own duplications.
+    // The decree that holds the re-sync's writes is kept for the table's own duplications, in
+    // storage too; a plain DUPLICATE is not recorded.
     const agent = server.stub.duplicationAgent;
-    assert.equal(
-      agent?.resyncReceivedThrough({ appId: RECEIVING.appId, partitionIndex: 0 }),
-      replicaOf(RECEIVING).lastAppliedDecree,
-    );
-    assert.equal(
-      agent?.resyncReceivedThrough({ appId: LOGGING.appId, partitionIndex: 0 }),
-      undefined,
-    );
+    const receiving = replicaOf(RECEIVING);
+    assert.ok(receiving.lastResyncDecree > 0);
+    assert.equal(receiving.lastResyncDecree, receiving.lastAppliedDecree);
+    assert.equal(agent?.resyncReceivedThrough(receiving), receiving.lastAppliedDecree);
+    assert.equal(replicaOf(LOGGING).lastResyncDecree, 0);
+    assert.equal(agent?.resyncReceivedThrough(replicaOf(LOGGING)), undefined);
+  });
+
+  it("a restarted replica server still knows where a received re-sync's writes end", async () => {
+    const decree = replicaOf(RECEIVING).lastResyncDecree;
+    assert.ok(decree > 0);
+    // A later local write does not move it.
+    await replicaOf(RECEIVING).write({
+      op: "set",
+      hashKey: b("local"),
+      sortKey: b(""),
+      value: b("v"),
+      expireTs: 0,
+    });
+    assert.equal(replicaOf(RECEIVING).lastResyncDecree, decree);
+    await server.close();
+    fakeMeta.ballot += 1; // as a real meta server would reassign the restarted server
+    server = await startReplicaServer(serverConfig, silentLogger);
+    await eventually("the receiving primary is active again", 15_000, async () => {
+      const replica = server.stub.replica({ appId: RECEIVING.appId, partitionIndex: 0 });
+      return replica?.report().status === "PRIMARY";
+    });
+    const replica = replicaOf(RECEIVING);
+    assert.equal(replica.lastResyncDecree, decree, "read back from storage");
+    assert.equal(server.stub.duplicationAgent?.resyncReceivedThrough(replica), decree);
+    assert.equal(replicaOf(LOGGING).lastResyncDecree, 0);
   });
 });

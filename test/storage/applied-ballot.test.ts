@@ -5,6 +5,7 @@ import { ManualClock } from "../../src/common/clock.ts";
 import { StorageEngine } from "../../src/storage/engine.ts";
 import {
   EMPTY,
+  editStoredMeta,
   LOCAL,
   mutation,
   openEngine,
@@ -46,15 +47,7 @@ describe("StorageEngine last applied ballot", () => {
       const clock = new ManualClock(START_US);
       const path = join(dir, "env");
       await (await openEngine(path, clock)).close();
-      const { open } = await import("lmdb");
-      const root = open({ path, maxDbs: 4 });
-      const meta = root.openDB<Buffer, Buffer>({
-        name: "meta",
-        keyEncoding: "binary",
-        encoding: "binary",
-      });
-      await meta.remove(Buffer.from("last_applied_ballot"));
-      await root.close();
+      await editStoredMeta(path, "last_applied_ballot");
       const engine = await openEngine(path, clock);
       assert.equal(engine.lastAppliedBallot, 0);
       await engine.apply(atBallot(1, 2), LOCAL);

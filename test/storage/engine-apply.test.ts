@@ -13,6 +13,7 @@ import { readMeta } from "../../src/storage/meta-store.ts";
 import {
   b,
   EMPTY,
+  editStoredMeta,
   LOCAL,
   LOCAL_NO_TOMBSTONES,
   multiPut,
@@ -636,17 +637,9 @@ describe("StorageEngine: persistence and lifecycle", () => {
       const clock = new ManualClock(START_US);
       const path = join(dir, "env");
       await (await openEngine(path, clock)).close();
-      const { open } = await import("lmdb");
-      const root = open({ path, maxDbs: 4 });
-      const meta = root.openDB<Buffer, Buffer>({
-        name: "meta",
-        keyEncoding: "binary",
-        encoding: "binary",
-      });
       const version = Buffer.alloc(4);
       version.writeUInt32BE(99);
-      await meta.put(Buffer.from("format_version"), version);
-      await root.close();
+      await editStoredMeta(path, "format_version", version);
       await assert.rejects(openEngine(path, clock), hasCode("ERR_INVALID_VERSION"));
     });
   });

@@ -44,6 +44,26 @@ export function openEngine(
   return StorageEngine.open({ path, clock, ...extra });
 }
 
+/**
+ * Edits the "meta" database of the closed environment at `path` directly (an environment written
+ * by another build): `value` undefined removes `key`.
+ */
+export async function editStoredMeta(path: string, key: string, value?: Buffer): Promise<void> {
+  const { open } = await import("lmdb");
+  const root = open({ path, maxDbs: 4 });
+  try {
+    const meta = root.openDB<Buffer, Buffer>({
+      name: "meta",
+      keyEncoding: "binary",
+      encoding: "binary",
+    });
+    if (value === undefined) await meta.remove(Buffer.from(key));
+    else await meta.put(Buffer.from(key), value);
+  } finally {
+    await root.close();
+  }
+}
+
 /** A fresh engine in a temp dir with a manual clock; closed and removed afterwards. */
 export async function withEngine<T>(
   body: (engine: StorageEngine, clock: ManualClock, dir: string) => Promise<T>,

@@ -101,10 +101,18 @@ export const arbDuplicateEntry: fc.Arbitrary<DuplicateEntry> = plainRecord({
   update: arbDuplicableUpdate,
 });
 
-export const arbDuplicateUpdate: fc.Arbitrary<DuplicateUpdate> = plainRecord({
-  kind: fc.constant(UpdateKind.DUPLICATE),
-  entries: fc.array(arbDuplicateEntry, { minLength: 1, maxLength: COLLECTION_LENGTH_MAX }),
-});
+/** A DUPLICATE update; a quarter of them a re-sync's (`resync: true`; the field absent otherwise). */
+export const arbDuplicateUpdate: fc.Arbitrary<DuplicateUpdate> = fc
+  .tuple(
+    fc.array(arbDuplicateEntry, { minLength: 1, maxLength: COLLECTION_LENGTH_MAX }),
+    fc.integer({ min: 0, max: 3 }),
+  )
+  .map(
+    ([entries, pick]): DuplicateUpdate =>
+      pick === 0
+        ? { kind: UpdateKind.DUPLICATE, entries, resync: true }
+        : { kind: UpdateKind.DUPLICATE, entries },
+  );
 
 export const arbEmptyUpdate: fc.Arbitrary<EmptyUpdate> = fc.constant({ kind: UpdateKind.EMPTY });
 

@@ -205,9 +205,6 @@ export class ResyncOperator {
       dup.resyncStep = "unmarking";
       this.remoteMetaCall(dup, () => {
         this.marks.get(dup.targetClusterId)?.delete(dup.dupid);
-        // The target's replica servers see the mark go: its writes are in their logs by now.
-        for (const partition of this.host.clusterOf(dup.targetClusterId).partitions)
-          partition.markRemovedThrough = partition.lastDecree;
         dup.resyncing = false;
         dup.resyncStep = undefined;
         this.checkpoints.delete(dup.dupid);

@@ -48,7 +48,7 @@ function maxTimestampUs(mutation: Mutation): number {
 
 export class SimPartition {
   readonly store = new MemoryRecordStore();
-  private meta: EngineMeta = { lastAppliedDecree: 0, maxTimestampUs: 0 };
+  private meta: EngineMeta = { lastAppliedDecree: 0, maxTimestampUs: 0, lastResyncDecree: 0 };
   private log: LogEntry[] = [];
   /** Decree of log[0] (everything below was collected). */
   firstDecree = 1;
@@ -86,16 +86,10 @@ export class SimPartition {
   }
 
   /**
-   * The last decree holding a received re-sync's writes, as its primary remembers it (in memory:
-   * a new primary starts without); 0 when none.
+   * The last decree holding a received re-sync's writes, as storage records it on applying them
+   * (meta `last_resync_decree`: every replica, restarts and new primaries included); 0 when none.
    */
   resyncReceivedThrough = 0;
-
-  /**
-   * The last decree when a remote's re-sync mark left this partition's table: every replica
-   * server hosting the table saw it go (a beacon), so any later primary knows it; 0 when none.
-   */
-  markRemovedThrough = 0;
 
   /** A DUPLICATE request: its entries' timestamps are observed first, then it is one mutation. */
   receiveDuplicate(entries: readonly DuplicateEntry[]): number {
@@ -216,7 +210,6 @@ export class SimPartition {
     this.wallClock = wallClock;
     this.clock = new HybridClock(wallClock, resume);
     this.downUntilMs = downUntilMs;
-    this.resyncReceivedThrough = 0;
   }
 }
 

@@ -219,10 +219,7 @@ export class SimShipper {
         ...(this.host.bugs.countResyncBytes === true || this.log.kind !== "log"
           ? {}
           : {
-              resyncReceivedThroughDecree: Math.max(
-                this.partition.resyncReceivedThrough,
-                this.partition.markRemovedThrough,
-              ),
+              resyncReceivedThroughDecree: this.partition.resyncReceivedThrough,
             }),
       });
       this.feed({ type: "TICK", nowMs: this.host.queue.nowMs });
