@@ -12,7 +12,12 @@ import {
   DuplicationMethod,
 } from "../src/protocol/duplication-messages.ts";
 import { type RunningOnebox, startOnebox } from "../src/server/onebox.ts";
-import { type OneboxCluster, planOnebox, throughProxy } from "../src/server/onebox-plan.ts";
+import {
+  type OneboxCluster,
+  planOnebox,
+  throughProxy,
+  withReplication,
+} from "../src/server/onebox-plan.ts";
 import { createHealthyTable } from "./cluster-onebox.ts";
 import { ProxyProcess } from "./dup-proxy.ts";
 
@@ -33,20 +38,6 @@ export interface DupBenchOptions {
   readonly sourceReplication?: Partial<Config["replication"]>;
   /** `[replication]` settings of both clusters other than the defaults (experiments). */
   readonly replication?: Partial<Config["replication"]>;
-}
-
-/** `plan` with `replication` merged into every process's `[replication]`. */
-function withReplication(
-  plan: readonly OneboxCluster[],
-  replication: Partial<Config["replication"]>,
-): OneboxCluster[] {
-  return plan.map((cluster) => ({
-    ...cluster,
-    processes: cluster.processes.map((p) => ({
-      ...p,
-      config: { ...p.config, replication: { ...p.config.replication, ...replication } },
-    })),
-  }));
 }
 
 export interface DupBench {
@@ -106,7 +97,7 @@ export async function startDupBench(
   try {
     const { plan, basePort } = await planOnFreePorts(dir, options.replicas);
     const clusters = throughProxy(
-      withReplication(plan, options.replication ?? {}),
+      withReplication(plan, undefined, options.replication ?? {}),
       "alpha",
       "beta",
       `127.0.0.1:${proxy.port}`,

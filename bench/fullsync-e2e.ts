@@ -18,7 +18,7 @@ import {
 } from "../src/protocol/duplication-messages.ts";
 import { MetaMethod } from "../src/protocol/index.ts";
 import { startOnebox } from "../src/server/onebox.ts";
-import { type OneboxCluster, planOnebox } from "../src/server/onebox-plan.ts";
+import { type OneboxCluster, planOnebox, withReplication } from "../src/server/onebox-plan.ts";
 
 const MiB = 1024 * 1024;
 const VALUE_BYTES = 60 * 1024;
@@ -64,13 +64,7 @@ async function freeBase(): Promise<number> {
 
 /** The onebox plan with the follower copy's rate limit off on every server. */
 function unlimited(plan: OneboxCluster[]): OneboxCluster[] {
-  return plan.map((cluster) => ({
-    ...cluster,
-    processes: cluster.processes.map((p) => ({
-      ...p,
-      config: { ...p.config, replication: { ...p.config.replication, dupCheckpointCopyRateMb: 0 } },
-    })),
-  }));
+  return withReplication(plan, undefined, { dupCheckpointCopyRateMb: 0 });
 }
 
 async function fill(client: TalariaClient, bytes: number): Promise<void> {

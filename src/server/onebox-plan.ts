@@ -152,19 +152,36 @@ export function throughProxy(
   replication: Partial<Config["replication"]> = {},
 ): OneboxCluster[] {
   const [host = "", port = ""] = proxyAddress.split(":");
+  return withConfig(plan, name, (config) => ({
+    ...config,
+    replication: { ...config.replication, ...replication },
+    duplicationProxy: { [remote]: [{ host, port: Number(port) }] },
+  }));
+}
+
+/** `plan` with `[replication]` settings changed in every process of cluster `name` (all: undefined). */
+export function withReplication(
+  plan: readonly OneboxCluster[],
+  name: string | undefined,
+  replication: Partial<Config["replication"]>,
+): OneboxCluster[] {
+  return withConfig(plan, name, (config) => ({
+    ...config,
+    replication: { ...config.replication, ...replication },
+  }));
+}
+
+function withConfig(
+  plan: readonly OneboxCluster[],
+  name: string | undefined,
+  change: (config: Config) => Config,
+): OneboxCluster[] {
   return plan.map((cluster) =>
-    cluster.name !== name
+    name !== undefined && cluster.name !== name
       ? cluster
       : {
           ...cluster,
-          processes: cluster.processes.map((p) => ({
-            ...p,
-            config: {
-              ...p.config,
-              replication: { ...p.config.replication, ...replication },
-              duplicationProxy: { [remote]: [{ host, port: Number(port) }] },
-            },
-          })),
+          processes: cluster.processes.map((p) => ({ ...p, config: change(p.config) })),
         },
   );
 }

@@ -20,7 +20,7 @@ import {
   type QueryConfigurationResponse,
 } from "../../src/protocol/index.ts";
 import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
-import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
+import { type OneboxCluster, planOnebox, withReplication } from "../../src/server/onebox-plan.ts";
 import { allHealthy, clusterInfo, eventually, writeLoad } from "../server/cluster-support.ts";
 import { portFree, randomOneboxBase } from "../support/ports.ts";
 
@@ -47,20 +47,10 @@ async function planTuned(base: string): Promise<OneboxCluster[]> {
       c.processes.flatMap((p) => [Number(p.address.split(":")[1]), p.httpPort]),
     );
     if (!(await Promise.all(ports.map(portFree))).every(Boolean)) continue;
-    return plan.map((cluster) => ({
-      ...cluster,
-      processes: cluster.processes.map((p) => ({
-        ...p,
-        config: {
-          ...p.config,
-          replication: {
-            ...p.config.replication,
-            logPrivateFileSizeMb: PLOG_SEGMENT_MB,
-            gcIntervalMs: GC_INTERVAL_MS,
-          },
-        },
-      })),
-    }));
+    return withReplication(plan, undefined, {
+      logPrivateFileSizeMb: PLOG_SEGMENT_MB,
+      gcIntervalMs: GC_INTERVAL_MS,
+    });
   }
   throw new Error("no free port range for a onebox");
 }

@@ -26,7 +26,7 @@ import {
 import { type CreateAppResponse, MetaMethod } from "../../src/protocol/index.ts";
 import { RpcClient } from "../../src/rpc/index.ts";
 import { allHealthy, eventually } from "../server/cluster-support.ts";
-import { type E2eOnebox, startE2eOnebox } from "./onebox-fixture.ts";
+import { type E2eOnebox, startE2eOnebox, withReplication } from "./onebox-fixture.ts";
 
 const REPLICA_SERVERS = 2;
 
@@ -109,25 +109,11 @@ before(async () => {
   // Alpha gives up on a refused DUPLICATE sooner than by default (3 tries of 2 s, not 10 of
   // 10 s), so FAIL_SKIP dead-letters within seconds; FAIL_SLOW (the other test) retries anyway.
   box = await startE2eOnebox(3, REPLICA_SERVERS, (plan) =>
-    plan.map((cluster) =>
-      cluster.name !== "alpha"
-        ? cluster
-        : {
-            ...cluster,
-            processes: cluster.processes.map((p) => ({
-              ...p,
-              config: {
-                ...p.config,
-                replication: {
-                  ...p.config.replication,
-                  dupFailSkipAfterFailures: 3,
-                  dupShipTimeoutMs: 2000,
-                  dupRetryDelayMaxMs: 1000,
-                },
-              },
-            })),
-          },
-    ),
+    withReplication(plan, "alpha", {
+      dupFailSkipAfterFailures: 3,
+      dupShipTimeoutMs: 2000,
+      dupRetryDelayMaxMs: 1000,
+    }),
   );
   clients = box.clusters.map((c) =>
     createClient({ metaServers: [c.metaAddress], timeoutMs: 20_000 }),

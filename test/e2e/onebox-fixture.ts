@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type RunningOnebox, startOnebox } from "../../src/server/onebox.ts";
 import { type OneboxCluster, planOnebox } from "../../src/server/onebox-plan.ts";
 
-export { throughProxy } from "../../src/server/onebox-plan.ts";
+export { throughProxy, withReplication } from "../../src/server/onebox-plan.ts";
 
 import { portFree, randomOneboxBase } from "../support/ports.ts";
 
