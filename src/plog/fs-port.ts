@@ -6,6 +6,7 @@
 import { fdatasyncSync, writeSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { TalariaError } from "../common/errors.ts";
+import { syncDir } from "../common/sync-dir.ts";
 import {
   FdatasyncGovernor,
   type FdatasyncPlace,
@@ -132,14 +133,7 @@ export function createNodeFs(fdatasync: FdatasyncRunner): PlogFs {
     readdir: (dir) => fs.readdir(dir),
     unlink: (path) => fs.unlink(path),
     mkdir: (dir) => fs.mkdir(dir, { recursive: true }),
-    syncDir: async (dir) => {
-      const handle = await fs.open(dir, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    },
+    syncDir,
   };
 }
 

@@ -18,14 +18,9 @@
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { TalariaError } from "../common/errors.ts";
+import { syncDir } from "../common/sync-dir.ts";
 import { adoptCopiedCheckpoint } from "../storage/index.ts";
-import {
-  INITIAL_DATA_DIR,
-  PLOG_DIR,
-  readLayoutState,
-  syncDir,
-  writeLayoutState,
-} from "./replica-layout.ts";
+import { INITIAL_DATA_DIR, PLOG_DIR, readLayoutState, writeLayoutState } from "./replica-layout.ts";
 
 const CURRENT_FILE = "CURRENT";
 

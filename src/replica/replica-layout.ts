@@ -18,6 +18,7 @@
 import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TalariaError } from "../common/errors.ts";
+import { syncDir } from "../common/sync-dir.ts";
 
 export const PLOG_DIR = "plog";
 export const CHECKPOINTS_DIR = "checkpoints";
@@ -101,15 +102,6 @@ export async function writeLayoutState(dir: string, state: LayoutState): Promise
     await syncDir(dir);
   } catch (error) {
     throw fileError("cannot write", path, error);
-  }
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

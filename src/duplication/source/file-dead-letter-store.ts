@@ -23,6 +23,7 @@ import type { DuplicateEntry } from "../../codec/mutation.ts";
 import { UpdateKind } from "../../codec/mutation.ts";
 import { decodeMutation, encodeMutation } from "../../codec/mutation-codec.ts";
 import { isTalariaError, TalariaError } from "../../common/errors.ts";
+import { syncDir } from "../../common/sync-dir.ts";
 import {
   checkRoom,
   DEAD_LETTERS_MAX,
@@ -52,15 +53,6 @@ function fileError(what: string, path: string, cause: unknown): TalariaError {
     details: { path },
     cause,
   });
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export function encodeDeadLetter(letter: StoredDeadLetter): Buffer {

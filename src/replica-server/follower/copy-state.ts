@@ -22,6 +22,7 @@
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { TalariaError } from "../../common/errors.ts";
+import { syncDir } from "../../common/sync-dir.ts";
 import type { DupCheckpointFile } from "../../protocol/index.ts";
 import * as v from "../../protocol/validate.ts";
 
@@ -163,20 +164,11 @@ export async function writeCopyState(
       await handle.close();
     }
     await rename(temp, path);
-    if (options.syncDir === true) await syncDirectory(dir);
+    if (options.syncDir === true) await syncDir(dir);
   } catch (error) {
     throw new TalariaError("ERR_FILE_OPERATION_FAILED", `cannot write ${path}`, {
       details: { path },
       cause: error,
     });
-  }
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
