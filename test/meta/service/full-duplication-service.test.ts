@@ -27,6 +27,7 @@ import {
   ReplicaStatus,
 } from "../../../src/protocol/index.ts";
 import { metaRoutes } from "../../../src/server/meta-http-routes.ts";
+import { twoClusterCore } from "../../support/two-cluster-meta.ts";
 import { until } from "../../support/until.ts";
 
 const dirs: string[] = [];
@@ -51,16 +52,7 @@ async function service(
     {
       address,
       tickIntervalMs,
-      core: {
-        fdLeaseMs: 3_599_000,
-        fdGraceMs: 3_600_000,
-        duplication: {
-          clusterName,
-          remoteClusters: { dc1: ["127.0.0.1:34601"], dc2: ["127.0.0.1:35601"] },
-          clusterIds: { dc1: 1, dc2: 2 },
-          metaServers: [address],
-        },
-      },
+      core: twoClusterCore(clusterName, address),
     },
     { store, clock, ...(connectRemoteMeta === undefined ? {} : { connectRemoteMeta }) },
   );

@@ -23,6 +23,7 @@ import {
   type QueryConfigurationResponse,
   type QueryDuplicationResponse,
 } from "../../../src/protocol/index.ts";
+import { twoClusterCore } from "../../support/two-cluster-meta.ts";
 import { until } from "../../support/until.ts";
 
 const MARK = "duplication.resync_from.dc1";
@@ -42,18 +43,15 @@ async function service(
 ): Promise<{ meta: MetaService; store: MetaStore }> {
   const store = await EmbeddedMetaStore.open({ dir });
   stores.push(store);
+  const core = twoClusterCore(clusterName, address);
   const meta = new MetaService(
     {
       address,
       tickIntervalMs: 5,
       core: {
-        fdLeaseMs: 3_599_000,
-        fdGraceMs: 3_600_000,
+        ...core,
         duplication: {
-          clusterName,
-          remoteClusters: { dc1: ["127.0.0.1:34601"], dc2: ["127.0.0.1:35601"] },
-          clusterIds: { dc1: 1, dc2: 2 },
-          metaServers: [address],
+          ...core.duplication,
           remoteRetryDelayMs: 1_000,
           remoteRetryDelayMaxMs: 1_000,
         },
