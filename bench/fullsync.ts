@@ -451,17 +451,17 @@ async function main(): Promise<void> {
     );
     const cpRatio = med((r) => r.cp.seconds / r.follower.seconds);
     const diskSpeed = diskSeconds === 0 ? undefined : mibPerSec(bytes, diskSeconds);
-    const diskVerdict =
-      diskSpeed === undefined
-        ? ""
-        : diskSpeed >= cpHalf
-          ? ` The disk took the same bytes durably at ${diskSpeed.toFixed(0)} MiB/s, above half of \`cp -r\`: a durable copy can reach it here.`
-          : ` The disk took the same bytes durably at ${diskSpeed.toFixed(0)} MiB/s, below half of \`cp -r\`: no durable copy can reach it on this machine, since \`cp -r\` finishes in the page cache.`;
     // `cp -r` into the page cache swings 5× within a run with the kernel's cost of getting pages
     // for it (its CPU, all system time, swings with it), so the goal is also judged against the
     // fastest `cp -r` of the run: the strict reading.
     const fastestCp = mibPerSec(bytes, Math.min(...rows.map((r) => r.cp.seconds)));
     const strictRatio = followerSpeed / fastestCp;
+    const diskVerdict =
+      diskSpeed === undefined
+        ? ""
+        : diskSpeed >= fastestCp / 2
+          ? ` The disk took the same bytes durably at ${diskSpeed.toFixed(0)} MiB/s, above half of the fastest \`cp -r\`: a durable copy can reach it here.`
+          : ` The disk took the same bytes durably at ${diskSpeed.toFixed(0)} MiB/s, below half of the fastest \`cp -r\`: no durable copy can reach it on this machine, since \`cp -r\` finishes in the page cache.`;
     const goalLines = [
       `Goal, follower copy ≥ 0.5× \`cp -r\`, judged by the median of the per-repetition ratios (each pair measured side by side): ${cpRatio >= 0.5 ? "met" : "not met"} (${formatRatio(cpRatio)}; median speeds: follower copy ${followerSpeed.toFixed(0)} MiB/s against half of \`cp -r\`, ${cpHalf.toFixed(0)} MiB/s). Judged against the fastest \`cp -r\` of the run (${fastestCp.toFixed(0)} MiB/s): ${strictRatio >= 0.5 ? "met" : "not met"} (${formatRatio(strictRatio)}).${diskVerdict}`,
       "",
